@@ -1,0 +1,236 @@
+//! The configuration a gateway serves from: keys, developers and the model
+//! catalog. Sent whole by `GET /internal/v1/snapshot`, then kept current by
+//! the change stream's [`Changes`].
+
+use crate::money::Prices;
+use serde::{Deserialize, Serialize};
+
+/// Everything a gateway needs to serve requests without a database.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Snapshot {
+    /// Monotonic version: the control plane's last change sequence included.
+    pub version: i64,
+    /// Every API key that can currently authenticate (disabled ones omitted).
+    pub keys: Vec<KeyEntry>,
+    /// Status of every developer that owns a key.
+    pub developers: Vec<DeveloperEntry>,
+    /// Providers and models.
+    pub catalog: Catalog,
+}
+
+/// Changes since a version. Applying `changes` to the snapshot at
+/// `since` gives the snapshot at `version`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Changes {
+    /// The version these changes start from.
+    pub since: i64,
+    /// The version after applying them.
+    pub version: i64,
+    /// Keys created or changed (replace by id).
+    pub keys_upsert: Vec<KeyEntry>,
+    /// Keys deleted, disabled or revoked (remove by id).
+    pub keys_remove: Vec<String>,
+    /// Developers created or changed (replace by id).
+    pub developers_upsert: Vec<DeveloperEntry>,
+    /// The whole catalog when any provider or model changed.
+    pub catalog: Option<Catalog>,
+    /// Set when `since` is too old to answer with changes: fetch a full snapshot.
+    pub resync: bool,
+}
+
+/// One API key as the gateway sees it: the secret only as its SHA-256.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyEntry {
+    /// Key id (public, e.g. `key_…`).
+    pub id: String,
+    /// Lower-case hex SHA-256 of the full secret.
+    pub hash: String,
+    /// Owning developer.
+    pub developer_id: String,
+    /// Unix ms after which the key stops working; `None` = never.
+    pub expires_at_ms: Option<i64>,
+    /// Models this key may use; `None` = all visible models.
+    pub allowed_models: Option<Vec<String>>,
+}
+
+/// A developer's standing, as far as the gateway cares.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeveloperEntry {
+    /// Developer id.
+    pub id: String,
+    /// False when suspended: every key of the developer is refused.
+    pub active: bool,
+}
+
+/// Providers and the public models routed to them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Catalog {
+    /// Upstream providers.
+    pub providers: Vec<ProviderEntry>,
+    /// Public models, each with its deployments in fallback order.
+    pub models: Vec<ModelEntry>,
+}
+
+/// The wire protocol a provider speaks.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// OpenAI's API or any server compatible with it (vLLM, Ollama, …).
+    Openai,
+    /// Anthropic's Messages API.
+    Anthropic,
+}
+
+impl ProviderKind {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+        }
+    }
+
+    /// Parses the configuration spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "openai" => Some(ProviderKind::Openai),
+            "anthropic" => Some(ProviderKind::Anthropic),
+            _ => None,
+        }
+    }
+}
+
+/// An upstream provider. The upstream key travels only over the signed
+/// internal API and is never shown to developers.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProviderEntry {
+    /// Provider id.
+    pub id: String,
+    /// Operator-facing name.
+    pub name: String,
+    /// Protocol.
+    pub kind: ProviderKind,
+    /// Base URL, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// Upstream credential (may be empty for local servers).
+    pub api_key: String,
+    /// Disabled providers are skipped by routing.
+    pub enabled: bool,
+}
+
+impl std::fmt::Debug for ProviderEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderEntry")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("base_url", &self.base_url)
+            .field("api_key", &"<redacted>")
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
+
+/// A public model name and where it is served.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelEntry {
+    /// The name clients send (`gpt-4o-mini`).
+    pub name: String,
+    /// What it costs the developer.
+    pub prices: Prices,
+    /// Deployments: tried by weight among the first healthy priority group,
+    /// then the next on connection error, timeout or 5xx.
+    pub deployments: Vec<DeploymentEntry>,
+}
+
+/// One upstream serving a model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeploymentEntry {
+    /// Deployment id.
+    pub id: String,
+    /// Provider it runs on.
+    pub provider_id: String,
+    /// Model name the provider expects.
+    pub upstream_model: String,
+    /// Relative weight among deployments of the same priority.
+    pub weight: u32,
+    /// Lower is tried first.
+    pub priority: i32,
+    /// Per-attempt timeout, milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Snapshot {
+    /// Applies a change set in place.
+    pub fn apply(&mut self, changes: Changes) {
+        if !changes.keys_remove.is_empty() || !changes.keys_upsert.is_empty() {
+            let drop: std::collections::HashSet<&str> = changes
+                .keys_remove
+                .iter()
+                .map(String::as_str)
+                .chain(changes.keys_upsert.iter().map(|k| k.id.as_str()))
+                .collect();
+            self.keys.retain(|k| !drop.contains(k.id.as_str()));
+            self.keys.extend(changes.keys_upsert);
+        }
+        if !changes.developers_upsert.is_empty() {
+            let ids: std::collections::HashSet<String> = changes
+                .developers_upsert
+                .iter()
+                .map(|d| d.id.clone())
+                .collect();
+            self.developers.retain(|d| !ids.contains(&d.id));
+            self.developers.extend(changes.developers_upsert);
+        }
+        if let Some(catalog) = changes.catalog {
+            self.catalog = catalog;
+        }
+        self.version = changes.version;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str, hash: &str) -> KeyEntry {
+        KeyEntry {
+            id: id.into(),
+            hash: hash.into(),
+            developer_id: "dev_1".into(),
+            expires_at_ms: None,
+            allowed_models: None,
+        }
+    }
+
+    #[test]
+    fn apply_replaces_and_removes() {
+        let mut s = Snapshot {
+            version: 1,
+            keys: vec![key("a", "1"), key("b", "2")],
+            ..Snapshot::default()
+        };
+        s.apply(Changes {
+            since: 1,
+            version: 3,
+            keys_upsert: vec![key("a", "9")],
+            keys_remove: vec!["b".into()],
+            ..Changes::default()
+        });
+        assert_eq!(s.version, 3);
+        assert_eq!(s.keys, vec![key("a", "9")]);
+    }
+
+    #[test]
+    fn provider_debug_hides_key() {
+        let p = ProviderEntry {
+            id: "p".into(),
+            name: "n".into(),
+            kind: ProviderKind::Openai,
+            base_url: "http://x".into(),
+            api_key: "sk-secret".into(),
+            enabled: true,
+        };
+        assert!(!format!("{p:?}").contains("sk-secret"));
+    }
+}
