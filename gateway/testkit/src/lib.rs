@@ -1,0 +1,14 @@
+//! Test support for AI Hub.
+//!
+//! - [`upstream`]: a stand-in model provider (OpenAI and Anthropic wire
+//!   protocols, deterministic usage, per-request directives) for integration
+//!   tests and the load harness; also the `aihub-stub-upstream` binary.
+//! - [`procs`]: start the workspace's real binaries, capture their output,
+//!   wait for readiness, and read which backends the suite runs against.
+//! - [`sse`]: server-sent-event framing and a parser to read streams back.
+
+pub mod procs;
+pub mod sse;
+pub mod upstream;
+
+pub use upstream::{RecordedRequest, StubConfig, StubUpstream};
