@@ -5,8 +5,10 @@
 //!   tests and the load harness; also the `aihub-stub-upstream` binary.
 //! - [`procs`]: start the workspace's real binaries, capture their output,
 //!   wait for readiness, and read which backends the suite runs against.
+//! - [`clickhouse`]: the ClickHouse schema applied to a per-test database.
 //! - [`sse`]: server-sent-event framing and a parser to read streams back.
 
+pub mod clickhouse;
 pub mod procs;
 pub mod sse;
 pub mod upstream;
