@@ -1,0 +1,88 @@
+//! The model catalog: providers, public models with their prices, and the
+//! deployments that route a model to a provider.
+
+pub mod models;
+pub mod prices;
+pub mod providers;
+
+pub use models::{add_model, list_models, AddedDeployment, ModelSummary, NewDeployment};
+pub use providers::{add_provider, NewProvider, Provider};
+
+use crate::error::{DomainError, DomainResult};
+use aihub_contract::snapshot::{Catalog, DeploymentEntry, ModelEntry, ProviderEntry, ProviderKind};
+use sqlx::{AnyConnection, Row};
+
+/// The catalog as gateways see it: enabled providers (with their upstream
+/// keys, which travel only over the signed internal API), enabled models,
+/// and each model's enabled deployments on enabled providers, in routing
+/// order (priority, then weight).
+pub async fn gateway_catalog(conn: &mut AnyConnection) -> DomainResult<Catalog> {
+    let provider_rows = sqlx::query(
+        "SELECT id, name, kind, base_url, api_key FROM providers WHERE enabled ORDER BY name",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut providers = Vec::with_capacity(provider_rows.len());
+    for row in &provider_rows {
+        let kind: String = row.try_get("kind")?;
+        providers.push(ProviderEntry {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            kind: ProviderKind::parse(&kind)
+                .ok_or_else(|| DomainError::Internal(format!("unknown provider kind '{kind}'")))?,
+            base_url: row.try_get("base_url")?,
+            api_key: row.try_get("api_key")?,
+            enabled: true,
+        });
+    }
+
+    let model_rows = sqlx::query(
+        "SELECT id, name, input_price_per_million, output_price_per_million, \
+         cached_price_per_million FROM models WHERE enabled ORDER BY name",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let dep_rows = sqlx::query(
+        "SELECT d.id, d.model_id, d.provider_id, d.upstream_model, d.weight, d.priority, d.timeout_ms \
+         FROM deployments d JOIN providers p ON p.id = d.provider_id \
+         WHERE d.enabled AND p.enabled \
+         ORDER BY d.priority, d.weight DESC, d.id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+
+    let mut models: Vec<(String, ModelEntry)> = Vec::with_capacity(model_rows.len());
+    for row in &model_rows {
+        models.push((
+            row.try_get("id")?,
+            ModelEntry {
+                name: row.try_get("name")?,
+                prices: models::row_prices(row)?,
+                deployments: Vec::new(),
+            },
+        ));
+    }
+    for row in &dep_rows {
+        let model_id: String = row.try_get("model_id")?;
+        let Some((_, model)) = models.iter_mut().find(|(id, _)| *id == model_id) else {
+            continue;
+        };
+        let out_of_range =
+            |what: &str| DomainError::Internal(format!("stored {what} out of range"));
+        model.deployments.push(DeploymentEntry {
+            id: row.try_get("id")?,
+            provider_id: row.try_get("provider_id")?,
+            upstream_model: row.try_get("upstream_model")?,
+            weight: u32::try_from(row.try_get::<i64, _>("weight")?)
+                .map_err(|_| out_of_range("weight"))?,
+            priority: i32::try_from(row.try_get::<i64, _>("priority")?)
+                .map_err(|_| out_of_range("priority"))?,
+            timeout_ms: u64::try_from(row.try_get::<i64, _>("timeout_ms")?)
+                .map_err(|_| out_of_range("timeout"))?,
+        });
+    }
+    Ok(Catalog {
+        providers,
+        models: models.into_iter().map(|(_, m)| m).collect(),
+    })
+}

@@ -1,0 +1,350 @@
+//! Configuration: compiled-in defaults (`config/control-plane.toml`), then an
+//! optional file, then `AIHUB_SECTION__KEY` environment variables; unknown
+//! keys refused, every value validated with a message that says what to fix.
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// The documented defaults, compiled in.
+pub const DEFAULTS: &str = include_str!("../../config/control-plane.toml");
+
+/// Prefix of the environment variables read.
+pub const ENV_PREFIX: &str = "AIHUB_";
+
+/// Shortest accepted internal shared secret.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// The whole control-plane configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listener.
+    pub server: ServerConfig,
+    /// Database connection.
+    pub database: DatabaseConfig,
+    /// The internal API shared with gateways.
+    pub internal: InternalConfig,
+    /// Addresses shown to people.
+    pub public: PublicConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listen address, `host:port`.
+    pub listen: String,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+/// `[internal]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InternalConfig {
+    /// HMAC secret shared with gateways; empty = not configured.
+    pub shared_secret: SharedSecret,
+}
+
+/// `[public]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicConfig {
+    /// The gateway's public base address.
+    pub gateway_url: String,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Level or tracing filter.
+    pub level: String,
+    /// Output format.
+    pub format: LogFormat,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The internal API secret. Never printed in clear.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SharedSecret(String);
+
+impl SharedSecret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        SharedSecret(secret.into())
+    }
+
+    /// The secret itself, for signing and verifying.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether no secret is configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("\"\"")
+        } else {
+            f.write_str("\"<redacted>\"")
+        }
+    }
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A source could not be read or did not fit the schema (unknown key, wrong type).
+    #[error("cannot load configuration: {0}")]
+    Load(String),
+    /// Values that are well-formed but unusable, one message per problem.
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+impl ConfigError {
+    /// The individual problems (one for a load error).
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            ConfigError::Load(m) => vec![m.clone()],
+            ConfigError::Invalid(v) => v.clone(),
+        }
+    }
+}
+
+/// Environment variables read as configuration: `AIHUB_SECTION__KEY`, except
+/// the gateway's (`AIHUB_GW_…`), the test suite's (`AIHUB_TEST_…`) and the
+/// command line's own single-word variables (`AIHUB_CONFIG`,
+/// `AIHUB_ADMIN_PASSWORD`, …), none of which contain `__`.
+pub fn env_provider() -> Env {
+    Env::prefixed(ENV_PREFIX)
+        .filter(|key| {
+            let k = key.as_str().to_ascii_lowercase();
+            k.contains("__") && !k.starts_with("gw_") && !k.starts_with("test_")
+        })
+        .split("__")
+}
+
+impl Config {
+    /// Defaults, then `file` when given, then the environment.
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment.merge(env_provider())
+    }
+
+    /// Loads and validates from defaults, `file` and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::Load(format!(
+                    "configuration file {} does not exist or is not a file",
+                    path.display()
+                )));
+            }
+        }
+        Config::from_figment(Config::figment(file))
+    }
+
+    /// Extracts and validates from any figment (tests build their own).
+    pub fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value; all problems are reported at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "server.listen: expected an address like 127.0.0.1:8081, got '{}'",
+                self.server.listen
+            ));
+        }
+
+        if crate::db::Backend::from_url(&self.database.url).is_none() {
+            problems.push(format!(
+                "database.url: expected sqlite://… or postgres://…, got '{}'",
+                redact_url(&self.database.url)
+            ));
+        }
+        if !(1..=1000).contains(&self.database.max_connections) {
+            problems.push(format!(
+                "database.max_connections: expected a number from 1 to 1000, got {}",
+                self.database.max_connections
+            ));
+        }
+
+        let secret_len = self.internal.shared_secret.expose().chars().count();
+        if secret_len > 0 && secret_len < MIN_SECRET_LEN {
+            problems.push(format!(
+                "internal.shared_secret: expected at least {MIN_SECRET_LEN} characters, got {secret_len}"
+            ));
+        }
+
+        let gateway_ok = reqwest::Url::parse(&self.public.gateway_url)
+            .map(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .unwrap_or(false);
+        if !gateway_ok {
+            problems.push(format!(
+                "public.gateway_url: expected an http:// or https:// URL, got '{}'",
+                self.public.gateway_url
+            ));
+        }
+
+        if self.log.level.trim().is_empty()
+            || tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err()
+        {
+            problems.push(format!(
+                "log.level: expected error, warn, info, debug, trace or a filter like 'info,sqlx=warn', got '{}'",
+                self.log.level
+            ));
+        }
+
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Checks what `serve` needs beyond [`Config::validate`]: a shared secret.
+    pub fn require_shared_secret(&self) -> Result<(), ConfigError> {
+        if self.internal.shared_secret.is_empty() {
+            return Err(ConfigError::Invalid(vec![format!(
+                "internal.shared_secret: expected a secret of at least {MIN_SECRET_LEN} characters shared with the gateways \
+                 (set AIHUB_INTERNAL__SHARED_SECRET, or use `aihub up`, which generates one), got an empty value"
+            )]));
+        }
+        Ok(())
+    }
+
+    /// The listen address (valid after [`Config::validate`]).
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.listen.parse().map_err(|_| {
+            ConfigError::Invalid(vec![format!(
+                "server.listen: expected an address like 127.0.0.1:8081, got '{}'",
+                self.server.listen
+            )])
+        })
+    }
+}
+
+/// Hides a password in a database URL before it is shown.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            // Setting a password fails only for URLs that cannot have one.
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::from_figment(Figment::from(Toml::string(DEFAULTS))).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:8081");
+        assert_eq!(c.database.url, "sqlite://data/aihub.db");
+        assert_eq!(c.log.format, LogFormat::Text);
+        assert!(c.internal.shared_secret.is_empty());
+        assert!(c.require_shared_secret().is_err());
+    }
+
+    #[test]
+    fn env_overrides_and_ignores_gateway_and_cli_variables() {
+        Jail::expect_with(|jail| {
+            jail.set_env("AIHUB_DATABASE__URL", "postgres://u:pw@localhost/aihub");
+            jail.set_env("AIHUB_LOG__FORMAT", "json");
+            jail.set_env("AIHUB_GW_CONTROL_PLANE__URL", "http://x");
+            jail.set_env("AIHUB_GW_LISTEN", "0.0.0.0:1");
+            jail.set_env("AIHUB_TEST_DATABASE__URL", "postgres://elsewhere");
+            jail.set_env("AIHUB_CONFIG", "/nonexistent.toml");
+            jail.set_env("AIHUB_ADMIN_PASSWORD", "whatever-it-is");
+            jail.set_env("AIHUB_PROVIDER_API_KEY", "sk-x");
+            let c = Config::from_figment(Config::figment(None)).unwrap();
+            assert_eq!(c.database.url, "postgres://u:pw@localhost/aihub");
+            assert_eq!(c.log.format, LogFormat::Json);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn env_typo_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.set_env("AIHUB_DATABSE__URL", "sqlite://x.db");
+            let err = Config::from_figment(Config::figment(None)).unwrap_err();
+            assert!(err.to_string().contains("databse"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_overrides_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file("cp.toml", "[server]\nlisten = \"0.0.0.0:9000\"\n")?;
+            let c = Config::load(Some(Path::new("cp.toml"))).unwrap();
+            assert_eq!(c.server.listen, "0.0.0.0:9000");
+            assert_eq!(c.public.gateway_url, "http://127.0.0.1:8080");
+            let missing = Config::load(Some(Path::new("nope.toml"))).unwrap_err();
+            assert!(missing.to_string().contains("nope.toml"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secret_is_redacted_in_debug() {
+        let s = SharedSecret::new("x".repeat(40));
+        assert!(!format!("{s:?}").contains("xxxx"));
+    }
+
+    #[test]
+    fn password_is_redacted_from_urls() {
+        assert_eq!(
+            redact_url("postgres://u:hunter2@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

@@ -1,0 +1,28 @@
+//! AI Hub's control plane: accounts, API keys, the model catalog, usage,
+//! and the contract that feeds gateways their configuration.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`config`] | configuration loading and validation |
+//! | [`db`] | the pool, migrations, change recording |
+//! | [`developers`], [`keys`], [`catalog`], [`usage`] | the domains and their SQL |
+//! | [`gateway_feed`] | snapshot and change stream built for gateways |
+//! | [`internal_api`] | the signed HTTP routes gateways call |
+//! | [`http`] | state, error type, router, operational endpoints |
+//! | [`server`] | start-up, serving, graceful shutdown |
+//! | [`cli`] | the `aihub` command line (`serve`, `up`, `migrate`, `admin …`) |
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod developers;
+pub mod error;
+pub mod gateway_feed;
+pub mod http;
+pub mod internal_api;
+pub mod keys;
+pub mod metrics;
+pub mod server;
+pub mod telemetry;
+pub mod usage;

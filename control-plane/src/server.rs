@@ -1,0 +1,118 @@
+//! Building and running the control plane: database, migrations, version
+//! watcher, router and listener, with graceful shutdown.
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::gateway_feed;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// A control plane bound to its port, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    db: Db,
+    shutdown: watch::Sender<bool>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl Application {
+    /// Connects, migrates, starts the version watcher and binds the
+    /// listener (`server.listen`; port 0 picks a free one).
+    pub async fn build(config: &Config) -> anyhow::Result<Application> {
+        config.require_shared_secret()?;
+        let db = Db::connect(&config.database).await?;
+        db.migrate()
+            .await
+            .context("cannot apply database migrations")?;
+        let initial = gateway_feed::version(&db)
+            .await
+            .context("cannot read the configuration version")?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (versions, watcher) =
+            gateway_feed::spawn_version_watcher(db.clone(), initial, shutdown_rx.clone());
+        let metrics = Metrics::new().context("cannot register metrics")?;
+        let state = AppState::from_config(config, db.clone(), metrics, versions, shutdown_rx);
+        let addr = config.listen_addr()?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (server.listen)"))?;
+        Ok(Application {
+            listener,
+            state,
+            db,
+            shutdown,
+            watcher,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// The database handle (tests and `aihub up` use it directly).
+    pub fn db(&self) -> Db {
+        self.db.clone()
+    }
+
+    /// Serves until `signal` completes, then stops accepting, ends long
+    /// polls, lets in-flight requests finish and closes the pool.
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            state,
+            db,
+            shutdown,
+            watcher,
+        } = self;
+        let app = http::router(state);
+        let stop = async move {
+            signal.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            // Wakes waiting long polls so they answer now instead of in 25 s.
+            let _ = shutdown.send(true);
+        };
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+            .context("HTTP server failed")?;
+        let _ = watcher.await;
+        db.close().await;
+        tracing::info!("control plane stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
