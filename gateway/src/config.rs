@@ -1,0 +1,305 @@
+//! Gateway configuration: compiled-in defaults (`config/gateway.toml`), then an
+//! optional file, then `AIHUB_GW_*` environment variables (`__` separates
+//! levels: `AIHUB_GW_CONTROL_PLANE__URL`). Unknown keys are refused, and
+//! [`GatewayConfig::validate`] names the key and what it expects.
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+const DEFAULTS: &str = include_str!("../../config/gateway.toml");
+
+/// The whole gateway configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Listeners and limits.
+    pub server: ServerConfig,
+    /// Where the configuration comes from.
+    pub control_plane: ControlPlaneConfig,
+    /// Local usage spool.
+    pub spool: SpoolConfig,
+    /// Optional ClickHouse usage store.
+    pub clickhouse: ClickHouseConfig,
+    /// The plugin pipeline, in order.
+    pub plugins: Vec<PluginSpec>,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Listeners and limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Public listener (OpenAI-compatible API, portal, management API).
+    pub listen: String,
+    /// Operations listener: `/metrics`, `/healthz`, `/readyz`.
+    pub ops_listen: String,
+    /// Worker threads of the proxy service.
+    pub threads: usize,
+    /// Name of this instance in usage rows and metrics; empty = host name and pid.
+    pub instance_id: String,
+    /// Largest accepted request body on model endpoints, bytes.
+    pub max_body_bytes: usize,
+    /// Seconds to keep serving in-flight requests after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+/// The control plane this gateway follows.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlPlaneConfig {
+    /// Base URL, e.g. `http://127.0.0.1:8081`.
+    pub url: String,
+    /// HMAC secret shared with the control plane (at least 32 characters).
+    pub shared_secret: String,
+    /// Where the last good snapshot is kept.
+    pub state_dir: PathBuf,
+    /// Long-poll wait per change request, milliseconds.
+    pub long_poll_ms: u64,
+}
+
+impl std::fmt::Debug for ControlPlaneConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlaneConfig")
+            .field("url", &self.url)
+            .field("shared_secret", &"<redacted>")
+            .field("state_dir", &self.state_dir)
+            .field("long_poll_ms", &self.long_poll_ms)
+            .finish()
+    }
+}
+
+/// The local append-only usage spool.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoolConfig {
+    /// Directory of spool segments.
+    pub dir: PathBuf,
+    /// How often buffered rows are written and synced, milliseconds.
+    pub flush_interval_ms: u64,
+    /// How often the active segment is sealed for shipping, milliseconds.
+    pub ship_interval_ms: u64,
+    /// Most rows per shipped batch.
+    pub batch_rows: usize,
+}
+
+/// ClickHouse usage store; an empty `url` ships usage to the control plane.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    /// HTTP URL, e.g. `http://127.0.0.1:8123`; empty = no ClickHouse.
+    pub url: String,
+    /// Database name.
+    pub database: String,
+    /// Table name.
+    pub table: String,
+    /// User.
+    pub user: String,
+    /// Password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("table", &self.table)
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+/// One pipeline entry: a plugin kind and its settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PluginSpec {
+    /// Which plugin (`request_id`, `auth`, `routing`, …).
+    pub kind: String,
+    /// Its settings; each plugin refuses keys it does not know.
+    #[serde(flatten)]
+    pub settings: toml::Table,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `tracing` filter, e.g. `info` or `aihub_gateway=debug`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The sources could not be read or parsed.
+    #[error("configuration: {0}")]
+    Load(String),
+    /// A value is not acceptable.
+    #[error("configuration: {key}: {message}")]
+    Invalid {
+        /// The dotted key.
+        key: &'static str,
+        /// What is expected.
+        message: String,
+    },
+}
+
+impl GatewayConfig {
+    /// Loads defaults, then `file` if given, then `AIHUB_GW_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Load(format!(
+                    "file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("AIHUB_GW_").split("__"));
+        let config: GatewayConfig = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn invalid(key: &'static str, message: String) -> ConfigError {
+            ConfigError::Invalid { key, message }
+        }
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            return Err(invalid(
+                "server.listen",
+                format!(
+                    "expected an address like 127.0.0.1:8080, got '{}'",
+                    self.server.listen
+                ),
+            ));
+        }
+        if self.server.ops_listen.parse::<SocketAddr>().is_err() {
+            return Err(invalid(
+                "server.ops_listen",
+                format!(
+                    "expected an address like 127.0.0.1:9090, got '{}'",
+                    self.server.ops_listen
+                ),
+            ));
+        }
+        if self.server.threads == 0 {
+            return Err(invalid("server.threads", "expected at least 1".into()));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(invalid(
+                "server.max_body_bytes",
+                "expected at least 1024".into(),
+            ));
+        }
+        let url = &self.control_plane.url;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid(
+                "control_plane.url",
+                format!("expected an http(s) URL, got '{url}'"),
+            ));
+        }
+        if self.control_plane.shared_secret.len() < 32 {
+            return Err(invalid(
+                "control_plane.shared_secret",
+                "expected the secret shared with the control plane, at least 32 characters (set AIHUB_GW_CONTROL_PLANE__SHARED_SECRET)".into(),
+            ));
+        }
+        if !(1_000..=60_000).contains(&self.control_plane.long_poll_ms) {
+            return Err(invalid(
+                "control_plane.long_poll_ms",
+                "expected 1000 to 60000".into(),
+            ));
+        }
+        if self.spool.flush_interval_ms == 0 || self.spool.ship_interval_ms == 0 {
+            return Err(invalid(
+                "spool.flush_interval_ms",
+                "intervals must be at least 1 ms".into(),
+            ));
+        }
+        if self.spool.batch_rows == 0 {
+            return Err(invalid("spool.batch_rows", "expected at least 1".into()));
+        }
+        let ch = &self.clickhouse.url;
+        if !(ch.is_empty() || ch.starts_with("http://") || ch.starts_with("https://")) {
+            return Err(invalid(
+                "clickhouse.url",
+                format!("expected empty or an http(s) URL, got '{ch}'"),
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(invalid(
+                "log.format",
+                format!("expected 'text' or 'json', got '{}'", self.log.format),
+            ));
+        }
+        Ok(())
+    }
+
+    /// This instance's name.
+    pub fn instance_id(&self) -> String {
+        if !self.server.instance_id.is_empty() {
+            return self.server.instance_id.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "gateway".into());
+        format!("{host}-{}", std::process::id())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn with_secret() -> GatewayConfig {
+        let mut c: GatewayConfig = Figment::from(Toml::string(DEFAULTS)).extract().unwrap();
+        c.control_plane.shared_secret = "x".repeat(40);
+        c
+    }
+
+    #[test]
+    fn defaults_parse_and_need_a_secret() {
+        let c: GatewayConfig = Figment::from(Toml::string(DEFAULTS)).extract().unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("control_plane.shared_secret"), "{err}");
+        assert!(with_secret().validate().is_ok());
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut c = with_secret();
+        c.server.listen = "nope".into();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("server.listen"));
+        let mut c = with_secret();
+        c.clickhouse.url = "tcp://x".into();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("clickhouse.url"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let r: Result<GatewayConfig, _> = Figment::from(Toml::string(DEFAULTS))
+            .merge(Toml::string("[server]\nlisten_typo = 1"))
+            .extract();
+        assert!(r.unwrap_err().to_string().contains("listen_typo"));
+    }
+}

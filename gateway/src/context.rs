@@ -1,0 +1,212 @@
+//! Per-request state, owned by one request and passed through every phase.
+//! Plugins keep what they learn here instead of in shared locks.
+
+use crate::tables::{Deployment, KeyInfo, Model, Tables};
+use aihub_contract::money::TokenCounts;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The OpenAI-compatible endpoints the gateway meters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /v1/chat/completions`
+    ChatCompletions,
+    /// `POST /v1/completions`
+    Completions,
+    /// `POST /v1/embeddings`
+    Embeddings,
+}
+
+impl Endpoint {
+    /// Name in usage rows and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "chat.completions",
+            Endpoint::Completions => "completions",
+            Endpoint::Embeddings => "embeddings",
+        }
+    }
+
+    /// Path after the provider's base path.
+    pub fn upstream_path(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "/chat/completions",
+            Endpoint::Completions => "/completions",
+            Endpoint::Embeddings => "/embeddings",
+        }
+    }
+}
+
+/// What kind of request this is, decided from method and path alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// A metered model call.
+    Model(Endpoint),
+    /// `GET /v1/models`: answered from the tables.
+    ListModels,
+    /// `GET /healthz` or `/readyz` on the public port.
+    Health,
+    /// Anything for the control plane: `/api/…`, the portal, `/v1/files…`.
+    ControlPlane,
+    /// `/v1/…` paths the gateway does not serve.
+    NotFound,
+}
+
+/// The parsed body of a model call.
+#[derive(Debug, Default)]
+pub struct ModelRequest {
+    /// The JSON object as sent.
+    pub body: Map<String, Value>,
+    /// Public model name.
+    pub model: String,
+    /// `"stream": true`?
+    pub stream: bool,
+    /// Did the client itself ask for usage in the stream?
+    pub client_wants_stream_usage: bool,
+    /// Size of the prompt text, in characters (for estimates only).
+    pub prompt_chars: usize,
+}
+
+/// One upstream attempt.
+#[derive(Debug)]
+pub struct Attempt {
+    /// Deployment tried.
+    pub deployment: Arc<Deployment>,
+    /// Body sent to it.
+    pub body: Bytes,
+    /// When the attempt started.
+    pub started: Instant,
+}
+
+/// Why a request ended badly, as recorded in its usage row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Every upstream attempt failed.
+    Upstream,
+    /// The client went away before the response ended.
+    ClientDisconnected,
+    /// Refused by the gateway (auth, scope, validation).
+    Rejected,
+}
+
+impl Failure {
+    /// Short code stored in the usage row.
+    pub fn code(self) -> &'static str {
+        match self {
+            Failure::Upstream => "upstream_error",
+            Failure::ClientDisconnected => "client_disconnected",
+            Failure::Rejected => "rejected",
+        }
+    }
+}
+
+/// Everything one request carries through the phases.
+pub struct RequestCtx {
+    /// Arrival.
+    pub started: Instant,
+    /// Arrival, unix ms.
+    pub started_ms: i64,
+    /// Request id returned in `x-request-id` and stored with usage.
+    pub request_id: String,
+    /// Route.
+    pub route: Route,
+    /// Configuration seen by this request.
+    pub tables: Arc<Tables>,
+    /// Client IP.
+    pub ip: String,
+    /// Client user agent.
+    pub user_agent: String,
+    /// HTTP method.
+    pub method: String,
+    /// Parsed body of a model call.
+    pub request: Option<ModelRequest>,
+    /// Authenticated key.
+    pub key: Option<Arc<KeyInfo>>,
+    /// Resolved model.
+    pub model: Option<Arc<Model>>,
+    /// Deployments still to try, in order.
+    pub candidates: Vec<Arc<Deployment>>,
+    /// The attempt in progress (the last one, at the end).
+    pub attempt: Option<Attempt>,
+    /// Attempts made.
+    pub attempts: u8,
+    /// When the first upstream attempt started.
+    pub first_attempt_at: Option<Instant>,
+    /// Status of the last upstream response header.
+    pub upstream_status: Option<u16>,
+    /// When the upstream's response header arrived.
+    pub upstream_headers_at: Option<Instant>,
+    /// When the last upstream byte arrived.
+    pub upstream_done_at: Option<Instant>,
+    /// When the first body byte went to the client.
+    pub first_byte_at: Option<Instant>,
+    /// Whether the response body is rewritten (content-length dropped).
+    pub body_rewritten: bool,
+    /// Tokens reported by the upstream.
+    pub usage: Option<TokenCounts>,
+    /// Whether `usage` is an estimate (client left before the upstream reported).
+    pub usage_estimated: bool,
+    /// Exact cost of `usage`, nano-units.
+    pub cost_nanos: i64,
+    /// Code of the gateway's own error answer, if it made one.
+    pub error_code: Option<&'static str>,
+    /// Content chunks forwarded to the client (streams).
+    pub content_chunks: u64,
+    /// How the request failed, if it did.
+    pub failure: Option<Failure>,
+    /// Set when the gateway answered by itself (errors, model list).
+    pub answered_status: Option<u16>,
+    /// Plugin-private state, one slot per plugin that needs it.
+    pub plugin_state: crate::pipeline::PluginState,
+}
+
+impl RequestCtx {
+    /// A fresh context at arrival.
+    pub fn new(tables: Arc<Tables>) -> Self {
+        RequestCtx {
+            started: Instant::now(),
+            started_ms: now_ms(),
+            request_id: format!("req_{}", uuid::Uuid::now_v7().simple()),
+            route: Route::NotFound,
+            tables,
+            ip: String::new(),
+            user_agent: String::new(),
+            method: String::new(),
+            request: None,
+            key: None,
+            model: None,
+            candidates: Vec::new(),
+            attempt: None,
+            attempts: 0,
+            first_attempt_at: None,
+            upstream_status: None,
+            upstream_headers_at: None,
+            upstream_done_at: None,
+            first_byte_at: None,
+            body_rewritten: false,
+            usage: None,
+            usage_estimated: false,
+            cost_nanos: 0,
+            error_code: None,
+            content_chunks: 0,
+            failure: None,
+            answered_status: None,
+            plugin_state: Default::default(),
+        }
+    }
+
+    /// Whether this request is a streamed model call.
+    pub fn is_stream(&self) -> bool {
+        self.request.as_ref().is_some_and(|r| r.stream)
+    }
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,3 @@
+//! Provider protocols other than OpenAI's, translated at the edge.
+
+pub mod anthropic;

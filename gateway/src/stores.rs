@@ -1,0 +1,183 @@
+//! Usage stores the spool ships to: ClickHouse in production, the control
+//! plane's ingest endpoint in the embedded default. Both deduplicate by
+//! request id.
+
+use crate::spool::UsageStore;
+use aihub_contract::signing;
+use aihub_contract::usage::{IngestResult, UsageBatch, UsageRow};
+use anyhow::Context;
+use async_trait::async_trait;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Ships to `POST /internal/v1/usage` on the control plane.
+pub struct ControlPlaneStore {
+    client: reqwest::Client,
+    base: String,
+    secret: Vec<u8>,
+}
+
+impl ControlPlaneStore {
+    /// A store for the control plane at `base` (e.g. `http://127.0.0.1:8081`).
+    pub fn new(base: &str, secret: &str) -> anyhow::Result<Self> {
+        Ok(ControlPlaneStore {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            base: base.trim_end_matches('/').to_string(),
+            secret: secret.as_bytes().to_vec(),
+        })
+    }
+}
+
+#[async_trait]
+impl UsageStore for ControlPlaneStore {
+    fn name(&self) -> &'static str {
+        "control_plane"
+    }
+
+    async fn ship(&self, rows: &[UsageRow]) -> anyhow::Result<()> {
+        let body = serde_json::to_vec(&UsageBatch {
+            rows: rows.to_vec(),
+        })?;
+        let path = aihub_contract::routes::USAGE;
+        let sig = signing::sign(
+            &self.secret,
+            crate::context::now_ms() / 1000,
+            "POST",
+            path,
+            &body,
+        );
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(signing::HEADER, sig)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .context("sending usage to the control plane")?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            anyhow::bail!("control plane answered {status}: {text}");
+        }
+        let result: IngestResult = resp.json().await.context("reading the ingest result")?;
+        tracing::debug!(
+            inserted = result.inserted,
+            duplicates = result.duplicates,
+            "usage shipped"
+        );
+        Ok(())
+    }
+}
+
+/// The row as ClickHouse stores it (`config/clickhouse/schema.sql`).
+#[derive(clickhouse::Row, Serialize)]
+struct ClickHouseRow<'a> {
+    request_id: &'a str,
+    ts_ms: i64,
+    developer_id: &'a str,
+    key_id: &'a str,
+    endpoint: &'a str,
+    method: &'a str,
+    model: &'a str,
+    deployment_id: &'a str,
+    provider_id: &'a str,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    cached_tokens: u64,
+    reasoning_tokens: u64,
+    cost_nanos: i64,
+    latency_ms: u32,
+    ttft_ms: Option<u32>,
+    status: u16,
+    stream: u8,
+    attempts: u8,
+    ip: &'a str,
+    user_agent: &'a str,
+    error: &'a str,
+    gateway_id: &'a str,
+}
+
+impl<'a> From<&'a UsageRow> for ClickHouseRow<'a> {
+    fn from(r: &'a UsageRow) -> Self {
+        ClickHouseRow {
+            request_id: &r.request_id,
+            ts_ms: r.ts_ms,
+            developer_id: &r.developer_id,
+            key_id: &r.key_id,
+            endpoint: &r.endpoint,
+            method: &r.method,
+            model: &r.model,
+            deployment_id: &r.deployment_id,
+            provider_id: &r.provider_id,
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            cached_tokens: r.cached_tokens,
+            reasoning_tokens: r.reasoning_tokens,
+            cost_nanos: r.cost_nanos,
+            latency_ms: r.latency_ms,
+            ttft_ms: r.ttft_ms,
+            status: r.status,
+            stream: u8::from(r.stream),
+            attempts: r.attempts,
+            ip: &r.ip,
+            user_agent: &r.user_agent,
+            error: &r.error,
+            gateway_id: &r.gateway_id,
+        }
+    }
+}
+
+/// Ships to a ClickHouse table with the `clickhouse` crate's RowBinary insert
+/// (uncompressed, which old servers need).
+pub struct ClickHouseStore {
+    client: clickhouse::Client,
+    table: String,
+}
+
+impl ClickHouseStore {
+    /// A store for `database.table` at `url`.
+    pub fn new(url: &str, database: &str, table: &str, user: &str, password: &str) -> Self {
+        let mut client = clickhouse::Client::default()
+            .with_url(url)
+            .with_database(database)
+            .with_compression(clickhouse::Compression::None);
+        if !user.is_empty() {
+            client = client.with_user(user);
+        }
+        if !password.is_empty() {
+            client = client.with_password(password);
+        }
+        ClickHouseStore {
+            client,
+            table: table.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl UsageStore for ClickHouseStore {
+    fn name(&self) -> &'static str {
+        "clickhouse"
+    }
+
+    async fn ship(&self, rows: &[UsageRow]) -> anyhow::Result<()> {
+        let mut insert = self
+            .client
+            .insert::<ClickHouseRow<'_>>(&self.table)
+            .context("preparing the ClickHouse insert")?;
+        for r in rows {
+            insert
+                .write(&ClickHouseRow::from(r))
+                .await
+                .context("writing a usage row to ClickHouse")?;
+        }
+        insert
+            .end()
+            .await
+            .context("finishing the ClickHouse insert")?;
+        Ok(())
+    }
+}

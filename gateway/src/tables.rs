@@ -1,0 +1,367 @@
+//! The in-memory tables every request reads: keys by hash, developers,
+//! models and providers. Built from a [`Snapshot`] off the request path and
+//! swapped in atomically; a request keeps the `Arc` it started with, so it
+//! sees one consistent configuration.
+
+use aihub_contract::money::Prices;
+use aihub_contract::snapshot::{ProviderKind, Snapshot};
+use arc_swap::ArcSwap;
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+/// An API key as the request path needs it.
+#[derive(Debug)]
+pub struct KeyInfo {
+    /// Key id.
+    pub id: String,
+    /// Owning developer.
+    pub developer_id: String,
+    /// Unix ms after which the key is refused.
+    pub expires_at_ms: Option<i64>,
+    /// Models the key may use; `None` = all.
+    pub allowed_models: Option<Vec<String>>,
+}
+
+impl KeyInfo {
+    /// Whether this key may call `model`.
+    pub fn allows_model(&self, model: &str) -> bool {
+        self.allowed_models
+            .as_ref()
+            .is_none_or(|m| m.iter().any(|x| x == model))
+    }
+}
+
+/// Where and how to reach a provider, resolved once per configuration.
+#[derive(Debug)]
+pub struct Upstream {
+    /// Provider id.
+    pub provider_id: String,
+    /// Protocol.
+    pub kind: ProviderKind,
+    /// Resolved address.
+    pub addr: SocketAddr,
+    /// TLS on?
+    pub tls: bool,
+    /// Host name for SNI and the Host header.
+    pub host: String,
+    /// `Host` header value (host, plus port when not the scheme's default).
+    pub host_header: String,
+    /// Path prefix of the base URL, without a trailing slash (e.g. `/v1`).
+    pub base_path: String,
+    /// Upstream credential.
+    pub api_key: String,
+}
+
+/// One deployment, ready to dial.
+#[derive(Debug)]
+pub struct Deployment {
+    /// Deployment id.
+    pub id: String,
+    /// Its provider.
+    pub upstream: Arc<Upstream>,
+    /// Model name the provider expects.
+    pub upstream_model: String,
+    /// Relative weight within its priority.
+    pub weight: u32,
+    /// Lower is tried first.
+    pub priority: i32,
+    /// Per-attempt timeout.
+    pub timeout: std::time::Duration,
+}
+
+/// A public model.
+#[derive(Debug)]
+pub struct Model {
+    /// Public name.
+    pub name: String,
+    /// Prices.
+    pub prices: Prices,
+    /// Deployments sorted by priority.
+    pub deployments: Vec<Arc<Deployment>>,
+}
+
+/// The compiled configuration.
+#[derive(Debug, Default)]
+pub struct Tables {
+    /// Version of the snapshot these tables come from.
+    pub version: i64,
+    /// Keys by the raw SHA-256 of their secret.
+    pub keys: HashMap<[u8; 32], Arc<KeyInfo>>,
+    /// Suspended developers (everything else is active).
+    pub suspended: std::collections::HashSet<String>,
+    /// Models by public name.
+    pub models: HashMap<String, Arc<Model>>,
+    /// Sorted public model names, for `GET /v1/models`.
+    pub model_names: Vec<String>,
+}
+
+/// Problems found while compiling a snapshot; the bad entries are skipped.
+pub type Warnings = Vec<String>;
+
+impl Tables {
+    /// Compiles a snapshot. Resolves provider host names (blocking DNS), so call
+    /// it off the request path.
+    pub fn build(snapshot: &Snapshot) -> (Tables, Warnings) {
+        let mut warnings = Vec::new();
+        let mut keys = HashMap::with_capacity(snapshot.keys.len());
+        for k in &snapshot.keys {
+            let mut hash = [0u8; 32];
+            if hex::decode_to_slice(&k.hash, &mut hash).is_err() {
+                warnings.push(format!("key {}: hash is not 64 hex characters", k.id));
+                continue;
+            }
+            keys.insert(
+                hash,
+                Arc::new(KeyInfo {
+                    id: k.id.clone(),
+                    developer_id: k.developer_id.clone(),
+                    expires_at_ms: k.expires_at_ms,
+                    allowed_models: k.allowed_models.clone(),
+                }),
+            );
+        }
+        let suspended = snapshot
+            .developers
+            .iter()
+            .filter(|d| !d.active)
+            .map(|d| d.id.clone())
+            .collect();
+
+        let mut upstreams: HashMap<&str, Arc<Upstream>> = HashMap::new();
+        for p in snapshot.catalog.providers.iter().filter(|p| p.enabled) {
+            match parse_upstream(&p.base_url) {
+                Ok((tls, host, port, base_path)) => {
+                    let addr = match (host.as_str(), port).to_socket_addrs() {
+                        Ok(mut addrs) => addrs.next(),
+                        Err(_) => None,
+                    };
+                    let Some(addr) = addr else {
+                        warnings.push(format!("provider {}: cannot resolve {host}", p.name));
+                        continue;
+                    };
+                    let default_port = if tls { 443 } else { 80 };
+                    let host_header = if port == default_port {
+                        host.clone()
+                    } else {
+                        format!("{host}:{port}")
+                    };
+                    upstreams.insert(
+                        p.id.as_str(),
+                        Arc::new(Upstream {
+                            provider_id: p.id.clone(),
+                            kind: p.kind,
+                            addr,
+                            tls,
+                            host,
+                            host_header,
+                            base_path,
+                            api_key: p.api_key.clone(),
+                        }),
+                    );
+                }
+                Err(e) => warnings.push(format!("provider {}: {e}", p.name)),
+            }
+        }
+
+        let mut models = HashMap::new();
+        for m in &snapshot.catalog.models {
+            let mut deployments: Vec<Arc<Deployment>> = m
+                .deployments
+                .iter()
+                .filter_map(|d| {
+                    let upstream = upstreams.get(d.provider_id.as_str())?.clone();
+                    Some(Arc::new(Deployment {
+                        id: d.id.clone(),
+                        upstream,
+                        upstream_model: d.upstream_model.clone(),
+                        weight: d.weight.max(1),
+                        priority: d.priority,
+                        timeout: std::time::Duration::from_millis(d.timeout_ms.max(1)),
+                    }))
+                })
+                .collect();
+            deployments.sort_by_key(|d| d.priority);
+            models.insert(
+                m.name.clone(),
+                Arc::new(Model {
+                    name: m.name.clone(),
+                    prices: m.prices.clone(),
+                    deployments,
+                }),
+            );
+        }
+        let mut model_names: Vec<String> = models.keys().cloned().collect();
+        model_names.sort();
+        (
+            Tables {
+                version: snapshot.version,
+                keys,
+                suspended,
+                models,
+                model_names,
+            },
+            warnings,
+        )
+    }
+}
+
+/// Splits a base URL into (tls, host, port, path prefix).
+fn parse_upstream(url: &str) -> Result<(bool, String, u16, String), String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("base URL '{url}' is not a URL: {e}"))?;
+    let tls = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => {
+            return Err(format!(
+                "base URL '{url}' must start with http:// or https://"
+            ))
+        }
+    };
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("base URL '{url}' has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let path = uri.path().trim_end_matches('/').to_string();
+    Ok((tls, host, port, path))
+}
+
+/// The live tables, swapped atomically when configuration changes.
+pub struct Live {
+    current: ArcSwap<Tables>,
+    loaded: std::sync::atomic::AtomicBool,
+}
+
+impl Live {
+    /// Empty tables, not yet loaded.
+    pub fn new() -> Self {
+        Live {
+            current: ArcSwap::from_pointee(Tables::default()),
+            loaded: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The tables now.
+    pub fn load(&self) -> Arc<Tables> {
+        self.current.load_full()
+    }
+
+    /// Installs new tables.
+    pub fn store(&self, tables: Tables) {
+        self.current.store(Arc::new(tables));
+        self.loaded
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether any configuration (from disk or the control plane) is installed.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use aihub_contract::snapshot::*;
+
+    #[test]
+    fn parses_base_urls() {
+        assert_eq!(
+            parse_upstream("http://127.0.0.1:9000/v1/").unwrap(),
+            (false, "127.0.0.1".into(), 9000, "/v1".into())
+        );
+        assert_eq!(
+            parse_upstream("https://api.openai.com/v1").unwrap(),
+            (true, "api.openai.com".into(), 443, "/v1".into())
+        );
+        assert!(parse_upstream("ftp://x").is_err());
+    }
+
+    #[test]
+    fn builds_routes_and_skips_bad_entries() {
+        let snap = Snapshot {
+            version: 7,
+            keys: vec![
+                KeyEntry {
+                    id: "key_a".into(),
+                    hash: "ab".repeat(32),
+                    developer_id: "dev_1".into(),
+                    expires_at_ms: None,
+                    allowed_models: None,
+                },
+                KeyEntry {
+                    id: "key_bad".into(),
+                    hash: "zz".into(),
+                    developer_id: "dev_1".into(),
+                    expires_at_ms: None,
+                    allowed_models: None,
+                },
+            ],
+            developers: vec![DeveloperEntry {
+                id: "dev_2".into(),
+                active: false,
+            }],
+            catalog: Catalog {
+                providers: vec![ProviderEntry {
+                    id: "prov_1".into(),
+                    name: "local".into(),
+                    kind: ProviderKind::Openai,
+                    base_url: "http://127.0.0.1:9/v1".into(),
+                    api_key: "k".into(),
+                    enabled: true,
+                }],
+                models: vec![ModelEntry {
+                    name: "m".into(),
+                    prices: Prices::default(),
+                    deployments: vec![
+                        DeploymentEntry {
+                            id: "dep_2".into(),
+                            provider_id: "prov_1".into(),
+                            upstream_model: "m2".into(),
+                            weight: 1,
+                            priority: 5,
+                            timeout_ms: 1000,
+                        },
+                        DeploymentEntry {
+                            id: "dep_1".into(),
+                            provider_id: "prov_1".into(),
+                            upstream_model: "m1".into(),
+                            weight: 1,
+                            priority: 0,
+                            timeout_ms: 1000,
+                        },
+                        DeploymentEntry {
+                            id: "dep_x".into(),
+                            provider_id: "prov_missing".into(),
+                            upstream_model: "m".into(),
+                            weight: 1,
+                            priority: 0,
+                            timeout_ms: 1000,
+                        },
+                    ],
+                }],
+            },
+        };
+        let (t, warnings) = Tables::build(&snap);
+        assert_eq!(t.version, 7);
+        assert_eq!(t.keys.len(), 1);
+        assert_eq!(warnings.len(), 1);
+        assert!(t.suspended.contains("dev_2"));
+        let m = &t.models["m"];
+        let ids: Vec<&str> = m.deployments.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, vec!["dep_1", "dep_2"]);
+        assert_eq!(m.deployments[0].upstream.host_header, "127.0.0.1:9");
+    }
+}
