@@ -90,19 +90,47 @@ mod tests {
     fn round_trip_and_tamper() {
         let h = sign(b"s3cret", 1000, "GET", "/internal/v1/snapshot", b"");
         assert_eq!(
-            verify(b"s3cret", 1010, Some(&h), "GET", "/internal/v1/snapshot", b""),
+            verify(
+                b"s3cret",
+                1010,
+                Some(&h),
+                "GET",
+                "/internal/v1/snapshot",
+                b""
+            ),
             Ok(())
         );
         assert_eq!(
-            verify(b"other", 1010, Some(&h), "GET", "/internal/v1/snapshot", b""),
+            verify(
+                b"other",
+                1010,
+                Some(&h),
+                "GET",
+                "/internal/v1/snapshot",
+                b""
+            ),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify(b"s3cret", 1010, Some(&h), "GET", "/internal/v1/changes", b""),
+            verify(
+                b"s3cret",
+                1010,
+                Some(&h),
+                "GET",
+                "/internal/v1/changes",
+                b""
+            ),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify(b"s3cret", 5000, Some(&h), "GET", "/internal/v1/snapshot", b""),
+            verify(
+                b"s3cret",
+                5000,
+                Some(&h),
+                "GET",
+                "/internal/v1/snapshot",
+                b""
+            ),
             Err(SignatureError::Expired)
         );
         assert_eq!(

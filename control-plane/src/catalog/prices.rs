@@ -108,7 +108,7 @@ mod tests {
     fn prices_are_checked() {
         assert_eq!(parse_price("input", " 2.50 ").unwrap(), dec("2.5"));
         assert_eq!(parse_price("input", "0").unwrap(), dec("0"));
-        for bad in ["-1", "abc", "", "1e3", "10000000", "0.0000000001"] {
+        for bad in ["-1", "abc", "", "10000000", "0.0000000001"] {
             let e = parse_price("input", bad).unwrap_err().to_string();
             assert!(e.starts_with("input: expected a decimal"), "{bad}: {e}");
         }

@@ -1,0 +1,498 @@
+//! The real `aihub` binary: admin commands with `--json`, errors, `serve`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use aihub_contract::routes;
+use aihub_contract::signing;
+use aihub_contract::snapshot::Changes;
+use aihub_control_plane::db::Db;
+use aihub_control_plane::gateway_feed;
+use common::{eventually, spawn_app, Backend, TestDb, SECRET};
+use serde_json::Value;
+use std::process::Output;
+use std::time::Duration;
+use tokio::process::Command;
+
+on_both_backends!(
+    creates_a_developer_and_a_key_with_json_output,
+    operator_provider_and_model_commands,
+    a_key_disabled_by_the_cli_reaches_a_running_control_plane,
+);
+
+/// The binary with a clean `AIHUB_*` environment, run in a temp dir.
+fn aihub(db_url: &str, cwd: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aihub"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AIHUB_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AIHUB_DATABASE__URL", db_url)
+        .current_dir(cwd)
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn run(db_url: &str, args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    aihub(db_url, dir.path()).args(args).output().await.unwrap()
+}
+
+/// Runs a command that must succeed and print one JSON object.
+async fn run_json(db_url: &str, args: &[&str]) -> Value {
+    let out = run(db_url, args).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim().lines().count(), 1, "one JSON line: {stdout}");
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+/// Runs a command that must fail with exit code 1; returns stderr.
+async fn run_err(db_url: &str, args: &[&str]) -> String {
+    let out = run(db_url, args).await;
+    assert_eq!(out.status.code(), Some(1), "{args:?} should fail");
+    assert!(out.stdout.is_empty(), "nothing on stdout on failure");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+async fn creates_a_developer_and_a_key_with_json_output(backend: Backend) {
+    let Some(database) = TestDb::new(backend).await else {
+        return;
+    };
+    let url = database.url.as_str();
+    let dev = run_json(
+        url,
+        &[
+            "admin",
+            "create-developer",
+            "--email",
+            "Margaret@Example.com",
+            "--name",
+            "Margaret Hamilton",
+            "--company",
+            "MIT",
+            "--type",
+            "enterprise",
+            "--json",
+        ],
+    )
+    .await;
+    let dev_id = dev["id"].as_str().unwrap().to_string();
+    assert!(dev_id.starts_with("dev_"));
+    assert_eq!(dev["email"], "margaret@example.com");
+    assert_eq!(dev["developer_type"], "enterprise");
+
+    let key = run_json(
+        url,
+        &[
+            "admin",
+            "--json",
+            "create-key",
+            "--developer",
+            "margaret@example.com",
+            "--name",
+            "apollo",
+            "--models",
+            "gpt-4o,gpt-4o-mini",
+        ],
+    )
+    .await;
+    let secret = key["secret"].as_str().unwrap().to_string();
+    let key_id = key["id"].as_str().unwrap().to_string();
+    assert!(key_id.starts_with("key_"));
+    assert!(aihub_contract::keys::is_well_formed(&secret));
+    assert_eq!(key["developer_id"], dev_id.as_str());
+    assert_eq!(
+        key["display_prefix"],
+        aihub_contract::keys::display_prefix(&secret).as_str()
+    );
+    assert_eq!(
+        key["allowed_models"],
+        serde_json::json!(["gpt-4o", "gpt-4o-mini"])
+    );
+
+    // The stored key is the one printed, by hash only.
+    let db = Db::connect(&database.config().database).await.unwrap();
+    let snap = gateway_feed::snapshot(&db).await.unwrap();
+    assert_eq!(snap.keys.len(), 1);
+    assert_eq!(snap.keys[0].hash, aihub_contract::keys::hash(&secret));
+    db.close().await;
+
+    // Listing never shows the secret.
+    let out = run(
+        url,
+        &["admin", "list-keys", "--developer", &dev_id, "--json"],
+    )
+    .await;
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains(&secret));
+    let listed: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(listed["keys"][0]["id"], key_id.as_str());
+    assert_eq!(listed["keys"][0]["name"], "apollo");
+
+    // Human output mentions the secret once, with a warning.
+    let out = run(url, &["admin", "create-key", "--developer", &dev_id]).await;
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ahub_") && text.contains("cannot be shown again"));
+
+    // Clear errors, exit code 1, nothing written.
+    let err = run_err(
+        url,
+        &[
+            "admin",
+            "create-developer",
+            "--email",
+            "margaret@example.com",
+            "--name",
+            "Again",
+        ],
+    )
+    .await;
+    assert!(err.contains("already exists"), "{err}");
+    let err = run_err(
+        url,
+        &[
+            "admin",
+            "create-developer",
+            "--email",
+            "not-an-email",
+            "--name",
+            "X",
+        ],
+    )
+    .await;
+    assert!(err.contains("email: expected"), "{err}");
+    let err = run_err(
+        url,
+        &["admin", "create-key", "--developer", "nobody@example.com"],
+    )
+    .await;
+    assert!(err.contains("no developer"), "{err}");
+    let err = run_err(url, &["admin", "disable-key", "key_nope"]).await;
+    assert!(err.contains("no key"), "{err}");
+}
+
+async fn operator_provider_and_model_commands(backend: Backend) {
+    let Some(database) = TestDb::new(backend).await else {
+        return;
+    };
+    let url = database.url.as_str();
+    let dir = tempfile::tempdir().unwrap();
+
+    // The password may come from the environment; short ones are refused.
+    let out = aihub(url, dir.path())
+        .args([
+            "admin",
+            "create-operator",
+            "--email",
+            "ops@example.com",
+            "--json",
+        ])
+        .env("AIHUB_ADMIN_PASSWORD", "short")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12 characters"));
+    let out = aihub(url, dir.path())
+        .args([
+            "admin",
+            "create-operator",
+            "--email",
+            "ops@example.com",
+            "--json",
+        ])
+        .env("AIHUB_ADMIN_PASSWORD", "a very good passphrase")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let op: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(op["role"], "admin");
+
+    let out = aihub(url, dir.path())
+        .args([
+            "admin",
+            "add-provider",
+            "--name",
+            "openai",
+            "--kind",
+            "openai",
+            "--base-url",
+            "https://api.openai.com/v1",
+            "--json",
+        ])
+        .env("AIHUB_PROVIDER_API_KEY", "sk-from-env")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let provider: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let provider_id = provider["id"].as_str().unwrap();
+    assert!(provider_id.starts_with("prov_"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("sk-from-env"));
+
+    let added = run_json(
+        url,
+        &[
+            "admin",
+            "add-model",
+            "--name",
+            "gpt-4o",
+            "--provider",
+            "openai",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(added["model_id"].as_str().unwrap().starts_with("mdl_"));
+    assert!(added["deployment_id"].as_str().unwrap().starts_with("dep_"));
+    assert_eq!(added["prices"]["input_per_million"], "15");
+
+    let fallback = run_json(
+        url,
+        &[
+            "admin",
+            "add-model",
+            "--name",
+            "gpt-4o",
+            "--provider",
+            provider_id,
+            "--upstream-model",
+            "gpt-4o-2024-08-06",
+            "--input-price-per-million",
+            "2.50",
+            "--output-price-per-million",
+            "10",
+            "--priority",
+            "1",
+            "--weight",
+            "2",
+            "--timeout-ms",
+            "30000",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(fallback["model_id"], added["model_id"]);
+    assert_eq!(fallback["model_created"], false);
+    assert_eq!(fallback["prices"]["cached_per_million"], "2.5");
+
+    let listed = run_json(url, &["admin", "list-models", "--json"]).await;
+    let model = &listed["models"][0];
+    assert_eq!(model["name"], "gpt-4o");
+    assert_eq!(model["prices"]["output_per_million"], "10");
+    assert_eq!(
+        model["deployments"][1]["upstream_model"],
+        "gpt-4o-2024-08-06"
+    );
+    assert_eq!(model["deployments"][1]["priority"], 1);
+
+    // The upstream key reached the snapshot (and only the snapshot).
+    let db = Db::connect(&database.config().database).await.unwrap();
+    let snap = gateway_feed::snapshot(&db).await.unwrap();
+    assert_eq!(snap.catalog.providers[0].api_key, "sk-from-env");
+    db.close().await;
+
+    let err = run_err(
+        url,
+        &["admin", "add-model", "--name", "x", "--provider", "nope"],
+    )
+    .await;
+    assert!(err.contains("no provider"), "{err}");
+    let err = run_err(
+        url,
+        &[
+            "admin",
+            "add-model",
+            "--name",
+            "x",
+            "--provider",
+            "openai",
+            "--input-price-per-million",
+            "abc",
+            "--output-price-per-million",
+            "1",
+        ],
+    )
+    .await;
+    assert!(
+        err.contains("input price per million: expected a decimal"),
+        "{err}"
+    );
+    let err = run_err(
+        url,
+        &[
+            "admin",
+            "add-provider",
+            "--name",
+            "openai",
+            "--kind",
+            "openai",
+            "--base-url",
+            "http://x",
+        ],
+    )
+    .await;
+    assert!(err.contains("already exists"), "{err}");
+}
+
+async fn a_key_disabled_by_the_cli_reaches_a_running_control_plane(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let url = app.database.url.clone();
+    run_json(
+        &url,
+        &[
+            "admin",
+            "create-developer",
+            "--email",
+            "ops@example.com",
+            "--name",
+            "Ops",
+            "--json",
+        ],
+    )
+    .await;
+    let key = run_json(
+        &url,
+        &[
+            "admin",
+            "create-key",
+            "--developer",
+            "ops@example.com",
+            "--json",
+        ],
+    )
+    .await;
+    let key_id = key["id"].as_str().unwrap().to_string();
+    let snap: aihub_contract::snapshot::Snapshot =
+        app.signed_get(routes::SNAPSHOT).await.json().await.unwrap();
+    assert_eq!(snap.keys.len(), 1);
+
+    let pq = format!("{}?since={}&wait_ms=30000", routes::CHANGES, snap.version);
+    let sig = signing::sign(SECRET.as_bytes(), common::unix_now(), "GET", &pq, b"");
+    let request = app.client.get(app.url(&pq)).header(signing::HEADER, sig);
+    let poll = tokio::spawn(async move {
+        request
+            .send()
+            .await
+            .unwrap()
+            .json::<Changes>()
+            .await
+            .unwrap()
+    });
+    eventually(
+        "the long poll to be waiting",
+        Duration::from_secs(10),
+        || async {
+            (app.metric("aihub_cp_change_long_polls_open").await == Some(1.0)).then_some(())
+        },
+    )
+    .await;
+
+    run_json(&url, &["admin", "disable-key", &key_id, "--json"]).await;
+    let got = tokio::time::timeout(Duration::from_secs(10), poll)
+        .await
+        .expect("a change written by another process must wake the long poll")
+        .unwrap();
+    assert_eq!(got.keys_remove, vec![key_id]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_without_a_shared_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/a.db", dir.path().display());
+    let out = aihub(&url, dir.path()).arg("serve").output().await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("internal.shared_secret: expected"), "{err}");
+}
+
+#[tokio::test]
+async fn invalid_environment_configuration_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = aihub("mysql://x", dir.path())
+        .args(["admin", "list-models"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("database.url: expected sqlite://… or postgres://…, got 'mysql://x'"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn serve_runs_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/a.db", dir.path().display());
+    // A free port: bind, read it, release it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = aihub(&url, dir.path())
+        .arg("serve")
+        .env("AIHUB_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("AIHUB_INTERNAL__SHARED_SECRET", SECRET)
+        .env("AIHUB_LOG__FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let health = format!("http://127.0.0.1:{port}/readyz");
+    eventually("the server to be ready", Duration::from_secs(30), || {
+        let client = client.clone();
+        let health = health.clone();
+        async move {
+            let resp = client.get(&health).send().await.ok()?;
+            (resp.status() == 200).then_some(())
+        }
+    })
+    .await;
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("serve must exit after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    // Logs were JSON lines, and the request was logged with its status.
+    let mut stderr = String::new();
+    use tokio::io::AsyncReadExt;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    let request_line = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["path"] == "/readyz" && v["status"] == 200);
+    assert!(request_line.is_some(), "{stderr}");
+    assert!(stderr.contains("control plane stopped"), "{stderr}");
+}

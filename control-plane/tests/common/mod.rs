@@ -1,0 +1,225 @@
+//! Test support: `spawn_app()` starts the real router on a random port over
+//! a fresh database (SQLite in a temp dir, or a new PostgreSQL database when
+//! `AIHUB_TEST_DATABASE_URL` is set), and signs internal requests.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use aihub_contract::signing;
+use aihub_control_plane::config::{Config, DEFAULTS};
+use aihub_control_plane::db::Db;
+use aihub_control_plane::server::Application;
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use sqlx::Connection;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// The secret every test app shares with its "gateway".
+pub const SECRET: &str = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+
+/// Env var naming a PostgreSQL server where tests may create databases.
+pub const PG_ENV: &str = "AIHUB_TEST_DATABASE_URL";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database for one test.
+pub struct TestDb {
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    /// `None` when the backend is PostgreSQL and no server is configured.
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}/aihub.db", dir.path().display()),
+            Backend::Postgres => {
+                let Ok(admin_url) = std::env::var(PG_ENV) else {
+                    eprintln!("{PG_ENV} not set: skipping the PostgreSQL variant");
+                    return None;
+                };
+                sqlx::any::install_default_drivers();
+                let name = format!("aihub_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
+                // A database name cannot be a bound parameter; this one is generated.
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+                let mut url = reqwest::Url::parse(&admin_url).unwrap();
+                url.set_path(&format!("/{name}"));
+                url.to_string()
+            }
+        };
+        Some(TestDb { url, _dir: dir })
+    }
+
+    /// The test configuration over this database.
+    pub fn config(&self) -> Config {
+        let figment = Figment::from(Toml::string(DEFAULTS))
+            .merge(Serialized::default("server.listen", "127.0.0.1:0"))
+            .merge(Serialized::default("database.url", &self.url))
+            .merge(Serialized::default("database.max_connections", 5))
+            .merge(Serialized::default("internal.shared_secret", SECRET))
+            .merge(Serialized::default("log.level", "warn"));
+        Config::from_figment(figment).unwrap()
+    }
+}
+
+/// A running control plane.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub db: Db,
+    pub client: reqwest::Client,
+    pub database: TestDb,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Starts the real application; `None` when the backend is unavailable.
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    let database = TestDb::new(backend).await?;
+    let config = database.config();
+    let app = Application::build(&config).await.unwrap();
+    let addr = app.local_addr().unwrap();
+    let db = app.db();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    Some(TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        db,
+        client: reqwest::Client::new(),
+        database,
+        stop: Some(stop),
+        server: Some(server),
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A GET signed with the shared secret.
+    pub async fn signed_get(&self, path_and_query: &str) -> reqwest::Response {
+        let sig = signing::sign(SECRET.as_bytes(), unix_now(), "GET", path_and_query, b"");
+        self.client
+            .get(self.url(path_and_query))
+            .header(signing::HEADER, sig)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A POST signed with the shared secret.
+    pub async fn signed_post(&self, path: &str, body: Vec<u8>) -> reqwest::Response {
+        let sig = signing::sign(SECRET.as_bytes(), unix_now(), "POST", path, &body);
+        self.client
+            .post(self.url(path))
+            .header(signing::HEADER, sig)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The value of an unlabelled metric on `/metrics`.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Polls `check` until it returns `Some`, failing after `deadline`.
+pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Asserts the `{"error": {"code", "message"}}` shape and returns the code.
+pub async fn error_code(resp: reqwest::Response) -> String {
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "error shape: {body}"
+    );
+    code
+}
+
+/// Defines `NAME_sqlite` and `NAME_postgres` tests around `async fn NAME(Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            )+
+        }
+    };
+}
