@@ -1,0 +1,414 @@
+//! A whole AI Hub on free ports for end-to-end tests: the real control plane
+//! (`aihub serve`), the real gateway (`aihub-gateway`), stand-in providers,
+//! and the backend the run asks for (SQLite or PostgreSQL; usage through
+//! the control plane or ClickHouse).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use aihub_contract::usage::UsageRow;
+use aihub_testkit::procs::{bin_path, free_port, Proc};
+use aihub_testkit::procs::{postgres_database_url, sqlite_url, unique_name, TestEnv};
+use serde_json::Value;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub const SECRET: &str = "test-shared-secret-0123456789-abcdefghijklmnop";
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where usage rows land in this run.
+pub enum UsageStore {
+    /// The control plane's own table.
+    Sql(sqlx::AnyPool),
+    /// ClickHouse.
+    ClickHouse { url: String, database: String },
+}
+
+pub struct Stack {
+    pub env: TestEnv,
+    pub dir: tempfile::TempDir,
+    pub database_url: String,
+    pub cp_port: u16,
+    pub gw_port: u16,
+    pub ops_port: u16,
+    pub cp: Option<Proc>,
+    pub gw: Option<Proc>,
+    pub store: UsageStore,
+    pub clickhouse: Option<(String, String)>,
+    /// Points the gateway at another ClickHouse URL (e.g. one that is down).
+    pub clickhouse_url_override: Option<String>,
+    pub client: reqwest::Client,
+}
+
+/// Runs `aihub` with the stack's database and returns its JSON output.
+pub fn aihub_json(database_url: &str, args: &[&str]) -> Value {
+    let out = Command::new(bin_path("aihub").unwrap())
+        .arg("--json")
+        .args(args)
+        .env("AIHUB_DATABASE__URL", database_url)
+        .env("AIHUB_INTERNAL__SHARED_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "aihub {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "aihub {args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn create_postgres_database(server: &str) -> String {
+    let name = unique_name("gw_e2e");
+    let out = Command::new("psql")
+        .arg(server)
+        .arg("-v")
+        .arg("ON_ERROR_STOP=1")
+        .arg("-c")
+        .arg(format!("CREATE DATABASE {name}"))
+        .output()
+        .expect("psql must be installed for the PostgreSQL setup");
+    assert!(
+        out.status.success(),
+        "CREATE DATABASE failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    postgres_database_url(server, &name)
+}
+
+impl Stack {
+    /// Starts the control plane with a fresh database (the gateway comes later,
+    /// once the catalog is set up).
+    pub async fn start() -> Stack {
+        let env = TestEnv::from_env();
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match &env.database_url {
+            Some(server) => create_postgres_database(server),
+            None => sqlite_url(dir.path()),
+        };
+        let mut clickhouse = None;
+        if let Some(url) = &env.clickhouse_url {
+            let db = unique_name("gw_usage");
+            aihub_testkit::clickhouse::apply_schema(url, &db)
+                .await
+                .unwrap();
+            clickhouse = Some((url.clone(), db));
+        }
+        let store = match &clickhouse {
+            Some((url, database)) => UsageStore::ClickHouse {
+                url: url.clone(),
+                database: database.clone(),
+            },
+            None => {
+                sqlx::any::install_default_drivers();
+                UsageStore::Sql(
+                    sqlx::any::AnyPoolOptions::new()
+                        .max_connections(2)
+                        .connect_lazy(&database_url)
+                        .unwrap(),
+                )
+            }
+        };
+        let mut stack = Stack {
+            env,
+            dir,
+            database_url,
+            cp_port: free_port(),
+            gw_port: free_port(),
+            ops_port: free_port(),
+            cp: None,
+            gw: None,
+            store,
+            clickhouse,
+            clickhouse_url_override: None,
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+        };
+        stack.start_control_plane().await;
+        stack
+    }
+
+    pub async fn start_control_plane(&mut self) {
+        let listen = format!("127.0.0.1:{}", self.cp_port);
+        let mut cp = Proc::bin(
+            "aihub",
+            &["serve"],
+            &[
+                ("AIHUB_DATABASE__URL", self.database_url.as_str()),
+                ("AIHUB_SERVER__LISTEN", listen.as_str()),
+                ("AIHUB_INTERNAL__SHARED_SECRET", SECRET),
+                ("AIHUB_LOG__LEVEL", "info"),
+            ],
+        )
+        .unwrap();
+        cp.wait_http_ok(&format!("http://{listen}/readyz"), START_TIMEOUT)
+            .await
+            .unwrap();
+        self.cp = Some(cp);
+    }
+
+    pub fn stop_control_plane(&mut self) {
+        if let Some(mut cp) = self.cp.take() {
+            cp.terminate(Duration::from_secs(10)).unwrap();
+        }
+    }
+
+    /// Starts (or restarts) the gateway and waits until it has a configuration.
+    pub async fn start_gateway(&mut self) {
+        let listen = format!("127.0.0.1:{}", self.gw_port);
+        let ops = format!("127.0.0.1:{}", self.ops_port);
+        let cp_url = format!("http://127.0.0.1:{}", self.cp_port);
+        let state = self.dir.path().join("gateway-state");
+        let spool = self.dir.path().join("spool");
+        let mut envs: Vec<(&str, String)> = vec![
+            ("AIHUB_GW_SERVER__LISTEN", listen.clone()),
+            ("AIHUB_GW_SERVER__OPS_LISTEN", ops.clone()),
+            ("AIHUB_GW_SERVER__SHUTDOWN_GRACE_SECS", "1".into()),
+            ("AIHUB_GW_SERVER__INSTANCE_ID", "gw-test".into()),
+            ("AIHUB_GW_CONTROL_PLANE__URL", cp_url),
+            ("AIHUB_GW_CONTROL_PLANE__SHARED_SECRET", SECRET.into()),
+            (
+                "AIHUB_GW_CONTROL_PLANE__STATE_DIR",
+                state.display().to_string(),
+            ),
+            ("AIHUB_GW_SPOOL__DIR", spool.display().to_string()),
+            ("AIHUB_GW_LOG__LEVEL", "info".into()),
+        ];
+        if let Some((url, db)) = &self.clickhouse {
+            let url = self.clickhouse_url_override.clone().unwrap_or(url.clone());
+            envs.push(("AIHUB_GW_CLICKHOUSE__URL", url));
+            envs.push(("AIHUB_GW_CLICKHOUSE__DATABASE", db.clone()));
+        }
+        let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut gw = Proc::bin("aihub-gateway", &[], &envs).unwrap();
+        gw.wait_http_ok(&format!("http://{ops}/readyz"), START_TIMEOUT)
+            .await
+            .unwrap();
+        self.gw = Some(gw);
+    }
+
+    pub fn gateway(&mut self) -> &mut Proc {
+        self.gw.as_mut().expect("gateway not started")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.gw_port)
+    }
+
+    pub fn ops_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.ops_port)
+    }
+
+    pub fn aihub(&self, args: &[&str]) -> Value {
+        aihub_json(&self.database_url, args)
+    }
+
+    /// A developer with one key; returns (developer id, key id, secret).
+    pub fn developer_with_key(&self, email: &str, extra: &[&str]) -> (String, String, String) {
+        let dev = self.aihub(&[
+            "admin",
+            "create-developer",
+            "--email",
+            email,
+            "--name",
+            "Test Dev",
+        ]);
+        let dev_id = dev["id"].as_str().unwrap().to_string();
+        let mut args = vec!["admin", "create-key", "--developer", dev_id.as_str()];
+        args.extend_from_slice(extra);
+        let key = self.aihub(&args);
+        (
+            dev_id,
+            key["id"].as_str().unwrap().to_string(),
+            key["secret"].as_str().unwrap().to_string(),
+        )
+    }
+
+    pub fn add_provider(&self, name: &str, kind: &str, base_url: &str, api_key: &str) -> String {
+        let p = self.aihub(&[
+            "admin",
+            "add-provider",
+            "--name",
+            name,
+            "--kind",
+            kind,
+            "--base-url",
+            base_url,
+            "--api-key",
+            api_key,
+        ]);
+        p["id"].as_str().unwrap().to_string()
+    }
+
+    /// Adds a deployment of `model` on `provider`; returns its id.
+    pub fn add_model(&self, model: &str, provider: &str, extra: &[&str]) -> String {
+        let mut args = vec![
+            "admin",
+            "add-model",
+            "--name",
+            model,
+            "--provider",
+            provider,
+        ];
+        args.extend_from_slice(extra);
+        let m = self.aihub(&args);
+        m["deployment_id"].as_str().unwrap().to_string()
+    }
+
+    /// Every usage row stored so far.
+    pub async fn usage_rows(&self) -> Vec<UsageRow> {
+        match &self.store {
+            UsageStore::Sql(pool) => sql_rows(pool).await,
+            UsageStore::ClickHouse { url, database } => clickhouse_rows(url, database).await,
+        }
+    }
+
+    /// Waits until `n` rows are stored (and no more), then returns them.
+    pub async fn wait_usage_rows(&self, n: usize) -> Vec<UsageRow> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let rows = self.usage_rows().await;
+            if rows.len() >= n || Instant::now() > deadline {
+                assert_eq!(
+                    rows.len(),
+                    n,
+                    "expected {n} usage rows, found {}: {rows:#?}\n--- gateway log ---\n{}",
+                    rows.len(),
+                    self.gw.as_ref().map(|g| g.log_tail(40)).unwrap_or_default()
+                );
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The usage row of one request.
+    pub async fn wait_usage_row(&self, request_id: &str) -> UsageRow {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(r) = self
+                .usage_rows()
+                .await
+                .into_iter()
+                .find(|r| r.request_id == request_id)
+            {
+                return r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no usage row for {request_id}\n--- gateway log ---\n{}",
+                self.gw.as_ref().map(|g| g.log_tail(40)).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// POSTs JSON to the gateway with a key.
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+const COLUMNS: &str = "request_id, ts_ms, developer_id, key_id, endpoint, method, model, deployment_id, provider_id, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_nanos, latency_ms, ttft_ms, status, stream, attempts, ip, user_agent, error, gateway_id";
+
+async fn sql_rows(pool: &sqlx::AnyPool) -> Vec<UsageRow> {
+    use sqlx::Row;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM usage_records ORDER BY ts_ms"
+    ))
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.iter()
+        .map(|r| UsageRow {
+            request_id: r.get(0),
+            ts_ms: r.get(1),
+            developer_id: r.get(2),
+            key_id: r.get(3),
+            endpoint: r.get(4),
+            method: r.get(5),
+            model: r.get(6),
+            deployment_id: r.get(7),
+            provider_id: r.get(8),
+            prompt_tokens: r.get::<i64, _>(9) as u64,
+            completion_tokens: r.get::<i64, _>(10) as u64,
+            cached_tokens: r.get::<i64, _>(11) as u64,
+            reasoning_tokens: r.get::<i64, _>(12) as u64,
+            cost_nanos: r.get(13),
+            latency_ms: r.get::<i64, _>(14) as u32,
+            ttft_ms: r.get::<Option<i64>, _>(15).map(|v| v as u32),
+            status: r.get::<i64, _>(16) as u16,
+            // SQLite keeps the flag as an integer, PostgreSQL as a boolean.
+            stream: r
+                .try_get::<bool, _>(17)
+                .unwrap_or_else(|_| r.get::<i64, _>(17) != 0),
+            attempts: r.get::<i64, _>(18) as u8,
+            ip: r.get(19),
+            user_agent: r.get(20),
+            error: r.get(21),
+            gateway_id: r.get(22),
+        })
+        .collect()
+}
+
+async fn clickhouse_rows(url: &str, database: &str) -> Vec<UsageRow> {
+    let text = aihub_testkit::clickhouse::query(
+        url,
+        &format!(
+            "SELECT {COLUMNS} FROM {database}.usage_records FINAL ORDER BY ts_ms FORMAT TabSeparated"
+        ),
+    )
+    .await
+    .unwrap();
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            let n = |i: usize| f[i].parse::<i64>().unwrap();
+            UsageRow {
+                request_id: f[0].into(),
+                ts_ms: n(1),
+                developer_id: f[2].into(),
+                key_id: f[3].into(),
+                endpoint: f[4].into(),
+                method: f[5].into(),
+                model: f[6].into(),
+                deployment_id: f[7].into(),
+                provider_id: f[8].into(),
+                prompt_tokens: n(9) as u64,
+                completion_tokens: n(10) as u64,
+                cached_tokens: n(11) as u64,
+                reasoning_tokens: n(12) as u64,
+                cost_nanos: n(13),
+                latency_ms: n(14) as u32,
+                ttft_ms: (f[15] != "\\N").then(|| n(15) as u32),
+                status: n(16) as u16,
+                stream: f[17] == "1",
+                attempts: n(18) as u8,
+                ip: f[19].into(),
+                user_agent: f[20].into(),
+                error: f[21].into(),
+                gateway_id: f[22].into(),
+            }
+        })
+        .collect()
+}
+
+/// Reads an SSE body into its `data:` payloads.
+pub fn sse_data(text: &str) -> Vec<String> {
+    text.split("\n\n")
+        .filter_map(|e| {
+            e.lines()
+                .find_map(|l| l.strip_prefix("data: ").map(str::to_string))
+        })
+        .collect()
+}
