@@ -14,6 +14,7 @@ use common::{error_code, spawn_app, Backend};
 on_both_backends!(
     ingest_is_idempotent_and_moves_last_used,
     malformed_batches_are_refused_with_the_error_shape,
+    oversized_bodies_are_refused,
 );
 
 fn row(request_id: &str, key_id: &str, developer_id: &str, ts_ms: i64) -> UsageRow {
@@ -185,5 +186,16 @@ async fn malformed_batches_are_refused_with_the_error_shape(backend: Backend) {
         .await;
     assert_eq!(resp.status(), 400);
     assert_eq!(usage::count(&app.db).await.unwrap(), 0);
+    app.stop().await;
+}
+
+async fn oversized_bodies_are_refused(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let body = vec![b' '; aihub_control_plane::http::BODY_LIMIT + 1];
+    let resp = app.signed_post(routes::USAGE, body).await;
+    assert_eq!(resp.status(), 413);
+    assert_eq!(error_code(resp).await, "payload_too_large");
     app.stop().await;
 }

@@ -28,16 +28,46 @@ pub enum Backend {
     Postgres,
 }
 
-/// A fresh, empty database for one test.
+/// A fresh, empty database for one test; a PostgreSQL one is dropped at the end.
 pub struct TestDb {
     pub url: String,
+    /// (server URL, database name) to drop, for PostgreSQL.
+    drop_from: Option<(String, String)>,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.drop_from.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut conn = sqlx::AnyConnection::connect(&admin_url).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()?;
+                conn.close().await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("could not drop test database {}", self.url);
+        }
+    }
 }
 
 impl TestDb {
     /// `None` when the backend is PostgreSQL and no server is configured.
     pub async fn new(backend: Backend) -> Option<TestDb> {
         let dir = tempfile::tempdir().unwrap();
+        let mut drop_from = None;
         let url = match backend {
             Backend::Sqlite => format!("sqlite://{}/aihub.db", dir.path().display()),
             Backend::Postgres => {
@@ -56,10 +86,15 @@ impl TestDb {
                 conn.close().await.unwrap();
                 let mut url = reqwest::Url::parse(&admin_url).unwrap();
                 url.set_path(&format!("/{name}"));
+                drop_from = Some((admin_url, name));
                 url.to_string()
             }
         };
-        Some(TestDb { url, _dir: dir })
+        Some(TestDb {
+            url,
+            drop_from,
+            _dir: dir,
+        })
     }
 
     /// The test configuration over this database.
