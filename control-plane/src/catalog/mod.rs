@@ -11,6 +11,7 @@ pub use providers::{add_provider, NewProvider, Provider};
 use crate::error::{DomainError, DomainResult};
 use aihub_contract::snapshot::{Catalog, DeploymentEntry, ModelEntry, ProviderEntry, ProviderKind};
 use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
 
 /// The catalog as gateways see it: enabled providers (with their upstream
 /// keys, which travel only over the signed internal API), enabled models,
@@ -51,20 +52,20 @@ pub async fn gateway_catalog(conn: &mut AnyConnection) -> DomainResult<Catalog> 
     .fetch_all(&mut *conn)
     .await?;
 
-    let mut models: Vec<(String, ModelEntry)> = Vec::with_capacity(model_rows.len());
+    let mut models: Vec<ModelEntry> = Vec::with_capacity(model_rows.len());
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(model_rows.len());
     for row in &model_rows {
-        models.push((
-            row.try_get("id")?,
-            ModelEntry {
-                name: row.try_get("name")?,
-                prices: models::row_prices(row)?,
-                deployments: Vec::new(),
-            },
-        ));
+        index.insert(row.try_get("id")?, models.len());
+        models.push(ModelEntry {
+            name: row.try_get("name")?,
+            prices: models::row_prices(row)?,
+            deployments: Vec::new(),
+        });
     }
     for row in &dep_rows {
         let model_id: String = row.try_get("model_id")?;
-        let Some((_, model)) = models.iter_mut().find(|(id, _)| *id == model_id) else {
+        // Deployments of disabled models are left out.
+        let Some(model) = index.get(&model_id).and_then(|&i| models.get_mut(i)) else {
             continue;
         };
         let out_of_range =
@@ -81,8 +82,5 @@ pub async fn gateway_catalog(conn: &mut AnyConnection) -> DomainResult<Catalog> 
                 .map_err(|_| out_of_range("timeout"))?,
         });
     }
-    Ok(Catalog {
-        providers,
-        models: models.into_iter().map(|(_, m)| m).collect(),
-    })
+    Ok(Catalog { providers, models })
 }

@@ -7,6 +7,7 @@ use crate::error::{DomainError, DomainResult};
 use aihub_contract::money::Prices;
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
 
 /// Default per-attempt upstream timeout.
 pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
@@ -263,7 +264,9 @@ async fn list_models_on(conn: &mut AnyConnection) -> DomainResult<Vec<ModelSumma
     .fetch_all(&mut *conn)
     .await?;
     let mut models = Vec::with_capacity(model_rows.len());
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(model_rows.len());
     for row in &model_rows {
+        index.insert(row.try_get("id")?, models.len());
         models.push(ModelSummary {
             id: row.try_get("id")?,
             name: row.try_get("name")?,
@@ -274,7 +277,7 @@ async fn list_models_on(conn: &mut AnyConnection) -> DomainResult<Vec<ModelSumma
     }
     for row in &dep_rows {
         let model_id: String = row.try_get("model_id")?;
-        if let Some(m) = models.iter_mut().find(|m| m.id == model_id) {
+        if let Some(m) = index.get(&model_id).and_then(|&i| models.get_mut(i)) {
             m.deployments.push(DeploymentSummary {
                 id: row.try_get("id")?,
                 provider_id: row.try_get("provider_id")?,

@@ -423,7 +423,7 @@ pub async fn run(db: &Db, cmd: AdminCommand, out: &Output) -> anyhow::Result<()>
                     k.name,
                     if k.enabled { "enabled" } else { "disabled" },
                     match k.expires_at_ms {
-                        Some(ms) => format!("  expires at {ms} (unix ms)"),
+                        Some(ms) => format!("  expires {}", rfc3339(ms)),
                         None => "  never expires".into(),
                     }
                 ));
@@ -431,4 +431,11 @@ pub async fn run(db: &Db, cmd: AdminCommand, out: &Output) -> anyhow::Result<()>
             out.emit(&json!({"keys": keys}), text.trim_end())
         }
     }
+}
+
+/// A unix-ms time as `2026-01-31T12:00:00Z`.
+fn rfc3339(ms: i64) -> String {
+    let at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_seconds(at).to_string()
 }
