@@ -67,6 +67,8 @@ pub struct ModelRequest {
     pub client_wants_stream_usage: bool,
     /// Size of the prompt text, in characters (for estimates only).
     pub prompt_chars: usize,
+    /// Size of the request body, bytes.
+    pub body_len: usize,
 }
 
 /// One upstream attempt.

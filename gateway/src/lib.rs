@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod context;
+pub mod direct;
 pub mod errors;
 pub mod metrics;
 pub mod ops;
@@ -129,7 +130,8 @@ pub fn run(config: GatewayConfig) -> anyhow::Result<()> {
         cp_addr,
         cp_host,
         config.server.max_body_bytes,
-    );
+    )
+    .context("creating the upstream HTTP client")?;
     let mut proxy_service = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     proxy_service.add_tcp(&config.server.listen);
     server.add_service(proxy_service);

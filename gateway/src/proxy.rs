@@ -19,6 +19,7 @@
 //! ```
 
 use crate::context::{Endpoint, Failure, ModelRequest, RequestCtx, Route};
+use crate::direct::{self, DirectError};
 use crate::errors::ApiError;
 use crate::pipeline::{Outcome, Pipeline};
 use crate::Shared;
@@ -34,7 +35,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Pingora's retry buffer holds this much of a request body; a body must fit
-/// in it to be rewritten and to be re-sent on fallback.
+/// in it to be rewritten and re-sent by the proxy. Larger model calls take
+/// the [`direct`] path.
 pub const PINGORA_BODY_BUFFER: usize = 64 * 1024;
 
 /// Connection timeout for upstream dials.
@@ -47,6 +49,7 @@ pub struct Gateway {
     control_plane: SocketAddr,
     control_plane_host: String,
     max_body: usize,
+    direct: reqwest::Client,
 }
 
 impl Gateway {
@@ -57,14 +60,15 @@ impl Gateway {
         control_plane: SocketAddr,
         control_plane_host: String,
         max_body: usize,
-    ) -> Self {
-        Gateway {
+    ) -> reqwest::Result<Self> {
+        Ok(Gateway {
             shared,
             pipeline,
             control_plane,
             control_plane_host,
-            max_body: max_body.min(PINGORA_BODY_BUFFER),
-        }
+            max_body,
+            direct: direct::client()?,
+        })
     }
 
     /// Writes an answer made by the gateway itself and notes its status.
@@ -251,6 +255,7 @@ pub fn parse_model_request(endpoint: Endpoint, body: &[u8]) -> Result<ModelReque
         stream,
         client_wants_stream_usage,
         prompt_chars,
+        body_len: body.len(),
     })
 }
 
@@ -347,6 +352,23 @@ impl ProxyHttp for Gateway {
                     ),
                 );
                 self.answer_error(session, ctx, e).await
+            }
+            Route::Model(_)
+                if ctx
+                    .request
+                    .as_ref()
+                    .is_some_and(|r| r.body_len > PINGORA_BODY_BUFFER) =>
+            {
+                match direct::forward(&self.pipeline, &self.direct, session, ctx).await {
+                    Ok(()) => Ok(true),
+                    Err(DirectError::Answer(e)) => {
+                        if e.status >= 500 {
+                            ctx.failure = Some(Failure::Upstream);
+                        }
+                        self.answer_error(session, ctx, e).await
+                    }
+                    Err(DirectError::Broken(e)) => Err(e),
+                }
             }
             Route::Model(_) | Route::ControlPlane | Route::Health => Ok(false),
         }

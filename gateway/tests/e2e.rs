@@ -264,9 +264,10 @@ async fn refusals_use_openai_error_shape() {
     let (s, _, _, key) = stack_with(&up, "openai", "gpt-4o-mini", "stub-mini").await;
 
     async fn expect(resp: reqwest::Response, status: u16, code: &str) {
-        assert_eq!(resp.status(), status);
+        let got = resp.status();
         assert!(resp.headers().contains_key("x-request-id"));
         let v: Value = resp.json().await.unwrap();
+        assert_eq!(got, status, "expected {status} {code}, got {got}: {v}");
         assert_eq!(v["error"]["code"], code, "{v}");
         assert!(v["error"]["message"]
             .as_str()
@@ -316,7 +317,8 @@ async fn refusals_use_openai_error_shape() {
         "model_not_found",
     )
     .await;
-    let big = "word ".repeat(20_000);
+    // The default limit is 10 MiB.
+    let big = "word ".repeat(2_200_000);
     expect(
         s.post("/v1/chat/completions", &key, chat("gpt-4o-mini", &big))
             .await,
@@ -342,6 +344,67 @@ async fn refusals_use_openai_error_shape() {
     .await;
     // None of these reached the provider.
     assert_eq!(up.request_count(), 0);
+}
+
+#[tokio::test]
+async fn large_bodies_are_served_and_metered_like_small_ones() {
+    // Above Pingora's 64 KiB body buffer the gateway forwards with its own
+    // client; the plugins, fallback and metering must behave the same.
+    let bad = StubUpstream::start(StubConfig {
+        fail_status: Some(502),
+        ..StubConfig::named("bad")
+    })
+    .unwrap();
+    let good = StubUpstream::start(StubConfig::named("good")).unwrap();
+    let claude = StubUpstream::start(StubConfig::named("claude")).unwrap();
+    let mut s = Stack::start().await;
+    s.add_provider("bad", "openai", &bad.base_url(), "k1");
+    s.add_provider("good", "openai", &good.base_url(), "k2");
+    s.add_provider("claude", "anthropic", &claude.base_url(), "k3");
+    s.add_model("gpt-4o-mini", "bad", &["--priority", "0"]);
+    s.add_model("gpt-4o-mini", "good", &["--priority", "1"]);
+    s.add_model("claude-3.5-sonnet", "claude", &[]);
+    let (_, _, key) = s.developer_with_key("big@example.com", &[]);
+    s.start_gateway().await;
+
+    let words = 30_000; // about 150 KB of JSON
+    let prompt = format!("{} [[stub words=9]]", "lorem ".repeat(words));
+    let resp = s
+        .post("/v1/chat/completions", &key, chat("gpt-4o-mini", &prompt))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let rid = request_id(&resp);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["system_fingerprint"], "good");
+    assert_eq!(
+        good.last_request().unwrap().body["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .len(),
+        prompt.len()
+    );
+    let row = s.wait_usage_row(&rid).await;
+    assert_eq!(
+        (row.prompt_tokens, row.completion_tokens, row.attempts),
+        (words as u64, 9, 2)
+    );
+    assert_eq!(row.cost_nanos, (words as i64 + 9) * MINI_NANOS_PER_TOKEN);
+
+    // Streamed, through the Anthropic translation, usage chunk removed.
+    let mut req = chat("claude-3.5-sonnet", &prompt);
+    req["stream"] = json!(true);
+    let resp = s.post("/v1/chat/completions", &key, req).await;
+    assert_eq!(resp.status(), 200);
+    let rid = request_id(&resp);
+    let data = sse_data(&resp.text().await.unwrap());
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    assert!(data.iter().all(|d| !d.contains("\"usage\"")));
+    let row = s.wait_usage_row(&rid).await;
+    assert_eq!(
+        (row.prompt_tokens, row.completion_tokens),
+        (words as u64, 9)
+    );
+    assert!(row.stream && row.ttft_ms.is_some());
 }
 
 #[tokio::test]
