@@ -134,6 +134,7 @@ pub async fn add_model(db: &Db, new: NewDeployment) -> DomainResult<AddedDeploym
         )));
     }
     let given_prices = new.prices.map(check_prices).transpose()?;
+    let prices_given = given_prices.is_some();
     let now = db::now_ms();
 
     let mut tx = db.begin_write().await?;
@@ -185,8 +186,16 @@ pub async fn add_model(db: &Db, new: NewDeployment) -> DomainResult<AddedDeploym
             .bind(now)
             .bind(now)
             .execute(&mut *tx)
-            .await?;
-            db::record_change(&mut tx, db.backend(), Entity::Catalog, &id).await?;
+            .await
+            .map_err(|e| {
+                if db::is_unique_violation(&e) {
+                    DomainError::Conflict(format!(
+                        "model '{model_name}' was created concurrently; run the command again"
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
             (id, true, p)
         }
     };
@@ -223,6 +232,11 @@ pub async fn add_model(db: &Db, new: NewDeployment) -> DomainResult<AddedDeploym
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    // Changes are recorded last: on PostgreSQL this takes the change lock,
+    // which is best held only for the moment before commit.
+    if model_created || prices_given {
+        db::record_change(&mut tx, db.backend(), Entity::Catalog, &model_id).await?;
+    }
     db::record_change(&mut tx, db.backend(), Entity::Catalog, &deployment_id).await?;
     tx.commit().await?;
     Ok(AddedDeployment {
