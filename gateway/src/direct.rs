@@ -56,6 +56,7 @@ pub async fn forward(
     client: &reqwest::Client,
     session: &mut Session,
     ctx: &mut RequestCtx,
+    on_failure: impl Fn(&RequestCtx, &str),
 ) -> Result<(), DirectError> {
     loop {
         pipeline.on_attempt(ctx).map_err(DirectError::Answer)?;
@@ -94,6 +95,7 @@ pub async fn forward(
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 tracing::debug!(request_id = %ctx.request_id, "upstream attempt failed: {e}");
+                on_failure(ctx, if e.is_timeout() { "timeout" } else { "connect" });
                 if ctx.candidates.is_empty() {
                     let status = if e.is_timeout() { 504 } else { 502 };
                     return Err(DirectError::Answer(ApiError::upstream(
@@ -104,6 +106,7 @@ pub async fn forward(
                 continue;
             }
             Err(_) => {
+                on_failure(ctx, "timeout");
                 if ctx.candidates.is_empty() {
                     return Err(DirectError::Answer(ApiError::upstream(
                         504,
@@ -125,6 +128,7 @@ pub async fn forward(
         ctx.upstream_headers_at = Some(Instant::now());
         if let Err(e) = pipeline.on_upstream_response(&mut resp_header, ctx) {
             if e.retry() && !ctx.candidates.is_empty() {
+                on_failure(ctx, "status_5xx");
                 continue;
             }
             return Err(DirectError::Answer(ApiError::upstream(502, e.to_string())));

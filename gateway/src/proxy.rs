@@ -147,6 +147,21 @@ impl Gateway {
         Ok(buf.freeze())
     }
 
+    /// Counts a failed upstream attempt.
+    fn note_upstream_failure(&self, ctx: &RequestCtx, reason: &str) {
+        if let Some(a) = ctx.attempt.as_ref() {
+            self.shared
+                .metrics
+                .upstream_errors
+                .with_label_values(&[
+                    a.deployment.upstream.provider_id.as_str(),
+                    a.deployment.id.as_str(),
+                    reason,
+                ])
+                .inc();
+        }
+    }
+
     fn list_models(&self, ctx: &RequestCtx, only: Option<&str>) -> Result<Bytes, ApiError> {
         let key = ctx.key.as_ref();
         let visible = |name: &&String| key.is_none_or(|k| k.allows_model(name));
@@ -359,7 +374,11 @@ impl ProxyHttp for Gateway {
                     .as_ref()
                     .is_some_and(|r| r.body_len > PINGORA_BODY_BUFFER) =>
             {
-                match direct::forward(&self.pipeline, &self.direct, session, ctx).await {
+                match direct::forward(&self.pipeline, &self.direct, session, ctx, |c, r| {
+                    self.note_upstream_failure(c, r)
+                })
+                .await
+                {
                     Ok(()) => Ok(true),
                     Err(DirectError::Answer(e)) => {
                         if e.status >= 500 {
@@ -497,9 +516,11 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        let can_fall_back = matches!(ctx.route, Route::Model(_))
-            && !ctx.candidates.is_empty()
-            && session.response_written().is_none();
+        if !matches!(ctx.route, Route::Model(_)) {
+            return e;
+        }
+        self.note_upstream_failure(ctx, "connect");
+        let can_fall_back = !ctx.candidates.is_empty() && session.response_written().is_none();
         e.set_retry(can_fall_back);
         e
     }
@@ -514,6 +535,14 @@ impl ProxyHttp for Gateway {
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
         if matches!(ctx.route, Route::Model(_)) {
+            if e.esource() != &ErrorSource::Downstream {
+                let reason = match e.etype() {
+                    ErrorType::HTTPStatus(_) => "status_5xx",
+                    ErrorType::ReadTimedout | ErrorType::WriteTimedout => "timeout",
+                    _ => "io",
+                };
+                self.note_upstream_failure(ctx, reason);
+            }
             // Fall back only while nothing has reached the client, so a
             // response is never half from one deployment, half from another.
             let can_fall_back = !ctx.candidates.is_empty()

@@ -219,7 +219,7 @@ async fn failing_deployment_falls_back_and_is_charged_once() {
     // Nothing listens on this port: a connection error.
     let dead = format!("http://127.0.0.1:{}/v1", aihub_testkit::procs::free_port());
     s.add_provider("dead", "openai", &dead, "k3");
-    s.add_model("gpt-4o-mini", "bad", &["--priority", "0"]);
+    let bad_dep = s.add_model("gpt-4o-mini", "bad", &["--priority", "0"]);
     s.add_model("gpt-4o-mini", "dead", &["--priority", "1"]);
     let good_dep = s.add_model("gpt-4o-mini", "good", &["--priority", "2"]);
     let (_, _, key) = s.developer_with_key("f@example.com", &[]);
@@ -243,6 +243,24 @@ async fn failing_deployment_falls_back_and_is_charged_once() {
     assert_eq!(rows[0].attempts, 3);
     assert_eq!(rows[0].deployment_id, good_dep);
     assert_eq!(rows[0].cost_nanos, 5 * MINI_NANOS_PER_TOKEN);
+    let metrics = s
+        .client
+        .get(s.ops_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let bad_errors = metrics
+        .lines()
+        .find(|l| l.starts_with("aihub_gateway_upstream_errors_total") && l.contains(&bad_dep))
+        .unwrap_or_else(|| panic!("no upstream error counted for {bad_dep}:\n{metrics}"));
+    assert!(
+        bad_errors.contains("status_5xx") && bad_errors.ends_with(" 1"),
+        "{bad_errors}"
+    );
+    assert!(metrics.contains("aihub_gateway_fallbacks_total{model=\"gpt-4o-mini\"} 1"));
 
     // When every deployment fails the client gets the last upstream error.
     good.set_fail_status(Some(500));

@@ -105,6 +105,20 @@ impl Plugin for Metrics {
                 .with_label_values(&[model])
                 .inc_by(ctx.cost_nanos as u64);
         }
+        // The last attempt's 5xx went to the client; earlier ones were
+        // counted when the gateway fell back.
+        if let (Some(status), Some(a)) = (ctx.upstream_status, ctx.attempt.as_ref()) {
+            if status >= 500 {
+                self.m
+                    .upstream_errors
+                    .with_label_values(&[
+                        a.deployment.upstream.provider_id.as_str(),
+                        a.deployment.id.as_str(),
+                        "status_5xx",
+                    ])
+                    .inc();
+            }
+        }
         if ctx.attempts > 1 && (200..300).contains(&outcome.status) {
             self.m.fallbacks.with_label_values(&[model]).inc();
         }
