@@ -15,7 +15,7 @@ use std::process::Output;
 use std::time::Duration;
 use tokio::process::Command;
 
-on_both_backends!(
+on_selected_backend!(
     creates_a_developer_and_a_key_with_json_output,
     operator_provider_and_model_commands,
     a_key_disabled_by_the_cli_reaches_a_running_control_plane,

@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use sqlx::Row;
 use std::str::FromStr;
 
-on_both_backends!(
+on_selected_backend!(
     migrations_apply_and_are_idempotent,
     duplicates_and_unknown_references_write_nothing,
     operators_get_a_hashed_password,

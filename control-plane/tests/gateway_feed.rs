@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use std::str::FromStr;
 use std::time::Duration;
 
-on_both_backends!(
+on_selected_backend!(
     snapshot_has_keys_developers_and_catalog,
     internal_api_refuses_unsigned_and_badly_signed_requests,
     long_poll_wakes_when_a_key_is_disabled,

@@ -6,7 +6,7 @@ mod common;
 
 use common::{error_code, spawn_app, Backend};
 
-on_both_backends!(
+on_selected_backend!(
     health_readiness_metrics_and_landing,
     unknown_routes_use_the_error_shape,
     readiness_fails_when_the_database_is_gone,

@@ -11,7 +11,7 @@ use aihub_control_plane::keys::{self, Expiry, NewKey};
 use aihub_control_plane::usage;
 use common::{error_code, spawn_app, Backend};
 
-on_both_backends!(
+on_selected_backend!(
     ingest_is_idempotent_and_moves_last_used,
     malformed_batches_are_refused_with_the_error_shape,
     oversized_bodies_are_refused,

@@ -28,6 +28,19 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The backend this run tests: PostgreSQL when `AIHUB_TEST_DATABASE_URL`
+    /// is set (the production setup of `.ci/test`), SQLite otherwise. Every
+    /// story test runs on exactly the selected backend, so none passes
+    /// without having run.
+    pub fn selected() -> Backend {
+        match std::env::var(PG_ENV) {
+            Ok(v) if !v.trim().is_empty() => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+}
+
 /// A fresh, empty database for one test; a PostgreSQL one is dropped at the end.
 pub struct TestDb {
     pub url: String,
@@ -236,23 +249,16 @@ pub async fn error_code(resp: reqwest::Response) -> String {
     code
 }
 
-/// Defines `NAME_sqlite` and `NAME_postgres` tests around `async fn NAME(Backend)`.
+/// Defines a test around `async fn NAME(Backend)` on the backend this run selects
+/// ([`Backend::selected`]); `.ci/test` runs the suite once per backend.
 #[macro_export]
-macro_rules! on_both_backends {
+macro_rules! on_selected_backend {
     ($($name:ident),+ $(,)?) => {
-        mod sqlite {
+        mod selected_backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::common::Backend::Sqlite).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::common::Backend::Postgres).await;
+                    super::$name($crate::common::Backend::selected()).await;
                 }
             )+
         }
