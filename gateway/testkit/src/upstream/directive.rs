@@ -25,7 +25,11 @@ pub struct Directive {
     pub status: Option<u16>,
     /// Extra delay before the response headers (`delay_ms=N`).
     pub delay_ms: u64,
-    /// Drop the connection after this many content chunks (`disconnect_after=K`).
+    /// Drop the connection mid-response (`disconnect_after=K`): OpenAI streams
+    /// after their first K chunks (word chunks first, then the finish chunk,
+    /// the usage chunk), Anthropic streams after the three opening events and
+    /// K text deltas, non-streaming responses right after the headers. No
+    /// `[DONE]`, no terminating chunk: the TCP connection just ends.
     pub disconnect_after: Option<u64>,
     /// Omit usage even when the client asked for it (`no_usage=1`).
     pub no_usage: bool,
