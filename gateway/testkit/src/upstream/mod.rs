@@ -439,7 +439,7 @@ impl Shared {
 
     /// Headers then a dropped connection, for non-streaming `disconnect_after`.
     pub(crate) fn broken_json(&self) -> Response {
-        let body = Body::from_stream(event_stream(Vec::new(), Duration::ZERO, Some(0)));
+        let body = Body::from_stream(abort_stream());
         let mut response = Response::new(body);
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -462,8 +462,9 @@ fn event_stream(
     delay: Duration,
     abort_after: Option<usize>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    // A K past the end means the whole stream goes out and ends cleanly.
     let limit = abort_after.map_or(events.len(), |k| k.min(events.len()));
-    let aborts = abort_after.is_some();
+    let aborts = limit < events.len();
     let sent = futures::stream::iter(events.into_iter().take(limit).enumerate()).then(
         move |(i, event)| async move {
             if i > 0 && !delay.is_zero() {
@@ -472,15 +473,20 @@ fn event_stream(
             Ok(event)
         },
     );
-    let abort = futures::stream::iter(aborts.then_some(())).then(|()| async {
-        // Let the server flush what was sent before the connection drops.
+    let abort = futures::stream::iter(aborts.then_some(())).flat_map(|()| abort_stream());
+    sent.chain(abort)
+}
+
+/// A body that fails (after letting the server flush what went before), so
+/// the server drops the connection without a terminating chunk.
+fn abort_stream() -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    futures::stream::once(async {
         tokio::time::sleep(Duration::from_millis(20)).await;
         Err(std::io::Error::new(
             std::io::ErrorKind::ConnectionAborted,
             "stub upstream disconnect_after",
         ))
-    });
-    sent.chain(abort)
+    })
 }
 
 async fn not_found(

@@ -211,6 +211,12 @@ async fn disconnect_after_drops_the_connection_mid_stream() {
     assert_eq!(events.len(), 3);
     assert!(!events.iter().any(sse::SseEvent::is_done));
 
+    // A K past the end of the stream: it completes normally.
+    let mut body = chat("x [[stub words=2 disconnect_after=50]]");
+    body["stream"] = json!(true);
+    let events = stream(&stub, "/chat/completions", body).await;
+    assert!(events.last().unwrap().is_done());
+
     // Non-streaming: headers, then the connection drops.
     let r = client()
         .post(format!("{}/chat/completions", stub.base_url()))
