@@ -710,3 +710,44 @@ async fn official_openai_python_sdk_works_unmodified() {
         "{rows:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_requests_finish_and_ships_their_usage() {
+    let up = StubUpstream::start(StubConfig {
+        latency_ms: 400,
+        ..StubConfig::named("slowish")
+    })
+    .unwrap();
+    let (mut s, _, _, key) = stack_with(&up, "openai", "gpt-4o-mini", "stub-mini").await;
+    let client = s.client.clone();
+    let url = s.url("/v1/chat/completions");
+    let inflight = tokio::spawn(async move {
+        let resp = client
+            .post(url)
+            .bearer_auth(key)
+            .json(&chat("gpt-4o-mini", "finish me [[stub words=3]]"))
+            .send()
+            .await
+            .unwrap();
+        let rid = request_id(&resp);
+        (resp.status().as_u16(), rid, resp.text().await.unwrap())
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while up.request_count() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "request never reached the provider"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut gw = s.gw.take().unwrap();
+    let exit = tokio::task::spawn_blocking(move || gw.terminate(Duration::from_secs(20)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "gateway exited with {exit}");
+    let (status, rid, body) = inflight.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let row = s.wait_usage_row(&rid).await;
+    assert_eq!(row.completion_tokens, 3);
+}
