@@ -279,7 +279,15 @@ async fn failing_deployment_falls_back_and_is_charged_once() {
 #[tokio::test]
 async fn refusals_use_openai_error_shape() {
     let up = StubUpstream::start(StubConfig::named("primary")).unwrap();
-    let (s, _, _, key) = stack_with(&up, "openai", "gpt-4o-mini", "stub-mini").await;
+    let mut s = Stack::start().await;
+    s.add_provider("primary", "openai", &up.base_url(), "sk-upstream-secret");
+    s.add_model("gpt-4o-mini", "primary", &["--upstream-model", "stub-mini"]);
+    let (_, _, key) = s.developer_with_key("dev@example.com", &[]);
+    // A small limit, so the refused body still fits the socket buffers and the
+    // client reads the answer instead of a reset.
+    s.gateway_env
+        .push(("AIHUB_GW_SERVER__MAX_BODY_BYTES".into(), "100000".into()));
+    s.start_gateway().await;
 
     async fn expect(resp: reqwest::Response, status: u16, code: &str) {
         let got = resp.status();
@@ -335,8 +343,7 @@ async fn refusals_use_openai_error_shape() {
         "model_not_found",
     )
     .await;
-    // The default limit is 10 MiB.
-    let big = "word ".repeat(2_200_000);
+    let big = "word ".repeat(30_000);
     expect(
         s.post("/v1/chat/completions", &key, chat("gpt-4o-mini", &big))
             .await,

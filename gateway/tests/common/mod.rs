@@ -36,6 +36,8 @@ pub struct Stack {
     pub clickhouse: Option<(String, String)>,
     /// Points the gateway at another ClickHouse URL (e.g. one that is down).
     pub clickhouse_url_override: Option<String>,
+    /// Extra `AIHUB_GW_*` variables for the gateway.
+    pub gateway_env: Vec<(String, String)>,
     pub client: reqwest::Client,
 }
 
@@ -125,6 +127,7 @@ impl Stack {
             store,
             clickhouse,
             clickhouse_url_override: None,
+            gateway_env: Vec::new(),
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
         };
         stack.start_control_plane().await;
@@ -182,7 +185,12 @@ impl Stack {
             envs.push(("AIHUB_GW_CLICKHOUSE__URL", url));
             envs.push(("AIHUB_GW_CLICKHOUSE__DATABASE", db.clone()));
         }
-        let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        envs.extend(
+            self.gateway_env
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
         let mut gw = Proc::bin("aihub-gateway", &[], &envs).unwrap();
         gw.wait_http_ok(&format!("http://{ops}/readyz"), START_TIMEOUT)
             .await
