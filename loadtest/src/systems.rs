@@ -1,0 +1,344 @@
+//! The systems under test, each started on free ports and stopped on drop:
+//! the stand-in provider, AI Hub (control plane + gateway), a bare nginx
+//! reverse-proxy hop, and LiteLLM's proxy.
+
+use aihub_testkit::procs::{bin_path, free_port, Proc};
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const START: Duration = Duration::from_secs(60);
+const SECRET: &str = "loadtest-shared-secret-0123456789abcdefghijkl";
+const TOKEN_SECRET: &str = "loadtest-token-secret-0123456789abcdefghijklm";
+
+/// The stand-in provider.
+pub struct Stub {
+    /// Its process (stopped on drop).
+    _proc: Proc,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl Stub {
+    /// Starts `aihub-stub-upstream` with `threads` worker threads.
+    pub async fn start(threads: usize) -> anyhow::Result<Stub> {
+        let threads = threads.to_string();
+        let mut proc = Proc::bin(
+            "aihub-stub-upstream",
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--name",
+                "stub",
+                "--threads",
+                &threads,
+            ],
+            &[],
+        )?;
+        let line = proc.wait_for_line("listening on", START).await?;
+        let addr = line
+            .rsplit(' ')
+            .next()
+            .context("stub printed no address")?
+            .trim()
+            .to_string();
+        Ok(Stub { _proc: proc, addr })
+    }
+
+    /// Base URL with `/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+}
+
+/// AI Hub: control plane and gateway.
+pub struct AiHub {
+    /// Control plane process (stopped on drop).
+    _control_plane: Proc,
+    /// Gateway process.
+    pub gateway: Proc,
+    /// Gateway base URL (`http://127.0.0.1:PORT`).
+    pub url: String,
+    /// Gateway ops URL.
+    pub ops_url: String,
+    /// An API key for the load.
+    pub key: String,
+    _dir: tempfile::TempDir,
+}
+
+fn aihub_admin(database_url: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let out = Command::new(bin_path("aihub")?)
+        .arg("--json")
+        .args(args)
+        .env("AIHUB_DATABASE__URL", database_url)
+        .env("AIHUB_INTERNAL__SHARED_SECRET", SECRET)
+        .env("AIHUB_AUTH__TOKEN_SECRET", TOKEN_SECRET)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "aihub {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+impl AiHub {
+    /// Starts both planes on SQLite with one provider (the stub), one model
+    /// and one developer key; the gateway gets `threads` worker threads.
+    pub async fn start(stub: &Stub, threads: usize) -> anyhow::Result<AiHub> {
+        let dir = tempfile::tempdir()?;
+        let database_url = format!("sqlite://{}/aihub.db?mode=rwc", dir.path().display());
+        let cp_port = free_port();
+        let cp_listen = format!("127.0.0.1:{cp_port}");
+        let mut control_plane = Proc::bin(
+            "aihub",
+            &["serve"],
+            &[
+                ("AIHUB_DATABASE__URL", database_url.as_str()),
+                ("AIHUB_SERVER__LISTEN", cp_listen.as_str()),
+                ("AIHUB_INTERNAL__SHARED_SECRET", SECRET),
+                ("AIHUB_AUTH__TOKEN_SECRET", TOKEN_SECRET),
+                ("AIHUB_LOG__LEVEL", "warn"),
+            ],
+        )?;
+        control_plane
+            .wait_http_ok(&format!("http://{cp_listen}/readyz"), START)
+            .await?;
+        aihub_admin(
+            &database_url,
+            &[
+                "admin",
+                "add-provider",
+                "--name",
+                "stub",
+                "--kind",
+                "openai",
+                "--base-url",
+                &stub.base_url(),
+                "--api-key",
+                "sk-stub",
+            ],
+        )?;
+        aihub_admin(
+            &database_url,
+            &[
+                "admin",
+                "add-model",
+                "--name",
+                "gpt-4o-mini",
+                "--provider",
+                "stub",
+                "--upstream-model",
+                "stub-mini",
+            ],
+        )?;
+        let dev = aihub_admin(
+            &database_url,
+            &[
+                "admin",
+                "create-developer",
+                "--email",
+                "load@example.com",
+                "--name",
+                "Load Tester",
+            ],
+        )?;
+        let dev_id = dev["id"].as_str().context("developer id")?.to_string();
+        let key = aihub_admin(
+            &database_url,
+            &["admin", "create-key", "--developer", &dev_id],
+        )?;
+        let key = key["secret"].as_str().context("key secret")?.to_string();
+
+        let gw_port = free_port();
+        let ops_port = free_port();
+        let listen = format!("127.0.0.1:{gw_port}");
+        let ops = format!("127.0.0.1:{ops_port}");
+        let cp_url = format!("http://{cp_listen}");
+        let threads = threads.to_string();
+        let state = dir.path().join("gateway");
+        let spool = dir.path().join("spool");
+        let state = state.display().to_string();
+        let spool = spool.display().to_string();
+        let mut gateway = Proc::bin(
+            "aihub-gateway",
+            &[],
+            &[
+                ("AIHUB_GW_SERVER__LISTEN", listen.as_str()),
+                ("AIHUB_GW_SERVER__OPS_LISTEN", ops.as_str()),
+                ("AIHUB_GW_SERVER__THREADS", threads.as_str()),
+                ("AIHUB_GW_SERVER__SHUTDOWN_GRACE_SECS", "1"),
+                ("AIHUB_GW_CONTROL_PLANE__URL", cp_url.as_str()),
+                ("AIHUB_GW_CONTROL_PLANE__SHARED_SECRET", SECRET),
+                ("AIHUB_GW_CONTROL_PLANE__STATE_DIR", state.as_str()),
+                ("AIHUB_GW_SPOOL__DIR", spool.as_str()),
+                ("AIHUB_GW_LOG__LEVEL", "error"),
+            ],
+        )?;
+        gateway
+            .wait_http_ok(&format!("http://{ops}/readyz"), START)
+            .await?;
+        Ok(AiHub {
+            _control_plane: control_plane,
+            gateway,
+            url: format!("http://{listen}"),
+            ops_url: format!("http://{ops}"),
+            key,
+            _dir: dir,
+        })
+    }
+}
+
+/// A bare nginx reverse-proxy hop in front of the stub.
+pub struct Nginx {
+    /// Its process (stopped on drop).
+    _proc: Proc,
+    /// Base URL (`http://127.0.0.1:PORT`).
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// Starts nginx with `workers` worker processes, proxying to `upstream`.
+    pub async fn start(upstream: &str, workers: usize) -> anyhow::Result<Nginx> {
+        let nginx = which("nginx").context("nginx is not installed (apt-get install nginx)")?;
+        let dir = tempfile::tempdir()?;
+        let port = free_port();
+        let d = dir.path().display();
+        let conf = format!(
+            "worker_processes {workers};\n\
+             daemon off;\n\
+             pid {d}/nginx.pid;\n\
+             error_log {d}/error.log warn;\n\
+             events {{ worker_connections 8192; }}\n\
+             http {{\n\
+               access_log off;\n\
+               client_body_temp_path {d}/body;\n\
+               proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fastcgi;\n\
+               uwsgi_temp_path {d}/uwsgi;\n\
+               scgi_temp_path {d}/scgi;\n\
+               upstream stub {{ server {upstream}; keepalive 256; }}\n\
+               server {{\n\
+                 listen 127.0.0.1:{port};\n\
+                 location / {{\n\
+                   proxy_pass http://stub;\n\
+                   proxy_http_version 1.1;\n\
+                   proxy_set_header Connection \"\";\n\
+                   proxy_buffering off;\n\
+                 }}\n\
+               }}\n\
+             }}\n"
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf)?;
+        let mut cmd = Command::new(nginx);
+        cmd.arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-e")
+            .arg(dir.path().join("error.log"));
+        let mut proc = Proc::spawn(cmd)?;
+        let url = format!("http://127.0.0.1:{port}");
+        proc.wait_http_ok(&format!("{url}/v1/models"), START)
+            .await?;
+        Ok(Nginx {
+            _proc: proc,
+            url,
+            _dir: dir,
+        })
+    }
+}
+
+/// LiteLLM's proxy with one model pointed at the stub, no database.
+pub struct LiteLlm {
+    /// Its process (stopped on drop).
+    _proc: Proc,
+    /// Base URL.
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+/// The virtual environment LiteLLM is installed into (created on first use).
+pub fn litellm_venv(cache: &Path) -> anyhow::Result<PathBuf> {
+    let venv = cache.join("litellm-venv");
+    let litellm = venv.join("bin/litellm");
+    if litellm.exists() {
+        return Ok(venv);
+    }
+    eprintln!("installing LiteLLM's proxy into {} (once)…", venv.display());
+    let status = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()?;
+    if !status.success() {
+        bail!("python3 -m venv failed (apt-get install python3-venv)");
+    }
+    let status = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "litellm[proxy]"])
+        .status()?;
+    if !status.success() {
+        bail!("pip install 'litellm[proxy]' failed");
+    }
+    Ok(venv)
+}
+
+impl LiteLlm {
+    /// Starts `litellm` from `venv` with one worker.
+    pub async fn start(venv: &Path, stub_base_url: &str) -> anyhow::Result<LiteLlm> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port();
+        let config = format!(
+            "model_list:\n  - model_name: gpt-4o-mini\n    litellm_params:\n      model: openai/stub-mini\n      api_base: {stub_base_url}\n      api_key: sk-stub\n\
+             litellm_settings:\n  drop_params: true\n  telemetry: false\n"
+        );
+        let config_path = dir.path().join("litellm.yaml");
+        std::fs::write(&config_path, config)?;
+        let mut cmd = Command::new(venv.join("bin/litellm"));
+        cmd.arg("--config")
+            .arg(&config_path)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--num_workers",
+                "1",
+            ])
+            .env("LITELLM_LOG", "ERROR")
+            .env("LITELLM_TELEMETRY", "False")
+            .env("NO_DOCS", "True");
+        let mut proc = Proc::spawn(cmd)?;
+        let url = format!("http://127.0.0.1:{port}");
+        proc.wait_http_ok(
+            &format!("{url}/health/liveliness"),
+            Duration::from_secs(180),
+        )
+        .await?;
+        Ok(LiteLlm {
+            _proc: proc,
+            url,
+            _dir: dir,
+        })
+    }
+}
+
+/// Finds a program on PATH (and in /usr/sbin, where Debian puts nginx).
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Resident set size of a process, in bytes.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
