@@ -1,8 +1,10 @@
 //! The HTTP service: shared state, the one error type, the router that
 //! merges every resource's routes, and the operational endpoints
-//! (`/healthz`, `/readyz`, `/metrics`, the landing page).
+//! (`/healthz`, `/readyz`, `/metrics`); every other path falls back to the
+//! developer portal (`crate::portal`), API paths to the JSON 404.
 //!
-//! Unauthenticated routes: `/`, `/healthz`, `/readyz`, `/metrics`.
+//! Unauthenticated routes: the portal's pages and files, `/healthz`,
+//! `/readyz`, `/metrics`.
 //! Everything under `/internal/` requires the gateways' HMAC signature.
 
 use crate::config::{Config, SharedSecret};
@@ -10,10 +12,11 @@ use crate::db::Db;
 use crate::error::DomainError;
 use crate::internal_api;
 use crate::metrics::Metrics;
+use crate::portal;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -154,12 +157,11 @@ impl IntoResponse for ApiError {
 /// The whole router: every resource's routes merged, then the shared layers.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(landing))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(internal_api::router(state.clone()))
-        .fallback(not_found)
+        .fallback(portal::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -232,48 +234,6 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
         .into_response())
 }
 
-async fn landing(State(state): State<AppState>) -> Html<String> {
-    const PAGE: &str = include_str!("landing.html");
-    Html(PAGE.replace("{{gateway_url}}", &escape_html(&state.public_gateway_url)))
-}
-
-/// Escapes text for an HTML element or attribute.
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-async fn not_found(req: Request) -> ApiError {
-    ApiError::NotFound(format!(
-        "no route for {} {}",
-        req.method(),
-        req.uri().path()
-    ))
-}
-
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            escape_html("http://x/?a=1&b=\"<script>\""),
-            "http://x/?a=1&amp;b=&quot;&lt;script&gt;&quot;"
-        );
-    }
 }

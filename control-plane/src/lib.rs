@@ -9,6 +9,7 @@
 //! | [`gateway_feed`] | snapshot and change stream built for gateways |
 //! | [`internal_api`] | the signed HTTP routes gateways call |
 //! | [`http`] | state, error type, router, operational endpoints |
+//! | [`portal`] | the embedded developer portal (the React app in `portal/`) |
 //! | [`server`] | start-up, serving, graceful shutdown |
 //! | [`cli`] | the `aihub` command line (`serve`, `up`, `migrate`, `admin …`) |
 
@@ -23,6 +24,7 @@ pub mod http;
 pub mod internal_api;
 pub mod keys;
 pub mod metrics;
+pub mod portal;
 pub mod server;
 pub mod telemetry;
 pub mod usage;

@@ -1,4 +1,4 @@
-//! Operational endpoints: health, readiness, metrics, landing page, errors.
+//! Operational endpoints: health, readiness, metrics, errors.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,12 +7,12 @@ mod common;
 use common::{error_code, spawn_app, Backend};
 
 on_selected_backend!(
-    health_readiness_metrics_and_landing,
+    health_readiness_and_metrics,
     unknown_routes_use_the_error_shape,
     readiness_fails_when_the_database_is_gone,
 );
 
-async fn health_readiness_metrics_and_landing(backend: Backend) {
+async fn health_readiness_and_metrics(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -20,16 +20,6 @@ async fn health_readiness_metrics_and_landing(backend: Backend) {
     assert_eq!(health.status(), 200);
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-
-    let landing = app.client.get(app.url("/")).send().await.unwrap();
-    assert_eq!(landing.status(), 200);
-    assert!(landing.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/html"));
-    let html = landing.text().await.unwrap();
-    assert!(html.contains("AI Hub control plane"));
-    assert!(html.contains("http://127.0.0.1:8080/v1"));
 
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(metrics.status(), 200);
@@ -51,7 +41,12 @@ async fn unknown_routes_use_the_error_shape(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let resp = app.client.get(app.url("/nope")).send().await.unwrap();
+    let resp = app
+        .client
+        .get(app.url("/api/v1/nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
     assert_eq!(error_code(resp).await, "not_found");
     let resp = app.client.delete(app.url("/healthz")).send().await.unwrap();
@@ -68,7 +63,7 @@ async fn unknown_routes_use_the_error_shape(backend: Backend) {
         .await
         .unwrap();
     assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
-    assert!(!text.contains("/nope"));
+    assert!(!text.contains("/api/v1/nope"));
     app.stop().await;
 }
 

@@ -1,0 +1,247 @@
+import { ApiError, errorFromResponse } from "./errors";
+import { TokenStore } from "./tokens";
+import type {
+  AuthConfig,
+  Profile,
+  ProfileUpdate,
+  RegisterRequest,
+  Session,
+} from "./types";
+
+/** What the client tells the app about the session. */
+export type SessionEvent =
+  | { type: "signed_in"; session: Session }
+  | { type: "signed_out" };
+
+type Method = "GET" | "POST" | "PATCH" | "DELETE";
+
+/** Runs `fn` while holding the cross-tab refresh lock. */
+export type RefreshLock = <T>(fn: () => Promise<T>) => Promise<T>;
+
+export interface ClientOptions {
+  /** Prefix of every route; default `/api/v1` on the page's own origin. */
+  baseUrl?: string;
+  fetch?: typeof fetch;
+  tokens?: TokenStore;
+  /**
+   * Serialises token refreshes. The default uses the Web Locks API where the
+   * browser has it, so two tabs never spend the same (rotating) refresh token
+   * at once, which the server would treat as token theft.
+   */
+  lock?: RefreshLock;
+}
+
+const webLock: RefreshLock = (fn) => {
+  const locks = typeof navigator !== "undefined" ? navigator.locks : undefined;
+  return locks ? locks.request("aihub-token-refresh", fn) : fn();
+};
+
+/**
+ * The typed client of the management API. Authenticated calls carry the
+ * in-memory access token; a 401 triggers one refresh (shared by every call
+ * waiting on it) and one retry. When the server refuses the refresh token the
+ * session ends: tokens are cleared and subscribers hear `signed_out`.
+ */
+export class ApiClient {
+  readonly tokens: TokenStore;
+  private readonly baseUrl: string;
+  private readonly fetchImpl: typeof fetch;
+  private readonly lock: RefreshLock;
+  private refreshing: Promise<Session> | null = null;
+  private readonly listeners = new Set<(event: SessionEvent) => void>();
+
+  constructor(options: ClientOptions = {}) {
+    this.baseUrl = options.baseUrl ?? "/api/v1";
+    // Bound, so a plain `window.fetch` is not called with a foreign `this`.
+    const f = options.fetch ?? globalThis.fetch;
+    this.fetchImpl = (input, init) => f(input, init);
+    this.tokens = options.tokens ?? new TokenStore();
+    this.lock = options.lock ?? webLock;
+  }
+
+  /** Listens to sign-in and sign-out; returns the unsubscribe function. */
+  subscribe(listener: (event: SessionEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Whether a refresh token is stored (a session may be restorable). */
+  hasStoredSession(): boolean {
+    return this.tokens.refreshToken !== null;
+  }
+
+  // ------------------------------------------------------------ public routes
+
+  getAuthConfig(): Promise<AuthConfig> {
+    return this.call("GET", "/auth/config");
+  }
+
+  register(request: RegisterRequest): Promise<{ status: string }> {
+    return this.call("POST", "/developer/register", request);
+  }
+
+  verifyEmail(token: string): Promise<{ status: string }> {
+    return this.call("POST", "/developer/verify-email", { token });
+  }
+
+  resendVerification(email: string): Promise<void> {
+    return this.call("POST", "/developer/resend-verification", { email });
+  }
+
+  requestPasswordReset(email: string): Promise<void> {
+    return this.call("POST", "/developer/reset-password", { email });
+  }
+
+  confirmPasswordReset(token: string, newPassword: string): Promise<void> {
+    return this.call("POST", "/developer/reset-password/confirm", {
+      token,
+      new_password: newPassword,
+    });
+  }
+
+  async login(email: string, password: string): Promise<Session> {
+    const session = await this.call<Session>("POST", "/developer/login", { email, password });
+    this.startSession(session);
+    return session;
+  }
+
+  /** Revokes the session on the server (best effort) and forgets it here. */
+  async logout(): Promise<void> {
+    const refreshToken = this.tokens.refreshToken;
+    try {
+      if (refreshToken) {
+        await this.call("POST", "/developer/logout", { refresh_token: refreshToken });
+      }
+    } catch {
+      // Signing out locally must work even when the server cannot be reached.
+    } finally {
+      this.endSession();
+    }
+  }
+
+  /**
+   * Exchanges the stored refresh token for a new pair. Concurrent callers
+   * share one request. Resolves to null when there is no session to restore.
+   */
+  async restore(): Promise<Session | null> {
+    if (!this.hasStoredSession()) return null;
+    return this.refresh();
+  }
+
+  refresh(): Promise<Session> {
+    this.refreshing ??= this.lock(() => this.doRefresh()).finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  // ------------------------------------------------------ authenticated routes
+
+  getProfile(): Promise<Profile> {
+    return this.authed("GET", "/developer/profile");
+  }
+
+  updateProfile(update: ProfileUpdate): Promise<Profile> {
+    return this.authed("PATCH", "/developer/profile", update);
+  }
+
+  changePassword(currentPassword: string, newPassword: string): Promise<void> {
+    return this.authed("POST", "/developer/change-password", {
+      current_password: currentPassword,
+      new_password: newPassword,
+    });
+  }
+
+  // ----------------------------------------------------------------- plumbing
+
+  private async doRefresh(): Promise<Session> {
+    // Read inside the lock: another tab may have rotated it meanwhile.
+    const refreshToken = this.tokens.refreshToken;
+    if (!refreshToken) {
+      this.endSession();
+      throw new ApiError(401, "unauthorized", "not signed in");
+    }
+    const res = await this.send("POST", "/developer/refresh", { refresh_token: refreshToken });
+    if (!res.ok) {
+      const error = await errorFromResponse(res);
+      // The server refused the token (expired, revoked, reused, suspended):
+      // the session is over. Other failures (offline, 5xx) keep it.
+      if (res.status === 400 || res.status === 401 || res.status === 403) this.endSession();
+      throw error;
+    }
+    const session = await readJson<Session>(res);
+    this.startSession(session);
+    return session;
+  }
+
+  private startSession(session: Session): void {
+    this.tokens.set(session.access_token, session.refresh_token);
+    this.emit({ type: "signed_in", session });
+  }
+
+  private endSession(): void {
+    this.tokens.clear();
+    this.emit({ type: "signed_out" });
+  }
+
+  private emit(event: SessionEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+
+  private async call<T>(method: Method, path: string, body?: unknown): Promise<T> {
+    const res = await this.send(method, path, body);
+    if (!res.ok) throw await errorFromResponse(res);
+    return readJson<T>(res);
+  }
+
+  private async authed<T>(method: Method, path: string, body?: unknown): Promise<T> {
+    let token = this.tokens.accessToken ?? (await this.refresh()).access_token;
+    let res = await this.send(method, path, body, token);
+    if (res.status === 401) {
+      // Another call may already have refreshed while this one was in flight.
+      const current = this.tokens.accessToken;
+      token = current && current !== token ? current : (await this.refresh()).access_token;
+      res = await this.send(method, path, body, token);
+      if (res.status === 401) this.endSession();
+    }
+    if (!res.ok) throw await errorFromResponse(res);
+    return readJson<T>(res);
+  }
+
+  private async send(
+    method: Method,
+    path: string,
+    body?: unknown,
+    accessToken?: string,
+  ): Promise<Response> {
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (accessToken) headers.Authorization = `Bearer ${accessToken}`;
+    try {
+      return await this.fetchImpl(this.baseUrl + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: "same-origin",
+      });
+    } catch (e) {
+      throw new ApiError(0, "network_error", e instanceof Error ? e.message : String(e));
+    }
+  }
+}
+
+/** The body as JSON; `undefined` for the empty bodies of 202 and 204. */
+async function readJson<T>(res: Response): Promise<T> {
+  const text = await res.text();
+  if (text.trim() === "") return undefined as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ApiError(res.status, "unexpected_response", "the server sent malformed JSON");
+  }
+}
+
+/** The app's one client. */
+export const api = new ApiClient();

@@ -1,0 +1,31 @@
+import { Navigate, Outlet, useLocation, useSearchParams } from "react-router";
+import { useAuth } from "./AuthProvider";
+import { FullPageLoader } from "../components/Loader";
+
+/** Only same-site paths are followed after sign-in (no open redirects). */
+export function safeNext(next: string | null): string {
+  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return "/";
+  return next;
+}
+
+/** Pages for signed-in developers: others go to sign-in and come back after. */
+export function RequireAuth() {
+  const { status } = useAuth();
+  const location = useLocation();
+  if (status === "loading") return <FullPageLoader />;
+  if (status === "anonymous") {
+    const next = location.pathname + location.search;
+    const to = next === "/" ? "/login" : `/login?next=${encodeURIComponent(next)}`;
+    return <Navigate to={to} replace />;
+  }
+  return <Outlet />;
+}
+
+/** Sign-in and sign-up: a signed-in developer goes straight on. */
+export function GuestOnly() {
+  const { status } = useAuth();
+  const [params] = useSearchParams();
+  if (status === "loading") return <FullPageLoader />;
+  if (status === "authenticated") return <Navigate to={safeNext(params.get("next"))} replace />;
+  return <Outlet />;
+}

@@ -1,0 +1,103 @@
+import { useEffect, useState } from "react";
+import { NavLink, Outlet, useLocation } from "react-router";
+import { useTranslation } from "react-i18next";
+import { AccountMenu } from "./AccountMenu";
+import { LanguageSwitcher } from "./LanguageSwitcher";
+import { Logo } from "./Logo";
+import {
+  BookIcon,
+  CardIcon,
+  ChartIcon,
+  CloseIcon,
+  HomeIcon,
+  KeyIcon,
+  MenuIcon,
+  UserIcon,
+} from "./icons";
+
+/**
+ * The signed-in shell: header (menu button on phones, language, account),
+ * sidebar navigation (a drawer on phones) and the page.
+ */
+export function AppLayout() {
+  const { t } = useTranslation();
+  const [menuOpen, setMenuOpen] = useState(false);
+  const location = useLocation();
+
+  // A navigation closes the drawer.
+  useEffect(() => setMenuOpen(false), [location.pathname]);
+
+  useEffect(() => {
+    if (!menuOpen) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape") setMenuOpen(false);
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [menuOpen]);
+
+  const soon = [
+    { key: "apiKeys", icon: KeyIcon },
+    { key: "usage", icon: ChartIcon },
+    { key: "billing", icon: CardIcon },
+    { key: "docs", icon: BookIcon },
+  ] as const;
+
+  return (
+    <div className={`app${menuOpen ? " app-menu-open" : ""}`}>
+      <a className="skip-link" href="#main">
+        {t("nav.skip")}
+      </a>
+      <header className="app-header">
+        <button
+          type="button"
+          className="icon-button menu-toggle"
+          aria-label={menuOpen ? t("nav.closeMenu") : t("nav.openMenu")}
+          aria-expanded={menuOpen}
+          aria-controls="sidebar"
+          onClick={() => setMenuOpen((o) => !o)}
+        >
+          {menuOpen ? <CloseIcon size={20} /> : <MenuIcon size={20} />}
+        </button>
+        <NavLink to="/" className="app-header-brand" aria-label={t("brand.name")}>
+          <Logo />
+        </NavLink>
+        <div className="app-header-actions">
+          <LanguageSwitcher />
+          <AccountMenu />
+        </div>
+      </header>
+      <div className="app-body">
+        <nav id="sidebar" className="sidebar" aria-label={t("nav.main")}>
+          <ul className="nav-list">
+            <li>
+              <NavLink to="/" end className="nav-item">
+                <HomeIcon /> {t("nav.dashboard")}
+              </NavLink>
+            </li>
+            {soon.map(({ key, icon: Icon }) => (
+              <li key={key}>
+                <span className="nav-item nav-item-disabled" aria-disabled="true">
+                  <Icon /> {t(`nav.${key}`)}
+                  <span className="badge">{t("nav.soon")}</span>
+                </span>
+              </li>
+            ))}
+          </ul>
+          <p className="nav-heading">{t("nav.account")}</p>
+          <ul className="nav-list">
+            <li>
+              <NavLink to="/profile" className="nav-item">
+                <UserIcon /> {t("nav.profile")}
+              </NavLink>
+            </li>
+          </ul>
+        </nav>
+        <div className="sidebar-scrim" onClick={() => setMenuOpen(false)} aria-hidden="true" />
+        <main id="main" className="app-main" tabIndex={-1}>
+          <Outlet />
+        </main>
+      </div>
+    </div>
+  );
+}
