@@ -343,14 +343,13 @@ impl ProxyHttp for Gateway {
             }
         }
 
-        let header = session.req_header().clone();
-        if let Err(e) = self.pipeline.on_request(&header, ctx).await {
+        if let Err(e) = self.pipeline.on_request(session.req_header(), ctx).await {
             return self.answer_error(session, ctx, e).await;
         }
 
         match ctx.route {
             Route::ListModels => {
-                let path = header.uri.path();
+                let path = session.req_header().uri.path();
                 let only = path.strip_prefix("/v1/models/").filter(|s| !s.is_empty());
                 match self.list_models(ctx, only) {
                     Ok(body) => self.answer(session, ctx, 200, body).await,
@@ -358,6 +357,7 @@ impl ProxyHttp for Gateway {
                 }
             }
             Route::NotFound => {
+                let header = session.req_header();
                 let e = ApiError::not_found(
                     "unknown_url",
                     format!(
