@@ -136,12 +136,18 @@ const en = {
     memberSince: "Member since",
     rateLimit: "Rate limit",
     rateLimitValue: "{{rate}} requests / min",
-    quota: "Quota",
+    quota: "Included tokens",
+    quotaValue: "{{quota}} tokens",
     unlimited: "Platform default",
     editProfile: "Edit profile",
     planTitle: "Plan",
     planName: "Free preview",
     planBody: "Plans arrive soon: pick a subscription or pay as you go, with clear monthly limits.",
+    planFeatures: {
+      subscription: "Subscriptions with a monthly allowance",
+      payg: "Pay as you go with prepaid credits",
+      invoices: "Invoices for your company",
+    },
     nextTitle: "What's next",
     next: {
       keys: {
@@ -174,7 +180,7 @@ const en = {
     emailLanguageHint: "Language of the emails we send you.",
     emailReadonly: "Your sign-in email can't be changed here.",
     passwordTitle: "Password",
-    passwordBody: "Use at least {{min}} characters. Other devices stay signed in until their session expires.",
+    passwordBody: "Use at least {{min}} characters. Changing it signs you out on your other devices.",
     currentPassword: "Current password",
     newPassword: "New password",
     confirmPassword: "Confirm new password",

@@ -138,12 +138,18 @@ const zhCN: Catalogue = {
     memberSince: "注册时间",
     rateLimit: "速率限制",
     rateLimitValue: "每分钟 {{rate}} 次请求",
-    quota: "配额",
+    quota: "包含 Token 额度",
+    quotaValue: "{{quota}} Token",
     unlimited: "平台默认",
     editProfile: "编辑资料",
     planTitle: "套餐",
     planName: "免费预览",
     planBody: "套餐即将上线：可选择订阅或按量付费，每月额度清晰可见。",
+    planFeatures: {
+      subscription: "按月订阅，含每月额度",
+      payg: "预充值，按量付费",
+      invoices: "为你的公司开具发票",
+    },
     nextTitle: "接下来",
     next: {
       keys: {
@@ -176,7 +182,7 @@ const zhCN: Catalogue = {
     emailLanguageHint: "我们发给你的邮件所使用的语言。",
     emailReadonly: "登录邮箱无法在此修改。",
     passwordTitle: "密码",
-    passwordBody: "至少 {{min}} 个字符。其他设备在会话过期前仍保持登录。",
+    passwordBody: "至少 {{min}} 个字符。修改后，你在其他设备上的登录将失效。",
     currentPassword: "当前密码",
     newPassword: "新密码",
     confirmPassword: "确认新密码",

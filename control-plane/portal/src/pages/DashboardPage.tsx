@@ -4,7 +4,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useAuth, useProfile } from "../auth/AuthProvider";
 import { Alert } from "../components/Alert";
 import { FullPageLoader } from "../components/Loader";
-import { BookIcon, CardIcon, ChartIcon, KeyIcon, SparkIcon } from "../components/icons";
+import { BookIcon, CardIcon, ChartIcon, CheckCircleIcon, KeyIcon, SparkIcon } from "../components/icons";
 import { errorMessage } from "../lib/errors";
 import { ResendButton } from "./ResendButton";
 
@@ -92,7 +92,11 @@ export function DashboardPage() {
             </div>
             <div>
               <dt>{t("dashboard.quota")}</dt>
-              <dd>{me.api_quota_limit ? number.format(me.api_quota_limit) : t("dashboard.unlimited")}</dd>
+              <dd>
+                {me.api_quota_limit
+                  ? t("dashboard.quotaValue", { quota: number.format(me.api_quota_limit) })
+                  : t("dashboard.unlimited")}
+              </dd>
             </div>
           </dl>
         </section>
@@ -111,6 +115,13 @@ export function DashboardPage() {
               <p className="muted">{t("dashboard.planBody")}</p>
             </div>
           </div>
+          <ul className="plan-features">
+            {(["subscription", "payg", "invoices"] as const).map((key) => (
+              <li key={key}>
+                <CheckCircleIcon size={16} /> {t(`dashboard.planFeatures.${key}`)}
+              </li>
+            ))}
+          </ul>
         </section>
       </div>
 

@@ -1,0 +1,265 @@
+// Starts the real system for the browser tests: an SMTP server process
+// (Python's aiosmtpd, writing a Maildir), `aihub serve` on SQLite pointing its
+// mail at it, and Debian's Chromium driven by playwright-core.
+//
+// Environment:
+//   AIHUB_BIN           the aihub binary (default ${CARGO_TARGET_DIR:-../../target}/debug/aihub)
+//   AIHUB_TEST_PYTHON   a python with aiosmtpd (default python3)
+//   CHROMIUM            the browser (default /usr/bin/chromium)
+//   AIHUB_PORTAL_SHOTS  a folder: every test's checkpoints are saved there too
+//                       (failures are always saved, to a temp folder that is printed)
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer, connect } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import PostalMime from "postal-mime";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoTarget = process.env.CARGO_TARGET_DIR ?? resolve(here, "../../../target");
+
+export const AIHUB_BIN = process.env.AIHUB_BIN ?? join(repoTarget, "debug", "aihub");
+export const PYTHON = process.env.AIHUB_TEST_PYTHON ?? "python3";
+export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+export const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+export function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` every 100 ms until it returns something truthy. */
+export async function waitFor(what, check, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
+}
+
+function canConnect(port) {
+  return new Promise((ok) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      ok(true);
+    });
+    socket.once("error", () => ok(false));
+  });
+}
+
+/** A child process whose output is kept for the failure message. */
+function start(name, command, args, options) {
+  const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
+  const output = [];
+  const keep = (chunk) => {
+    output.push(chunk.toString());
+    if (output.length > 400) output.shift();
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
+  child.exited = new Promise((r) => child.once("exit", r));
+  child.describe = () => `${name} output:\n${output.join("").slice(-6000)}`;
+  return child;
+}
+
+async function stop(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const killed = await Promise.race([child.exited.then(() => true), sleep(5000).then(() => false)]);
+  if (!killed) child.kill("SIGKILL");
+}
+
+/** Reads the mail the SMTP server stored in its Maildir. */
+export class Mailbox {
+  constructor(dir) {
+    this.dir = dir;
+    // aiosmtpd's Mailbox only creates a Maildir that does not exist yet.
+    for (const sub of ["cur", "new", "tmp"]) mkdirSync(join(dir, sub), { recursive: true });
+  }
+
+  async all() {
+    const files = readdirSync(join(this.dir, "new")).sort();
+    return Promise.all(files.map((f) => PostalMime.parse(readFileSync(join(this.dir, "new", f)))));
+  }
+
+  /** The newest message to `address` whose text contains `path`, waiting for it. */
+  async waitForLink(address, path, timeoutMs = 30_000) {
+    return waitFor(
+      `a mail to ${address} with a ${path} link`,
+      async () => {
+        const messages = (await this.all()).filter((m) =>
+          m.to?.some((t) => t.address?.toLowerCase() === address.toLowerCase()),
+        );
+        for (const message of messages.reverse()) {
+          const text = `${message.text ?? ""}\n${message.html ?? ""}`;
+          const match = text.match(new RegExp(`https?://[^\\s"'<>]+${path}\\?token=[A-Za-z0-9_\\-.~%]+`));
+          if (match) return { message, link: match[0] };
+        }
+        return null;
+      },
+      timeoutMs,
+    );
+  }
+}
+
+/**
+ * The whole system for one test file: SMTP server, `aihub serve`, Chromium.
+ * Call `stop()` in `after`.
+ */
+export async function startSystem() {
+  if (!existsSync(AIHUB_BIN)) {
+    throw new Error(`${AIHUB_BIN} not found: build it first (cargo build -p aihub-control-plane) or set AIHUB_BIN`);
+  }
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install chromium`);
+  const tmp = mkdtempSync(join(tmpdir(), "aihub-portal-"));
+  const system = { tmp, children: [] };
+  try {
+    const smtpPort = await freePort();
+    const mailbox = new Mailbox(join(tmp, "maildir"));
+    const smtp = start(
+      "aiosmtpd",
+      PYTHON,
+      ["-m", "aiosmtpd", "-n", "-l", `127.0.0.1:${smtpPort}`, "-c", "aiosmtpd.handlers.Mailbox", mailbox.dir],
+      {},
+    );
+    system.children.push(smtp);
+    await waitFor("the SMTP server", () => canConnect(smtpPort), 15_000).catch((e) => {
+      throw new Error(`${e.message}\n${smtp.describe()}`);
+    });
+
+    const port = await freePort();
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const aihub = start("aihub serve", AIHUB_BIN, ["serve"], {
+      cwd: tmp,
+      env: {
+        ...process.env,
+        AIHUB_DATABASE__URL: `sqlite://${join(tmp, "aihub.db")}?mode=rwc`,
+        AIHUB_INTERNAL__SHARED_SECRET: "browser-tests-internal-secret-0123456789",
+        AIHUB_AUTH__TOKEN_SECRET: "browser-tests-token-secret-0123456789abcdef",
+        AIHUB_EMAIL__MODE: "smtp",
+        AIHUB_EMAIL__SMTP_HOST: "127.0.0.1",
+        AIHUB_EMAIL__SMTP_PORT: String(smtpPort),
+        AIHUB_EMAIL__SMTP_TLS: "none",
+        AIHUB_PUBLIC__PORTAL_URL: baseUrl,
+        AIHUB_SERVER__LISTEN: `127.0.0.1:${port}`,
+        AIHUB_LOG__LEVEL: process.env.AIHUB_LOG__LEVEL ?? "warn",
+      },
+    });
+    system.children.push(aihub);
+    await waitFor(
+      "aihub serve",
+      async () => {
+        if (aihub.exitCode !== null) throw new Error(`exited with ${aihub.exitCode}`);
+        return (await fetch(`${baseUrl}/healthz`)).ok;
+      },
+      30_000,
+    ).catch((e) => {
+      throw new Error(`${e.message}\n${aihub.describe()}`);
+    });
+
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+    });
+    return Object.assign(system, {
+      baseUrl,
+      mailbox,
+      browser,
+      logs: () => system.children.map((c) => c.describe()).join("\n"),
+      api: (path, body) =>
+        fetch(`${baseUrl}/api/v1${path}`, {
+          method: body === undefined ? "GET" : "POST",
+          headers: { "content-type": "application/json" },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        }),
+      async stop() {
+        await browser.close().catch(() => {});
+        for (const child of system.children.reverse()) await stop(child);
+        rmSync(tmp, { recursive: true, force: true });
+      },
+    });
+  } catch (e) {
+    for (const child of system.children.reverse()) await stop(child);
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+let failureDir = null;
+
+/** Saves a screenshot of every open page (always on failure; on request otherwise). */
+export async function screenshots(context, label, { failure = false } = {}) {
+  let dir = process.env.AIHUB_PORTAL_SHOTS;
+  if (!dir && failure) dir = failureDir ??= mkdtempSync(join(tmpdir(), "aihub-portal-failures-"));
+  if (!dir) return null;
+  mkdirSync(dir, { recursive: true });
+  const safe = label.replace(/[^a-z0-9-]+/gi, "_").toLowerCase();
+  const pages = context.pages();
+  for (const [i, page] of pages.entries()) {
+    const file = join(dir, `${safe}${pages.length > 1 ? `-${i}` : ""}.png`);
+    await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+    if (failure) console.error(`screenshot: ${file}`);
+  }
+  return dir;
+}
+
+/** Runs `body` with a fresh browser context; screenshots and logs on failure. */
+export async function withContext(system, label, options, body) {
+  const context = await system.browser.newContext(options);
+  const problems = [];
+  context.on("page", (page) => {
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    page.on("console", (m) => {
+      // Refused API calls (a wrong password, a spent token) are expected;
+      // anything else, such as a CSP violation, is a problem.
+      if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) {
+        problems.push(`console: ${m.text()}`);
+      }
+    });
+  });
+  const shot = (name) => screenshots(context, `${label}-${name}`);
+  try {
+    await body(context, shot);
+    if (problems.length) throw new Error(`the page reported problems:\n${problems.join("\n")}`);
+  } catch (e) {
+    await screenshots(context, `${label}-failure`, { failure: true });
+    if (problems.length) console.error(problems.join("\n"));
+    console.error(system.logs());
+    throw e;
+  } finally {
+    await context.close();
+  }
+}
+
+/** A unique address per test run. */
+export function newEmail(tag) {
+  return `${tag}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}@example.com`;
+}

@@ -1,0 +1,211 @@
+// The portal in a real browser against the real system: `aihub serve`
+// (SQLite), a real SMTP server, Debian's Chromium. Run: npm run test:browser
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { newEmail, startSystem, withContext } from "./harness.mjs";
+
+const DESKTOP = { viewport: { width: 1280, height: 800 }, locale: "en-US" };
+const PHONE = {
+  viewport: { width: 375, height: 812 },
+  deviceScaleFactor: 2,
+  isMobile: true,
+  hasTouch: true,
+  locale: "zh-CN",
+};
+const PASSWORD = "correct horse battery staple";
+
+let system;
+
+before(async () => {
+  system = await startSystem();
+});
+
+after(async () => {
+  await system?.stop();
+});
+
+/** Registers and verifies through the API (for stories about other pages). */
+async function verifiedAccount(tag, language = "en") {
+  const email = newEmail(tag);
+  const res = await system.api("/developer/register", {
+    email,
+    password: PASSWORD,
+    full_name: "Grace Hopper",
+    developer_type: "individual",
+    language,
+  });
+  assert.equal(res.status, 202, await res.text());
+  const { link } = await system.mailbox.waitForLink(email, "/verify-email");
+  const token = new URL(link).searchParams.get("token");
+  const verified = await system.api("/developer/verify-email", { token });
+  assert.equal(verified.status, 200, await verified.text());
+  return email;
+}
+
+async function signIn(page, email, password, labels = { email: "Email", password: "Password", submit: "Sign in" }) {
+  await page.getByLabel(labels.email, { exact: true }).fill(email);
+  await page.getByLabel(labels.password, { exact: true }).fill(password);
+  await page.getByRole("button", { name: labels.submit, exact: true }).click();
+}
+
+/** The page must not scroll sideways (nothing wider than the phone). */
+async function assertNoHorizontalScroll(page) {
+  const { scroll, client } = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    client: document.documentElement.clientWidth,
+  }));
+  assert.ok(scroll <= client, `page is ${scroll}px wide in a ${client}px viewport`);
+}
+
+describe("portal", () => {
+  it("a new developer registers, verifies by mail, signs in, switches to Chinese and signs out", async () => {
+    await withContext(system, "register-story", DESKTOP, async (context, shot) => {
+      const page = await context.newPage();
+      const email = newEmail("ada");
+
+      await page.goto(`${system.baseUrl}/register`);
+      await page.getByRole("heading", { name: "Create your developer account" }).waitFor();
+      await page.getByLabel("Full name").fill("Ada Lovelace");
+      await page.getByLabel(/^Company/).fill("Analytical Engines");
+      await page.getByLabel("Email", { exact: true }).fill(email);
+      await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+      await shot("1-register");
+      await page.getByRole("button", { name: "Create account" }).click();
+      await page.getByRole("heading", { name: "Check your inbox" }).waitFor();
+      await page.getByText(email).waitFor();
+      await shot("2-check-inbox");
+
+      // The mail arrives through SMTP with a link back into the portal.
+      const { message, link } = await system.mailbox.waitForLink(email, "/verify-email");
+      assert.ok(link.startsWith(`${system.baseUrl}/verify-email?token=`), link);
+      assert.match(message.subject ?? "", /verify/i);
+      await page.goto(link);
+      await page.getByRole("heading", { name: "Email verified" }).waitFor();
+      await shot("3-verified");
+      // The link is single-use.
+      const reused = await system.api("/developer/verify-email", { token: new URL(link).searchParams.get("token") });
+      assert.equal(reused.status, 400);
+
+      await page.getByRole("link", { name: "Sign in" }).click();
+      await page.getByRole("heading", { name: "Sign in to AI Hub" }).waitFor();
+      await signIn(page, email, PASSWORD);
+      await page.getByRole("heading", { name: "Welcome, Ada" }).waitFor();
+      assert.equal(new URL(page.url()).pathname, "/");
+      await page.getByText("Verified", { exact: true }).waitFor();
+      assert.equal(await page.getByText("Verify your email address").count(), 0);
+      await page.getByText("Plans arrive soon", { exact: false }).waitFor();
+      await shot("4-dashboard");
+
+      // Chinese at once, and still Chinese (and still signed in) after a reload.
+      await page.getByLabel("Language", { exact: true }).selectOption("zh-CN");
+      await page.getByRole("heading", { name: "欢迎，Ada" }).waitFor();
+      assert.equal(await page.locator("html").getAttribute("lang"), "zh-CN");
+      await page.reload();
+      await page.getByRole("heading", { name: "欢迎，Ada" }).waitFor();
+      await page.getByRole("link", { name: "个人资料", exact: true }).waitFor();
+      await shot("5-dashboard-zh");
+
+      // Signing out revokes the session on the server.
+      const refreshToken = await page.evaluate(() => localStorage.getItem("aihub.refresh_token"));
+      assert.ok(refreshToken);
+      await page.getByRole("button", { name: "账户菜单" }).click();
+      await page.getByRole("menuitem", { name: "退出登录" }).click();
+      await page.getByRole("heading", { name: "登录 AI Hub" }).waitFor();
+      assert.equal(await page.evaluate(() => localStorage.getItem("aihub.refresh_token")), null);
+      const refused = await system.api("/developer/refresh", { refresh_token: refreshToken });
+      assert.equal(refused.status, 401);
+
+      // A protected page now leads to sign-in, and back after it.
+      await page.goto(`${system.baseUrl}/profile`);
+      await page.waitForURL(/\/login\?next=%2Fprofile$/);
+      await page.getByRole("heading", { name: "登录 AI Hub" }).waitFor();
+      await shot("6-signed-out");
+      await signIn(page, email, PASSWORD, { email: "邮箱", password: "密码", submit: "登录" });
+      await page.getByRole("heading", { name: "个人资料", exact: true }).waitFor();
+      assert.equal(new URL(page.url()).pathname, "/profile");
+    });
+  });
+
+  it("a forgotten password is reset through the emailed link", async () => {
+    const email = await verifiedAccount("grace");
+    const newPassword = "a completely new passphrase";
+    await withContext(system, "reset-story", DESKTOP, async (context, shot) => {
+      const page = await context.newPage();
+      await page.goto(`${system.baseUrl}/login`);
+      await page.getByRole("link", { name: "Forgot password?" }).click();
+      await page.getByRole("heading", { name: "Reset your password" }).waitFor();
+      await page.getByLabel("Email", { exact: true }).fill(email);
+      await page.getByRole("button", { name: "Send reset link" }).click();
+      await page.getByRole("heading", { name: "Check your inbox" }).waitFor();
+      await shot("1-sent");
+
+      const { link } = await system.mailbox.waitForLink(email, "/reset-password");
+      assert.ok(link.startsWith(`${system.baseUrl}/reset-password?token=`), link);
+      await page.goto(link);
+      await page.getByRole("heading", { name: "Choose a new password" }).waitFor();
+      await page.getByLabel("New password", { exact: true }).fill(newPassword);
+      await page.getByLabel("Confirm new password", { exact: true }).fill(newPassword);
+      await shot("2-new-password");
+      await page.getByRole("button", { name: "Set new password" }).click();
+      await page.getByRole("heading", { name: "Password changed" }).waitFor();
+      await shot("3-changed");
+
+      // The spent link is refused when opened again.
+      await page.goto(link);
+      await page.getByLabel("New password", { exact: true }).fill(`${newPassword}!`);
+      await page.getByLabel("Confirm new password", { exact: true }).fill(`${newPassword}!`);
+      await page.getByRole("button", { name: "Set new password" }).click();
+      await page.getByRole("heading", { name: "This reset link no longer works" }).waitFor();
+
+      // The old password no longer works; the new one does.
+      await page.goto(`${system.baseUrl}/login`);
+      await signIn(page, email, PASSWORD);
+      await page.getByRole("alert").getByText("The email or password is incorrect.").waitFor();
+      await shot("4-old-password-refused");
+      await page.getByLabel("Password", { exact: true }).fill(newPassword);
+      await page.getByRole("button", { name: "Sign in", exact: true }).click();
+      await page.getByRole("heading", { name: "Welcome, Grace" }).waitFor();
+    });
+  });
+
+  it("works on a phone: sign-up, sign-in and the navigation menu, in the browser's language", async () => {
+    const email = await verifiedAccount("lin", "zh-CN");
+    await withContext(system, "phone", PHONE, async (context, shot) => {
+      const page = await context.newPage();
+      // No stored choice: the browser's language (zh-CN) decides.
+      await page.goto(`${system.baseUrl}/register`);
+      await page.getByRole("heading", { name: "创建开发者账户" }).waitFor();
+      await assertNoHorizontalScroll(page);
+      await shot("1-register");
+      // The form checks itself before sending.
+      await page.getByRole("button", { name: "创建账户" }).click();
+      await page.getByText("此项为必填项。").first().waitFor();
+
+      await page.goto(`${system.baseUrl}/login`);
+      await page.getByRole("heading", { name: "登录 AI Hub" }).waitFor();
+      await assertNoHorizontalScroll(page);
+      await shot("2-login");
+      await signIn(page, email, PASSWORD, { email: "邮箱", password: "密码", submit: "登录" });
+      await page.getByRole("heading", { name: "欢迎，Grace" }).waitFor();
+      await assertNoHorizontalScroll(page);
+      await shot("3-dashboard");
+
+      // The sidebar is a drawer behind the menu button.
+      const nav = page.getByRole("navigation", { name: "主导航" });
+      assert.equal(await nav.isVisible(), false);
+      await page.getByRole("button", { name: "打开菜单" }).click();
+      await nav.getByRole("link", { name: "个人资料" }).waitFor({ state: "visible" });
+      await page.waitForTimeout(300); // the drawer slides in
+      await shot("4-menu-open");
+      await nav.getByRole("link", { name: "个人资料" }).click();
+      await page.getByRole("heading", { name: "个人资料", exact: true }).waitFor();
+      await nav.waitFor({ state: "hidden" });
+      await assertNoHorizontalScroll(page);
+      await shot("5-profile");
+
+      // The header's switcher works here too.
+      await page.getByLabel("语言", { exact: true }).selectOption("en");
+      await page.getByRole("heading", { name: "Profile", exact: true }).waitFor();
+    });
+  });
+});
