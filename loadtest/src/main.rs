@@ -122,7 +122,7 @@ struct Targets {
     direct: String,
     nginx: String,
     aihub: String,
-    litellm: Option<String>,
+    litellm: Option<(String, String)>,
     key: String,
 }
 
@@ -133,8 +133,8 @@ impl Targets {
             ("nginx", self.nginx.as_str(), None),
             ("aihub", self.aihub.as_str(), Some(self.key.as_str())),
         ];
-        if let Some(l) = &self.litellm {
-            v.push(("litellm", l.as_str(), None));
+        if let Some((url, key)) = &self.litellm {
+            v.push(("litellm", url.as_str(), Some(key.as_str())));
         }
         v
     }
@@ -177,7 +177,7 @@ async fn main() -> anyhow::Result<()> {
         aihub: format!("{}/v1/chat/completions", aihub.url),
         litellm: litellm
             .as_ref()
-            .map(|l| format!("{}/v1/chat/completions", l.url)),
+            .map(|l| (format!("{}/v1/chat/completions", l.url), l.key.clone())),
         key: aihub.key.clone(),
     };
     let gw_pid = aihub.gateway.id();

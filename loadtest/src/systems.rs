@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 const START: Duration = Duration::from_secs(60);
+const LITELLM_KEY: &str = "sk-loadtest-7f3a9c2e5b1d4f6a8c0e2b4d6f8a1c3e";
 const SECRET: &str = "loadtest-shared-secret-0123456789abcdefghijkl";
 const TOKEN_SECRET: &str = "loadtest-token-secret-0123456789abcdefghijklm";
 
@@ -259,6 +260,9 @@ pub struct LiteLlm {
     _proc: Proc,
     /// Base URL.
     pub url: String,
+    /// Its master key (LiteLLM refuses to start without one), sent as the
+    /// bearer token, so both gateways authenticate every request.
+    pub key: String,
     _dir: tempfile::TempDir,
 }
 
@@ -308,6 +312,7 @@ impl LiteLlm {
                 "--num_workers",
                 "1",
             ])
+            .env("LITELLM_MASTER_KEY", LITELLM_KEY)
             .env("LITELLM_LOG", "ERROR")
             .env("LITELLM_TELEMETRY", "False")
             .env("NO_DOCS", "True");
@@ -321,6 +326,7 @@ impl LiteLlm {
         Ok(LiteLlm {
             _proc: proc,
             url,
+            key: LITELLM_KEY.to_string(),
             _dir: dir,
         })
     }
