@@ -31,6 +31,12 @@ pub struct Config {
     pub public: PublicConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Developer authentication: token signing, login throttling.
+    pub auth: AuthConfig,
+    /// Account policy: who may sign up.
+    pub accounts: AccountsConfig,
+    /// Outgoing email.
+    pub email: EmailConfig,
 }
 
 /// `[server]`
@@ -65,6 +71,137 @@ pub struct InternalConfig {
 pub struct PublicConfig {
     /// The gateway's public base address.
     pub gateway_url: String,
+    /// The portal's public base address, used in emailed links; empty = the
+    /// gateway's (which serves the portal).
+    pub portal_url: String,
+}
+
+impl PublicConfig {
+    /// Where emailed links point, without a trailing slash.
+    pub fn portal_base(&self) -> &str {
+        let url = if self.portal_url.trim().is_empty() {
+            &self.gateway_url
+        } else {
+            &self.portal_url
+        };
+        url.trim().trim_end_matches('/')
+    }
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HMAC secret signing access tokens; empty = not configured.
+    pub token_secret: SharedSecret,
+    /// Peers whose `x-forwarded-for` is believed (the gateways): IP
+    /// addresses or CIDR ranges.
+    pub trusted_proxies: Vec<String>,
+    /// Failed logins for one email within the window before it is locked.
+    pub max_failures_per_account: u32,
+    /// Failed logins from one IP address within the window before it is locked.
+    pub max_failures_per_ip: u32,
+    /// The sliding window failures are counted in, seconds.
+    pub failure_window_secs: u64,
+    /// How long a lock lasts, seconds.
+    pub lockout_secs: u64,
+}
+
+impl AuthConfig {
+    /// The trusted proxies, parsed (valid after [`Config::validate`]).
+    pub fn trusted_networks(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| parse_network(p))
+            .collect()
+    }
+}
+
+/// An address (`10.0.0.7`, a /32 or /128) or a range (`10.0.0.0/8`).
+fn parse_network(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+/// `[accounts]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// Who may create an account through the API.
+    pub signup: SignupPolicy,
+    /// Codes accepted when `signup = "invite_only"`.
+    pub invite_codes: Vec<String>,
+    /// Whether a developer must verify their email before creating API keys.
+    pub require_email_verification_for_keys: bool,
+}
+
+/// Who may sign up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignupPolicy {
+    /// Anyone.
+    Open,
+    /// Whoever has one of the invite codes.
+    InviteOnly,
+    /// Nobody (operators create accounts from the command line).
+    Closed,
+}
+
+impl SignupPolicy {
+    /// Spelling in configuration and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignupPolicy::Open => "open",
+            SignupPolicy::InviteOnly => "invite_only",
+            SignupPolicy::Closed => "closed",
+        }
+    }
+}
+
+/// `[email]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// Deliver over SMTP, or write `.eml` files (development).
+    pub mode: EmailMode,
+    /// Where `mode = "log"` writes messages.
+    pub outbox_dir: String,
+    /// SMTP server name.
+    pub smtp_host: String,
+    /// SMTP port.
+    pub smtp_port: u16,
+    /// Transport security.
+    pub smtp_tls: SmtpTls,
+    /// SMTP user; empty = no authentication.
+    pub smtp_user: String,
+    /// SMTP password.
+    pub smtp_password: SharedSecret,
+    /// Sender, `Name <address>`.
+    pub from: String,
+}
+
+/// How mail leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailMode {
+    /// Through the configured SMTP server.
+    Smtp,
+    /// Into `.eml` files in `outbox_dir`, links logged (development).
+    Log,
+}
+
+/// SMTP transport security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text (a local relay only).
+    None,
+    /// Upgrade with STARTTLS (port 587), required.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
 }
 
 /// `[log]`
@@ -87,7 +224,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// The internal API secret. Never printed in clear.
+/// A secret from configuration (the internal API's, the token signing key,
+/// the SMTP password). Never printed in clear.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct SharedSecret(String);
@@ -216,15 +354,21 @@ impl Config {
             ));
         }
 
-        let gateway_ok = reqwest::Url::parse(&self.public.gateway_url)
-            .map(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-            .unwrap_or(false);
-        if !gateway_ok {
+        if !is_http_url(&self.public.gateway_url) {
             problems.push(format!(
                 "public.gateway_url: expected an http:// or https:// URL, got '{}'",
                 self.public.gateway_url
             ));
         }
+
+        if !self.public.portal_url.trim().is_empty() && !is_http_url(&self.public.portal_url) {
+            problems.push(format!(
+                "public.portal_url: expected an http:// or https:// URL, or empty for public.gateway_url, got '{}'",
+                self.public.portal_url
+            ));
+        }
+
+        self.validate_accounts(&mut problems);
 
         if self.log.level.trim().is_empty()
             || tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err()
@@ -242,12 +386,104 @@ impl Config {
         }
     }
 
+    /// `[auth]`, `[accounts]` and `[email]`.
+    fn validate_accounts(&self, problems: &mut Vec<String>) {
+        let auth = &self.auth;
+        let token_len = auth.token_secret.expose().chars().count();
+        if token_len > 0 && token_len < MIN_SECRET_LEN {
+            problems.push(format!(
+                "auth.token_secret: expected at least {MIN_SECRET_LEN} characters, got {token_len}"
+            ));
+        }
+        for p in &auth.trusted_proxies {
+            if parse_network(p).is_none() {
+                problems.push(format!(
+                    "auth.trusted_proxies: expected IP addresses or ranges like 10.0.0.0/8, got '{p}'"
+                ));
+            }
+        }
+        for (key, value) in [
+            ("max_failures_per_account", auth.max_failures_per_account),
+            ("max_failures_per_ip", auth.max_failures_per_ip),
+        ] {
+            if value == 0 {
+                problems.push(format!("auth.{key}: expected at least 1, got 0"));
+            }
+        }
+        for (key, value) in [
+            ("failure_window_secs", auth.failure_window_secs),
+            ("lockout_secs", auth.lockout_secs),
+        ] {
+            if !(1..=86_400).contains(&value) {
+                problems.push(format!(
+                    "auth.{key}: expected 1 to 86400 seconds, got {value}"
+                ));
+            }
+        }
+
+        let accounts = &self.accounts;
+        if accounts.signup == SignupPolicy::InviteOnly
+            && accounts.invite_codes.iter().all(|c| c.trim().is_empty())
+        {
+            problems.push(
+                "accounts.invite_codes: signup = \"invite_only\" needs at least one code".into(),
+            );
+        }
+        if accounts
+            .invite_codes
+            .iter()
+            .any(|c| c.trim().chars().count() < 8)
+        {
+            problems.push(
+                "accounts.invite_codes: expected codes of at least 8 characters (short codes can be guessed)".into(),
+            );
+        }
+
+        let email = &self.email;
+        if email.from.parse::<lettre::message::Mailbox>().is_err() {
+            problems.push(format!(
+                "email.from: expected an address like 'AI Hub <no-reply@example.com>', got '{}'",
+                email.from
+            ));
+        }
+        match email.mode {
+            EmailMode::Smtp => {
+                if email.smtp_host.trim().is_empty() {
+                    problems.push(
+                        "email.smtp_host: expected the SMTP server's name when email.mode = \"smtp\"".into(),
+                    );
+                }
+                if email.smtp_port == 0 {
+                    problems.push("email.smtp_port: expected a port from 1 to 65535, got 0".into());
+                }
+            }
+            EmailMode::Log => {
+                if email.outbox_dir.trim().is_empty() {
+                    problems.push(
+                        "email.outbox_dir: expected a folder for outgoing mail when email.mode = \"log\"".into(),
+                    );
+                }
+            }
+        }
+    }
+
     /// Checks what `serve` needs beyond [`Config::validate`]: a shared secret.
     pub fn require_shared_secret(&self) -> Result<(), ConfigError> {
         if self.internal.shared_secret.is_empty() {
             return Err(ConfigError::Invalid(vec![format!(
                 "internal.shared_secret: expected a secret of at least {MIN_SECRET_LEN} characters shared with the gateways \
                  (set AIHUB_INTERNAL__SHARED_SECRET, or use `aihub up`, which generates one), got an empty value"
+            )]));
+        }
+        Ok(())
+    }
+
+    /// Checks the other thing `serve` needs: a key to sign access tokens.
+    pub fn require_token_secret(&self) -> Result<(), ConfigError> {
+        if self.auth.token_secret.is_empty() {
+            return Err(ConfigError::Invalid(vec![format!(
+                "auth.token_secret: expected a secret of at least {MIN_SECRET_LEN} characters that signs developers' access tokens \
+                 (set AIHUB_AUTH__TOKEN_SECRET, or use `aihub up`, which generates one), got an empty value"
             )]));
         }
         Ok(())
@@ -262,6 +498,12 @@ impl Config {
             )])
         })
     }
+}
+
+fn is_http_url(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .map(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .unwrap_or(false)
 }
 
 /// Hides a password in a database URL before it is shown.

@@ -1,4 +1,5 @@
-//! Developer accounts: creation (operators included), lookup, suspension.
+//! Developer accounts: creation (operators included), lookup, profile
+//! changes, passwords (policy and argon2id), suspension.
 
 use crate::db::{self, get_bool, Db, Entity};
 use crate::error::{DomainError, DomainResult};
@@ -6,13 +7,14 @@ use aihub_contract::snapshot::DeveloperEntry;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 /// Shortest accepted password.
-pub const MIN_PASSWORD_LEN: usize = 12;
-const MAX_PASSWORD_LEN: usize = 1024;
+pub const MIN_PASSWORD_LEN: usize = 10;
+/// Longest accepted password (argon2 takes any length; this bounds the work).
+pub const MAX_PASSWORD_LEN: usize = 128;
 const MAX_NAME_LEN: usize = 200;
 
 /// A validated, lower-cased email address.
@@ -53,21 +55,51 @@ impl Email {
 /// A password in clear, only on its way to the hasher. Not `Debug`.
 pub struct Password(String);
 
+/// Why a password was refused by the policy; the message says what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct WeakPassword(String);
+
+impl From<WeakPassword> for DomainError {
+    fn from(e: WeakPassword) -> Self {
+        DomainError::Invalid(e.0)
+    }
+}
+
 impl Password {
-    /// Checks the length policy.
-    pub fn parse(raw: String) -> DomainResult<Password> {
+    /// Applies the password policy: [`MIN_PASSWORD_LEN`] to
+    /// [`MAX_PASSWORD_LEN`] characters, at least one letter and at least one
+    /// digit or symbol, and not the account's own email address.
+    pub fn new(raw: String, email: Option<&Email>) -> Result<Password, WeakPassword> {
         let n = raw.chars().count();
         if n < MIN_PASSWORD_LEN {
-            return Err(DomainError::invalid(format!(
+            return Err(WeakPassword(format!(
                 "password: expected at least {MIN_PASSWORD_LEN} characters, got {n}"
             )));
         }
         if n > MAX_PASSWORD_LEN {
-            return Err(DomainError::invalid(format!(
-                "password: expected at most {MAX_PASSWORD_LEN} characters"
+            return Err(WeakPassword(format!(
+                "password: expected at most {MAX_PASSWORD_LEN} characters, got {n}"
             )));
         }
+        let has_letter = raw.chars().any(char::is_alphabetic);
+        let has_other = raw.chars().any(|c| !c.is_alphabetic());
+        if !has_letter || !has_other {
+            return Err(WeakPassword(
+                "password: use at least one letter and at least one digit or symbol".into(),
+            ));
+        }
+        if email.is_some_and(|e| raw.trim().to_lowercase() == e.as_str()) {
+            return Err(WeakPassword(
+                "password: must not be the account's email address".into(),
+            ));
+        }
         Ok(Password(raw))
+    }
+
+    /// [`Password::new`] without an email, as a [`DomainError`].
+    pub fn parse(raw: String) -> DomainResult<Password> {
+        Ok(Password::new(raw, None)?)
     }
 
     /// Argon2id (the crate's default, OWASP-recommended parameters) with a
@@ -117,14 +149,50 @@ impl DeveloperType {
             "individual" => Ok(DeveloperType::Individual),
             "enterprise" => Ok(DeveloperType::Enterprise),
             other => Err(DomainError::invalid(format!(
-                "developer type: expected individual or enterprise, got '{other}'"
+                "developer_type: expected individual or enterprise, got '{other}'"
+            ))),
+        }
+    }
+}
+
+/// The language an account's mail is written in (and the portal's default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Language {
+    /// English.
+    #[default]
+    #[serde(rename = "en")]
+    En,
+    /// Simplified Chinese.
+    #[serde(rename = "zh-CN")]
+    ZhCn,
+}
+
+impl Language {
+    /// Every supported language, in the order the portal offers them.
+    pub const ALL: [Language; 2] = [Language::En, Language::ZhCn];
+
+    /// Stored spelling (a BCP 47 tag).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::ZhCn => "zh-CN",
+        }
+    }
+
+    /// Parses `en` or `zh-CN` (any case).
+    pub fn parse(s: &str) -> DomainResult<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "en" => Ok(Language::En),
+            "zh-cn" => Ok(Language::ZhCn),
+            _ => Err(DomainError::invalid(format!(
+                "language: expected en or zh-CN, got '{s}'"
             ))),
         }
     }
 }
 
 /// What an account may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A customer.
@@ -142,7 +210,8 @@ impl Role {
         }
     }
 
-    fn parse(s: &str) -> DomainResult<Self> {
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> DomainResult<Self> {
         match s {
             "developer" => Ok(Role::Developer),
             "admin" => Ok(Role::Admin),
@@ -167,6 +236,8 @@ pub struct NewDeveloper {
     pub password: Option<Password>,
     /// Whether the email is known to be verified (operators created by hand).
     pub email_verified: bool,
+    /// Language of the account's mail.
+    pub language: Language,
 }
 
 /// A developer account as the domain sees it (no password hash).
@@ -188,6 +259,8 @@ pub struct Developer {
     pub is_active: bool,
     /// Whether the email was verified.
     pub email_verified: bool,
+    /// Language of the account's mail.
+    pub language: Language,
     /// Included tokens (business plan's default allowance).
     pub api_quota_limit: i64,
     /// Requests per minute.
@@ -200,10 +273,11 @@ pub struct Developer {
 macro_rules! columns {
     () => {
         "id, email, full_name, company_name, developer_type, role, is_active, \
-         email_verified, api_quota_limit, api_rate_limit, created_at"
+         email_verified, language, api_quota_limit, api_rate_limit, created_at"
     };
 }
 
+/// Reads a row selected with `columns!()`.
 fn from_row(row: &AnyRow) -> DomainResult<Developer> {
     Ok(Developer {
         id: row.try_get("id")?,
@@ -214,13 +288,16 @@ fn from_row(row: &AnyRow) -> DomainResult<Developer> {
         role: Role::parse(&row.try_get::<String, _>("role")?)?,
         is_active: get_bool(row, "is_active")?,
         email_verified: get_bool(row, "email_verified")?,
+        language: Language::parse(&row.try_get::<String, _>("language")?)
+            .map_err(|e| DomainError::Internal(e.to_string()))?,
         api_quota_limit: row.try_get("api_quota_limit")?,
         api_rate_limit: row.try_get("api_rate_limit")?,
         created_at_ms: row.try_get("created_at")?,
     })
 }
 
-fn clean_name(field: &str, raw: &str) -> DomainResult<String> {
+/// Trims a name and checks its length and characters.
+pub fn clean_name(field: &str, raw: &str) -> DomainResult<String> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control)
     {
@@ -234,24 +311,78 @@ fn clean_name(field: &str, raw: &str) -> DomainResult<String> {
 /// Creates an account. Fails with [`DomainError::Conflict`] when the email is
 /// taken; writes nothing on any failure.
 pub async fn create_developer(db: &Db, new: NewDeveloper) -> DomainResult<Developer> {
-    let full_name = clean_name("full name", &new.full_name)?;
-    let company_name = match new.company_name.as_deref() {
-        Some(c) if !c.trim().is_empty() => Some(clean_name("company", c)?),
-        _ => None,
-    };
+    let prepared = prepare(new).await?;
+    let mut tx = db.begin_write().await?;
+    let developer = insert(&mut tx, db.backend(), prepared).await?;
+    tx.commit().await?;
+    Ok(developer)
+}
+
+/// A [`NewDeveloper`] checked and with its password hashed, ready for [`insert`].
+pub struct PreparedDeveloper {
+    email: Email,
+    full_name: String,
+    company_name: Option<String>,
+    developer_type: DeveloperType,
+    role: Role,
+    password_hash: Option<String>,
+    email_verified: bool,
+    language: Language,
+}
+
+/// Checks the names and hashes the password (off the async workers:
+/// argon2 is deliberately slow), before any transaction is opened.
+pub async fn prepare(new: NewDeveloper) -> DomainResult<PreparedDeveloper> {
+    let full_name = clean_name("full_name", &new.full_name)?;
+    let company_name = clean_company(new.company_name.as_deref())?;
     let password_hash = match new.password {
-        // Argon2 is deliberately slow: keep it off the async workers.
-        Some(p) => Some(
-            tokio::task::spawn_blocking(move || p.hash())
-                .await
-                .map_err(|e| DomainError::Internal(e.to_string()))??,
-        ),
+        Some(p) => Some(hash_off_thread(p).await?),
         None => None,
     };
+    Ok(PreparedDeveloper {
+        email: new.email,
+        full_name,
+        company_name,
+        developer_type: new.developer_type,
+        role: new.role,
+        password_hash,
+        email_verified: new.email_verified,
+        language: new.language,
+    })
+}
+
+/// A company name, `None` when empty.
+pub fn clean_company(raw: Option<&str>) -> DomainResult<Option<String>> {
+    match raw {
+        Some(c) if !c.trim().is_empty() => Ok(Some(clean_name("company_name", c)?)),
+        _ => Ok(None),
+    }
+}
+
+/// Hashes a password on the blocking pool.
+pub async fn hash_off_thread(password: Password) -> DomainResult<String> {
+    tokio::task::spawn_blocking(move || password.hash())
+        .await
+        .map_err(|e| DomainError::Internal(e.to_string()))?
+}
+
+/// Whether `password` matches `phc`, checked on the blocking pool.
+pub async fn verify_off_thread(password: String, phc: String) -> DomainResult<bool> {
+    tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .map_err(|e| DomainError::Internal(e.to_string()))
+}
+
+/// Inserts a prepared account inside the caller's transaction (so mail or
+/// tokens written alongside commit with it). [`DomainError::Conflict`] when
+/// the email is taken.
+pub async fn insert(
+    tx: &mut AnyConnection,
+    backend: db::Backend,
+    new: PreparedDeveloper,
+) -> DomainResult<Developer> {
     let id = db::new_id("dev_");
     let now = db::now_ms();
-
-    let mut tx = db.begin_write().await?;
     let taken = sqlx::query("SELECT id FROM developers WHERE email = $1")
         .bind(new.email.as_str())
         .fetch_optional(&mut *tx)
@@ -261,18 +392,19 @@ pub async fn create_developer(db: &Db, new: NewDeveloper) -> DomainResult<Develo
     }
     let inserted = sqlx::query(
         "INSERT INTO developers (id, email, password_hash, full_name, company_name, developer_type, \
-         role, is_active, email_verified, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         role, is_active, email_verified, language, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&id)
     .bind(new.email.as_str())
-    .bind(password_hash)
-    .bind(&full_name)
-    .bind(company_name)
+    .bind(new.password_hash)
+    .bind(&new.full_name)
+    .bind(new.company_name)
     .bind(new.developer_type.as_str())
     .bind(new.role.as_str())
     .bind(true)
     .bind(new.email_verified)
+    .bind(new.language.as_str())
     .bind(now)
     .bind(now)
     .execute(&mut *tx)
@@ -281,12 +413,10 @@ pub async fn create_developer(db: &Db, new: NewDeveloper) -> DomainResult<Develo
         Err(e) if db::is_unique_violation(&e) => return Err(email_taken(&new.email)),
         other => other?,
     };
-    db::record_change(&mut tx, db.backend(), Entity::Developer, &id).await?;
-    let developer = fetch_by_id(&mut tx, &id)
+    db::record_change(tx, backend, Entity::Developer, &id).await?;
+    fetch_by_id(tx, &id)
         .await?
-        .ok_or_else(|| DomainError::Internal("developer vanished after insert".into()))?;
-    tx.commit().await?;
-    Ok(developer)
+        .ok_or_else(|| DomainError::Internal("developer vanished after insert".into()))
 }
 
 fn email_taken(email: &Email) -> DomainError {
@@ -296,7 +426,8 @@ fn email_taken(email: &Email) -> DomainError {
     ))
 }
 
-async fn fetch_by_id(conn: &mut AnyConnection, id: &str) -> DomainResult<Option<Developer>> {
+/// A developer by id, `None` when there is none.
+pub async fn fetch_by_id(conn: &mut AnyConnection, id: &str) -> DomainResult<Option<Developer>> {
     let row = sqlx::query(concat!(
         "SELECT ",
         columns!(),
@@ -350,6 +481,143 @@ pub async fn set_active(db: &Db, id_or_email: &str, active: bool) -> DomainResul
         .ok_or_else(|| DomainError::Internal("developer vanished after update".into()))?;
     tx.commit().await?;
     Ok(dev)
+}
+
+/// A developer found by email with what login needs: the stored password
+/// hash (`None` for accounts that cannot log in).
+pub async fn find_for_login(
+    conn: &mut AnyConnection,
+    email: &Email,
+) -> DomainResult<Option<(Developer, Option<String>)>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        ", password_hash FROM developers WHERE email = $1"
+    ))
+    .bind(email.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|r| Ok((from_row(&r)?, r.try_get("password_hash")?)))
+        .transpose()
+}
+
+/// A developer by email, `None` when there is none.
+pub async fn find_by_email(
+    conn: &mut AnyConnection,
+    email: &Email,
+) -> DomainResult<Option<Developer>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM developers WHERE email = $1"
+    ))
+    .bind(email.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The stored password hash of an account, `None` when it has none.
+pub async fn password_hash(conn: &mut AnyConnection, id: &str) -> DomainResult<Option<String>> {
+    let row = sqlx::query("SELECT password_hash FROM developers WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row
+        .map(|r| r.try_get::<Option<String>, _>("password_hash"))
+        .transpose()?
+        .flatten())
+}
+
+/// Replaces an account's password hash.
+pub async fn set_password_hash(conn: &mut AnyConnection, id: &str, phc: &str) -> DomainResult<()> {
+    sqlx::query("UPDATE developers SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(phc)
+        .bind(db::now_ms())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks an account's email verified; true when it was not before.
+pub async fn mark_email_verified(conn: &mut AnyConnection, id: &str) -> DomainResult<bool> {
+    let done = sqlx::query(
+        "UPDATE developers SET email_verified = $1, updated_at = $2 \
+         WHERE id = $3 AND email_verified = $4",
+    )
+    .bind(true)
+    .bind(db::now_ms())
+    .bind(id)
+    .bind(false)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What a developer may change about their own account; `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChange {
+    /// New full name.
+    pub full_name: Option<String>,
+    /// New company; an empty string removes it.
+    pub company_name: Option<String>,
+    /// New account type.
+    pub developer_type: Option<DeveloperType>,
+    /// New language.
+    pub language: Option<Language>,
+}
+
+/// Applies a [`ProfileChange`] and returns the account as it now is.
+pub async fn update_profile(db: &Db, id: &str, change: ProfileChange) -> DomainResult<Developer> {
+    let full_name = change
+        .full_name
+        .as_deref()
+        .map(|n| clean_name("full_name", n))
+        .transpose()?;
+    let company = change
+        .company_name
+        .as_deref()
+        .map(|c| clean_company(Some(c)))
+        .transpose()?;
+    let mut tx = db.begin_write().await?;
+    let current = fetch_by_id(&mut tx, id)
+        .await?
+        .ok_or_else(|| DomainError::NotFound(format!("no developer with id '{id}'")))?;
+    sqlx::query(
+        "UPDATE developers SET full_name = $1, company_name = $2, developer_type = $3, \
+         language = $4, updated_at = $5 WHERE id = $6",
+    )
+    .bind(full_name.unwrap_or(current.full_name))
+    .bind(company.unwrap_or(current.company_name))
+    .bind(
+        change
+            .developer_type
+            .unwrap_or(current.developer_type)
+            .as_str(),
+    )
+    .bind(change.language.unwrap_or(current.language).as_str())
+    .bind(db::now_ms())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let updated = fetch_by_id(&mut tx, id)
+        .await?
+        .ok_or_else(|| DomainError::Internal("developer vanished after update".into()))?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// How many accounts hold each role: (developers, operators).
+pub async fn count_by_role(db: &Db) -> DomainResult<(i64, i64)> {
+    let row = sqlx::query(
+        "SELECT COALESCE(SUM(CASE WHEN role = 'developer' THEN 1 ELSE 0 END), 0) AS developers, \
+                COALESCE(SUM(CASE WHEN role = 'admin' THEN 1 ELSE 0 END), 0) AS operators \
+         FROM developers",
+    )
+    .fetch_one(db.pool())
+    .await?;
+    Ok((row.try_get("developers")?, row.try_get("operators")?))
 }
 
 /// The gateway's view of one developer, `None` when there is no such id.
@@ -417,7 +685,42 @@ mod tests {
     }
 
     #[test]
-    fn passwords_need_twelve_characters_and_verify() {
+    fn password_policy() {
+        let email = Email::parse("ada@example.com").unwrap();
+        let refused = |p: &str| {
+            Password::new(p.into(), Some(&email))
+                .err()
+                .map(|e| e.to_string())
+        };
+        assert!(refused("Sh0rt").unwrap().contains("at least 10 characters"));
+        assert!(refused(&"a1".repeat(65)).unwrap().contains("at most 128"));
+        assert!(refused("onlyletterslong")
+            .unwrap()
+            .contains("digit or symbol"));
+        assert!(refused("12345678901234").unwrap().contains("letter"));
+        assert!(refused("ADA@example.com")
+            .unwrap()
+            .contains("email address"));
+        for fine in [
+            "correct horse battery",
+            "abcdefghi1",
+            "pässwörd!!",
+            "密码密码密码密码密码1",
+        ] {
+            assert!(refused(fine).is_none(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn languages_parse() {
+        assert_eq!(Language::parse("zh-cn").unwrap(), Language::ZhCn);
+        assert_eq!(Language::parse("en").unwrap().as_str(), "en");
+        assert!(Language::parse("fr").is_err());
+        assert_eq!(serde_json::to_string(&Language::ZhCn).unwrap(), "\"zh-CN\"");
+    }
+
+    #[test]
+    fn passwords_hash_and_verify() {
         assert!(Password::parse("short".into()).is_err());
         let p = Password::parse("correct horse battery".into()).unwrap();
         let phc = p.hash().unwrap();

@@ -6,6 +6,9 @@
 //! | [`config`] | configuration loading and validation |
 //! | [`db`] | the pool, migrations, change recording |
 //! | [`developers`], [`keys`], [`catalog`], [`usage`] | the domains and their SQL |
+//! | [`accounts`], [`auth`] | sign-up, login, sessions, password reset; tokens and throttling |
+//! | [`email`] | mail templates, the outbox queue and its delivery worker |
+//! | [`api`] | the management API (`/api/v1/*`) |
 //! | [`gateway_feed`] | snapshot and change stream built for gateways |
 //! | [`internal_api`] | the signed HTTP routes gateways call |
 //! | [`http`] | state, error type, router, operational endpoints |
@@ -13,11 +16,15 @@
 //! | [`server`] | start-up, serving, graceful shutdown |
 //! | [`cli`] | the `aihub` command line (`serve`, `up`, `migrate`, `admin …`) |
 
+pub mod accounts;
+pub mod api;
+pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod developers;
+pub mod email;
 pub mod error;
 pub mod gateway_feed;
 pub mod http;

@@ -1,31 +1,40 @@
 //! Building and running the control plane: database, migrations, version
-//! watcher, router and listener, with graceful shutdown.
+//! watcher, mail worker, router and listener, with graceful shutdown.
 
+use crate::accounts::Accounts;
+use crate::api::ApiState;
 use crate::config::Config;
 use crate::db::Db;
+use crate::email::{outbox, Mailer};
 use crate::gateway_feed;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use anyhow::Context;
+use axum::Extension;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 /// A control plane bound to its port, not yet serving.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    api: Arc<ApiState>,
     db: Db,
     shutdown: watch::Sender<bool>,
     watcher: tokio::task::JoinHandle<()>,
+    mail_worker: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
-    /// Connects, migrates, starts the version watcher and binds the
-    /// listener (`server.listen`; port 0 picks a free one).
+    /// Connects, migrates, starts the version watcher and the mail worker,
+    /// and binds the listener (`server.listen`; port 0 picks a free one).
     pub async fn build(config: &Config) -> anyhow::Result<Application> {
         config.require_shared_secret()?;
+        config.require_token_secret()?;
+        let mailer = Mailer::from_config(&config.email)?;
         let db = Db::connect(&config.database).await?;
         db.migrate()
             .await
@@ -37,6 +46,14 @@ impl Application {
         let (versions, watcher) =
             gateway_feed::spawn_version_watcher(db.clone(), initial, shutdown_rx.clone());
         let metrics = Metrics::new().context("cannot register metrics")?;
+        let mail_wake = Arc::new(Notify::new());
+        let accounts = Accounts::new(config, db.clone(), mail_wake.clone()).await?;
+        let api = Arc::new(ApiState {
+            accounts,
+            trusted_proxies: config.auth.trusted_networks(),
+        });
+        let mail_worker =
+            outbox::Worker::new(db.clone(), mailer, mail_wake, shutdown_rx.clone()).spawn();
         let state = AppState::from_config(config, db.clone(), metrics, versions, shutdown_rx);
         let addr = config.listen_addr()?;
         let listener = TcpListener::bind(addr)
@@ -45,9 +62,11 @@ impl Application {
         Ok(Application {
             listener,
             state,
+            api,
             db,
             shutdown,
             watcher,
+            mail_worker,
         })
     }
 
@@ -70,22 +89,29 @@ impl Application {
         let Application {
             listener,
             state,
+            api,
             db,
             shutdown,
             watcher,
+            mail_worker,
         } = self;
-        let app = http::router(state);
+        let app = http::router(state).layer(Extension(api));
         let stop = async move {
             signal.await;
             tracing::info!("shutting down: finishing in-flight requests");
             // Wakes waiting long polls so they answer now instead of in 25 s.
             let _ = shutdown.send(true);
         };
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-            .context("HTTP server failed")?;
+        // The peer address feeds login throttling by IP.
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await
+        .context("HTTP server failed")?;
         let _ = watcher.await;
+        let _ = mail_worker.await;
         db.close().await;
         tracing::info!("control plane stopped");
         Ok(())

@@ -9,7 +9,7 @@ use aihub_contract::signing;
 use aihub_contract::snapshot::Changes;
 use aihub_control_plane::db::Db;
 use aihub_control_plane::gateway_feed;
-use common::{eventually, spawn_app, Backend, TestDb, SECRET};
+use common::{eventually, spawn_app, Backend, TestDb, SECRET, TOKEN_SECRET};
 use serde_json::Value;
 use std::process::Output;
 use std::time::Duration;
@@ -201,7 +201,7 @@ async fn operator_provider_and_model_commands(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12 characters"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10 characters"));
     let out = aihub(url, dir.path())
         .args([
             "admin",
@@ -428,6 +428,22 @@ async fn serve_refuses_to_start_without_a_shared_secret() {
 }
 
 #[tokio::test]
+async fn serve_refuses_to_start_without_a_token_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/a.db", dir.path().display());
+    let out = aihub(&url, dir.path())
+        .arg("serve")
+        .env("AIHUB_INTERNAL__SHARED_SECRET", SECRET)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("auth.token_secret: expected"), "{err}");
+    assert!(err.contains("AIHUB_AUTH__TOKEN_SECRET"), "{err}");
+}
+
+#[tokio::test]
 async fn invalid_environment_configuration_is_explained() {
     let dir = tempfile::tempdir().unwrap();
     let out = aihub("mysql://x", dir.path())
@@ -457,6 +473,7 @@ async fn serve_runs_and_stops_gracefully_on_sigterm() {
         .arg("serve")
         .env("AIHUB_SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .env("AIHUB_INTERNAL__SHARED_SECRET", SECRET)
+        .env("AIHUB_AUTH__TOKEN_SECRET", TOKEN_SECRET)
         .env("AIHUB_LOG__FORMAT", "json")
         .stderr(std::process::Stdio::piped())
         .spawn()

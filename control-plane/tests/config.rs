@@ -98,3 +98,72 @@ fn serve_requires_a_shared_secret() {
     assert!(c.require_shared_secret().is_ok());
     assert!(!format!("{c:?}").contains("0123456789abcdef"));
 }
+
+#[test]
+fn serve_requires_a_token_secret() {
+    let c = load("").unwrap();
+    let err = c.require_token_secret().unwrap_err().to_string();
+    assert!(
+        err.contains("auth.token_secret: expected a secret of at least 32 characters"),
+        "{err}"
+    );
+    assert!(err.contains("AIHUB_AUTH__TOKEN_SECRET"));
+    let c = load("[auth]\ntoken_secret = \"0123456789abcdef0123456789abcdef\"").unwrap();
+    assert!(c.require_token_secret().is_ok());
+    assert!(!format!("{c:?}").contains("0123456789abcdef"));
+}
+
+#[test]
+fn account_settings_are_validated() {
+    let c = load("").unwrap();
+    assert_eq!(c.accounts.signup.as_str(), "open");
+    assert!(c.accounts.require_email_verification_for_keys);
+    assert_eq!(c.public.portal_base(), "http://127.0.0.1:8080");
+    assert_eq!(c.auth.trusted_networks().len(), 2);
+
+    let m = messages(
+        r#"
+        [public]
+        portal_url = "portal.example.com"
+        [auth]
+        token_secret = "short"
+        trusted_proxies = ["10.0.0.0/8", "gateway-1"]
+        max_failures_per_account = 0
+        lockout_secs = 0
+        [accounts]
+        signup = "invite_only"
+        [email]
+        mode = "smtp"
+        smtp_host = ""
+        from = "not an address"
+        "#,
+    );
+    let expected = [
+        "public.portal_url: expected an http:// or https:// URL",
+        "auth.token_secret: expected at least 32 characters, got 5",
+        "auth.trusted_proxies: expected IP addresses or ranges like 10.0.0.0/8, got 'gateway-1'",
+        "auth.max_failures_per_account: expected at least 1, got 0",
+        "auth.lockout_secs: expected 1 to 86400 seconds, got 0",
+        "accounts.invite_codes: signup = \"invite_only\" needs at least one code",
+        "email.from: expected an address like",
+        "email.smtp_host: expected the SMTP server's name",
+    ];
+    assert_eq!(m.len(), expected.len(), "{m:?}");
+    for e in expected {
+        assert!(m.iter().any(|l| l.starts_with(e)), "{e}: {m:?}");
+    }
+    assert!(!m
+        .iter()
+        .any(|l| l.contains("\"short\"") || l.contains("'short'")));
+
+    let m = messages("[accounts]\nsignup = \"whenever\"");
+    assert!(m[0].contains("signup"), "{m:?}");
+    let m = messages("[accounts]\ninvite_codes = [\"abc\"]");
+    assert!(
+        m[0].starts_with("accounts.invite_codes: expected codes of at least 8"),
+        "{m:?}"
+    );
+
+    let c = load("[public]\nportal_url = \"https://portal.example.com/\"").unwrap();
+    assert_eq!(c.public.portal_base(), "https://portal.example.com");
+}

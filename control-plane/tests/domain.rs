@@ -42,6 +42,7 @@ fn new_dev(email: &str) -> NewDeveloper {
         role: Role::Developer,
         password: None,
         email_verified: false,
+        language: Default::default(),
     }
 }
 

@@ -44,6 +44,7 @@ async fn developer(app: &TestApp, email: &str) -> developers::Developer {
             role: Role::Developer,
             password: None,
             email_verified: false,
+            language: Default::default(),
         },
     )
     .await

@@ -84,6 +84,18 @@ async fn up_runs_both_planes_with_a_generated_secret_and_stops_both() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+    let token_secret_file = work.path().join("data/token-secret");
+    let token_secret = std::fs::read_to_string(&token_secret_file).unwrap();
+    assert_eq!(token_secret.trim().len(), 48);
+    assert_ne!(token_secret.trim(), secret);
+    assert_eq!(
+        std::fs::metadata(&token_secret_file)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     assert!(work.path().join("data/aihub.db").is_file());
     assert_eq!(
         gateway_env.lines().collect::<Vec<_>>(),

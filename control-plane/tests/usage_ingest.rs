@@ -59,6 +59,7 @@ async fn ingest_is_idempotent_and_moves_last_used(backend: Backend) {
             role: Role::Developer,
             password: None,
             email_verified: false,
+            language: Default::default(),
         },
     )
     .await

@@ -4,7 +4,7 @@
 use super::Output;
 use crate::catalog::{self, prices::parse_price, NewDeployment, NewProvider};
 use crate::db::Db;
-use crate::developers::{self, DeveloperType, Email, NewDeveloper, Password, Role};
+use crate::developers::{self, DeveloperType, Email, Language, NewDeveloper, Password, Role};
 use crate::keys::{self, Expiry, NewKey};
 use aihub_contract::money::Prices;
 use aihub_contract::snapshot::ProviderKind;
@@ -20,7 +20,7 @@ pub enum AdminCommand {
         /// Login email.
         #[arg(long)]
         email: String,
-        /// Password, at least 12 characters.
+        /// Password: 10 to 128 characters, a letter and a digit or symbol.
         #[arg(long, env = "AIHUB_ADMIN_PASSWORD", hide_env_values = true)]
         password: String,
         /// Full name.
@@ -41,7 +41,7 @@ pub enum AdminCommand {
         /// Account type.
         #[arg(long = "type", value_enum, default_value_t = DevType::Individual)]
         developer_type: DevType,
-        /// Password (at least 12 characters); without one the account
+        /// Password (10 to 128 characters, a letter and a digit or symbol); without one the account
         /// cannot log in until a password is set.
         #[arg(long)]
         password: Option<String>,
@@ -173,16 +173,19 @@ pub async fn run(db: &Db, cmd: AdminCommand, out: &Output) -> anyhow::Result<()>
             password,
             name,
         } => {
+            let email = Email::parse(&email)?;
+            let password = Password::new(password, Some(&email))?;
             let dev = developers::create_developer(
                 db,
                 NewDeveloper {
-                    email: Email::parse(&email)?,
+                    email,
                     full_name: name,
                     company_name: None,
                     developer_type: DeveloperType::Individual,
                     role: Role::Admin,
-                    password: Some(Password::parse(password)?),
+                    password: Some(password),
                     email_verified: true,
+                    language: Language::En,
                 },
             )
             .await?;
@@ -202,16 +205,21 @@ pub async fn run(db: &Db, cmd: AdminCommand, out: &Output) -> anyhow::Result<()>
                 DevType::Individual => DeveloperType::Individual,
                 DevType::Enterprise => DeveloperType::Enterprise,
             };
+            let email = Email::parse(&email)?;
+            let password = password
+                .map(|p| Password::new(p, Some(&email)))
+                .transpose()?;
             let dev = developers::create_developer(
                 db,
                 NewDeveloper {
-                    email: Email::parse(&email)?,
+                    email,
                     full_name: name,
                     company_name: company,
                     developer_type,
                     role: Role::Developer,
-                    password: password.map(Password::parse).transpose()?,
+                    password,
                     email_verified: false,
+                    language: Language::En,
                 },
             )
             .await?;

@@ -1,7 +1,7 @@
 //! `aihub up`: the embedded one-machine setup. Runs the control plane in
 //! this process and the gateway (`aihub-gateway`, next to this binary) as a
-//! child, sharing a generated secret; a signal stops both, and either one
-//! dying stops the other.
+//! child, sharing a generated secret (and generating the access-token
+//! signing key); a signal stops both, and either one dying stops the other.
 
 use crate::config::{Config, SharedSecret};
 use crate::server::{shutdown_signal, Application};
@@ -18,6 +18,7 @@ use tokio::process::Command;
 
 const DATA_DIR: &str = "data";
 const SECRET_FILE: &str = "data/internal-secret";
+const TOKEN_SECRET_FILE: &str = "data/token-secret";
 const SECRET_LEN: usize = 48;
 const GATEWAY_BIN: &str = "aihub-gateway";
 /// How long the gateway gets to drain after SIGTERM.
@@ -80,6 +81,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(DATA_DIR).with_context(|| format!("cannot create ./{DATA_DIR}"))?;
     if config.internal.shared_secret.is_empty() {
         config.internal.shared_secret = ensure_secret(Path::new(SECRET_FILE))?;
+    }
+    if config.auth.token_secret.is_empty() {
+        config.auth.token_secret = ensure_secret(Path::new(TOKEN_SECRET_FILE))?;
     }
     let gateway = gateway_binary()?;
 

@@ -4,6 +4,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod hub;
+
 use aihub_contract::signing;
 use aihub_control_plane::config::{Config, DEFAULTS};
 use aihub_control_plane::db::Db;
@@ -17,6 +19,9 @@ use std::time::{Duration, Instant};
 
 /// The secret every test app shares with its "gateway".
 pub const SECRET: &str = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+
+/// The key test apps sign access tokens with.
+pub const TOKEN_SECRET: &str = "test-token-secret-0123456789-abcdefghijklmnopq";
 
 /// Env var naming a PostgreSQL server where tests may create databases.
 pub const PG_ENV: &str = "AIHUB_TEST_DATABASE_URL";
@@ -46,7 +51,7 @@ pub struct TestDb {
     pub url: String,
     /// (server URL, database name) to drop, for PostgreSQL.
     drop_from: Option<(String, String)>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for TestDb {
@@ -106,19 +111,35 @@ impl TestDb {
         Some(TestDb {
             url,
             drop_from,
-            _dir: dir,
+            dir,
         })
+    }
+
+    /// Where the development outbox (`email.mode = "log"`) writes.
+    pub fn outbox_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("outbox")
     }
 
     /// The test configuration over this database.
     pub fn config(&self) -> Config {
-        let figment = Figment::from(Toml::string(DEFAULTS))
+        Config::from_figment(self.figment()).unwrap()
+    }
+
+    /// The test configuration's layers, for tests that add their own.
+    /// Mail goes to a development outbox in the test's temp dir unless a
+    /// test points `email.*` at an SMTP server.
+    pub fn figment(&self) -> Figment {
+        Figment::from(Toml::string(DEFAULTS))
             .merge(Serialized::default("server.listen", "127.0.0.1:0"))
             .merge(Serialized::default("database.url", &self.url))
             .merge(Serialized::default("database.max_connections", 5))
             .merge(Serialized::default("internal.shared_secret", SECRET))
-            .merge(Serialized::default("log.level", "warn"));
-        Config::from_figment(figment).unwrap()
+            .merge(Serialized::default("auth.token_secret", TOKEN_SECRET))
+            .merge(Serialized::default(
+                "email.outbox_dir",
+                self.outbox_dir().display().to_string(),
+            ))
+            .merge(Serialized::default("log.level", "warn"))
     }
 }
 
@@ -135,8 +156,22 @@ pub struct TestApp {
 
 /// Starts the real application; `None` when the backend is unavailable.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |f| f).await
+}
+
+/// [`spawn_app`] with configuration layered over the test defaults.
+pub async fn spawn_app_with(
+    backend: Backend,
+    configure: impl FnOnce(Figment) -> Figment,
+) -> Option<TestApp> {
     let database = TestDb::new(backend).await?;
-    let config = database.config();
+    Some(start_on(database, configure).await)
+}
+
+/// Starts the real application on an existing test database (after
+/// [`TestApp::shutdown`], to test what survives a restart).
+pub async fn start_on(database: TestDb, configure: impl FnOnce(Figment) -> Figment) -> TestApp {
+    let config = Config::from_figment(configure(database.figment())).unwrap();
     let app = Application::build(&config).await.unwrap();
     let addr = app.local_addr().unwrap();
     let db = app.db();
@@ -144,7 +179,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    Some(TestApp {
+    TestApp {
         addr,
         base: format!("http://{addr}"),
         db,
@@ -152,7 +187,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         database,
         stop: Some(stop),
         server: Some(server),
-    })
+    }
 }
 
 impl TestApp {
@@ -200,13 +235,21 @@ impl TestApp {
     }
 
     /// Stops the server gracefully and waits for it.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.shutdown().await;
+    }
+
+    /// Stops the server gracefully and hands back its database, which
+    /// [`start_on`] can start a new application on.
+    pub async fn shutdown(mut self) -> TestDb {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(server) = self.server.take() {
             server.await.unwrap().unwrap();
         }
+        self.db.close().await;
+        self.database
     }
 }
 

@@ -7,9 +7,12 @@
 //!   wait for readiness, and read which backends the suite runs against.
 //! - [`clickhouse`]: the ClickHouse schema applied to a per-test database.
 //! - [`sse`]: server-sent-event framing and a parser to read streams back.
+//! - [`smtp`]: a real SMTP server process (Python's `aiosmtpd`) that keeps
+//!   what it receives for tests to read.
 
 pub mod clickhouse;
 pub mod procs;
+pub mod smtp;
 pub mod sse;
 pub mod upstream;
 

@@ -13,6 +13,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub const SECRET: &str = "test-shared-secret-0123456789-abcdefghijklmnop";
+/// The key the control plane signs developers' access tokens with.
+pub const TOKEN_SECRET: &str = "test-token-secret-0123456789-abcdefghijklmnop";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where usage rows land in this run.
@@ -143,6 +145,7 @@ impl Stack {
                 ("AIHUB_DATABASE__URL", self.database_url.as_str()),
                 ("AIHUB_SERVER__LISTEN", listen.as_str()),
                 ("AIHUB_INTERNAL__SHARED_SECRET", SECRET),
+                ("AIHUB_AUTH__TOKEN_SECRET", TOKEN_SECRET),
                 ("AIHUB_LOG__LEVEL", "info"),
             ],
         )

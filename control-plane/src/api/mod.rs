@@ -1,0 +1,116 @@
+//! The management API under `/api/v1`: what developers (through the portal
+//! or directly) and operators call. JSON in and out; every error is
+//! `{"error": {"code", "message"}}` ([`ApiFailure`]).
+//!
+//! | module | routes |
+//! | --- | --- |
+//! | [`developer`] | `/api/v1/developer/*`: sign-up, verification, login, refresh, logout, password reset and change, profile |
+//! | [`admin`] | `/api/v1/admin/*`: operators only ([`guard::AdminUser`]) |
+//! | here | `GET /api/v1/auth/config`: what the sign-up and sign-in pages may offer |
+//!
+//! Unauthenticated: `auth/config` and the developer routes that create or
+//! recover a session (register, verify-email, resend-verification, login,
+//! refresh, logout, reset-password, reset-password/confirm). Everything
+//! else needs `Authorization: Bearer <access token>` ([`guard::AuthUser`]).
+//!
+//! The handlers reach the account service through [`ApiState`], installed
+//! as a request extension by [`crate::server`].
+
+pub mod admin;
+pub mod developer;
+mod error;
+pub mod guard;
+
+pub use error::ApiFailure;
+
+use crate::accounts::Accounts;
+use crate::developers::Language;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// What the management API's handlers share.
+pub struct ApiState {
+    /// The account service.
+    pub accounts: Accounts,
+    /// Peers whose `x-forwarded-for` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// The management API's routes (merged by [`crate::http::router`]).
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/api/v1/auth/config", get(auth_config))
+        .merge(developer::router())
+        .merge(admin::router())
+}
+
+/// The shared [`ApiState`], taken from the request's extensions.
+pub struct Api(pub Arc<ApiState>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Api {
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Arc<ApiState>>()
+            .cloned()
+            .map(Api)
+            .ok_or_else(|| ApiFailure::internal("the management API state is not installed"))
+    }
+}
+
+/// A JSON body whose rejections use the API's error shape (400
+/// `invalid_request`, the message naming the offending field).
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiFailure;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiFailure {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiFailure::new(
+            rejection.status(),
+            "payload_too_large",
+            rejection.body_text(),
+        );
+    }
+    let message = match &rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            "expected a JSON body with content-type: application/json".to_string()
+        }
+        other => other.body_text(),
+    };
+    ApiFailure::invalid(message)
+}
+
+#[derive(Serialize)]
+struct AuthConfigBody {
+    signup: &'static str,
+    email_verification_required: bool,
+    languages: Vec<&'static str>,
+}
+
+/// `GET /api/v1/auth/config`
+async fn auth_config(Api(api): Api) -> Json<AuthConfigBody> {
+    let policy = api.accounts.policy();
+    Json(AuthConfigBody {
+        signup: policy.signup.as_str(),
+        email_verification_required: policy.require_email_verification_for_keys,
+        languages: Language::ALL.iter().map(|l| l.as_str()).collect(),
+    })
+}
