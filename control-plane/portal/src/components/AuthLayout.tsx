@@ -2,6 +2,7 @@ import { Link, Outlet } from "react-router";
 import { useTranslation } from "react-i18next";
 import { LanguageSwitcher } from "./LanguageSwitcher";
 import { Logo } from "./Logo";
+import { useDocumentTitle } from "../lib/useDocumentTitle";
 
 /** Sign-in, sign-up and the emailed-link pages: one calm card in the middle. */
 export function AuthLayout() {
@@ -36,6 +37,7 @@ export function AuthCard({
   children?: React.ReactNode;
   footer?: React.ReactNode;
 }) {
+  useDocumentTitle(title);
   return (
     <section className="auth-card" aria-labelledby="auth-title">
       {icon && <div className="auth-card-icon">{icon}</div>}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  PASSWORD_MAX,
   PASSWORD_MIN,
   checkEmail,
   checkNewPassword,
@@ -39,7 +40,7 @@ describe("fields", () => {
     // Twelve characters, more than twelve UTF-16 units.
     expect(checkNewPassword("密码".repeat(PASSWORD_MIN / 2))).toBeNull();
     expect(checkNewPassword("😀".repeat(PASSWORD_MIN - 1))?.key).toBe("validation.passwordShort");
-    expect(checkNewPassword("a".repeat(1025))?.key).toBe("validation.passwordLong");
+    expect(checkNewPassword("a".repeat(PASSWORD_MAX + 1))?.key).toBe("validation.passwordLong");
   });
 });
 

@@ -7,8 +7,8 @@
 import type { DeveloperType } from "../api/types";
 
 /** The server's password policy (control-plane `developers::Password`). */
-export const PASSWORD_MIN = 12;
-export const PASSWORD_MAX = 1024;
+export const PASSWORD_MIN = 10;
+export const PASSWORD_MAX = 128;
 export const NAME_MAX = 200;
 
 export interface Problem {

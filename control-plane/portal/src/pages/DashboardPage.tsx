@@ -7,11 +7,13 @@ import { FullPageLoader } from "../components/Loader";
 import { BookIcon, CardIcon, ChartIcon, CheckCircleIcon, KeyIcon, SparkIcon } from "../components/icons";
 import { errorMessage } from "../lib/errors";
 import { ResendButton } from "./ResendButton";
+import { useDocumentTitle } from "../lib/useDocumentTitle";
 
 export function DashboardPage() {
   const { t, i18n } = useTranslation();
   const { client } = useAuth();
   const profile = useProfile();
+  useDocumentTitle(t("nav.dashboard"));
   const config = useQuery({ queryKey: ["auth-config"], queryFn: () => client.getAuthConfig(), staleTime: 60_000 });
 
   if (profile.isPending) return <FullPageLoader />;

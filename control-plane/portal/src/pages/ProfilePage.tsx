@@ -10,12 +10,14 @@ import { PasswordField, SelectField, TextField } from "../components/Field";
 import { FullPageLoader } from "../components/Loader";
 import { LANGUAGES } from "../i18n";
 import { errorMessage } from "../lib/errors";
+import { useDocumentTitle } from "../lib/useDocumentTitle";
 import { PASSWORD_MIN, hasProblems, validateChangePassword, validateProfile } from "../lib/validation";
 import type { ChangePasswordValues, ProfileValues, Problems } from "../lib/validation";
 
 export function ProfilePage() {
   const { t } = useTranslation();
   const profile = useProfile();
+  useDocumentTitle(t("profile.title"));
   if (profile.isPending) return <FullPageLoader />;
   if (profile.isError) return <Alert tone="error">{errorMessage(t, profile.error)}</Alert>;
   return (

@@ -3,7 +3,7 @@ import type { FormEvent } from "react";
 import { Link, useSearchParams } from "react-router";
 import { useTranslation } from "react-i18next";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { PROFILE_KEY, useAuth } from "../auth/AuthProvider";
+import { PROFILE_KEY, useAuth, useProfile } from "../auth/AuthProvider";
 import { AuthCard } from "../components/AuthLayout";
 import { Alert } from "../components/Alert";
 import { Button } from "../components/Button";
@@ -91,7 +91,8 @@ export function VerifyEmailPage() {
 function ResendForm() {
   const { t } = useTranslation();
   const { client } = useAuth();
-  const [email, setEmail] = useState("");
+  const { data: profile } = useProfile();
+  const [email, setEmail] = useState(profile?.email ?? "");
   const [problem, setProblem] = useState<Problem | undefined>();
   const resend = useMutation({ mutationFn: (address: string) => client.resendVerification(address) });
 
