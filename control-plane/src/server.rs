@@ -1,7 +1,7 @@
 //! Building and running the control plane: database, migrations, version
 //! watcher, mail worker, router and listener, with graceful shutdown.
 
-use crate::accounts::Accounts;
+use crate::accounts::{housekeeping, Accounts};
 use crate::api::ApiState;
 use crate::config::Config;
 use crate::db::Db;
@@ -26,11 +26,12 @@ pub struct Application {
     shutdown: watch::Sender<bool>,
     watcher: tokio::task::JoinHandle<()>,
     mail_worker: tokio::task::JoinHandle<()>,
+    housekeeping: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
-    /// Connects, migrates, starts the version watcher and the mail worker,
-    /// and binds the listener (`server.listen`; port 0 picks a free one).
+    /// Connects, migrates, starts the version watcher, the mail worker and
+    /// the clean-up task, and binds the listener (`server.listen`; port 0 picks a free one).
     pub async fn build(config: &Config) -> anyhow::Result<Application> {
         config.require_shared_secret()?;
         config.require_token_secret()?;
@@ -54,6 +55,7 @@ impl Application {
         });
         let mail_worker =
             outbox::Worker::new(db.clone(), mailer, mail_wake, shutdown_rx.clone()).spawn();
+        let housekeeping = housekeeping::spawn(db.clone(), shutdown_rx.clone());
         let state = AppState::from_config(config, db.clone(), metrics, versions, shutdown_rx);
         let addr = config.listen_addr()?;
         let listener = TcpListener::bind(addr)
@@ -67,6 +69,7 @@ impl Application {
             shutdown,
             watcher,
             mail_worker,
+            housekeeping,
         })
     }
 
@@ -94,6 +97,7 @@ impl Application {
             shutdown,
             watcher,
             mail_worker,
+            housekeeping,
         } = self;
         let app = http::router(state).layer(Extension(api));
         let stop = async move {
@@ -112,6 +116,7 @@ impl Application {
         .context("HTTP server failed")?;
         let _ = watcher.await;
         let _ = mail_worker.await;
+        let _ = housekeeping.await;
         db.close().await;
         tracing::info!("control plane stopped");
         Ok(())

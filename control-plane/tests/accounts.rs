@@ -23,6 +23,7 @@ on_selected_backend!(
     profiles_are_read_and_changed_by_their_owner,
     mail_waits_out_an_smtp_outage_and_a_restart,
     development_mode_writes_mail_to_the_outbox,
+    spent_tokens_and_sent_mail_are_cleaned_up,
 );
 
 async fn the_whole_story_in_english(backend: Backend) {
@@ -590,4 +591,62 @@ async fn development_mode_writes_mail_to_the_outbox(backend: Backend) {
     );
     assert!(text.contains("To: dev-mode@example.com"), "{text}");
     app.stop().await;
+}
+
+async fn spent_tokens_and_sent_mail_are_cleaned_up(backend: Backend) {
+    use aihub_control_plane::accounts::housekeeping::purge_once;
+    use aihub_control_plane::db::now_ms;
+
+    let Some(hub) = Hub::start(backend).await else {
+        return;
+    };
+    let app = &hub.app;
+    let email = "tidy@example.com";
+    let session = verified_session(&hub, email).await;
+    hub.mail(email, "Welcome to AI Hub").await;
+    let count = |table: &'static str| async move {
+        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+        row.try_get::<i64, _>("n").unwrap()
+    };
+    eventually("both mails to be marked sent", MAIL_WAIT, || async {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM outbound_emails WHERE status = 'sent'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+        (row.try_get::<i64, _>("n").unwrap() == 2).then_some(())
+    })
+    .await;
+
+    // Today nothing in use is touched: the session refreshes afterwards.
+    purge_once(&app.db, now_ms()).await.unwrap();
+    let (status, rotated) = parts(refresh(app, refresh_token(&session)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(count("sessions").await, 1);
+
+    // Forty days on, everything spent is gone; the account stays.
+    let later = now_ms() + 40 * 86_400_000;
+    let purged = purge_once(&app.db, later).await.unwrap();
+    assert_eq!(purged.refresh_tokens, 2, "{purged:?}");
+    assert_eq!(purged.sessions, 1, "{purged:?}");
+    assert_eq!(purged.account_tokens, 1, "{purged:?}");
+    assert_eq!(purged.emails, 2, "{purged:?}");
+    for table in [
+        "refresh_tokens",
+        "sessions",
+        "account_tokens",
+        "outbound_emails",
+    ] {
+        assert_eq!(count(table).await, 0, "{table}");
+    }
+    assert_eq!(count("developers").await, 1);
+    expect_error(
+        refresh(app, refresh_token(&rotated)).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    hub.app.stop().await;
 }

@@ -1,13 +1,15 @@
 //! Developer accounts as developers use them: sign-up and email
 //! verification ([`signup`]), login, token refresh and logout ([`login`]),
-//! password reset and change ([`recovery`]), and the own profile
-//! ([`profile`]).
+//! password reset and change ([`recovery`]), the own profile
+//! ([`profile`]), and the hourly clean-up of spent tokens
+//! ([`housekeeping`]).
 //!
 //! Responses must not tell whether an address is registered: sign-up,
 //! resend and reset requests answer the same either way (mail goes only to
 //! real accounts), and a login for an unknown address verifies the password
 //! against a dummy hash so it takes as long as a wrong password.
 
+pub mod housekeeping;
 pub mod login;
 pub mod profile;
 pub mod recovery;

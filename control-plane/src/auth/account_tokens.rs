@@ -121,3 +121,12 @@ pub async fn consume_all(
     .await?;
     Ok(())
 }
+
+/// Deletes tokens that expired before `before_ms`; returns how many.
+pub async fn purge(db: &crate::db::Db, before_ms: i64) -> DomainResult<u64> {
+    let done = sqlx::query("DELETE FROM account_tokens WHERE expires_at < $1")
+        .bind(before_ms)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -233,3 +233,31 @@ pub async fn is_live(
     .await?;
     Ok(row.is_some())
 }
+
+/// Deletes what can no longer matter: refresh tokens expired before
+/// `before_ms` or belonging to sessions revoked before it, then sessions
+/// left without tokens that were revoked or last used before it. Returns
+/// (tokens, sessions) deleted.
+pub async fn purge(db: &crate::db::Db, before_ms: i64) -> DomainResult<(u64, u64)> {
+    let mut tx = db.begin_write().await?;
+    let tokens = sqlx::query(
+        "DELETE FROM refresh_tokens WHERE expires_at < $1 \
+         OR session_id IN (SELECT id FROM sessions WHERE revoked_at < $2)",
+    )
+    .bind(before_ms)
+    .bind(before_ms)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let sessions = sqlx::query(
+        "DELETE FROM sessions WHERE (revoked_at < $1 OR last_used_at < $2) \
+         AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = sessions.id)",
+    )
+    .bind(before_ms)
+    .bind(before_ms)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok((tokens, sessions))
+}
