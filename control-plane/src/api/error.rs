@@ -83,16 +83,18 @@ impl From<DomainError> for ApiFailure {
 
 impl From<AccountError> for ApiFailure {
     fn from(e: AccountError) -> Self {
-        let message = e.to_string();
         let (status, code) = match &e {
+            AccountError::Domain(_) => {
+                return match e {
+                    AccountError::Domain(d) => d.into(),
+                    other => ApiFailure::internal(other.to_string()),
+                };
+            }
             AccountError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             AccountError::WeakPassword(_) => (StatusCode::BAD_REQUEST, "weak_password"),
             AccountError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
-            AccountError::TooManyAttempts { retry_after } => {
-                return ApiFailure {
-                    retry_after: Some(retry_after_secs(retry_after)),
-                    ..ApiFailure::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
-                };
+            AccountError::TooManyAttempts { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")
             }
             AccountError::Suspended => (StatusCode::FORBIDDEN, "account_suspended"),
             AccountError::SignupClosed => (StatusCode::FORBIDDEN, "signup_closed"),
@@ -100,14 +102,15 @@ impl From<AccountError> for ApiFailure {
             AccountError::InvalidToken => (StatusCode::BAD_REQUEST, "invalid_token"),
             AccountError::WrongPassword => (StatusCode::BAD_REQUEST, "wrong_password"),
             AccountError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            AccountError::Domain(_) => {
-                let AccountError::Domain(d) = e else {
-                    return ApiFailure::internal(message);
-                };
-                return d.into();
-            }
         };
-        ApiFailure::new(status, code, message)
+        let retry_after = match &e {
+            AccountError::TooManyAttempts { retry_after } => Some(retry_after_secs(retry_after)),
+            _ => None,
+        };
+        ApiFailure {
+            retry_after,
+            ..ApiFailure::new(status, code, e.to_string())
+        }
     }
 }
 
