@@ -39,6 +39,10 @@ pub struct ServerConfig {
     pub ops_listen: String,
     /// Worker threads of the proxy service.
     pub threads: usize,
+    /// Let idle proxy threads steal work from busy ones (tokio's
+    /// multi-threaded scheduler) instead of one single-threaded runtime per
+    /// thread (fewer cross-thread wake-ups).
+    pub work_stealing: bool,
     /// Name of this instance in usage rows and metrics; empty = host name and pid.
     pub instance_id: String,
     /// Largest accepted request body on model endpoints, bytes.

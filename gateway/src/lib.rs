@@ -115,6 +115,7 @@ pub fn run(config: GatewayConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
     let conf = ServerConf {
         threads: config.server.threads,
+        work_stealing: config.server.work_stealing,
         grace_period_seconds: Some(config.server.shutdown_grace_secs),
         graceful_shutdown_timeout_seconds: Some(5),
         pid_file: state.join("gateway.pid").to_string_lossy().into_owned(),
@@ -139,9 +140,17 @@ pub fn run(config: GatewayConfig) -> anyhow::Result<()> {
     let mut ops_service =
         pingora::services::listening::Service::new("ops".to_string(), ops::Ops { metrics, live });
     ops_service.add_tcp(&config.server.ops_listen);
+    // Only the proxy gets `server.threads`; the ops listener and the
+    // background services are light and get one thread each, so they do not
+    // multiply the threads competing for the cores.
+    ops_service.threads = Some(1);
     server.add_service(ops_service);
-    server.add_service(background_service("config sync", sync));
-    server.add_service(background_service("usage spool", spool));
+    let mut sync_service = background_service("config sync", sync);
+    sync_service.threads = Some(1);
+    server.add_service(sync_service);
+    let mut spool_service = background_service("usage spool", spool);
+    spool_service.threads = Some(1);
+    server.add_service(spool_service);
 
     tracing::info!(
         listen = %config.server.listen,

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 /// Where rows end up.
 #[async_trait]
@@ -32,17 +32,24 @@ pub trait UsageStore: Send + Sync {
     async fn ship(&self, rows: &[UsageRow]) -> anyhow::Result<()>;
 }
 
+/// Rows handed over by request threads, drained by the writer on each group
+/// commit. A plain buffer rather than a channel: appending wakes nobody, so
+/// the request path pays for a short uncontended lock and a push, not for a
+/// cross-thread wake-up per request.
+type Pending = Arc<std::sync::Mutex<Vec<UsageRow>>>;
+
 /// The cheap handle request threads use to hand rows over.
 #[derive(Clone)]
 pub struct SpoolHandle {
-    tx: mpsc::UnboundedSender<UsageRow>,
+    pending: Pending,
 }
 
 impl SpoolHandle {
-    /// Queues a row for the spool writer. Never blocks.
+    /// Queues a row for the next group commit. Never blocks on I/O.
     pub fn append(&self, row: UsageRow) {
-        if let Err(e) = self.tx.send(row) {
-            tracing::error!(request_id = %e.0.request_id, "usage spool writer is gone; row not spooled");
+        match self.pending.lock() {
+            Ok(mut rows) => rows.push(row),
+            Err(poisoned) => poisoned.into_inner().push(row),
         }
     }
 }
@@ -63,7 +70,7 @@ pub struct SpoolSettings {
 /// The writer and shipper, run as a background service.
 pub struct Spool {
     settings: SpoolSettings,
-    rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<UsageRow>>>,
+    pending: Pending,
     store: Arc<dyn UsageStore>,
     metrics: Arc<Metrics>,
     /// Rows on disk not yet shipped.
@@ -79,18 +86,18 @@ pub fn spool(
     store: Arc<dyn UsageStore>,
     metrics: Arc<Metrics>,
 ) -> (Spool, SpoolHandle) {
-    let (tx, rx) = mpsc::unbounded_channel();
+    let pending: Pending = Arc::default();
     (
         Spool {
             settings,
-            rx: std::sync::Mutex::new(Some(rx)),
+            pending: pending.clone(),
             store,
             metrics,
             depth: Arc::new(AtomicI64::new(0)),
             oldest_ms: Arc::new(AtomicI64::new(0)),
             sealed: Arc::new(Notify::new()),
         },
-        SpoolHandle { tx },
+        SpoolHandle { pending },
     )
 }
 
@@ -222,7 +229,45 @@ impl Spool {
         Ok(max + 1)
     }
 
-    async fn write_loop(&self, mut rx: mpsc::UnboundedReceiver<UsageRow>, first_segment: u64) {
+    /// Takes the rows handed over since the last call.
+    fn take_pending(&self) -> Vec<UsageRow> {
+        match self.pending.lock() {
+            Ok(mut rows) => std::mem::take(&mut *rows),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        }
+    }
+
+    /// Group commit: writes every pending row and fsyncs once.
+    fn commit(&self, writer: &mut Writer) {
+        let rows = self.take_pending();
+        if rows.is_empty() {
+            return;
+        }
+        let mut written = 0i64;
+        for row in &rows {
+            match writer.write(row) {
+                Ok(()) => written += 1,
+                Err(e) => {
+                    tracing::error!(request_id = %row.request_id, "usage spool write failed: {e:#}")
+                }
+            }
+        }
+        if let Err(e) = writer.sync() {
+            tracing::error!("usage spool sync failed: {e:#}");
+        }
+        if let Some(first) = rows.first() {
+            let _ = self.oldest_ms.compare_exchange(
+                0,
+                first.ts_ms,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+        let depth = self.depth.fetch_add(written, Ordering::Relaxed) + written;
+        self.metrics.spool_depth.set(depth);
+    }
+
+    async fn write_loop(&self, first_segment: u64) {
         let mut writer = Writer {
             dir: self.settings.dir.clone(),
             next_segment: first_segment,
@@ -233,27 +278,13 @@ impl Spool {
         let mut seal = tokio::time::interval(self.settings.ship_interval);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         seal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The spool has its own runtime, so its blocking file calls never
+        // stall the proxy's threads.
         loop {
             tokio::select! {
-                row = rx.recv() => {
-                    let Some(row) = row else { break };
-                    let ts = row.ts_ms;
-                    // Writes are buffered in memory; the fsync happens on the flush
-                    // tick for all rows at once. The spool has its own runtime, so
-                    // blocking file calls here never stall the proxy's threads.
-                    if let Err(e) = writer.write(&row) {
-                        tracing::error!("usage spool write failed: {e:#}");
-                        continue;
-                    }
-                    self.depth.fetch_add(1, Ordering::Relaxed);
-                    let _ = self.oldest_ms.compare_exchange(0, ts, Ordering::Relaxed, Ordering::Relaxed);
-                }
-                _ = flush.tick() => {
-                    if let Err(e) = writer.sync() {
-                        tracing::error!("usage spool sync failed: {e:#}");
-                    }
-                }
+                _ = flush.tick() => self.commit(&mut writer),
                 _ = seal.tick() => {
+                    self.commit(&mut writer);
                     match writer.seal() {
                         Ok(true) => self.sealed.notify_one(),
                         Ok(false) => {}
@@ -261,14 +292,7 @@ impl Spool {
                     }
                 }
             }
-            self.metrics
-                .spool_depth
-                .set(self.depth.load(Ordering::Relaxed));
         }
-        if let Err(e) = writer.seal() {
-            tracing::error!("usage spool seal failed: {e:#}");
-        }
-        self.sealed.notify_one();
     }
 
     async fn ship_loop(&self) {
@@ -348,26 +372,14 @@ impl pingora::services::background::BackgroundService for Spool {
                 return;
             }
         };
-        let rx = match self.rx.lock() {
-            Ok(mut g) => g.take(),
-            Err(_) => None,
-        };
-        let Some(rx) = rx else {
-            tracing::error!("usage spool started twice");
-            return;
-        };
         // The writer and shipper run until the process ends: rows from requests
         // still finishing during the shutdown grace period are written and
         // shipped too. Whatever is on disk when the process ends ships at the
         // next start.
-        tokio::join!(
-            self.write_loop(rx, first_segment),
-            self.ship_loop(),
-            async {
-                let _ = shutdown.changed().await;
-                tracing::info!("shutdown: usage spool keeps shipping until the process ends");
-            }
-        );
+        tokio::join!(self.write_loop(first_segment), self.ship_loop(), async {
+            let _ = shutdown.changed().await;
+            tracing::info!("shutdown: usage spool keeps shipping until the process ends");
+        });
     }
 }
 
