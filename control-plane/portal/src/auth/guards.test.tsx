@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { screen, waitFor } from "@testing-library/react";
+import { act, screen, waitFor } from "@testing-library/react";
 import i18n from "../i18n";
 import { REFRESH_TOKEN_KEY } from "../api/tokens";
 import { safeNext } from "./guards";
@@ -37,6 +37,19 @@ describe("route guards", () => {
     renderApp("/verify-email?token=abc", server);
     expect(await screen.findByRole("heading", { name: "Email verified" })).toBeInTheDocument();
     expect(location()).toBe("/verify-email?token=abc");
+  });
+
+  it("sign this tab out when another tab signs out", async () => {
+    localStorage.setItem(REFRESH_TOKEN_KEY, "refresh-1");
+    const { client } = renderApp("/profile", sessionServer(1));
+    expect(await screen.findByRole("heading", { name: "Profile" })).toBeInTheDocument();
+    // The other tab removed the shared refresh token.
+    localStorage.removeItem(REFRESH_TOKEN_KEY);
+    act(() => {
+      window.dispatchEvent(new StorageEvent("storage", { key: REFRESH_TOKEN_KEY, newValue: null }));
+    });
+    await waitFor(() => expect(location()).toBe("/login?next=%2Fprofile"));
+    expect(client.tokens.accessToken).toBeNull();
   });
 
   it("follow only same-site paths after sign-in", () => {
