@@ -6,6 +6,12 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: measured here, the gateway
+/// spends about a quarter less CPU per request with it (126 vs 157-180 µs at
+/// 2,000 req/s), most of the difference being glibc's malloc/free.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "aihub-gateway", version, about = "AI Hub gateway (data plane)")]
 struct Cli {
