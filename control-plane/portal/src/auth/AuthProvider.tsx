@@ -54,9 +54,9 @@ export function AuthProvider({ client, children }: { client: ApiClient; children
     // Signing out in another tab removes the shared refresh token.
     const onStorage = (e: StorageEvent) => {
       if (e.key === REFRESH_TOKEN_KEY && e.newValue === null && client.tokens.accessToken) {
-        signingOut.current = true;
         client.tokens.clear();
         queryClient.removeQueries({ queryKey: PROFILE_KEY });
+        setSessionExpired(false);
         setStatus("anonymous");
       }
     };
