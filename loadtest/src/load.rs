@@ -94,7 +94,10 @@ struct OhaOutput {
 /// Runs `oha` and reads its JSON summary.
 pub fn oha(bin: &Path, run: &OhaRun<'_>) -> anyhow::Result<Stats> {
     let mut cmd = Command::new(bin);
+    // -w: requests still in flight at the deadline finish and count, rather
+    // than being reported as errors.
     cmd.arg("--no-tui")
+        .arg("-w")
         .args(["--output-format", "json"])
         .args(["-z", &format!("{}ms", run.duration.as_millis())])
         .args(["-c", &run.connections.to_string()])

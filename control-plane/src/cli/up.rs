@@ -115,6 +115,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 
     say(&format!(
         "AI Hub is up.\n\
+         \n  developer portal:           {gw}/\
          \n  gateway (point SDKs here):  {gw}/v1\
          \n  control plane:              {cp_url}  (health {cp_url}/healthz, metrics {cp_url}/metrics)\
          \n  database:                   {db}\
