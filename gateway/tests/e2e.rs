@@ -32,6 +32,26 @@ async fn stack_with(
     (s, dev, key_id, key)
 }
 
+/// Sends a chat request with `key` until the gateway answers `status`
+/// (configuration changes reach it through the change stream).
+async fn wait_for_status(s: &Stack, key: &str, status: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = s
+            .post("/v1/chat/completions", key, chat("gpt-4o-mini", "x"))
+            .await
+            .status();
+        if got == status {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never saw {what} (last status {got})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn request_id(resp: &reqwest::Response) -> String {
     resp.headers()
         .get("x-request-id")
@@ -474,65 +494,17 @@ async fn key_scopes_and_revocation_reach_the_gateway() {
     // A key created after start works once the change stream delivers it.
     let fresh = s.aihub(&["admin", "create-key", "--developer", &dev]);
     let fresh_secret = fresh["secret"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let st = s
-            .post(
-                "/v1/chat/completions",
-                &fresh_secret,
-                chat("gpt-4o-mini", "x"),
-            )
-            .await
-            .status();
-        if st == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "new key never accepted (last status {st})"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_status(&s, &fresh_secret, 200, "a new key accepted").await;
 
     // Disabling the key stops it on the gateway.
     let t0 = Instant::now();
     s.aihub(&["admin", "disable-key", &key_id]);
-    loop {
-        let st = s
-            .post("/v1/chat/completions", &key, chat("gpt-4o-mini", "x"))
-            .await
-            .status();
-        if st == 401 {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "disabled key still accepted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_status(&s, &key, 401, "a disabled key refused").await;
     eprintln!("revocation reached the gateway after {:?}", t0.elapsed());
 
     // Suspending the developer refuses the other key too.
     s.aihub(&["admin", "suspend-developer", &dev]);
-    loop {
-        let st = s
-            .post(
-                "/v1/chat/completions",
-                &fresh_secret,
-                chat("gpt-4o-mini", "x"),
-            )
-            .await
-            .status();
-        if st == 403 {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "suspended developer still served"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_status(&s, &fresh_secret, 403, "a suspended developer refused").await;
 }
 
 #[tokio::test]
