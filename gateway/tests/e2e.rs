@@ -297,6 +297,53 @@ async fn failing_deployment_falls_back_and_is_charged_once() {
 }
 
 #[tokio::test]
+async fn provider_credential_errors_fall_back_and_never_reach_the_client() {
+    let refused = StubUpstream::start(StubConfig {
+        fail_status: Some(401),
+        ..StubConfig::named("refused")
+    })
+    .unwrap();
+    let good = StubUpstream::start(StubConfig::named("good")).unwrap();
+    let mut s = Stack::start().await;
+    s.add_provider(
+        "refused",
+        "openai",
+        &refused.base_url(),
+        "sk-wrong-upstream-key",
+    );
+    s.add_provider("good", "openai", &good.base_url(), "sk-right");
+    s.add_model("gpt-4o-mini", "refused", &["--priority", "0"]);
+    s.add_model("gpt-4o-mini", "good", &["--priority", "1"]);
+    s.add_model("gpt-4o", "refused", &[]);
+    let (_, _, key) = s.developer_with_key("cred@example.com", &[]);
+    s.start_gateway().await;
+
+    // With another deployment, the request is served there.
+    let resp = s
+        .post("/v1/chat/completions", &key, chat("gpt-4o-mini", "x"))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["system_fingerprint"], "good");
+
+    // Without one, the client gets a neutral 502, not the provider's text.
+    let resp = s
+        .post("/v1/chat/completions", &key, chat("gpt-4o", "x"))
+        .await;
+    assert_eq!(resp.status(), 502);
+    let text = resp.text().await.unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["error"]["code"], "upstream_error");
+    // The provider was asked (and answered 401 with its own message) both times.
+    assert_eq!(refused.request_count(), 2);
+    assert!(!text.contains("sk-wrong"), "{text}");
+    assert!(
+        !text.to_lowercase().contains("stub"),
+        "provider text leaked: {text}"
+    );
+}
+
+#[tokio::test]
 async fn refusals_use_openai_error_shape() {
     let up = StubUpstream::start(StubConfig::named("primary")).unwrap();
     let mut s = Stack::start().await;

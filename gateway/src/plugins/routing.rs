@@ -1,6 +1,7 @@
 //! `routing`: maps the public model name to an ordered list of deployments
 //! and moves to the next one when an attempt fails before anything reached
-//! the client (connection error, timeout, or a 5xx from the upstream).
+//! the client (connection error, timeout, a 5xx from the upstream, or the
+//! upstream refusing the operator's credentials with 401/403).
 //!
 //! Order: deployments of the lowest priority first, shuffled by weight; then
 //! the next priority. At most `max_attempts` are tried.
@@ -169,11 +170,14 @@ impl Plugin for Routing {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         let status = resp.status.as_u16();
-        if matches!(ctx.route, Route::Model(_)) && status >= 500 && !ctx.candidates.is_empty() {
+        // 5xx, and 401/403: the provider refusing the operator's credentials
+        // is never the client's fault.
+        let failed = status >= 500 || status == 401 || status == 403;
+        if matches!(ctx.route, Route::Model(_)) && failed && !ctx.candidates.is_empty() {
             // Nothing has reached the client yet: try the next deployment.
             let mut e = Error::explain(
                 ErrorType::HTTPStatus(status),
-                "upstream answered 5xx; falling back to the next deployment",
+                "upstream attempt failed; falling back to the next deployment",
             );
             e.set_retry(true);
             return Err(e);

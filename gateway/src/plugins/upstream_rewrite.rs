@@ -55,6 +55,20 @@ struct AnthropicResponse {
     translator: anthropic::StreamTranslator,
 }
 
+/// Set when the provider refused the operator's own credentials: its body
+/// (which may quote part of the upstream key) is replaced by a neutral error.
+#[derive(Clone)]
+struct CredentialFailure;
+
+/// What the client sees instead of a provider's 401/403.
+fn credential_failure_body() -> Bytes {
+    crate::errors::ApiError::upstream(
+        502,
+        "The model provider refused this AI Hub's credentials. The operator has to fix the provider configuration; please retry later.",
+    )
+    .body()
+}
+
 /// Headers from the provider that must not reach developers.
 fn is_provider_header(name: &str) -> bool {
     name.starts_with("openai-")
@@ -169,6 +183,24 @@ impl Plugin for UpstreamRewrite {
         for n in names {
             resp.remove_header(&n);
         }
+        // State from an earlier attempt never applies to this one.
+        ctx.plugin_state.remove::<AnthropicResponse>();
+        ctx.plugin_state.remove::<CredentialFailure>();
+        let status = resp.status.as_u16();
+        if status == 401 || status == 403 {
+            tracing::warn!(
+                request_id = %ctx.request_id,
+                provider = ctx.attempt.as_ref().map(|a| a.deployment.upstream.provider_id.as_str()).unwrap_or(""),
+                status,
+                "the provider refused the configured upstream credentials"
+            );
+            resp.set_status(502)?;
+            resp.remove_header("content-length");
+            resp.insert_header("content-type", "application/json")?;
+            ctx.body_rewritten = true;
+            ctx.plugin_state.insert(CredentialFailure);
+            return Ok(());
+        }
         let anthropic = ctx
             .attempt
             .as_ref()
@@ -176,7 +208,6 @@ impl Plugin for UpstreamRewrite {
         if !anthropic {
             return Ok(());
         }
-        let status = resp.status.as_u16();
         let stream = ctx.is_stream() && status < 300;
         resp.remove_header("content-length");
         resp.insert_header(
@@ -205,6 +236,10 @@ impl Plugin for UpstreamRewrite {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
+        if ctx.plugin_state.get::<CredentialFailure>().is_some() {
+            *body = end_of_stream.then(credential_failure_body);
+            return Ok(());
+        }
         let model = ctx
             .request
             .as_ref()
