@@ -1,5 +1,18 @@
 //! API keys: issuing (the secret is shown once and stored only as its
 //! SHA-256), disabling, deleting, listing, and the gateway's view of them.
+//! What developers do with their own keys through the API (with audit
+//! entries and domain events) is in [`owned`].
+//!
+//! **Grace secrets.** Regenerating a key with a grace period keeps the
+//! replaced secret's hash in `api_key_previous_secrets` until the grace
+//! ends. Gateways see it as one more [`KeyEntry`] with the id
+//! `<key_id>:grace` ([`GRACE_SUFFIX`]), the key's owner and models, and
+//! `expires_at_ms` = the end of the grace (or the key's own expiry when
+//! sooner). It authenticates as the same developer; usage rows of requests
+//! made with it carry the key id with the suffix (the per-key statistics
+//! count them with the key). Disabling or deleting the key ends it too.
+
+pub mod owned;
 
 use crate::db::{self, get_bool, Db, Entity};
 use crate::developers;
@@ -16,6 +29,33 @@ const MAX_EXPIRY_DAYS: u32 = 36_500;
 const MAX_NAME_LEN: usize = 100;
 const MAX_MODELS: usize = 256;
 const DAY_MS: i64 = 86_400_000;
+
+/// Suffix of the gateway entry of a regenerated key's previous secret.
+pub const GRACE_SUFFIX: &str = ":grace";
+
+/// Records a change of key `id` for the gateways, and of its grace entry
+/// when it has one (whose models, owner and standing follow the key's).
+pub async fn record_key_change(
+    conn: &mut AnyConnection,
+    backend: db::Backend,
+    id: &str,
+) -> DomainResult<()> {
+    db::record_change(&mut *conn, backend, Entity::Key, id).await?;
+    let grace = sqlx::query("SELECT key_id FROM api_key_previous_secrets WHERE key_id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if grace.is_some() {
+        db::record_change(
+            &mut *conn,
+            backend,
+            Entity::Key,
+            &format!("{id}{GRACE_SUFFIX}"),
+        )
+        .await?;
+    }
+    Ok(())
+}
 
 /// When a new key stops working.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +119,7 @@ macro_rules! columns {
     };
 }
 
-fn parse_models(raw: Option<String>) -> DomainResult<Option<Vec<String>>> {
+pub(crate) fn parse_models(raw: Option<String>) -> DomainResult<Option<Vec<String>>> {
     raw.map(|json| {
         serde_json::from_str::<Vec<String>>(&json)
             .map_err(|e| DomainError::Internal(format!("allowed_models is not a JSON list: {e}")))
@@ -87,7 +127,7 @@ fn parse_models(raw: Option<String>) -> DomainResult<Option<Vec<String>>> {
     .transpose()
 }
 
-fn from_row(row: &AnyRow) -> DomainResult<ApiKey> {
+pub(crate) fn from_row(row: &AnyRow) -> DomainResult<ApiKey> {
     Ok(ApiKey {
         id: row.try_get("id")?,
         developer_id: row.try_get("developer_id")?,
@@ -101,7 +141,32 @@ fn from_row(row: &AnyRow) -> DomainResult<ApiKey> {
     })
 }
 
-fn clean_models(models: Option<Vec<String>>) -> DomainResult<Option<Vec<String>>> {
+/// A key name: 1 to [`MAX_NAME_LEN`] printable characters, trimmed.
+pub(crate) fn clean_name(raw: &str) -> DomainResult<String> {
+    let n = raw.trim();
+    if n.is_empty() || n.chars().count() > MAX_NAME_LEN || n.chars().any(char::is_control) {
+        return Err(DomainError::invalid(format!(
+            "name: expected 1 to {MAX_NAME_LEN} printable characters"
+        )));
+    }
+    Ok(n.to_string())
+}
+
+/// When a key created at `now` with `expiry` stops working.
+pub(crate) fn expires_at(expiry: Expiry, now: i64) -> DomainResult<Option<i64>> {
+    match expiry {
+        Expiry::Default => Ok(Some(now + i64::from(DEFAULT_EXPIRY_DAYS) * DAY_MS)),
+        Expiry::InDays(d) if (1..=MAX_EXPIRY_DAYS).contains(&d) => {
+            Ok(Some(now + i64::from(d) * DAY_MS))
+        }
+        Expiry::InDays(d) => Err(DomainError::invalid(format!(
+            "expires in days: expected 1 to {MAX_EXPIRY_DAYS}, got {d}"
+        ))),
+        Expiry::Never => Ok(None),
+    }
+}
+
+pub(crate) fn clean_models(models: Option<Vec<String>>) -> DomainResult<Option<Vec<String>>> {
     let Some(models) = models else {
         return Ok(None);
     };
@@ -134,12 +199,7 @@ fn clean_models(models: Option<Vec<String>>) -> DomainResult<Option<Vec<String>>
 pub async fn create_key(db: &Db, new: NewKey) -> DomainResult<CreatedKey> {
     let name = match new.name.as_deref().map(str::trim) {
         None | Some("") => "default".to_string(),
-        Some(n) if n.chars().count() > MAX_NAME_LEN || n.chars().any(char::is_control) => {
-            return Err(DomainError::invalid(format!(
-                "name: expected at most {MAX_NAME_LEN} printable characters"
-            )))
-        }
-        Some(n) => n.to_string(),
+        Some(n) => clean_name(n)?,
     };
     let models = clean_models(new.allowed_models)?;
     let models_json = models
@@ -148,18 +208,7 @@ pub async fn create_key(db: &Db, new: NewKey) -> DomainResult<CreatedKey> {
         .transpose()
         .map_err(|e| DomainError::Internal(e.to_string()))?;
     let now = db::now_ms();
-    let expires_at = match new.expiry {
-        Expiry::Default => Some(now + i64::from(DEFAULT_EXPIRY_DAYS) * DAY_MS),
-        Expiry::InDays(d) if (1..=MAX_EXPIRY_DAYS).contains(&d) => {
-            Some(now + i64::from(d) * DAY_MS)
-        }
-        Expiry::InDays(d) => {
-            return Err(DomainError::invalid(format!(
-                "expires in days: expected 1 to {MAX_EXPIRY_DAYS}, got {d}"
-            )))
-        }
-        Expiry::Never => None,
-    };
+    let expires_at = expires_at(new.expiry, now)?;
     let secret = KeySecret::generate();
     let id = db::new_id("key_");
 
@@ -188,7 +237,7 @@ pub async fn create_key(db: &Db, new: NewKey) -> DomainResult<CreatedKey> {
     Ok(CreatedKey { key, secret })
 }
 
-async fn fetch(conn: &mut AnyConnection, id: &str) -> DomainResult<ApiKey> {
+pub(crate) async fn fetch(conn: &mut AnyConnection, id: &str) -> DomainResult<ApiKey> {
     let row = sqlx::query(concat!(
         "SELECT ",
         columns!(),
@@ -213,7 +262,7 @@ pub async fn disable_key(db: &Db, id: &str) -> DomainResult<ApiKey> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    db::record_change(&mut tx, db.backend(), Entity::Key, id).await?;
+    record_key_change(&mut tx, db.backend(), id).await?;
     let key = fetch(&mut tx, id).await?;
     tx.commit().await?;
     Ok(key)
@@ -230,7 +279,7 @@ pub async fn delete_key(db: &Db, id: &str) -> DomainResult<ApiKey> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    db::record_change(&mut tx, db.backend(), Entity::Key, id).await?;
+    record_key_change(&mut tx, db.backend(), id).await?;
     tx.commit().await?;
     key.enabled = false;
     Ok(key)
@@ -268,8 +317,17 @@ fn entry_from_row(row: &AnyRow) -> DomainResult<KeyEntry> {
     })
 }
 
+macro_rules! grace_columns {
+    () => {
+        "k.id AS id, p.secret_hash AS secret_hash, k.developer_id AS developer_id, \
+         k.expires_at AS expires_at, p.expires_at AS grace_expires_at, \
+         k.allowed_models AS allowed_models"
+    };
+}
+
 /// Every key that can authenticate (expired ones included: the gateway
-/// checks `expires_at_ms` itself).
+/// checks `expires_at_ms` itself), and the grace entries of regenerated
+/// keys whose grace has not ended.
 pub async fn active_entries(conn: &mut AnyConnection) -> DomainResult<Vec<KeyEntry>> {
     let rows = sqlx::query(concat!(
         "SELECT ",
@@ -278,11 +336,49 @@ pub async fn active_entries(conn: &mut AnyConnection) -> DomainResult<Vec<KeyEnt
     ))
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter().map(entry_from_row).collect()
+    let mut out = rows
+        .iter()
+        .map(entry_from_row)
+        .collect::<DomainResult<Vec<_>>>()?;
+    let graces = sqlx::query(concat!(
+        "SELECT ",
+        grace_columns!(),
+        " FROM api_key_previous_secrets p JOIN api_keys k ON k.id = p.key_id \
+          WHERE k.enabled AND k.deleted_at IS NULL AND p.expires_at > $1 ORDER BY k.id"
+    ))
+    .bind(db::now_ms())
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &graces {
+        out.push(grace_from_row(row)?);
+    }
+    Ok(out)
 }
 
-/// The gateway's view of one key; `None` when it is disabled, deleted or unknown.
+fn grace_from_row(row: &AnyRow) -> DomainResult<KeyEntry> {
+    let mut entry = entry_from_row(row)?;
+    let grace_end: i64 = row.try_get("grace_expires_at")?;
+    entry.id = format!("{}{GRACE_SUFFIX}", entry.id);
+    entry.expires_at_ms = Some(entry.expires_at_ms.map_or(grace_end, |e| e.min(grace_end)));
+    Ok(entry)
+}
+
+/// The gateway's view of one key (or of a `<key_id>:grace` entry); `None`
+/// when it is disabled, deleted, unknown or its grace is over.
 pub async fn active_entry(conn: &mut AnyConnection, id: &str) -> DomainResult<Option<KeyEntry>> {
+    if let Some(key_id) = id.strip_suffix(GRACE_SUFFIX) {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            grace_columns!(),
+            " FROM api_key_previous_secrets p JOIN api_keys k ON k.id = p.key_id \
+              WHERE k.id = $1 AND k.enabled AND k.deleted_at IS NULL AND p.expires_at > $2"
+        ))
+        .bind(key_id)
+        .bind(db::now_ms())
+        .fetch_optional(&mut *conn)
+        .await?;
+        return row.as_ref().map(grace_from_row).transpose();
+    }
     let row = sqlx::query(concat!(
         "SELECT ",
         entry_columns!(),
@@ -297,6 +393,7 @@ pub async fn active_entry(conn: &mut AnyConnection, id: &str) -> DomainResult<Op
 /// Moves `last_used_at` forward. Telemetry, not configuration: it records no
 /// change (gateways do not need it, and it would flood the change stream).
 pub async fn touch_last_used(conn: &mut AnyConnection, id: &str, at_ms: i64) -> DomainResult<()> {
+    let id = id.strip_suffix(GRACE_SUFFIX).unwrap_or(id);
     sqlx::query(
         "UPDATE api_keys SET last_used_at = $1 \
          WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",

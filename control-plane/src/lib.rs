@@ -7,6 +7,7 @@
 //! | [`db`] | the pool, migrations, change recording |
 //! | [`developers`], [`keys`], [`catalog`], [`usage`] | the domains and their SQL |
 //! | [`accounts`], [`auth`] | sign-up, login, sessions, password reset; tokens and throttling |
+//! | [`audit`], [`idempotency`] | the audit log and domain-event outbox; stored answers for `Idempotency-Key` |
 //! | [`email`] | mail templates, the outbox queue and its delivery worker |
 //! | [`api`] | the management API (`/api/v1/*`) |
 //! | [`gateway_feed`] | snapshot and change stream built for gateways |
@@ -18,6 +19,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
@@ -28,6 +30,7 @@ pub mod email;
 pub mod error;
 pub mod gateway_feed;
 pub mod http;
+pub mod idempotency;
 pub mod internal_api;
 pub mod keys;
 pub mod metrics;

@@ -52,6 +52,7 @@ impl Application {
         let api = Arc::new(ApiState {
             accounts,
             trusted_proxies: config.auth.trusted_networks(),
+            sealing_secret: config.auth.token_secret.expose().as_bytes().to_vec(),
         });
         let mail_worker =
             outbox::Worker::new(db.clone(), mailer, mail_wake, shutdown_rx.clone()).spawn();

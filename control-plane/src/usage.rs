@@ -101,3 +101,120 @@ pub async fn count(db: &Db) -> DomainResult<i64> {
         .await?;
     Ok(row.try_get::<i64, _>("n")?)
 }
+
+/// One UTC day of a key's usage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DayUsage {
+    /// `YYYY-MM-DD` (UTC).
+    pub date: String,
+    /// Requests metered.
+    pub requests: i64,
+    /// Prompt + completion tokens.
+    pub tokens: i64,
+    /// Cost, nano-units.
+    pub cost_nanos: i64,
+    /// Requests answered with status >= 400.
+    pub errors: i64,
+}
+
+/// A key's totals over the window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UsageTotals {
+    /// Requests metered.
+    pub requests: i64,
+    /// Prompt tokens.
+    pub prompt_tokens: i64,
+    /// Completion tokens.
+    pub completion_tokens: i64,
+    /// Cost, nano-units.
+    pub cost_nanos: i64,
+    /// Requests answered with status >= 400.
+    pub errors: i64,
+}
+
+/// A key's usage for its last `days` UTC days (today included).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeyUsage {
+    /// Totals of `by_day`.
+    pub totals: UsageTotals,
+    /// Every day of the window, oldest first, zeros included.
+    pub by_day: Vec<DayUsage>,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// `YYYY-MM-DD` of a day number since the unix epoch.
+fn date_of(day: i64) -> String {
+    let secs = u64::try_from(day.max(0) * 86_400).unwrap_or(0);
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    humantime::format_rfc3339(t).to_string()[..10].to_string()
+}
+
+/// Usage of key `key_id` (with its `:grace` entry) from the embedded usage
+/// store, by UTC day (`ts_ms / 86 400 000`), for the `days` days ending
+/// today. Deployments whose rows go to ClickHouse have no rows here;
+/// ClickHouse-backed analytics come with the analytics issue.
+pub async fn key_usage(
+    conn: &mut sqlx::AnyConnection,
+    key_id: &str,
+    days: u32,
+    now_ms: i64,
+) -> DomainResult<KeyUsage> {
+    use sqlx::Row;
+    let today = now_ms / DAY_MS;
+    let first = today - i64::from(days.max(1)) + 1;
+    let rows = sqlx::query(
+        "SELECT ts_ms / 86400000 AS day, COUNT(*) AS requests, \
+         CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens, \
+         CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens, \
+         CAST(SUM(cost_nanos) AS BIGINT) AS cost_nanos, \
+         CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors \
+         FROM usage_records WHERE key_id IN ($1, $2) AND ts_ms >= $3 AND ts_ms < $4 \
+         GROUP BY ts_ms / 86400000",
+    )
+    .bind(key_id)
+    .bind(format!("{key_id}{}", keys::GRACE_SUFFIX))
+    .bind(first * DAY_MS)
+    .bind((today + 1) * DAY_MS)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut totals = UsageTotals::default();
+    let mut by_day: Vec<DayUsage> = (first..=today)
+        .map(|d| DayUsage {
+            date: date_of(d),
+            ..DayUsage::default()
+        })
+        .collect();
+    for row in &rows {
+        let day: i64 = row.try_get("day")?;
+        let requests: i64 = row.try_get("requests")?;
+        let prompt: i64 = row.try_get("prompt_tokens")?;
+        let completion: i64 = row.try_get("completion_tokens")?;
+        let cost: i64 = row.try_get("cost_nanos")?;
+        let errors: i64 = row.try_get("errors")?;
+        totals.requests += requests;
+        totals.prompt_tokens += prompt;
+        totals.completion_tokens += completion;
+        totals.cost_nanos += cost;
+        totals.errors += errors;
+        let slot = usize::try_from(day - first)
+            .ok()
+            .and_then(|i| by_day.get_mut(i));
+        if let Some(slot) = slot {
+            slot.requests += requests;
+            slot.tokens += prompt + completion;
+            slot.cost_nanos += cost;
+            slot.errors += errors;
+        }
+    }
+    Ok(KeyUsage { totals, by_day })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn days_are_utc_dates() {
+        assert_eq!(super::date_of(0), "1970-01-01");
+        assert_eq!(super::date_of(20_417), "2025-11-25");
+    }
+}

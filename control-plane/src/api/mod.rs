@@ -5,6 +5,7 @@
 //! | module | routes |
 //! | --- | --- |
 //! | [`developer`] | `/api/v1/developer/*`: sign-up, verification, login, refresh, logout, password reset and change, profile |
+//! | [`keys`] | `/api/v1/developer/keys*`: the developer's API keys and their usage |
 //! | [`admin`] | `/api/v1/admin/*`: operators only ([`guard::AdminUser`]) |
 //! | here | `GET /api/v1/auth/config`: what the sign-up and sign-in pages may offer |
 //!
@@ -20,6 +21,7 @@ pub mod admin;
 pub mod developer;
 mod error;
 pub mod guard;
+pub mod keys;
 
 pub use error::ApiFailure;
 
@@ -40,6 +42,8 @@ pub struct ApiState {
     pub accounts: Accounts,
     /// Peers whose `x-forwarded-for` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Seals secrets inside stored idempotent answers (`auth.token_secret`).
+    pub sealing_secret: Vec<u8>,
 }
 
 /// The management API's routes (merged by [`crate::http::router`]).
@@ -47,6 +51,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/api/v1/auth/config", get(auth_config))
         .merge(developer::router())
+        .merge(keys::router())
         .merge(admin::router())
 }
 

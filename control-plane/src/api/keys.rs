@@ -1,0 +1,306 @@
+//! `/api/v1/developer/keys*`: a developer's own API keys. Every route takes
+//! [`AuthUser`]; another developer's key answers 404 like an unknown one.
+//! Mutations run in one transaction with their change row (gateways learn
+//! within a second), audit entry and domain event ([`crate::keys::owned`]).
+
+use super::guard::{AuthUser, Client};
+use super::{Api, ApiFailure, ApiJson};
+use crate::audit::Actor;
+use crate::db::{self, is_unique_violation};
+use crate::error::DomainError;
+use crate::idempotency::{self, Lookup};
+use crate::keys::owned::{self, KeyRequest, KeyUpdate, Regenerated};
+use crate::keys::{self, ApiKey, CreatedKey, Expiry};
+use crate::usage;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
+
+/// The key routes.
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/api/v1/developer/keys", get(list).post(create))
+        .route("/api/v1/developer/keys/{id}", put(update).delete(remove))
+        .route("/api/v1/developer/keys/{id}/regenerate", post(regenerate))
+        .route("/api/v1/developer/keys/{id}/usage", get(key_usage))
+}
+
+/// Distinguishes an absent field (`None`) from `null` (`Some(None)`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn actor(who: &crate::accounts::Authenticated, client: &crate::accounts::ClientMeta) -> Actor {
+    Actor {
+        id: who.developer.id.clone(),
+        ip: client.ip.clone(),
+    }
+}
+
+/// `KEY` in the API description.
+fn key_body(key: &ApiKey) -> Value {
+    owned::key_json(key)
+}
+
+/// `KEY` plus the secret, shown this once; never cached.
+fn with_secret(created: &CreatedKey) -> Value {
+    let mut body = key_body(&created.key);
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("secret".into(), json!(created.secret.expose()));
+    }
+    body
+}
+
+fn secret_response(status: StatusCode, body: Value) -> Response {
+    (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+/// `GET /api/v1/developer/keys` → `{"data": [KEY…]}`, newest first.
+async fn list(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Value>, ApiFailure> {
+    let keys = keys::list_keys(api.accounts.db(), &who.developer.id).await?;
+    Ok(Json(
+        json!({"data": keys.iter().map(key_body).collect::<Vec<_>>()}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRequest {
+    name: String,
+    #[serde(default)]
+    allowed_models: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    expires_in_days: Option<Option<u32>>,
+}
+
+/// `POST /api/v1/developer/keys` → 201 `KEY + secret`. With an
+/// `Idempotency-Key`, a retry within 24 h gets the first answer again.
+async fn create(
+    Api(api): Api,
+    AuthUser(who): AuthUser,
+    Client(client): Client,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiFailure> {
+    let request: CreateRequest =
+        serde_json::from_value(body.clone()).map_err(|e| ApiFailure::invalid(e.to_string()))?;
+    if api.accounts.policy().require_email_verification_for_keys && !who.developer.email_verified {
+        return Err(ApiFailure::new(
+            StatusCode::FORBIDDEN,
+            "email_not_verified",
+            "verify your email address before creating API keys (see the link we mailed you, \
+             or ask for another one)",
+        ));
+    }
+    let idem_key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v.to_str().map_err(|_| {
+                ApiFailure::invalid("Idempotency-Key: expected visible ASCII characters")
+            })?;
+            idempotency::check_key(k)?;
+            Some(k.to_string())
+        }
+    };
+    let expiry = match request.expires_in_days {
+        None => Expiry::Default,
+        Some(None) => Expiry::Never,
+        Some(Some(d)) => Expiry::InDays(d),
+    };
+    let input = KeyRequest {
+        name: request.name,
+        allowed_models: request.allowed_models,
+        expiry,
+    };
+    let db = api.accounts.db();
+    let dev = who.developer.id.as_str();
+    let hash = idempotency::request_hash(&body);
+    let secret = api.sealing_secret.as_slice();
+
+    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
+    if let Some(k) = &idem_key {
+        match idempotency::lookup(&mut tx, secret, dev, k, &hash).await? {
+            Lookup::New => {}
+            Lookup::Replay { status, body } => return Ok(replayed(status, body)),
+            Lookup::Conflict => return Err(idempotency_conflict()),
+        }
+    }
+    let created = owned::create(&mut tx, db.backend(), &actor(&who, &client), input).await?;
+    let answer = with_secret(&created);
+    if let Some(k) = &idem_key {
+        let stored = idempotency::store(&mut tx, secret, dev, k, &hash, 201, &answer).await;
+        match stored {
+            Ok(()) => {}
+            Err(DomainError::Database(e)) if is_unique_violation(&e) => {
+                // A concurrent request with the same key won: answer as it did.
+                drop(tx);
+                let mut conn = db.pool().acquire().await.map_err(DomainError::from)?;
+                return match idempotency::lookup(&mut conn, secret, dev, k, &hash).await? {
+                    Lookup::Replay { status, body } => Ok(replayed(status, body)),
+                    _ => Err(idempotency_conflict()),
+                };
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    tx.commit().await.map_err(DomainError::from)?;
+    Ok(secret_response(StatusCode::CREATED, answer))
+}
+
+fn replayed(status: u16, body: Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+    let mut response = secret_response(status, body);
+    response.headers_mut().insert(
+        "idempotent-replayed",
+        axum::http::HeaderValue::from_static("true"),
+    );
+    response
+}
+
+fn idempotency_conflict() -> ApiFailure {
+    ApiFailure::new(
+        StatusCode::CONFLICT,
+        "idempotency_conflict",
+        "Idempotency-Key: this key was already used with a different request body",
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateRequest {
+    name: Option<String>,
+    enabled: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    allowed_models: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    expires_at_ms: Option<Option<i64>>,
+}
+
+/// `PUT /api/v1/developer/keys/{id}` → KEY.
+async fn update(
+    Api(api): Api,
+    AuthUser(who): AuthUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<UpdateRequest>,
+) -> Result<Json<Value>, ApiFailure> {
+    let db = api.accounts.db();
+    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
+    let key = owned::update(
+        &mut tx,
+        db.backend(),
+        &actor(&who, &client),
+        &id,
+        KeyUpdate {
+            name: r.name,
+            enabled: r.enabled,
+            allowed_models: r.allowed_models,
+            expires_at_ms: r.expires_at_ms,
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(DomainError::from)?;
+    Ok(Json(key_body(&key)))
+}
+
+/// `DELETE /api/v1/developer/keys/{id}` → 204.
+async fn remove(
+    Api(api): Api,
+    AuthUser(who): AuthUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiFailure> {
+    let db = api.accounts.db();
+    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
+    owned::delete(&mut tx, db.backend(), &actor(&who, &client), &id).await?;
+    tx.commit().await.map_err(DomainError::from)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RegenerateRequest {
+    #[serde(default)]
+    grace_seconds: Option<u64>,
+}
+
+/// `POST /api/v1/developer/keys/{id}/regenerate` → KEY + the new secret
+/// (+ `grace_expires_at_ms`). The body is optional.
+async fn regenerate(
+    Api(api): Api,
+    AuthUser(who): AuthUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiFailure> {
+    let r: RegenerateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RegenerateRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiFailure::invalid(e.to_string()))?
+    };
+    let db = api.accounts.db();
+    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
+    let Regenerated {
+        created,
+        grace_expires_at_ms,
+    } = owned::regenerate(
+        &mut tx,
+        db.backend(),
+        &actor(&who, &client),
+        &id,
+        r.grace_seconds.unwrap_or(0),
+    )
+    .await?;
+    tx.commit().await.map_err(DomainError::from)?;
+    let mut answer = with_secret(&created);
+    if let Some(obj) = answer.as_object_mut() {
+        obj.insert("grace_expires_at_ms".into(), json!(grace_expires_at_ms));
+    }
+    Ok(secret_response(StatusCode::OK, answer))
+}
+
+#[derive(Deserialize)]
+struct UsageQuery {
+    days: Option<u32>,
+}
+
+/// `GET /api/v1/developer/keys/{id}/usage?days=30` (1–366).
+async fn key_usage(
+    Api(api): Api,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+    query: Result<Query<UsageQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiFailure> {
+    let Query(q) = query.map_err(|e| ApiFailure::invalid(e.body_text()))?;
+    let days = q.days.unwrap_or(30);
+    if !(1..=366).contains(&days) {
+        return Err(ApiFailure::invalid(format!(
+            "days: expected 1 to 366, got {days}"
+        )));
+    }
+    let mut conn = api
+        .accounts
+        .db()
+        .pool()
+        .acquire()
+        .await
+        .map_err(DomainError::from)?;
+    let key = owned::get(&mut conn, &who.developer.id, &id).await?;
+    let stats = usage::key_usage(&mut conn, &key.id, days, db::now_ms()).await?;
+    Ok(Json(json!({
+        "key_id": key.id,
+        "days": days,
+        "totals": stats.totals,
+        "by_day": stats.by_day,
+        "last_used_at_ms": key.last_used_at_ms,
+    })))
+}
