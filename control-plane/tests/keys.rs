@@ -645,6 +645,33 @@ async fn idempotency_keys_replay_and_conflict(backend: Backend) {
     let (_, list) = api(&app, Method::GET, KEYS, &other, None).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
 
+    // Concurrent retries with one key create one key and all get its answer.
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let client = app.client.clone();
+        let url = app.url(KEYS);
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            let resp = client
+                .post(url)
+                .bearer_auth(token)
+                .header("idempotency-key", "burst")
+                .json(&json!({"name": "burst"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::CREATED);
+            resp.json::<Value>().await.unwrap()
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+    let (_, list) = api(&app, Method::GET, KEYS, &token, None).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 3);
+
     // Malformed idempotency keys are refused.
     expect_error(
         send(token.clone(), "", json!({"name": "x"})).await,
