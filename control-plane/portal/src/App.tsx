@@ -3,6 +3,7 @@ import { GuestOnly, RequireAuth } from "./auth/guards";
 import { AppLayout } from "./components/AppLayout";
 import { AuthLayout } from "./components/AuthLayout";
 import { DashboardPage } from "./pages/DashboardPage";
+import { KeysPage } from "./pages/KeysPage";
 import { ForgotPasswordPage } from "./pages/ForgotPasswordPage";
 import { LoginPage } from "./pages/LoginPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
@@ -32,6 +33,7 @@ export function AppRoutes() {
       <Route element={<RequireAuth />}>
         <Route element={<AppLayout />}>
           <Route index element={<DashboardPage />} />
+          <Route path="/keys" element={<KeysPage />} />
           <Route path="/profile" element={<ProfilePage />} />
         </Route>
       </Route>

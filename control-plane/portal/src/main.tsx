@@ -7,6 +7,7 @@ import { Providers, makeQueryClient } from "./providers";
 import "./styles/base.css";
 import "./styles/components.css";
 import "./styles/layout.css";
+import "./styles/keys.css";
 
 const root = document.getElementById("root");
 if (root) {

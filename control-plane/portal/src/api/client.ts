@@ -1,7 +1,13 @@
 import { ApiError, errorFromResponse } from "./errors";
 import { TokenStore } from "./tokens";
 import type {
+  ApiKey,
   AuthConfig,
+  CreateKeyRequest,
+  CreatedKey,
+  KeyUsage,
+  RegeneratedKey,
+  UpdateKeyRequest,
   Profile,
   ProfileUpdate,
   RegisterRequest,
@@ -13,7 +19,7 @@ export type SessionEvent =
   | { type: "signed_in"; session: Session }
   | { type: "signed_out" };
 
-type Method = "GET" | "POST" | "PATCH" | "DELETE";
+type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 /** Runs `fn` while holding the cross-tab refresh lock. */
 export type RefreshLock = <T>(fn: () => Promise<T>) => Promise<T>;
@@ -154,6 +160,41 @@ export class ApiClient {
     });
   }
 
+  // ------------------------------------------------------------------ API keys
+
+  async listKeys(): Promise<ApiKey[]> {
+    const page = await this.authed<{ data: ApiKey[] }>("GET", "/developer/keys");
+    return page.data;
+  }
+
+  /**
+   * Creates a key. `idempotencyKey` makes retries and double submits of one
+   * form create one key: the server answers a repeat with the first result.
+   */
+  createKey(request: CreateKeyRequest, idempotencyKey?: string): Promise<CreatedKey> {
+    const headers = idempotencyKey ? { "Idempotency-Key": idempotencyKey } : undefined;
+    return this.authed("POST", "/developer/keys", request, headers);
+  }
+
+  updateKey(id: string, update: UpdateKeyRequest): Promise<ApiKey> {
+    return this.authed("PUT", `/developer/keys/${encodeURIComponent(id)}`, update);
+  }
+
+  deleteKey(id: string): Promise<void> {
+    return this.authed("DELETE", `/developer/keys/${encodeURIComponent(id)}`);
+  }
+
+  /** A new secret; the old one keeps working for `graceSeconds` (0: revoked at once). */
+  regenerateKey(id: string, graceSeconds: number): Promise<RegeneratedKey> {
+    return this.authed("POST", `/developer/keys/${encodeURIComponent(id)}/regenerate`, {
+      grace_seconds: graceSeconds,
+    });
+  }
+
+  getKeyUsage(id: string, days = 30): Promise<KeyUsage> {
+    return this.authed("GET", `/developer/keys/${encodeURIComponent(id)}/usage?days=${days}`);
+  }
+
   // ----------------------------------------------------------------- plumbing
 
   private async doRefresh(): Promise<Session> {
@@ -196,14 +237,19 @@ export class ApiClient {
     return readJson<T>(res);
   }
 
-  private async authed<T>(method: Method, path: string, body?: unknown): Promise<T> {
+  private async authed<T>(
+    method: Method,
+    path: string,
+    body?: unknown,
+    extraHeaders?: Record<string, string>,
+  ): Promise<T> {
     let token = this.tokens.accessToken ?? (await this.refresh()).access_token;
-    let res = await this.send(method, path, body, token);
+    let res = await this.send(method, path, body, token, extraHeaders);
     if (res.status === 401) {
       // Another call may already have refreshed while this one was in flight.
       const current = this.tokens.accessToken;
       token = current && current !== token ? current : (await this.refresh()).access_token;
-      res = await this.send(method, path, body, token);
+      res = await this.send(method, path, body, token, extraHeaders);
       if (res.status === 401) this.endSession();
     }
     if (!res.ok) throw await errorFromResponse(res);
@@ -215,8 +261,9 @@ export class ApiClient {
     path: string,
     body?: unknown,
     accessToken?: string,
+    extraHeaders?: Record<string, string>,
   ): Promise<Response> {
-    const headers: Record<string, string> = { Accept: "application/json" };
+    const headers: Record<string, string> = { Accept: "application/json", ...extraHeaders };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (accessToken) headers.Authorization = `Bearer ${accessToken}`;
     try {

@@ -53,6 +53,60 @@ export interface ProfileUpdate {
   language?: Language;
 }
 
+/** A developer's API key as listed (never with its secret). */
+export interface ApiKey {
+  id: string;
+  name: string;
+  /** The key's first characters, safe to show (`ahub_AbCd…`). */
+  display_prefix: string;
+  enabled: boolean;
+  created_at_ms: number;
+  expires_at_ms: number | null;
+  last_used_at_ms: number | null;
+  /** null: every model. */
+  allowed_models: string[] | null;
+}
+
+/** Answer of creation: the key and its secret, shown once. */
+export interface CreatedKey extends ApiKey {
+  secret: string;
+}
+
+/** Answer of regeneration: the new secret and until when the old one works. */
+export interface RegeneratedKey extends ApiKey {
+  secret: string;
+  grace_expires_at_ms: number | null;
+}
+
+export interface CreateKeyRequest {
+  name: string;
+  allowed_models?: string[] | null;
+  /** null: never expires. */
+  expires_in_days?: number | null;
+}
+
+export interface UpdateKeyRequest {
+  name?: string;
+  enabled?: boolean;
+  allowed_models?: string[] | null;
+  expires_at_ms?: number | null;
+}
+
+/** `GET /developer/keys/{id}/usage`: totals and one row per day (cost in nano-USD). */
+export interface KeyUsage {
+  key_id: string;
+  days: number;
+  totals: {
+    requests: number;
+    prompt_tokens: number;
+    completion_tokens: number;
+    cost_nanos: number;
+    errors: number;
+  };
+  by_day: { date: string; requests: number; tokens: number; cost_nanos: number; errors: number }[];
+  last_used_at_ms: number | null;
+}
+
 /** The management API's one error body. */
 export interface ErrorBody {
   error: { code: string; message: string };

@@ -37,7 +37,6 @@ export function AppLayout() {
   }, [menuOpen]);
 
   const soon = [
-    { key: "apiKeys", icon: KeyIcon },
     { key: "usage", icon: ChartIcon },
     { key: "billing", icon: CardIcon },
     { key: "docs", icon: BookIcon },
@@ -73,6 +72,11 @@ export function AppLayout() {
             <li>
               <NavLink to="/" end className="nav-item">
                 <HomeIcon /> {t("nav.dashboard")}
+              </NavLink>
+            </li>
+            <li>
+              <NavLink to="/keys" className="nav-item">
+                <KeyIcon /> {t("nav.apiKeys")}
               </NavLink>
             </li>
             {soon.map(({ key, icon: Icon }) => (

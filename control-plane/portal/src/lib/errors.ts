@@ -27,6 +27,8 @@ export function errorMessage(t: TFunction, error: unknown): string {
     case "email_taken":
     case "wrong_password":
     case "unauthorized":
+    case "email_not_verified":
+    case "not_found":
       return t(`errors.${error.code}`);
     case "unexpected_response":
     case "internal_error":

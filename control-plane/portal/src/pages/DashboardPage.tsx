@@ -129,18 +129,37 @@ export function DashboardPage() {
 
       <h2 className="section-title">{t("dashboard.nextTitle")}</h2>
       <ul className="grid grid-4 next-list">
-        {next.map(({ key, icon: Icon }) => (
-          <li key={key} className="card next-card" aria-disabled="true">
-            <div className="next-card-top">
-              <span className="next-icon">
-                <Icon size={20} />
-              </span>
-              <span className="badge">{t("common.comingSoon")}</span>
-            </div>
-            <h3 className="next-title">{t(`dashboard.next.${key}.title`)}</h3>
-            <p className="muted small">{t(`dashboard.next.${key}.body`)}</p>
-          </li>
-        ))}
+        {next.map(({ key, icon: Icon }) =>
+          key === "keys" ? (
+            <li key={key} className="card next-card next-card-live">
+              <div className="next-card-top">
+                <span className="next-icon">
+                  <Icon size={20} />
+                </span>
+                <span className="next-arrow" aria-hidden="true">
+                  →
+                </span>
+              </div>
+              <h3 className="next-title">
+                <Link to="/keys" className="next-link">
+                  {t(`dashboard.next.${key}.title`)}
+                </Link>
+              </h3>
+              <p className="muted small">{t(`dashboard.next.${key}.body`)}</p>
+            </li>
+          ) : (
+            <li key={key} className="card next-card" aria-disabled="true">
+              <div className="next-card-top">
+                <span className="next-icon">
+                  <Icon size={20} />
+                </span>
+                <span className="badge">{t("common.comingSoon")}</span>
+              </div>
+              <h3 className="next-title">{t(`dashboard.next.${key}.title`)}</h3>
+              <p className="muted small">{t(`dashboard.next.${key}.body`)}</p>
+            </li>
+          ),
+        )}
       </ul>
     </div>
   );

@@ -10,6 +10,7 @@ export interface Recorded {
   path: string;
   body: unknown;
   authorization: string | null;
+  idempotencyKey: string | null;
 }
 
 type Handler = (req: Recorded) => Response | Promise<Response>;
@@ -71,6 +72,7 @@ export class FakeServer {
       path: url.pathname.replace(/^\/api\/v1/, ""),
       body: text ? (JSON.parse(text) as unknown) : undefined,
       authorization: headers.get("authorization"),
+      idempotencyKey: headers.get("idempotency-key"),
     };
     this.requests.push(req);
     const handler = this.routes.get(`${req.method} ${req.path}`);

@@ -1,0 +1,142 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import i18n from "../i18n";
+import { REFRESH_TOKEN_KEY } from "../api/tokens";
+import type { ApiKey } from "../api/types";
+import { apiError, json, profile, sessionServer } from "../test/fakeServer";
+import { renderApp } from "../test/renderApp";
+
+const key: ApiKey = {
+  id: "key_1",
+  name: "Production backend",
+  display_prefix: "ahub_AbCd",
+  enabled: true,
+  created_at_ms: Date.UTC(2026, 5, 1),
+  expires_at_ms: null,
+  last_used_at_ms: null,
+  allowed_models: null,
+};
+
+const usage = (requests: number[]) => () =>
+  json(200, {
+    key_id: "key_1",
+    days: 30,
+    totals: {
+      requests: requests.reduce((a, b) => a + b, 0),
+      prompt_tokens: 100,
+      completion_tokens: 50,
+      cost_nanos: 2_500_000,
+      errors: 1,
+    },
+    by_day: requests.map((n, i) => ({
+      date: `2026-06-${String(i + 1).padStart(2, "0")}`,
+      requests: n,
+      tokens: n * 10,
+      cost_nanos: n * 1000,
+      errors: 0,
+    })),
+    last_used_at_ms: null,
+  });
+
+beforeEach(async () => {
+  await i18n.changeLanguage("en");
+  localStorage.setItem(REFRESH_TOKEN_KEY, "refresh-1");
+});
+
+describe("API keys page", () => {
+  it("shows the empty state with a create button", async () => {
+    const server = sessionServer(1).on("GET", "/developer/keys", () => json(200, { data: [] }));
+    renderApp("/keys", server);
+    expect(await screen.findByRole("heading", { name: "No API keys yet" })).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Create key" })).toBeEnabled();
+  });
+
+  it("lists keys with status, prefix and a usage sparkline", async () => {
+    const disabled = { ...key, id: "key_2", name: "Old", enabled: false };
+    const server = sessionServer(1)
+      .on("GET", "/developer/keys", () => json(200, { data: [key, disabled] }))
+      .on("GET", "/developer/keys/key_1/usage", usage([0, 2, 5]))
+      .on("GET", "/developer/keys/key_2/usage", usage([]));
+    renderApp("/keys", server);
+    const row = (await screen.findByRole("heading", { name: "Production backend" })).closest("li")!;
+    expect(within(row).getByText("Active")).toBeInTheDocument();
+    expect(within(row).getByText("ahub_AbCd…")).toBeInTheDocument();
+    expect(within(row).getByText("All models")).toBeInTheDocument();
+    expect(await within(row).findByRole("img", { name: "7 requests in the last 30 days" })).toBeInTheDocument();
+    const old = screen.getByRole("heading", { name: "Old" }).closest("li")!;
+    expect(within(old).getByText("Disabled")).toBeInTheDocument();
+
+    // Per-key stats.
+    await userEvent.click(within(row).getByRole("button", { name: "Usage" }));
+    const dialog = await screen.findByRole("dialog", { name: "Usage of “Production backend”" });
+    expect(await within(dialog).findByText("2026-06-03")).toBeInTheDocument();
+    expect(within(dialog).getByText("$0.0025")).toBeInTheDocument();
+    await userEvent.keyboard("{Escape}");
+    await waitFor(() => expect(screen.queryByRole("dialog")).not.toBeInTheDocument());
+  });
+
+  it("creates a key once, with an idempotency key, and shows the secret once", async () => {
+    let list: ApiKey[] = [];
+    const server = sessionServer(1)
+      .on("GET", "/developer/keys", () => json(200, { data: list }))
+      .on("GET", "/developer/keys/key_1/usage", usage([]))
+      .on("POST", "/developer/keys", () => {
+        list = [key];
+        return json(201, { ...key, secret: "ahub_the_secret_value" });
+      });
+    renderApp("/keys", server);
+    await userEvent.click(await screen.findByRole("button", { name: "Create key" }));
+    const dialog = await screen.findByRole("dialog", { name: "Create API key" });
+    expect(within(dialog).getByLabelText("Name")).toHaveFocus();
+    await userEvent.click(within(dialog).getByRole("button", { name: "Create key" }));
+    expect(await within(dialog).findByText("This field is required.")).toBeInTheDocument();
+    await userEvent.type(within(dialog).getByLabelText("Name"), "Production backend");
+    await userEvent.click(within(dialog).getByLabelText(/Only these models/));
+    await userEvent.type(within(dialog).getByLabelText("Allowed models"), "gpt-4o-mini,claude-3{Enter}");
+    expect(within(dialog).getByRole("button", { name: "Remove claude-3" })).toBeInTheDocument();
+    await userEvent.selectOptions(within(dialog).getByLabelText("Expiry"), "never");
+    await userEvent.click(within(dialog).getByRole("button", { name: "Create key" }));
+
+    const secret = await screen.findByRole("dialog", { name: "Save your new key" });
+    expect(within(secret).getByTestId("secret")).toHaveTextContent("ahub_the_secret_value");
+    expect(within(secret).getByTestId("snippet")).toHaveTextContent(`base_url="${window.location.origin}/v1"`);
+    await userEvent.click(within(secret).getByRole("tab", { name: "Node.js" }));
+    expect(within(secret).getByTestId("snippet")).toHaveTextContent("baseURL:");
+
+    const calls = server.calls("POST", "/developer/keys");
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.idempotencyKey).toMatch(/\S{8,}/);
+    expect(calls[0]?.body).toEqual({
+      name: "Production backend",
+      allowed_models: ["gpt-4o-mini", "claude-3"],
+      expires_in_days: null,
+    });
+
+    await userEvent.click(within(secret).getByRole("button", { name: "I've saved it" }));
+    await waitFor(() => expect(screen.queryByRole("dialog")).not.toBeInTheDocument());
+    expect(await screen.findByRole("heading", { name: "Production backend" })).toBeInTheDocument();
+    expect(screen.queryByText("ahub_the_secret_value")).not.toBeInTheDocument();
+  });
+
+  it("explains to an unverified developer that keys need a verified email", async () => {
+    const unverified = { ...profile, email_verified: false };
+    const server = sessionServer(1)
+      .on("POST", "/developer/refresh", () =>
+        json(200, {
+          access_token: "a",
+          token_type: "Bearer",
+          expires_in: 900,
+          refresh_token: "r",
+          developer: unverified,
+        }),
+      )
+      .on("GET", "/developer/profile", () => json(200, unverified))
+      .on("GET", "/developer/keys", () => json(200, { data: [] }))
+      .on("POST", "/developer/keys", () => apiError(403, "email_not_verified"));
+    renderApp("/keys", server);
+    expect(await screen.findByText("Verify your email to create keys")).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Resend email" })).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Create key" })).toBeDisabled();
+  });
+});

@@ -1,0 +1,509 @@
+import { useId, useRef, useState } from "react";
+import type { FormEvent } from "react";
+import { useTranslation } from "react-i18next";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useAuth } from "../../auth/AuthProvider";
+import type { ApiKey, CreatedKey, RegeneratedKey } from "../../api/types";
+import { Alert } from "../../components/Alert";
+import { Button } from "../../components/Button";
+import { SelectField, TextField } from "../../components/Field";
+import { Spinner } from "../../components/Loader";
+import { Modal } from "../../components/Modal";
+import { errorMessage } from "../../lib/errors";
+import type { Problem } from "../../lib/validation";
+import { CopyButton, ModelsInput } from "./shared";
+
+export const KEYS_QUERY = ["developer-keys"] as const;
+const NAME_MAX = 100;
+
+
+/** Create (no `key`) or edit (`key`) dialog. */
+export function KeyFormDialog({
+  editing,
+  onClose,
+  onCreated,
+}: {
+  editing?: ApiKey;
+  onClose: () => void;
+  onCreated?: (created: CreatedKey) => void;
+}) {
+  const { t } = useTranslation();
+  const { client } = useAuth();
+  const queryClient = useQueryClient();
+  const modelsId = useId();
+  const [name, setName] = useState(editing?.name ?? "");
+  const [scope, setScope] = useState<"all" | "some">(editing?.allowed_models ? "some" : "all");
+  const [models, setModels] = useState<string[]>(editing?.allowed_models ?? []);
+  const [expiry, setExpiry] = useState("365");
+  const [enabled, setEnabled] = useState(editing?.enabled ?? true);
+  const [problems, setProblems] = useState<{ name?: Problem; models?: boolean }>({});
+  // One idempotency key per dialog: a double submit or a retry creates one key.
+  const idempotencyKey = useRef(newIdempotencyKey());
+
+  const save = useMutation({
+    mutationFn: async () => {
+      const allowed = scope === "all" ? null : models;
+      if (editing) {
+        return client.updateKey(editing.id, { name: name.trim(), enabled, allowed_models: allowed });
+      }
+      return client.createKey(
+        {
+          name: name.trim(),
+          allowed_models: allowed,
+          expires_in_days: expiry === "never" ? null : Number(expiry),
+        },
+        idempotencyKey.current,
+      );
+    },
+    onSuccess: async (result) => {
+      await queryClient.invalidateQueries({ queryKey: KEYS_QUERY });
+      if (!editing && onCreated) onCreated(result as CreatedKey);
+      else onClose();
+    },
+  });
+
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (save.isPending) return;
+    const next: typeof problems = {};
+    const trimmed = name.trim();
+    if (!trimmed) next.name = { key: "validation.required" };
+    else if (trimmed.length > NAME_MAX) next.name = { key: "validation.tooLong", values: { max: NAME_MAX } };
+    if (scope === "some" && models.length === 0) next.models = true;
+    setProblems(next);
+    if (next.name || next.models) return;
+    save.mutate();
+  };
+
+  const formId = `${modelsId}-form`;
+  return (
+    <Modal
+      title={editing ? t("keys.form.editTitle") : t("keys.form.createTitle")}
+      onClose={onClose}
+      dismissable={!save.isPending}
+      footer={
+        <>
+          <Button variant="secondary" onClick={onClose} disabled={save.isPending}>
+            {t("common.cancel")}
+          </Button>
+          <Button type="submit" form={formId} loading={save.isPending}>
+            {editing
+              ? save.isPending
+                ? t("common.saving")
+                : t("keys.form.submitEdit")
+              : save.isPending
+                ? t("keys.form.creating")
+                : t("keys.form.submitCreate")}
+          </Button>
+        </>
+      }
+    >
+      <form id={formId} className="form" onSubmit={submit} noValidate>
+        {save.isError && <Alert tone="error">{errorMessage(t, save.error)}</Alert>}
+        <TextField
+          label={t("keys.form.name")}
+          hint={t("keys.form.nameHint")}
+          placeholder={t("keys.form.namePlaceholder")}
+          value={name}
+          maxLength={NAME_MAX + 20}
+          onChange={(e) => setName(e.target.value)}
+          problem={problems.name}
+          autoComplete="off"
+        />
+        <fieldset className="choice-group">
+          <legend className="field-label">{t("keys.form.models")}</legend>
+          <div className="choices">
+            {(["all", "some"] as const).map((value) => (
+              <label key={value} className={`choice${scope === value ? " choice-selected" : ""}`}>
+                <input
+                  type="radio"
+                  name={`${modelsId}-scope`}
+                  value={value}
+                  checked={scope === value}
+                  onChange={() => setScope(value)}
+                />
+                <span className="choice-label">
+                  {value === "all" ? t("keys.form.allModels") : t("keys.form.someModels")}
+                </span>
+                <span className="choice-hint">
+                  {value === "all" ? t("keys.form.allModelsHint") : t("keys.form.someModelsHint")}
+                </span>
+              </label>
+            ))}
+          </div>
+        </fieldset>
+        {scope === "some" && (
+          <div className={`field${problems.models ? " field-invalid" : ""}`}>
+            <label className="field-label" htmlFor={modelsId}>
+              {t("keys.form.modelsInput")}
+            </label>
+            <ModelsInput
+              id={modelsId}
+              value={models}
+              onChange={setModels}
+              invalid={Boolean(problems.models)}
+              describedBy={`${modelsId}-msg`}
+            />
+            <p className={problems.models ? "field-error" : "field-hint"} id={`${modelsId}-msg`}>
+              {problems.models ? t("keys.form.modelsRequired") : t("keys.form.someModelsHint")}
+            </p>
+          </div>
+        )}
+        {!editing && (
+          <SelectField label={t("keys.form.expiry")} value={expiry} onChange={(e) => setExpiry(e.target.value)}>
+            {["30", "90", "365"].map((days) => (
+              <option key={days} value={days}>
+                {t("keys.form.expiryDays", { count: Number(days) })}
+              </option>
+            ))}
+            <option value="never">{t("keys.form.expiryNever")}</option>
+          </SelectField>
+        )}
+        {editing && (
+          <label className="switch-row">
+            <input type="checkbox" checked={enabled} onChange={(e) => setEnabled(e.target.checked)} />
+            <span>
+              <span className="choice-label">{t("keys.form.enabled")}</span>
+              <span className="choice-hint">{t("keys.form.enabledHint")}</span>
+            </span>
+          </label>
+        )}
+      </form>
+    </Modal>
+  );
+}
+
+function newIdempotencyKey(): string {
+  if (typeof crypto !== "undefined" && typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
+}
+
+/** The OpenAI SDK snippets, pointing at this platform's gateway. */
+export function snippets(baseUrl: string, secret: string, model: string) {
+  return {
+    python: `from openai import OpenAI
+
+client = OpenAI(
+    base_url="${baseUrl}",
+    api_key="${secret}",
+)
+
+response = client.chat.completions.create(
+    model="${model}",
+    messages=[{"role": "user", "content": "Hello!"}],
+)
+print(response.choices[0].message.content)
+`,
+    node: `import OpenAI from "openai";
+
+const client = new OpenAI({
+  baseURL: "${baseUrl}",
+  apiKey: "${secret}",
+});
+
+const response = await client.chat.completions.create({
+  model: "${model}",
+  messages: [{ role: "user", content: "Hello!" }],
+});
+console.log(response.choices[0].message.content);
+`,
+  };
+}
+
+/** The secret, shown once, with copy buttons and a ready-to-paste snippet. */
+export function SecretDialog({
+  result,
+  regenerated,
+  onClose,
+}: {
+  result: CreatedKey | RegeneratedKey;
+  regenerated?: boolean;
+  onClose: () => void;
+}) {
+  const { t, i18n } = useTranslation();
+  const [tab, setTab] = useState<"python" | "node">("python");
+  const id = useId();
+  const code = snippets(`${window.location.origin}/v1`, result.secret, result.allowed_models?.[0] ?? "gpt-4o-mini");
+  const grace = "grace_expires_at_ms" in result ? result.grace_expires_at_ms : undefined;
+  const tabs = [
+    { value: "python", label: "Python" },
+    { value: "node", label: "Node.js" },
+  ] as const;
+  return (
+    <Modal
+      title={regenerated ? t("keys.secret.regeneratedTitle") : t("keys.secret.createdTitle")}
+      description={t("keys.secret.body")}
+      onClose={onClose}
+      size="lg"
+      footer={
+        <Button onClick={onClose} data-autofocus>
+          {t("keys.secret.saved")}
+        </Button>
+      }
+    >
+      {regenerated && (
+        <Alert tone="info">
+          {grace
+            ? t("keys.secret.graceBody", {
+                time: new Intl.DateTimeFormat(i18n.language, { dateStyle: "medium", timeStyle: "short" }).format(
+                  new Date(grace),
+                ),
+              })
+            : t("keys.secret.revokedBody")}
+        </Alert>
+      )}
+      <div className="field">
+        <span className="field-label" id={`${id}-secret`}>
+          {t("keys.secret.label")} · {result.name}
+        </span>
+        <div className="secret">
+          <code className="secret-value" aria-labelledby={`${id}-secret`} data-testid="secret">
+            {result.secret}
+          </code>
+          <CopyButton text={result.secret} label={t("keys.secret.copy")} />
+        </div>
+      </div>
+      <div className="snippet">
+        <div className="snippet-header">
+          <span className="field-label">{t("keys.secret.snippetTitle")}</span>
+          <div className="tabs" role="tablist" aria-label={t("keys.secret.snippetTabs")}>
+            {tabs.map(({ value, label }) => (
+              <button
+                key={value}
+                type="button"
+                role="tab"
+                id={`${id}-tab-${value}`}
+                aria-selected={tab === value}
+                aria-controls={`${id}-panel`}
+                tabIndex={tab === value ? 0 : -1}
+                className={`tab${tab === value ? " tab-active" : ""}`}
+                onClick={() => setTab(value)}
+                onKeyDown={(e) => {
+                  if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+                    const next = value === "python" ? "node" : "python";
+                    setTab(next);
+                    document.getElementById(`${id}-tab-${next}`)?.focus();
+                  }
+                }}
+              >
+                {label}
+              </button>
+            ))}
+          </div>
+        </div>
+        <div className="code-block" role="tabpanel" id={`${id}-panel`} aria-labelledby={`${id}-tab-${tab}`}>
+          <pre tabIndex={0}>
+            <code data-testid="snippet">{code[tab]}</code>
+          </pre>
+          <div className="code-copy">
+            <CopyButton text={code[tab]} label={t("keys.secret.copySnippet")} />
+          </div>
+        </div>
+      </div>
+    </Modal>
+  );
+}
+
+const GRACE = [
+  { value: 0, label: "now" },
+  { value: 3600, label: "hour" },
+  { value: 86400, label: "day" },
+] as const;
+
+export function RegenerateDialog({
+  apiKey,
+  onClose,
+  onDone,
+}: {
+  apiKey: ApiKey;
+  onClose: () => void;
+  onDone: (result: RegeneratedKey) => void;
+}) {
+  const { t } = useTranslation();
+  const { client } = useAuth();
+  const queryClient = useQueryClient();
+  const name = useId();
+  const [grace, setGrace] = useState<number>(3600);
+  const regen = useMutation({
+    mutationFn: () => client.regenerateKey(apiKey.id, grace),
+    onSuccess: async (result) => {
+      await queryClient.invalidateQueries({ queryKey: KEYS_QUERY });
+      onDone(result);
+    },
+  });
+  return (
+    <Modal
+      title={t("keys.regen.title", { name: apiKey.name })}
+      description={t("keys.regen.body")}
+      onClose={onClose}
+      dismissable={!regen.isPending}
+      footer={
+        <>
+          <Button variant="secondary" onClick={onClose} disabled={regen.isPending}>
+            {t("common.cancel")}
+          </Button>
+          <Button onClick={() => regen.mutate()} loading={regen.isPending}>
+            {regen.isPending ? t("keys.regen.submitting") : t("keys.regen.submit")}
+          </Button>
+        </>
+      }
+    >
+      {regen.isError && <Alert tone="error">{errorMessage(t, regen.error)}</Alert>}
+      <fieldset className="choice-group">
+        <legend className="field-label">{t("keys.regen.grace")}</legend>
+        <div className="choices choices-3">
+          {GRACE.map(({ value, label }) => (
+            <label key={value} className={`choice${grace === value ? " choice-selected" : ""}`}>
+              <input
+                type="radio"
+                name={name}
+                value={value}
+                checked={grace === value}
+                onChange={() => setGrace(value)}
+                data-autofocus={grace === value ? true : undefined}
+              />
+              <span className="choice-label">{t(`keys.regen.${label}`)}</span>
+            </label>
+          ))}
+        </div>
+      </fieldset>
+    </Modal>
+  );
+}
+
+export function DeleteDialog({ apiKey, onClose }: { apiKey: ApiKey; onClose: () => void }) {
+  const { t } = useTranslation();
+  const { client } = useAuth();
+  const queryClient = useQueryClient();
+  const remove = useMutation({
+    mutationFn: () => client.deleteKey(apiKey.id),
+    onSuccess: async () => {
+      await queryClient.invalidateQueries({ queryKey: KEYS_QUERY });
+      onClose();
+    },
+  });
+  return (
+    <Modal
+      title={t("keys.remove.title", { name: apiKey.name })}
+      description={t("keys.remove.body")}
+      onClose={onClose}
+      dismissable={!remove.isPending}
+      footer={
+        <>
+          <Button variant="secondary" onClick={onClose} disabled={remove.isPending} data-autofocus>
+            {t("common.cancel")}
+          </Button>
+          <Button variant="danger" onClick={() => remove.mutate()} loading={remove.isPending}>
+            {remove.isPending ? t("keys.remove.submitting") : t("keys.remove.submit")}
+          </Button>
+        </>
+      }
+    >
+      <p className="key-ref">
+        <code>{apiKey.display_prefix}…</code>
+      </p>
+      {remove.isError && <Alert tone="error">{errorMessage(t, remove.error)}</Alert>}
+    </Modal>
+  );
+}
+
+export function usageQuery(client: ReturnType<typeof useAuth>["client"], id: string) {
+  return { queryKey: [...KEYS_QUERY, id, "usage", 30], queryFn: () => client.getKeyUsage(id, 30), staleTime: 60_000 };
+}
+
+export function StatsDialog({ apiKey, onClose }: { apiKey: ApiKey; onClose: () => void }) {
+  const { t, i18n } = useTranslation();
+  const { client } = useAuth();
+  const usage = useQuery(usageQuery(client, apiKey.id));
+  const number = new Intl.NumberFormat(i18n.language);
+  const money = new Intl.NumberFormat(i18n.language, {
+    style: "currency",
+    currency: "USD",
+    minimumFractionDigits: 2,
+    maximumFractionDigits: 4,
+  });
+  const cost = (nanos: number) => money.format(nanos / 1e9);
+  const days = usage.data ? [...usage.data.by_day].reverse() : [];
+  const active = days.filter((d) => d.requests > 0 || d.errors > 0);
+  return (
+    <Modal
+      title={t("keys.stats.title", { name: apiKey.name })}
+      description={t("keys.stats.subtitle", { days: 30 })}
+      onClose={onClose}
+      size="lg"
+    >
+      {usage.isPending && (
+        <div className="center-pad">
+          <Spinner />
+        </div>
+      )}
+      {usage.isError && <Alert tone="error">{errorMessage(t, usage.error)}</Alert>}
+      {usage.data && (
+        <>
+          <dl className="stats">
+            <div>
+              <dt>{t("keys.stats.requests")}</dt>
+              <dd>{number.format(usage.data.totals.requests)}</dd>
+            </div>
+            <div>
+              <dt>{t("keys.stats.tokens")}</dt>
+              <dd>
+                {number.format(usage.data.totals.prompt_tokens + usage.data.totals.completion_tokens)}
+                <span className="stats-detail">
+                  {t("keys.stats.tokensDetail", {
+                    prompt: number.format(usage.data.totals.prompt_tokens),
+                    completion: number.format(usage.data.totals.completion_tokens),
+                  })}
+                </span>
+              </dd>
+            </div>
+            <div>
+              <dt>{t("keys.stats.cost")}</dt>
+              <dd>{cost(usage.data.totals.cost_nanos)}</dd>
+            </div>
+            <div>
+              <dt>{t("keys.stats.errors")}</dt>
+              <dd>{number.format(usage.data.totals.errors)}</dd>
+            </div>
+          </dl>
+          {active.length === 0 ? (
+            <p className="muted empty-note">{t("keys.stats.noUsage")}</p>
+          ) : (
+            <div className="table-wrap">
+              <table className="table">
+                <thead>
+                  <tr>
+                    <th scope="col">{t("keys.stats.date")}</th>
+                    <th scope="col" className="num">
+                      {t("keys.stats.requests")}
+                    </th>
+                    <th scope="col" className="num">
+                      {t("keys.stats.tokens")}
+                    </th>
+                    <th scope="col" className="num">
+                      {t("keys.stats.cost")}
+                    </th>
+                    <th scope="col" className="num">
+                      {t("keys.stats.errors")}
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {active.map((d) => (
+                    <tr key={d.date}>
+                      <th scope="row">{d.date}</th>
+                      <td className="num">{number.format(d.requests)}</td>
+                      <td className="num">{number.format(d.tokens)}</td>
+                      <td className="num">{cost(d.cost_nanos)}</td>
+                      <td className="num">{number.format(d.errors)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </>
+      )}
+    </Modal>
+  );
+}
