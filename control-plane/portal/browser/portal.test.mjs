@@ -209,3 +209,128 @@ describe("portal", () => {
     });
   });
 });
+
+/** Signs in through the API and creates a key (for stories that need keys to exist). */
+async function createKeyViaApi(email, name) {
+  const login = await system.api("/developer/login", { email, password: PASSWORD });
+  assert.equal(login.status, 200, await login.clone().text());
+  const { access_token } = await login.json();
+  const res = await fetch(`${system.baseUrl}/api/v1/developer/keys`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${access_token}` },
+    body: JSON.stringify({ name }),
+  });
+  assert.equal(res.status, 201, await res.clone().text());
+  return { key: await res.json(), accessToken: access_token };
+}
+
+describe("API keys", () => {
+  it("a verified developer creates a key, copies the snippet, disables, regenerates and deletes it", async () => {
+    const email = await verifiedAccount("keys");
+    const options = { ...DESKTOP, permissions: ["clipboard-read", "clipboard-write"] };
+    await withContext(system, "keys-story", options, async (context, shot) => {
+      const page = await context.newPage();
+      await page.goto(`${system.baseUrl}/login`);
+      await signIn(page, email, PASSWORD);
+      await page.getByRole("heading", { name: "Welcome, Grace" }).waitFor();
+      await page.getByRole("navigation", { name: "Main navigation" }).getByRole("link", { name: "API keys" }).click();
+      await page.getByRole("heading", { name: "No API keys yet" }).waitFor();
+      await shot("1-empty");
+
+      // The dialog opens with the name focused; Escape closes it.
+      await page.getByRole("button", { name: "Create key" }).click();
+      let dialog = page.getByRole("dialog", { name: "Create API key" });
+      await dialog.waitFor();
+      await page.keyboard.press("Escape");
+      await dialog.waitFor({ state: "detached" });
+      await page.getByRole("button", { name: "Create key" }).click();
+      await dialog.waitFor();
+      await page.keyboard.type("Production backend");
+      await dialog.getByLabel("Expiry").selectOption("90");
+      await shot("2-create");
+      await dialog.getByRole("button", { name: "Create key" }).click();
+
+      // The secret, once, with a snippet that points at this platform.
+      dialog = page.getByRole("dialog", { name: "Save your new key" });
+      await dialog.waitFor();
+      const secret = (await dialog.getByTestId("secret").textContent()).trim();
+      assert.match(secret, /^ahub_\S{30,}$/);
+      await shot("3-secret");
+      await dialog.getByRole("button", { name: "Copy code" }).click();
+      await dialog.getByRole("button", { name: "Copied" }).waitFor();
+      const copied = await page.evaluate(() => navigator.clipboard.readText());
+      assert.ok(copied.includes(`base_url="${system.baseUrl}/v1"`), copied);
+      assert.ok(copied.includes(`api_key="${secret}"`), copied);
+      await dialog.getByRole("tab", { name: "Node.js" }).click();
+      await dialog.getByText(`baseURL: "${system.baseUrl}/v1"`).waitFor();
+      await dialog.getByRole("button", { name: "I've saved it" }).click();
+      await dialog.waitFor({ state: "detached" });
+
+      // In the list, without its secret.
+      const row = page.getByRole("listitem").filter({ has: page.getByRole("heading", { name: "Production backend" }) });
+      await row.getByText("Active").waitFor();
+      assert.equal(await page.getByText(secret).count(), 0);
+      await row.getByRole("img", { name: "0 requests in the last 30 days" }).waitFor();
+      await shot("4-list");
+
+      // Disable it.
+      await row.getByRole("button", { name: "Edit" }).click();
+      dialog = page.getByRole("dialog", { name: "Edit API key" });
+      await dialog.getByLabel(/^Enabled/).uncheck();
+      await dialog.getByRole("button", { name: "Save changes" }).click();
+      await dialog.waitFor({ state: "detached" });
+      await row.getByText("Disabled").waitFor();
+
+      // Regenerate it: a new secret, shown once; the old one stops at once.
+      await row.getByRole("button", { name: "Regenerate" }).click();
+      dialog = page.getByRole("dialog", { name: "Regenerate “Production backend”" });
+      await dialog.getByLabel("Immediately").check();
+      await shot("5-regenerate");
+      await dialog.getByRole("button", { name: "Regenerate" }).click();
+      dialog = page.getByRole("dialog", { name: "Save your new secret" });
+      await dialog.getByText("The old secret no longer works.").waitFor();
+      const newSecret = (await dialog.getByTestId("secret").textContent()).trim();
+      assert.match(newSecret, /^ahub_/);
+      assert.notEqual(newSecret, secret);
+      await dialog.getByRole("button", { name: "I've saved it" }).click();
+      await dialog.waitFor({ state: "detached" });
+
+      // Per-key stats.
+      await row.getByRole("button", { name: "Usage" }).click();
+      dialog = page.getByRole("dialog", { name: "Usage of “Production backend”" });
+      await dialog.getByText("No requests in this period yet.").waitFor();
+      await shot("6-stats");
+      await dialog.getByRole("button", { name: "Close" }).click();
+      await dialog.waitFor({ state: "detached" });
+
+      // Delete it, after confirming.
+      await row.getByRole("button", { name: "Delete" }).click();
+      dialog = page.getByRole("dialog", { name: "Delete “Production backend”?" });
+      await shot("7-delete");
+      await dialog.getByRole("button", { name: "Delete key" }).click();
+      await page.getByRole("heading", { name: "No API keys yet" }).waitFor();
+    });
+  });
+
+  it("lists keys on a phone without sideways scrolling", async () => {
+    const email = await verifiedAccount("keysphone", "zh-CN");
+    await createKeyViaApi(email, "Staging");
+    await createKeyViaApi(email, "A rather long key name for the mobile app backend");
+    await withContext(system, "keys-phone", PHONE, async (context, shot) => {
+      const page = await context.newPage();
+      await page.goto(`${system.baseUrl}/login`);
+      await signIn(page, email, PASSWORD, { email: "邮箱", password: "密码", submit: "登录" });
+      await page.getByRole("heading", { name: "欢迎，Grace" }).waitFor();
+      await page.goto(`${system.baseUrl}/keys`);
+      await page.getByRole("heading", { name: "API 密钥", exact: true }).waitFor();
+      await page.getByRole("heading", { name: "Staging" }).waitFor();
+      await page.getByRole("img", { name: "近 30 天共 0 次请求" }).first().waitFor();
+      await assertNoHorizontalScroll(page);
+      await shot("1-list");
+      await page.getByRole("button", { name: "创建密钥" }).click();
+      await page.getByRole("dialog", { name: "创建 API 密钥" }).waitFor();
+      await assertNoHorizontalScroll(page);
+      await shot("2-create");
+    });
+  });
+});
