@@ -247,6 +247,7 @@ describe("API keys", () => {
       await dialog.waitFor();
       await page.keyboard.type("Production backend");
       await dialog.getByLabel("Expiry").selectOption("90");
+      await page.waitForTimeout(250); // the dialog fades in
       await shot("2-create");
       await dialog.getByRole("button", { name: "Create key" }).click();
 
@@ -255,6 +256,7 @@ describe("API keys", () => {
       await dialog.waitFor();
       const secret = (await dialog.getByTestId("secret").textContent()).trim();
       assert.match(secret, /^ahub_\S{30,}$/);
+      await page.waitForTimeout(250); // the dialog fades in
       await shot("3-secret");
       await dialog.getByRole("button", { name: "Copy code" }).click();
       await dialog.getByRole("button", { name: "Copied" }).waitFor();
@@ -285,6 +287,7 @@ describe("API keys", () => {
       await row.getByRole("button", { name: "Regenerate" }).click();
       dialog = page.getByRole("dialog", { name: "Regenerate “Production backend”" });
       await dialog.getByLabel("Immediately").check();
+      await page.waitForTimeout(250); // the dialog fades in
       await shot("5-regenerate");
       await dialog.getByRole("button", { name: "Regenerate" }).click();
       dialog = page.getByRole("dialog", { name: "Save your new secret" });
@@ -299,6 +302,7 @@ describe("API keys", () => {
       await row.getByRole("button", { name: "Usage" }).click();
       dialog = page.getByRole("dialog", { name: "Usage of “Production backend”" });
       await dialog.getByText("No requests in this period yet.").waitFor();
+      await page.waitForTimeout(250); // the dialog fades in
       await shot("6-stats");
       await dialog.getByRole("button", { name: "Close" }).click();
       await dialog.waitFor({ state: "detached" });
@@ -306,6 +310,7 @@ describe("API keys", () => {
       // Delete it, after confirming.
       await row.getByRole("button", { name: "Delete" }).click();
       dialog = page.getByRole("dialog", { name: "Delete “Production backend”?" });
+      await page.waitForTimeout(250); // the dialog fades in
       await shot("7-delete");
       await dialog.getByRole("button", { name: "Delete key" }).click();
       await page.getByRole("heading", { name: "No API keys yet" }).waitFor();
@@ -330,6 +335,7 @@ describe("API keys", () => {
       await page.getByRole("button", { name: "创建密钥" }).click();
       await page.getByRole("dialog", { name: "创建 API 密钥" }).waitFor();
       await assertNoHorizontalScroll(page);
+      await page.waitForTimeout(250); // the sheet slides in
       await shot("2-create");
     });
   });

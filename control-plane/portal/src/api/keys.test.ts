@@ -8,7 +8,7 @@ import { FakeServer, apiError, json } from "../test/fakeServer";
 const key: ApiKey = {
   id: "key_1",
   name: "Production",
-  display_prefix: "ahub_AbCd",
+  display_prefix: "ahub_AbCd…wxYz",
   enabled: true,
   created_at_ms: Date.UTC(2026, 5, 1),
   expires_at_ms: null,

@@ -134,7 +134,7 @@ function KeyRow({ apiKey, open }: { apiKey: ApiKey; open: (o: Open) => void }) {
           </h3>
           <StatusPill status={status} />
         </div>
-        <code className="key-prefix">{apiKey.display_prefix}…</code>
+        <code className="key-prefix">{apiKey.display_prefix}</code>
         <p className="key-models muted small">
           {apiKey.allowed_models === null
             ? t("keys.allModels")

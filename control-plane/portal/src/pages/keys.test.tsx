@@ -10,7 +10,7 @@ import { renderApp } from "../test/renderApp";
 const key: ApiKey = {
   id: "key_1",
   name: "Production backend",
-  display_prefix: "ahub_AbCd",
+  display_prefix: "ahub_AbCd…wxYz",
   enabled: true,
   created_at_ms: Date.UTC(2026, 5, 1),
   expires_at_ms: null,
@@ -61,7 +61,7 @@ describe("API keys page", () => {
     renderApp("/keys", server);
     const row = (await screen.findByRole("heading", { name: "Production backend" })).closest("li")!;
     expect(within(row).getByText("Active")).toBeInTheDocument();
-    expect(within(row).getByText("ahub_AbCd…")).toBeInTheDocument();
+    expect(within(row).getByText("ahub_AbCd…wxYz")).toBeInTheDocument();
     expect(within(row).getByText("All models")).toBeInTheDocument();
     expect(await within(row).findByRole("img", { name: "7 requests in the last 30 days" })).toBeInTheDocument();
     const old = screen.getByRole("heading", { name: "Old" }).closest("li")!;

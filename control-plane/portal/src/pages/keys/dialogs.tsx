@@ -400,7 +400,7 @@ export function DeleteDialog({ apiKey, onClose }: { apiKey: ApiKey; onClose: () 
       }
     >
       <p className="key-ref">
-        <code>{apiKey.display_prefix}…</code>
+        <code>{apiKey.display_prefix}</code>
       </p>
       {remove.isError && <Alert tone="error">{errorMessage(t, remove.error)}</Alert>}
     </Modal>

@@ -161,6 +161,7 @@ export function Sparkline({ values, label }: { values: number[]; label: string }
       width={width}
       height={height}
       viewBox={`0 0 ${width} ${height}`}
+      preserveAspectRatio="none"
       role="img"
       aria-label={label}
     >
