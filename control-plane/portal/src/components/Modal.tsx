@@ -20,6 +20,7 @@ export function Modal({
   footer,
   size = "md",
   dismissable = true,
+  closeOnBackdrop = true,
 }: {
   title: ReactNode;
   description?: ReactNode;
@@ -29,6 +30,8 @@ export function Modal({
   size?: "md" | "lg";
   /** False while a request is in flight, or when closing would lose a secret by accident. */
   dismissable?: boolean;
+  /** False where a stray click outside would lose something shown only once. */
+  closeOnBackdrop?: boolean;
 }) {
   const { t } = useTranslation();
   const id = useId();
@@ -77,7 +80,7 @@ export function Modal({
 
   return createPortal(
     <div className="modal-root">
-      <div className="modal-backdrop" onClick={() => dismissable && onClose()} aria-hidden="true" />
+      <div className="modal-backdrop" onClick={() => dismissable && closeOnBackdrop && onClose()} aria-hidden="true" />
       <div
         ref={panel}
         className={`modal modal-${size}`}

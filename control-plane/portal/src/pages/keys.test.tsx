@@ -140,3 +140,55 @@ describe("API keys page", () => {
     expect(screen.getByRole("button", { name: "Create key" })).toBeDisabled();
   });
 });
+
+describe("API keys page actions", () => {
+  it("disables a key, regenerates it with a grace period and deletes it after confirming", async () => {
+    let current: ApiKey | null = { ...key };
+    const server = sessionServer(1)
+      .on("GET", "/developer/keys", () => json(200, { data: current ? [current] : [] }))
+      .on("GET", "/developer/keys/key_1/usage", usage([1]))
+      .on("PUT", "/developer/keys/key_1", (req) => {
+        current = { ...key, ...(req.body as object) };
+        return json(200, current);
+      })
+      .on("POST", "/developer/keys/key_1/regenerate", () =>
+        json(200, { ...current, secret: "ahub_rotated", grace_expires_at_ms: Date.UTC(2026, 5, 2, 12) }),
+      )
+      .on("DELETE", "/developer/keys/key_1", () => {
+        current = null;
+        return new Response(null, { status: 204 });
+      });
+    renderApp("/keys", server);
+    const row = (await screen.findByRole("heading", { name: "Production backend" })).closest("li")!;
+
+    await userEvent.click(within(row).getByRole("button", { name: "Edit" }));
+    let dialog = await screen.findByRole("dialog", { name: "Edit API key" });
+    await userEvent.click(within(dialog).getByLabelText(/^Enabled/));
+    await userEvent.click(within(dialog).getByRole("button", { name: "Save changes" }));
+    expect(await within(row).findByText("Disabled")).toBeInTheDocument();
+    expect(server.calls("PUT", "/developer/keys/key_1")[0]?.body).toEqual({
+      name: "Production backend",
+      enabled: false,
+      allowed_models: null,
+    });
+
+    await userEvent.click(within(row).getByRole("button", { name: "Regenerate" }));
+    dialog = await screen.findByRole("dialog", { name: "Regenerate “Production backend”" });
+    await userEvent.click(within(dialog).getByLabelText("In 24 hours"));
+    await userEvent.click(within(dialog).getByRole("button", { name: "Regenerate" }));
+    dialog = await screen.findByRole("dialog", { name: "Save your new secret" });
+    expect(within(dialog).getByTestId("secret")).toHaveTextContent("ahub_rotated");
+    expect(within(dialog).getByText(/The old secret keeps working until/)).toBeInTheDocument();
+    expect(server.calls("POST", "/developer/keys/key_1/regenerate")[0]?.body).toEqual({ grace_seconds: 86400 });
+    await userEvent.keyboard("{Escape}");
+    await waitFor(() => expect(screen.queryByRole("dialog")).not.toBeInTheDocument());
+
+    await userEvent.click(within(row).getByRole("button", { name: "Delete" }));
+    dialog = await screen.findByRole("dialog", { name: "Delete “Production backend”?" });
+    expect(within(dialog).getByRole("button", { name: "Cancel" })).toHaveFocus();
+    expect(server.calls("DELETE", "/developer/keys/key_1")).toHaveLength(0);
+    await userEvent.click(within(dialog).getByRole("button", { name: "Delete key" }));
+    expect(await screen.findByRole("heading", { name: "No API keys yet" })).toBeInTheDocument();
+    expect(server.calls("DELETE", "/developer/keys/key_1")).toHaveLength(1);
+  });
+});

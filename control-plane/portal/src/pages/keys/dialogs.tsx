@@ -235,6 +235,7 @@ export function SecretDialog({
       description={t("keys.secret.body")}
       onClose={onClose}
       size="lg"
+      closeOnBackdrop={false}
       footer={
         <Button onClick={onClose} data-autofocus>
           {t("keys.secret.saved")}
