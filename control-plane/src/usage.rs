@@ -1,6 +1,6 @@
 //! Usage records shipped by gateways (the embedded default's store).
 
-use crate::db::{self, Db};
+use crate::db::{self, Backend, Db};
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
 use aihub_contract::usage::{IngestResult, UsageRow};
@@ -35,7 +35,12 @@ const ROWS_PER_STATEMENT: usize = 400;
 
 /// `INSERT … VALUES ($1, …), ($25, …) … ON CONFLICT (request_id) DO NOTHING`
 /// for `rows` rows. Only placeholders are generated; every value is bound.
-fn insert_sql(rows: usize) -> String {
+///
+/// SQLite gets anonymous `?` placeholders: SQLite looks a *named* parameter
+/// (`$N` is one to it) up by a linear scan, so binding 9,600 `$N` parameters
+/// costs quadratic time — measured here as 80% of the control plane's CPU
+/// under load. PostgreSQL needs `$N`.
+fn insert_sql(rows: usize, backend: Backend) -> String {
     let mut sql = format!("INSERT INTO usage_records ({COLUMNS}) VALUES ");
     for r in 0..rows {
         if r > 0 {
@@ -46,8 +51,13 @@ fn insert_sql(rows: usize) -> String {
             if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(r * COLUMN_COUNT + c + 1).to_string());
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(r * COLUMN_COUNT + c + 1).to_string());
+                }
+            }
         }
         sql.push(')');
     }
@@ -70,7 +80,7 @@ pub async fn ingest(db: &Db, rows: &[UsageRow]) -> DomainResult<IngestResult> {
 
     let mut tx = db.begin_write().await?;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = insert_sql(chunk.len());
+        let sql = insert_sql(chunk.len(), db.backend());
         let mut query = sqlx::query(&sql);
         for row in chunk {
             let id = row.request_id.as_str();
@@ -239,10 +249,13 @@ mod tests {
 
     #[test]
     fn insert_sql_numbers_every_placeholder_once() {
-        let sql = insert_sql(2);
+        let sql = insert_sql(2, Backend::Postgres);
         assert!(sql.contains("($1, $2,"));
         assert!(sql.contains("$24), ($25, $26,"));
         assert!(sql.ends_with("$48) ON CONFLICT (request_id) DO NOTHING"));
+        let sql = insert_sql(2, Backend::Sqlite);
+        assert_eq!(sql.matches('?').count(), 2 * COLUMN_COUNT);
+        assert!(!sql.contains('$'));
         assert_eq!(COLUMNS.split(',').count(), COLUMN_COUNT);
     }
 
