@@ -436,6 +436,25 @@ async fn refusals_use_openai_error_shape() {
     .await;
     // None of these reached the provider.
     assert_eq!(up.request_count(), 0);
+    // Each refusal is counted under its code.
+    let metrics = s
+        .client
+        .get(s.ops_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for code in [
+        "missing_api_key",
+        "invalid_api_key",
+        "invalid_json",
+        "model_not_found",
+    ] {
+        let line = format!("aihub_gateway_rejections_total{{code=\"{code}\"}} 1");
+        assert!(metrics.contains(&line), "no '{line}' in:\n{metrics}");
+    }
 }
 
 #[tokio::test]

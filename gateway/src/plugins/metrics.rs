@@ -2,7 +2,7 @@
 //! first token, tokens and cost, into the Prometheus registry served on the
 //! ops listener. Comes after `metering` in the pipeline.
 
-use crate::context::{RequestCtx, Route};
+use crate::context::{Failure, RequestCtx, Route};
 use crate::metrics::Metrics as Registry;
 use crate::pipeline::{settings, Outcome, Plugin};
 use crate::Shared;
@@ -65,7 +65,9 @@ impl Plugin for Metrics {
             .latency
             .with_label_values(&[endpoint])
             .observe(total.as_secs_f64());
-        if let Some(code) = ctx.error_code {
+        // Refusals by the gateway itself; upstream failures are counted as
+        // upstream errors instead.
+        if let (Some(code), Some(Failure::Rejected)) = (ctx.error_code, ctx.failure) {
             self.m.rejections.with_label_values(&[code]).inc();
         }
         if !matches!(ctx.route, Route::Model(_)) {
