@@ -138,14 +138,10 @@ pub struct RequestCtx {
     pub first_attempt_at: Option<Instant>,
     /// Status of the last upstream response header.
     pub upstream_status: Option<u16>,
-    /// When the upstream's response header arrived.
-    pub upstream_headers_at: Option<Instant>,
     /// When the last upstream byte arrived.
     pub upstream_done_at: Option<Instant>,
     /// When the first body byte went to the client.
     pub first_byte_at: Option<Instant>,
-    /// Whether the response body is rewritten (content-length dropped).
-    pub body_rewritten: bool,
     /// Tokens reported by the upstream.
     pub usage: Option<TokenCounts>,
     /// Whether `usage` is an estimate (client left before the upstream reported).
@@ -184,10 +180,8 @@ impl RequestCtx {
             attempts: 0,
             first_attempt_at: None,
             upstream_status: None,
-            upstream_headers_at: None,
             upstream_done_at: None,
             first_byte_at: None,
-            body_rewritten: false,
             usage: None,
             usage_estimated: false,
             cost_nanos: 0,

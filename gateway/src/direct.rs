@@ -125,7 +125,6 @@ pub async fn forward(
             }
         }
         ctx.upstream_status = Some(status);
-        ctx.upstream_headers_at = Some(Instant::now());
         if let Err(e) = pipeline.on_upstream_response(&mut resp_header, ctx) {
             if e.retry() && !ctx.candidates.is_empty() {
                 on_failure(ctx, "status_5xx");

@@ -23,8 +23,6 @@ pub type PluginState = http::Extensions;
 pub struct Outcome {
     /// Status sent to the client (0 if none was).
     pub status: u16,
-    /// Whether the proxy ended with an error (upstream failure, client gone).
-    pub errored: bool,
 }
 
 /// One concern of the request path. Every hook has a no-op default, so a

@@ -469,7 +469,6 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         ctx.upstream_status = Some(resp.status.as_u16());
-        ctx.upstream_headers_at = Some(Instant::now());
         self.pipeline.on_upstream_response(resp, ctx)
     }
 
@@ -621,10 +620,7 @@ impl ProxyHttp for Gateway {
             }
             tracing::debug!(request_id = %ctx.request_id, error = %e, "request ended with an error");
         }
-        let outcome = Outcome {
-            status,
-            errored: e.is_some(),
-        };
+        let outcome = Outcome { status };
         self.pipeline.on_done(&outcome, ctx);
     }
 

@@ -263,15 +263,7 @@ async fn failing_deployment_falls_back_and_is_charged_once() {
     assert_eq!(rows[0].attempts, 3);
     assert_eq!(rows[0].deployment_id, good_dep);
     assert_eq!(rows[0].cost_nanos, 5 * MINI_NANOS_PER_TOKEN);
-    let metrics = s
-        .client
-        .get(s.ops_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     let bad_errors = metrics
         .lines()
         .find(|l| l.starts_with("aihub_gateway_upstream_errors_total") && l.contains(&bad_dep))
@@ -437,15 +429,7 @@ async fn refusals_use_openai_error_shape() {
     // None of these reached the provider.
     assert_eq!(up.request_count(), 0);
     // Each refusal is counted under its code.
-    let metrics = s
-        .client
-        .get(s.ops_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     for code in [
         "missing_api_key",
         "invalid_api_key",
@@ -695,15 +679,7 @@ async fn portal_and_management_api_share_the_gateway_host() {
     assert_eq!(resp.status(), 404);
     let health = s.client.get(s.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let metrics = s
-        .client
-        .get(s.ops_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(metrics.contains("aihub_gateway_config_version"));
 }
 

@@ -170,7 +170,6 @@ impl Plugin for Metering {
                 .is_some_and(|r| r.client_wants_stream_usage);
         if strip_usage {
             resp.remove_header("content-length");
-            ctx.body_rewritten = true;
         }
         ctx.plugin_state.insert(MeterState {
             active: ok,

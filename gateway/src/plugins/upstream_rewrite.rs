@@ -197,7 +197,6 @@ impl Plugin for UpstreamRewrite {
             resp.set_status(502)?;
             resp.remove_header("content-length");
             resp.insert_header("content-type", "application/json")?;
-            ctx.body_rewritten = true;
             ctx.plugin_state.insert(CredentialFailure);
             return Ok(());
         }
@@ -218,7 +217,6 @@ impl Plugin for UpstreamRewrite {
                 "application/json"
             },
         )?;
-        ctx.body_rewritten = true;
         let model = ctx.request.as_ref().map(|r| r.model.as_str()).unwrap_or("");
         ctx.plugin_state.insert(AnthropicResponse {
             status,

@@ -372,11 +372,6 @@ impl StreamTranslator {
         self.chunk(json!([]), Some(usage), out);
         out.extend_from_slice(b"data: [DONE]\n\n");
     }
-
-    /// Whether the stream reached its end event.
-    pub fn is_finished(&self) -> bool {
-        self.finished
-    }
 }
 
 #[cfg(test)]
@@ -447,7 +442,6 @@ mod tests {
         assert_eq!(usage["usage"]["completion_tokens"], 5);
         assert_eq!(usage["id"], "chatcmpl-msg_9");
         assert_eq!(events[4], "data: [DONE]");
-        assert!(t.is_finished());
     }
 
     #[test]

@@ -213,6 +213,18 @@ impl Stack {
         format!("http://127.0.0.1:{}{path}", self.ops_port)
     }
 
+    /// The gateway's Prometheus text.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.ops_url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn aihub(&self, args: &[&str]) -> Value {
         aihub_json(&self.database_url, args)
     }
