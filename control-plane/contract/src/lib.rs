@@ -13,6 +13,7 @@
 //! Money crosses the boundary as integer nano-units (10⁻⁹ of the currency) and
 //! prices as decimal strings, never as floats.
 
+pub mod calendar;
 pub mod keys;
 pub mod money;
 pub mod signing;

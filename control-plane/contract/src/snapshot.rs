@@ -16,6 +16,11 @@ pub struct Snapshot {
     pub developers: Vec<DeveloperEntry>,
     /// Providers and models.
     pub catalog: Catalog,
+    /// What each quota scope had used when the snapshot was taken (full
+    /// snapshots only; the change stream never carries usage). Gateways seed
+    /// their quota counters from it when they have none yet.
+    #[serde(default)]
+    pub usage: Vec<UsageBase>,
 }
 
 /// Changes since a version. Applying `changes` to the snapshot at
@@ -51,6 +56,118 @@ pub struct KeyEntry {
     pub expires_at_ms: Option<i64>,
     /// Models this key may use; `None` = all visible models.
     pub allowed_models: Option<Vec<String>>,
+    /// Endpoint families this key may call; `None` = all.
+    #[serde(default)]
+    pub allowed_endpoints: Option<Vec<EndpointScope>>,
+    /// Rate limits, quotas and budgets of this key (each `None` = only the
+    /// account's own limits apply).
+    #[serde(default)]
+    pub limits: KeyLimits,
+    /// Client addresses allowed to use the key, as CIDRs (`203.0.113.0/24`,
+    /// `2001:db8::/32`); `None` = any address.
+    #[serde(default)]
+    pub ip_allowlist: Option<Vec<String>>,
+}
+
+/// Families of gateway endpoints a key can be scoped to.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointScope {
+    /// `POST /v1/chat/completions` (and Anthropic-style `POST /v1/messages`).
+    Chat,
+    /// `POST /v1/completions`.
+    Completions,
+    /// `POST /v1/embeddings`.
+    Embeddings,
+    /// `/v1/batches…`.
+    Batches,
+    /// `/v1/files…`.
+    Files,
+}
+
+impl EndpointScope {
+    /// Every scope, in documentation order.
+    pub const ALL: [EndpointScope; 5] = [
+        EndpointScope::Chat,
+        EndpointScope::Completions,
+        EndpointScope::Embeddings,
+        EndpointScope::Batches,
+        EndpointScope::Files,
+    ];
+
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointScope::Chat => "chat",
+            EndpointScope::Completions => "completions",
+            EndpointScope::Embeddings => "embeddings",
+            EndpointScope::Batches => "batches",
+            EndpointScope::Files => "files",
+        }
+    }
+
+    /// Parses the API spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+/// A key's own limits. Each one can only narrow what the account allows.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct KeyLimits {
+    /// Requests per minute.
+    pub requests_per_minute: Option<u64>,
+    /// Tokens (prompt + completion) per minute.
+    pub tokens_per_minute: Option<u64>,
+    /// Tokens over the key's whole life.
+    pub token_quota_total: Option<u64>,
+    /// Tokens per calendar month (UTC).
+    pub token_quota_monthly: Option<u64>,
+    /// Spend over the key's whole life, nano-units.
+    pub budget_total_nanos: Option<i64>,
+    /// Spend per calendar month (UTC), nano-units.
+    pub budget_monthly_nanos: Option<i64>,
+}
+
+impl KeyLimits {
+    /// Whether any quota or budget (not a rate limit) is set.
+    pub fn has_quota(&self) -> bool {
+        self.token_quota_total.is_some()
+            || self.token_quota_monthly.is_some()
+            || self.budget_total_nanos.is_some()
+            || self.budget_monthly_nanos.is_some()
+    }
+}
+
+/// Whose usage a [`UsageBase`] counts.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageScope {
+    /// One API key (its grace secret included).
+    Key,
+    /// A developer account, all keys together.
+    Developer,
+}
+
+/// Usage of one key or developer as the control plane knew it: the starting
+/// point of a gateway's quota counters.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UsageBase {
+    /// Key or developer.
+    pub scope: UsageScope,
+    /// Its id (a key id never carries the `:grace` suffix).
+    pub id: String,
+    /// The calendar month (UTC, `YYYY-MM`) the `*_month` figures are for.
+    pub month: String,
+    /// Tokens (prompt + completion) used in `month`.
+    pub tokens_month: u64,
+    /// Cost in `month`, nano-units.
+    pub cost_nanos_month: i64,
+    /// Tokens used ever.
+    pub tokens_total: u64,
+    /// Cost ever, nano-units.
+    pub cost_nanos_total: i64,
 }
 
 /// A developer's standing, as far as the gateway cares.
@@ -60,6 +177,13 @@ pub struct DeveloperEntry {
     pub id: String,
     /// False when suspended: every key of the developer is refused.
     pub active: bool,
+    /// The account's requests per minute, all keys together (`api_rate_limit`).
+    #[serde(default)]
+    pub requests_per_minute: Option<u64>,
+    /// The account's tokens per calendar month, all keys together
+    /// (`api_quota_limit`).
+    #[serde(default)]
+    pub token_quota_monthly: Option<u64>,
 }
 
 /// Providers and the public models routed to them.
@@ -190,6 +314,7 @@ impl Snapshot {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -200,7 +325,23 @@ mod tests {
             developer_id: "dev_1".into(),
             expires_at_ms: None,
             allowed_models: None,
+            allowed_endpoints: None,
+            limits: KeyLimits::default(),
+            ip_allowlist: None,
         }
+    }
+
+    #[test]
+    fn old_entries_without_limits_still_parse() {
+        let k: KeyEntry = serde_json::from_str(
+            r#"{"id":"k","hash":"h","developer_id":"d","expires_at_ms":null,"allowed_models":null}"#,
+        )
+        .unwrap();
+        assert_eq!(k.limits, KeyLimits::default());
+        let d: DeveloperEntry = serde_json::from_str(r#"{"id":"d","active":true}"#).unwrap();
+        assert_eq!(d.requests_per_minute, None);
+        assert_eq!(EndpointScope::parse("files"), Some(EndpointScope::Files));
+        assert_eq!(EndpointScope::parse("nope"), None);
     }
 
     #[test]
