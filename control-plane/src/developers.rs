@@ -633,6 +633,8 @@ pub async fn developer_entry(
         Ok(DeveloperEntry {
             id: r.try_get("id")?,
             active: get_bool(&r, "is_active")?,
+            requests_per_minute: None,
+            token_quota_monthly: None,
         })
     })
     .transpose()
@@ -653,6 +655,8 @@ pub async fn key_owner_entries(conn: &mut AnyConnection) -> DomainResult<Vec<Dev
             Ok(DeveloperEntry {
                 id: r.try_get("id")?,
                 active: get_bool(r, "is_active")?,
+                requests_per_minute: None,
+                token_quota_monthly: None,
             })
         })
         .collect()

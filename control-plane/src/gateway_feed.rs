@@ -35,6 +35,7 @@ pub async fn snapshot(db: &Db) -> DomainResult<Snapshot> {
         keys: keys::active_entries(&mut conn).await?,
         developers: developers::key_owner_entries(&mut conn).await?,
         catalog: catalog::gateway_catalog(&mut conn).await?,
+        usage: Vec::new(),
     })
 }
 

@@ -314,6 +314,9 @@ fn entry_from_row(row: &AnyRow) -> DomainResult<KeyEntry> {
         developer_id: row.try_get("developer_id")?,
         expires_at_ms: row.try_get("expires_at")?,
         allowed_models: parse_models(row.try_get("allowed_models")?)?,
+        allowed_endpoints: None,
+        limits: Default::default(),
+        ip_allowlist: None,
     })
 }
 

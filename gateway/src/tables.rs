@@ -300,6 +300,9 @@ mod tests {
                     developer_id: "dev_1".into(),
                     expires_at_ms: None,
                     allowed_models: None,
+                    allowed_endpoints: None,
+                    limits: Default::default(),
+                    ip_allowlist: None,
                 },
                 KeyEntry {
                     id: "key_bad".into(),
@@ -307,11 +310,16 @@ mod tests {
                     developer_id: "dev_1".into(),
                     expires_at_ms: None,
                     allowed_models: None,
+                    allowed_endpoints: None,
+                    limits: Default::default(),
+                    ip_allowlist: None,
                 },
             ],
             developers: vec![DeveloperEntry {
                 id: "dev_2".into(),
                 active: false,
+                requests_per_minute: None,
+                token_quota_monthly: None,
             }],
             catalog: Catalog {
                 providers: vec![ProviderEntry {
@@ -353,6 +361,7 @@ mod tests {
                     ],
                 }],
             },
+            usage: Vec::new(),
         };
         let (t, warnings) = Tables::build(&snap);
         assert_eq!(t.version, 7);
