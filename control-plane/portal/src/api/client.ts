@@ -5,6 +5,7 @@ import type {
   AuthConfig,
   CreateKeyRequest,
   CreatedKey,
+  KeyList,
   KeyUsage,
   RegeneratedKey,
   UpdateKeyRequest,
@@ -163,8 +164,12 @@ export class ApiClient {
   // ------------------------------------------------------------------ API keys
 
   async listKeys(): Promise<ApiKey[]> {
-    const page = await this.authed<{ data: ApiKey[] }>("GET", "/developer/keys");
-    return page.data;
+    return (await this.listKeyPage()).data;
+  }
+
+  /** The keys with the account's own limits (the ceilings of every key's limits). */
+  listKeyPage(): Promise<KeyList> {
+    return this.authed("GET", "/developer/keys");
   }
 
   /**

@@ -14,6 +14,17 @@ const key: ApiKey = {
   expires_at_ms: null,
   last_used_at_ms: null,
   allowed_models: null,
+  allowed_endpoints: null,
+  limits: {
+    requests_per_minute: null,
+    tokens_per_minute: null,
+    token_quota_total: null,
+    token_quota_monthly: null,
+    budget_total: null,
+    budget_monthly: null,
+  },
+  ip_allowlist: null,
+  metadata: {},
 };
 
 function signedIn(server: FakeServer) {

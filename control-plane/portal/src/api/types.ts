@@ -65,6 +65,42 @@ export interface ApiKey {
   last_used_at_ms: number | null;
   /** null: every model. */
   allowed_models: string[] | null;
+  /** null: every endpoint family. */
+  allowed_endpoints: EndpointScope[] | null;
+  /** The key's own limits; each null = only the account's limits apply. */
+  limits: KeyLimits;
+  /** Client addresses allowed to use the key (CIDRs or single IPs); null = any. */
+  ip_allowlist: string[] | null;
+  /** Free-form labels (`team=search`). */
+  metadata: KeyMetadata | null;
+}
+
+/** Endpoint families a key can be scoped to, in documentation order. */
+export const ENDPOINT_SCOPES = ["chat", "completions", "embeddings", "batches", "files"] as const;
+export type EndpointScope = (typeof ENDPOINT_SCOPES)[number];
+
+export type KeyMetadata = Record<string, string>;
+
+/** A key's limits. Budgets are decimal strings in USD ("12.5"). */
+export interface KeyLimits {
+  requests_per_minute: number | null;
+  tokens_per_minute: number | null;
+  token_quota_total: number | null;
+  token_quota_monthly: number | null;
+  budget_total: string | null;
+  budget_monthly: string | null;
+}
+
+/** The account's own ceilings, which a key's limits cannot exceed (null: none). */
+export interface AccountLimits {
+  requests_per_minute: number | null;
+  token_quota_monthly: number | null;
+}
+
+/** `GET /developer/keys`. */
+export interface KeyList {
+  data: ApiKey[];
+  account_limits?: AccountLimits;
 }
 
 /** Answer of creation: the key and its secret, shown once. */
@@ -83,6 +119,10 @@ export interface CreateKeyRequest {
   allowed_models?: string[] | null;
   /** null: never expires. */
   expires_in_days?: number | null;
+  allowed_endpoints?: EndpointScope[] | null;
+  limits?: KeyLimits;
+  ip_allowlist?: string[] | null;
+  metadata?: KeyMetadata | null;
 }
 
 export interface UpdateKeyRequest {
@@ -90,6 +130,12 @@ export interface UpdateKeyRequest {
   enabled?: boolean;
   allowed_models?: string[] | null;
   expires_at_ms?: number | null;
+  /** Absent: unchanged; null: cleared. */
+  allowed_endpoints?: EndpointScope[] | null;
+  /** Replaces every limit (a null inside clears that one). */
+  limits?: KeyLimits | null;
+  ip_allowlist?: string[] | null;
+  metadata?: KeyMetadata | null;
 }
 
 /** `GET /developer/keys/{id}/usage`: totals and one row per day (cost in nano-USD). */

@@ -1,5 +1,5 @@
 import { useId, useState } from "react";
-import type { InputHTMLAttributes, ReactNode, SelectHTMLAttributes } from "react";
+import type { InputHTMLAttributes, ReactNode, SelectHTMLAttributes, TextareaHTMLAttributes } from "react";
 import { useTranslation } from "react-i18next";
 import type { Problem } from "../lib/validation";
 import { EyeIcon, EyeOffIcon } from "./icons";
@@ -128,6 +128,28 @@ export function SelectField({
       >
         {children}
       </select>
+    </Shell>
+  );
+}
+
+/** A multi-line text input (lists typed one item per line). */
+export function TextAreaField({
+  label,
+  hint,
+  problem,
+  optional,
+  ...area
+}: FieldShell & TextareaHTMLAttributes<HTMLTextAreaElement>) {
+  const ids = useFieldIds();
+  return (
+    <Shell {...ids} label={label} hint={hint} problem={problem} optional={optional}>
+      <textarea
+        id={ids.id}
+        className="input textarea"
+        aria-invalid={problem ? true : undefined}
+        aria-describedby={describedBy(ids, problem, hint)}
+        {...area}
+      />
     </Shell>
   );
 }

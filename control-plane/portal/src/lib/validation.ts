@@ -19,8 +19,16 @@ export interface Problem {
     | "validation.passwordLong"
     | "validation.passwordMismatch"
     | "validation.tooLong"
-    | "validation.companyRequired";
-  values?: Record<string, number>;
+    | "validation.companyRequired"
+    | "keys.form.modelsRequired"
+    | "keys.form.endpointsRequired"
+    | "keys.form.wholeNumber"
+    | "keys.form.amount"
+    | "keys.form.ipInvalid"
+    | "keys.form.metadataInvalid"
+    | "keys.form.metadataDuplicate"
+    | "keys.form.serverProblem";
+  values?: Record<string, number | string>;
 }
 
 export type Problems<F extends string> = Partial<Record<F, Problem>>;

@@ -2,7 +2,7 @@ import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { useQuery } from "@tanstack/react-query";
 import { useAuth, useProfile } from "../auth/AuthProvider";
-import type { ApiKey, CreatedKey, RegeneratedKey } from "../api/types";
+import type { AccountLimits, ApiKey, CreatedKey, RegeneratedKey } from "../api/types";
 import { Alert } from "../components/Alert";
 import { Button } from "../components/Button";
 import { FullPageLoader } from "../components/Loader";
@@ -13,13 +13,13 @@ import { ResendButton } from "./ResendButton";
 import {
   DeleteDialog,
   KEYS_QUERY,
-  KeyFormDialog,
   RegenerateDialog,
   SecretDialog,
   StatsDialog,
   usageQuery,
 } from "./keys/dialogs";
-import { Sparkline, StatusPill, keyStatus } from "./keys/shared";
+import { KeyFormDialog } from "./keys/KeyForm";
+import { KeyLimits, Sparkline, StatusPill, keyStatus } from "./keys/shared";
 
 type Open =
   | { kind: "create" }
@@ -36,14 +36,20 @@ export function KeysPage() {
   const { client } = useAuth();
   const profile = useProfile();
   useDocumentTitle(t("keys.title"));
-  const keys = useQuery({ queryKey: KEYS_QUERY, queryFn: () => client.listKeys() });
+  const page = useQuery({ queryKey: KEYS_QUERY, queryFn: () => client.listKeyPage() });
   const [open, setOpen] = useState<Open>(null);
   const close = () => setOpen(null);
 
-  if (profile.isPending || keys.isPending) return <FullPageLoader />;
+  if (profile.isPending || page.isPending) return <FullPageLoader />;
   if (profile.isError) return <Alert tone="error">{errorMessage(t, profile.error)}</Alert>;
   const me = profile.data;
   const verified = me.email_verified;
+  const keys = { isError: page.isError, error: page.error, data: page.data?.data };
+  // The ceilings of every key's limits: from the key list, else the profile.
+  const accountLimits: AccountLimits = page.data?.account_limits ?? {
+    requests_per_minute: me.api_rate_limit,
+    token_quota_monthly: me.api_quota_limit,
+  };
 
   return (
     <div className="page">
@@ -92,11 +98,14 @@ export function KeysPage() {
 
       {open?.kind === "create" && (
         <KeyFormDialog
+          accountLimits={accountLimits}
           onClose={close}
           onCreated={(result) => setOpen({ kind: "secret", result, regenerated: false })}
         />
       )}
-      {open?.kind === "edit" && <KeyFormDialog editing={open.key} onClose={close} />}
+      {open?.kind === "edit" && (
+        <KeyFormDialog editing={open.key} accountLimits={accountLimits} onClose={close} />
+      )}
       {open?.kind === "regenerate" && (
         <RegenerateDialog
           apiKey={open.key}
@@ -142,6 +151,7 @@ function KeyRow({ apiKey, open }: { apiKey: ApiKey; open: (o: Open) => void }) {
               ? apiKey.allowed_models.join(", ")
               : t("keys.modelsCount", { count: apiKey.allowed_models.length })}
         </p>
+        <KeyLimits apiKey={apiKey} />
       </div>
       <dl className="key-facts">
         <div>

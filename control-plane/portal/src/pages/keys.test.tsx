@@ -16,6 +16,17 @@ const key: ApiKey = {
   expires_at_ms: null,
   last_used_at_ms: null,
   allowed_models: null,
+  allowed_endpoints: null,
+  limits: {
+    requests_per_minute: null,
+    tokens_per_minute: null,
+    token_quota_total: null,
+    token_quota_monthly: null,
+    budget_total: null,
+    budget_monthly: null,
+  },
+  ip_allowlist: null,
+  metadata: {},
 };
 
 const usage = (requests: number[]) => () =>
@@ -190,5 +201,134 @@ describe("API keys page actions", () => {
     await userEvent.click(within(dialog).getByRole("button", { name: "Delete key" }));
     expect(await screen.findByRole("heading", { name: "No API keys yet" })).toBeInTheDocument();
     expect(server.calls("DELETE", "/developer/keys/key_1")).toHaveLength(1);
+  });
+});
+
+describe("API keys scopes and limits", () => {
+  it("creates a key with scopes, a rate limit and an IP range, shows the server's refusal by the field, and lists it", async () => {
+    let list: ApiKey[] = [];
+    const server = sessionServer(1)
+      .on("GET", "/developer/keys", () =>
+        json(200, { data: list, account_limits: { requests_per_minute: 100, token_quota_monthly: 1000 } }),
+      )
+      .on("GET", "/developer/keys/key_1/usage", usage([]))
+      .on("POST", "/developer/keys", (req) => {
+        const body = req.body as { limits?: { requests_per_minute: number | null } };
+        if ((body.limits?.requests_per_minute ?? 0) > 100) {
+          return apiError(
+            400,
+            "invalid_request",
+            "limits.requests_per_minute: at most 100 (your account's limit), got 500",
+          );
+        }
+        list = [{ ...key, ...(req.body as object), metadata: { team: "search" } } as ApiKey];
+        return json(201, { ...list[0], secret: "ahub_s" });
+      });
+    renderApp("/keys", server);
+    await userEvent.click(await screen.findByRole("button", { name: "Create key" }));
+    const dialog = await screen.findByRole("dialog", { name: "Create API key" });
+    await userEvent.type(within(dialog).getByLabelText("Name"), "Search");
+    // The account's ceiling is a hint, not a client-side rule.
+    expect(within(dialog).getByText("Your account allows up to 100 requests/min.")).toBeInTheDocument();
+    for (const name of ["Completions", "Batches", "Files"]) {
+      await userEvent.click(within(dialog).getByRole("checkbox", { name }));
+    }
+    await userEvent.type(within(dialog).getByLabelText("Requests per minute"), "500");
+    await userEvent.type(within(dialog).getByLabelText("Spend budget per month (USD)"), "5");
+    await userEvent.type(within(dialog).getByLabelText(/^IP allow-list/), "203.0.113.0/24");
+    await userEvent.type(within(dialog).getByLabelText(/^Metadata/), "team=search");
+    await userEvent.click(within(dialog).getByRole("button", { name: "Create key" }));
+
+    expect(await within(dialog).findByRole("alert")).toHaveTextContent(
+      "limits.requests_per_minute: at most 100 (your account's limit)",
+    );
+    const rpm = within(dialog).getByLabelText("Requests per minute");
+    expect(rpm).toHaveAccessibleDescription("at most 100 (your account's limit), got 500");
+
+    await userEvent.clear(rpm);
+    await userEvent.type(rpm, "60");
+    await userEvent.click(within(dialog).getByRole("button", { name: "Create key" }));
+    await screen.findByRole("dialog", { name: "Save your new key" });
+    const calls = server.calls("POST", "/developer/keys");
+    expect(calls).toHaveLength(2);
+    // The retry of one form reuses its idempotency key.
+    expect(calls[1]?.idempotencyKey).toBe(calls[0]?.idempotencyKey);
+    expect(calls[1]?.body).toEqual({
+      name: "Search",
+      allowed_models: null,
+      expires_in_days: 365,
+      allowed_endpoints: ["chat", "embeddings"],
+      limits: {
+        requests_per_minute: 60,
+        tokens_per_minute: null,
+        token_quota_total: null,
+        token_quota_monthly: null,
+        budget_total: null,
+        budget_monthly: "5",
+      },
+      ip_allowlist: ["203.0.113.0/24"],
+      metadata: { team: "search" },
+    });
+    await userEvent.click(screen.getByRole("button", { name: "I've saved it" }));
+    const row = (await screen.findByRole("heading", { name: "Search" })).closest("li")!;
+    expect(
+      within(row).getByText("chat, embeddings · 60 req/min · $5.00/month · 1 IP range", { exact: false }),
+    ).toBeInTheDocument();
+    expect(within(row).getByText("team=search")).toBeInTheDocument();
+  });
+
+  it("edits a key's limit in the same form and clears its IP allow-list", async () => {
+    let current: ApiKey = {
+      ...key,
+      allowed_endpoints: ["chat"],
+      limits: { ...key.limits, requests_per_minute: 60 },
+      ip_allowlist: ["203.0.113.0/24", "2001:db8::/32"],
+    };
+    const server = sessionServer(1)
+      .on("GET", "/developer/keys", () => json(200, { data: [current] }))
+      .on("GET", "/developer/keys/key_1/usage", usage([]))
+      .on("PUT", "/developer/keys/key_1", (req) => {
+        current = { ...current, ...(req.body as object) };
+        return json(200, current);
+      });
+    renderApp("/keys", server);
+    const row = (await screen.findByRole("heading", { name: "Production backend" })).closest("li")!;
+    expect(within(row).getByText("chat · 60 req/min · 2 IP ranges", { exact: false })).toBeInTheDocument();
+    await userEvent.click(within(row).getByRole("button", { name: "Edit" }));
+    const dialog = await screen.findByRole("dialog", { name: "Edit API key" });
+    // The profile's ceiling when the list carries none.
+    expect(within(dialog).getByText("Your account allows up to 600 requests/min.")).toBeInTheDocument();
+    const rpm = within(dialog).getByLabelText("Requests per minute");
+    expect(rpm).toHaveValue("60");
+    await userEvent.clear(rpm);
+    await userEvent.type(rpm, "30");
+    await userEvent.clear(within(dialog).getByLabelText(/^IP allow-list/));
+    await userEvent.click(within(dialog).getByRole("button", { name: "Save changes" }));
+    await waitFor(() => expect(screen.queryByRole("dialog")).not.toBeInTheDocument());
+    expect(server.calls("PUT", "/developer/keys/key_1")[0]?.body).toEqual({
+      name: "Production backend",
+      enabled: true,
+      allowed_models: null,
+      limits: { ...key.limits, requests_per_minute: 30 },
+      ip_allowlist: null,
+    });
+    expect(await within(row).findByText("chat · 30 req/min", { exact: false })).toBeInTheDocument();
+  });
+
+  it("checks obvious mistakes before asking the server", async () => {
+    const server = sessionServer(1)
+      .on("GET", "/developer/keys", () => json(200, { data: [] }));
+    renderApp("/keys", server);
+    await userEvent.click(await screen.findByRole("button", { name: "Create key" }));
+    const dialog = await screen.findByRole("dialog", { name: "Create API key" });
+    await userEvent.type(within(dialog).getByLabelText("Name"), "x");
+    await userEvent.type(within(dialog).getByLabelText("Tokens per minute"), "1.5");
+    await userEvent.type(within(dialog).getByLabelText(/^IP allow-list/), "localhost");
+    await userEvent.click(within(dialog).getByRole("button", { name: "Create key" }));
+    expect(
+      await within(dialog).findByText("Enter a whole number of at least 1, or leave it empty."),
+    ).toBeInTheDocument();
+    expect(within(dialog).getByText("“localhost” is not an IP address or CIDR range.")).toBeInTheDocument();
+    expect(server.calls("POST", "/developer/keys")).toHaveLength(0);
   });
 });

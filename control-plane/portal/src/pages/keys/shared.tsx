@@ -1,6 +1,7 @@
 import { useState } from "react";
 import type { KeyboardEvent } from "react";
 import { useTranslation } from "react-i18next";
+import type { TFunction } from "i18next";
 import type { ApiKey } from "../../api/types";
 import { CheckIcon, CloseIcon, CopyIcon } from "../../components/icons";
 
@@ -169,5 +170,67 @@ export function Sparkline({ values, label }: { values: number[]; label: string }
       {area && <path d={area} className="sparkline-area" />}
       {line && <path d={line} className="sparkline-line" />}
     </svg>
+  );
+}
+
+/**
+ * A key's scopes and limits in one short line, e.g.
+ * "chat, embeddings · 60 req/min · 10,000 tokens/month · $5.00/month · 2 IP ranges".
+ * Endpoints are shown in their API spelling; null (every endpoint) is left out
+ * unless nothing else is set.
+ */
+export function limitSummary(key: ApiKey, t: TFunction, language: string): string {
+  const number = new Intl.NumberFormat(language);
+  const money = new Intl.NumberFormat(language, {
+    style: "currency",
+    currency: "USD",
+    minimumFractionDigits: 2,
+    maximumFractionDigits: 4,
+  });
+  const limits = key.limits ?? {};
+  const parts: string[] = [];
+  if (key.allowed_endpoints) parts.push(key.allowed_endpoints.join(", "));
+  type Label = "rpm" | "tpm" | "quotaTotal" | "quotaMonthly" | "budgetTotal" | "budgetMonthly";
+  const count = (value: number | null | undefined, label: Label) => {
+    if (value !== null && value !== undefined) parts.push(t(`keys.summary.${label}`, { value: number.format(value) }));
+  };
+  const usd = (value: string | null | undefined, label: Label) => {
+    if (value !== null && value !== undefined && value !== "") {
+      parts.push(t(`keys.summary.${label}`, { value: money.format(Number(value)) }));
+    }
+  };
+  count(limits.requests_per_minute, "rpm");
+  count(limits.tokens_per_minute, "tpm");
+  count(limits.token_quota_total, "quotaTotal");
+  count(limits.token_quota_monthly, "quotaMonthly");
+  usd(limits.budget_total, "budgetTotal");
+  usd(limits.budget_monthly, "budgetMonthly");
+  if (key.ip_allowlist && key.ip_allowlist.length > 0) {
+    parts.push(t("keys.summary.ipRanges", { count: key.ip_allowlist.length }));
+  }
+  if (parts.length === 0) return `${t("keys.allEndpoints")} · ${t("keys.summary.noLimits")}`;
+  return parts.join(" · ");
+}
+
+/** The summary line plus the key's metadata as small `key=value` tags. */
+export function KeyLimits({ apiKey }: { apiKey: ApiKey }) {
+  const { t, i18n } = useTranslation();
+  const metadata = Object.entries(apiKey.metadata ?? {});
+  return (
+    <>
+      <p className="key-limits muted small" title={apiKey.ip_allowlist?.join("\n")}>
+        <span className="sr-only">{t("keys.limitsLabel")}: </span>
+        {limitSummary(apiKey, t, i18n.language)}
+      </p>
+      {metadata.length > 0 && (
+        <ul className="key-metadata" aria-label={t("keys.metadata")}>
+          {metadata.map(([k, v]) => (
+            <li key={k} className="tag tag-static">
+              {k}={v}
+            </li>
+          ))}
+        </ul>
+      )}
+    </>
   );
 }
