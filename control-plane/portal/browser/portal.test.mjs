@@ -211,14 +211,14 @@ describe("portal", () => {
 });
 
 /** Signs in through the API and creates a key (for stories that need keys to exist). */
-async function createKeyViaApi(email, name) {
+async function createKeyViaApi(email, name, extra = {}) {
   const login = await system.api("/developer/login", { email, password: PASSWORD });
   assert.equal(login.status, 200, await login.clone().text());
   const { access_token } = await login.json();
   const res = await fetch(`${system.baseUrl}/api/v1/developer/keys`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${access_token}` },
-    body: JSON.stringify({ name }),
+    body: JSON.stringify({ name, ...extra }),
   });
   assert.equal(res.status, 201, await res.clone().text());
   return { key: await res.json(), accessToken: access_token };
@@ -246,6 +246,14 @@ describe("API keys", () => {
       await page.getByRole("button", { name: "Create key" }).click();
       await dialog.waitFor();
       await page.keyboard.type("Production backend");
+      // Scoped to chat and embeddings, 60 requests a minute, one IP range.
+      await dialog.getByText("Your account allows up to 100 requests/min.").waitFor();
+      for (const name of ["Completions", "Batches", "Files"]) {
+        await dialog.getByRole("checkbox", { name, exact: true }).uncheck();
+      }
+      await dialog.getByLabel("Requests per minute", { exact: true }).fill("60");
+      await dialog.getByLabel(/^IP allow-list/).fill("203.0.113.0/24");
+      await dialog.getByLabel(/^Metadata/).fill("team=search");
       await dialog.getByLabel("Expiry").selectOption("90");
       await page.waitForTimeout(250); // the dialog fades in
       await shot("2-create");
@@ -273,22 +281,37 @@ describe("API keys", () => {
       await row.getByText("Active").waitFor();
       assert.equal(await page.getByText(secret).count(), 0);
       await row.getByRole("img", { name: "0 requests in the last 30 days" }).waitFor();
+      // Its scopes and limits, as the server stored them.
+      await row.getByText("chat, embeddings · 60 req/min · 1 IP range").waitFor();
+      await row.getByText("team=search", { exact: true }).waitFor();
       await shot("4-list");
 
-      // Disable it.
+      // Edit its limit: above the account's 100 requests/min the server says
+      // no, by the field; within it, the change is saved. And disable it.
       await row.getByRole("button", { name: "Edit" }).click();
       dialog = page.getByRole("dialog", { name: "Edit API key" });
+      const rpm = dialog.getByLabel("Requests per minute", { exact: true });
+      assert.equal(await rpm.inputValue(), "60");
+      assert.equal(await dialog.getByLabel(/^IP allow-list/).inputValue(), "203.0.113.0/24");
+      await rpm.fill("500");
+      await dialog.getByRole("button", { name: "Save changes" }).click();
+      await dialog.getByRole("alert").filter({ hasText: "limits.requests_per_minute" }).waitFor();
+      await dialog.getByText(/^at most 100/).waitFor();
+      await page.waitForTimeout(250);
+      await shot("5-limit-refused");
+      await rpm.fill("30");
       await dialog.getByLabel(/^Enabled/).uncheck();
       await dialog.getByRole("button", { name: "Save changes" }).click();
       await dialog.waitFor({ state: "detached" });
       await row.getByText("Disabled").waitFor();
+      await row.getByText("chat, embeddings · 30 req/min · 1 IP range").waitFor();
 
       // Regenerate it: a new secret, shown once; the old one stops at once.
       await row.getByRole("button", { name: "Regenerate" }).click();
       dialog = page.getByRole("dialog", { name: "Regenerate “Production backend”" });
       await dialog.getByLabel("Immediately").check();
       await page.waitForTimeout(250); // the dialog fades in
-      await shot("5-regenerate");
+      await shot("6-regenerate");
       await dialog.getByRole("button", { name: "Regenerate" }).click();
       dialog = page.getByRole("dialog", { name: "Save your new secret" });
       await dialog.getByText("The old secret no longer works.").waitFor();
@@ -303,7 +326,7 @@ describe("API keys", () => {
       dialog = page.getByRole("dialog", { name: "Usage of “Production backend”" });
       await dialog.getByText("No requests in this period yet.").waitFor();
       await page.waitForTimeout(250); // the dialog fades in
-      await shot("6-stats");
+      await shot("7-stats");
       await dialog.getByRole("button", { name: "Close" }).click();
       await dialog.waitFor({ state: "detached" });
 
@@ -311,7 +334,7 @@ describe("API keys", () => {
       await row.getByRole("button", { name: "Delete" }).click();
       dialog = page.getByRole("dialog", { name: "Delete “Production backend”?" });
       await page.waitForTimeout(250); // the dialog fades in
-      await shot("7-delete");
+      await shot("8-delete");
       await dialog.getByRole("button", { name: "Delete key" }).click();
       await page.getByRole("heading", { name: "No API keys yet" }).waitFor();
     });
@@ -319,7 +342,11 @@ describe("API keys", () => {
 
   it("lists keys on a phone without sideways scrolling", async () => {
     const email = await verifiedAccount("keysphone", "zh-CN");
-    await createKeyViaApi(email, "Staging");
+    await createKeyViaApi(email, "Staging", {
+      allowed_endpoints: ["chat"],
+      limits: { requests_per_minute: 50, budget_monthly: "5" },
+      ip_allowlist: ["203.0.113.0/24", "2001:db8::/32"],
+    });
     await createKeyViaApi(email, "A rather long key name for the mobile app backend");
     await withContext(system, "keys-phone", PHONE, async (context, shot) => {
       const page = await context.newPage();
@@ -330,6 +357,7 @@ describe("API keys", () => {
       await page.getByRole("heading", { name: "API 密钥", exact: true }).waitFor();
       await page.getByRole("heading", { name: "Staging" }).waitFor();
       await page.getByRole("img", { name: "近 30 天共 0 次请求" }).first().waitFor();
+      await page.getByText(/chat · 每分钟 50 次请求 · 每月 (US)?\$5\.00 · 2 个 IP 范围/).waitFor();
       await assertNoHorizontalScroll(page);
       await shot("1-list");
       await page.getByRole("button", { name: "创建密钥" }).click();

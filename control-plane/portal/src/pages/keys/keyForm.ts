@@ -151,7 +151,7 @@ export function parseMetadata(text: string): { metadata: KeyMetadata | null; bad
 
 export function formatMetadata(metadata: KeyMetadata | null): string {
   return Object.entries(metadata ?? {})
-    .map(([k, v]) => `${k}=${v}`)
+    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
     .join("\n");
 }
 

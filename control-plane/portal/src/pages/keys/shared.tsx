@@ -226,7 +226,7 @@ export function KeyLimits({ apiKey }: { apiKey: ApiKey }) {
         <ul className="key-metadata" aria-label={t("keys.metadata")}>
           {metadata.map(([k, v]) => (
             <li key={k} className="tag tag-static">
-              {k}={v}
+              {k}={typeof v === "string" ? v : JSON.stringify(v)}
             </li>
           ))}
         </ul>
