@@ -23,6 +23,8 @@ pub struct GatewayConfig {
     pub spool: SpoolConfig,
     /// Optional ClickHouse usage store.
     pub clickhouse: ClickHouseConfig,
+    /// Optional Redis for limits and quotas shared between gateways.
+    pub redis: RedisConfig,
     /// The plugin pipeline, in order.
     pub plugins: Vec<PluginSpec>,
     /// Logging.
@@ -113,6 +115,36 @@ impl std::fmt::Debug for ClickHouseConfig {
             .field("database", &self.database)
             .field("table", &self.table)
             .field("user", &self.user)
+            .finish()
+    }
+}
+
+/// Redis for rate limits and quotas; an empty `url` keeps them in process.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port/db`; empty = in process.
+    pub url: String,
+    /// Prefix of every key the gateway writes.
+    pub key_prefix: String,
+    /// Longest wait for one Redis call before deciding in process, ms.
+    pub timeout_ms: u64,
+    /// A reservation whose gateway never settled it is released after this, seconds.
+    pub reservation_ttl_secs: u64,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        let shown = match self.url.split_once('@') {
+            Some((_, host)) => format!("redis://<credentials>@{host}"),
+            None => self.url.clone(),
+        };
+        f.debug_struct("RedisConfig")
+            .field("url", &shown)
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("reservation_ttl_secs", &self.reservation_ttl_secs)
             .finish()
     }
 }
@@ -233,6 +265,23 @@ impl GatewayConfig {
         }
         if self.spool.batch_rows == 0 {
             return Err(invalid("spool.batch_rows", "expected at least 1".into()));
+        }
+        let redis = &self.redis.url;
+        if !(redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://"))
+        {
+            return Err(invalid(
+                "redis.url",
+                "expected empty (limits in process) or a redis:// URL".into(),
+            ));
+        }
+        if !(1..=10_000).contains(&self.redis.timeout_ms) {
+            return Err(invalid("redis.timeout_ms", "expected 1 to 10000".into()));
+        }
+        if self.redis.reservation_ttl_secs < 60 {
+            return Err(invalid(
+                "redis.reservation_ttl_secs",
+                "expected at least 60 (longer than any request)".into(),
+            ));
         }
         let ch = &self.clickhouse.url;
         if !(ch.is_empty() || ch.starts_with("http://") || ch.starts_with("https://")) {

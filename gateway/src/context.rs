@@ -69,6 +69,8 @@ pub struct ModelRequest {
     pub prompt_chars: usize,
     /// Size of the request body, bytes.
     pub body_len: usize,
+    /// `max_tokens` (or `max_completion_tokens`), if the request sets one.
+    pub max_tokens: Option<u64>,
 }
 
 /// One upstream attempt.
@@ -156,6 +158,8 @@ pub struct RequestCtx {
     pub failure: Option<Failure>,
     /// Set when the gateway answered by itself (errors, model list).
     pub answered_status: Option<u16>,
+    /// The plugin whose `on_request` refused the request, if one did.
+    pub refused_by: Option<&'static str>,
     /// Plugin-private state, one slot per plugin that needs it.
     pub plugin_state: crate::pipeline::PluginState,
 }
@@ -189,6 +193,7 @@ impl RequestCtx {
             content_chunks: 0,
             failure: None,
             answered_status: None,
+            refused_by: None,
             plugin_state: Default::default(),
         }
     }

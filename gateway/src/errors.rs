@@ -66,6 +66,16 @@ impl ApiError {
         )
     }
 
+    /// 429: a rate limit (`kind` = `requests` or `tokens`) or a quota
+    /// (`insufficient_quota`) refused the request.
+    pub fn too_many_requests(
+        kind: &'static str,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::new(429, kind, code, message.into())
+    }
+
     /// 502/503/504 for upstream trouble.
     pub fn upstream(status: u16, message: impl Into<String>) -> Self {
         Self::new(status, "api_error", "upstream_error", message.into())

@@ -15,6 +15,7 @@ pub mod config;
 pub mod context;
 pub mod direct;
 pub mod errors;
+pub mod limits;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;
@@ -46,6 +47,8 @@ pub struct Shared {
     pub spool: spool::SpoolHandle,
     /// This instance's name.
     pub instance_id: String,
+    /// Rate limits and quotas.
+    pub limits: Arc<limits::Limits>,
 }
 
 /// Builds every service and runs the gateway until it is told to stop.
@@ -79,11 +82,26 @@ pub fn run(config: GatewayConfig) -> anyhow::Result<()> {
         store,
         metrics.clone(),
     );
+    let limits = if config.redis.url.is_empty() {
+        limits::Limits::local(metrics.limit_store_errors.clone())
+    } else {
+        let r = &config.redis;
+        let store = limits::shared::RedisLimits::new(
+            &r.url,
+            &r.key_prefix,
+            Duration::from_millis(r.timeout_ms),
+            Duration::from_secs(r.reservation_ttl_secs),
+        )
+        .map_err(anyhow::Error::msg)
+        .context("configuration")?;
+        limits::Limits::with_redis(store, metrics.limit_store_errors.clone())
+    };
     let shared = Arc::new(Shared {
         live: live.clone(),
         metrics: metrics.clone(),
         spool: spool_handle,
         instance_id: instance_id.clone(),
+        limits: Arc::new(limits),
     });
     let pipeline = pipeline::build(&config.plugins, &shared).context("configuration")?;
 
@@ -157,6 +175,7 @@ pub fn run(config: GatewayConfig) -> anyhow::Result<()> {
         ops = %config.server.ops_listen,
         instance = %instance_id,
         usage_store = if config.clickhouse.url.is_empty() { "control_plane" } else { "clickhouse" },
+        limits = if config.redis.url.is_empty() { "in_process" } else { "redis" },
         "AI Hub gateway starting"
     );
     server.run_forever()

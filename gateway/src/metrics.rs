@@ -31,6 +31,8 @@ pub struct Metrics {
     pub fallbacks: IntCounterVec,
     /// Requests refused by the gateway, by code.
     pub rejections: IntCounterVec,
+    /// Limit and quota decisions Redis could not make (made in process instead).
+    pub limit_store_errors: prometheus::IntCounter,
     /// Usage rows waiting in the spool.
     pub spool_depth: IntGauge,
     /// Age of the oldest unshipped row, milliseconds.
@@ -114,6 +116,14 @@ impl Metrics {
                 "Requests refused by the gateway, by code.",
                 &["code"],
             )?,
+            limit_store_errors: {
+                let c = prometheus::IntCounter::new(
+                    "limit_store_errors_total",
+                    "Rate-limit and quota decisions Redis could not make (made in process instead).",
+                )?;
+                registry.register(Box::new(c.clone()))?;
+                c
+            },
             spool_depth: gauge(
                 "spool_depth_rows",
                 "Usage rows written to the spool and not yet shipped.",

@@ -133,9 +133,12 @@ pub enum BuildError {
 const KINDS: &[&str] = &[
     "request_id",
     "auth",
+    "access",
     "routing",
+    "rate_limit",
     "upstream_rewrite",
     "metering",
+    "quota",
     "usage_sink",
     "metrics",
 ];
@@ -148,6 +151,9 @@ fn construct(
     Some(match kind {
         "request_id" => plugins::request_id::RequestId::build(settings),
         "auth" => plugins::auth::Auth::build(settings),
+        "access" => plugins::access::Access::build(settings),
+        "rate_limit" => plugins::rate_limit::RateLimit::build(settings, shared),
+        "quota" => plugins::quota::Quota::build(settings, shared),
         "routing" => plugins::routing::Routing::build(settings),
         "upstream_rewrite" => plugins::upstream_rewrite::UpstreamRewrite::build(settings),
         "metering" => plugins::metering::Metering::build(settings),
@@ -208,7 +214,10 @@ impl Pipeline {
         ctx: &mut RequestCtx,
     ) -> Result<(), ApiError> {
         for p in &self.plugins {
-            p.on_request(req, ctx).await?;
+            if let Err(e) = p.on_request(req, ctx).await {
+                ctx.refused_by = Some(p.name());
+                return Err(e);
+            }
         }
         Ok(())
     }

@@ -259,6 +259,9 @@ pub fn parse_model_request(endpoint: Endpoint, body: &[u8]) -> Result<ModelReque
         .and_then(|o| o.get("include_usage"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    let max_tokens = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|k| map.get(*k).and_then(Value::as_u64));
     let prompt_chars = match endpoint {
         Endpoint::ChatCompletions => map.get("messages").map(text_len).unwrap_or(0),
         Endpoint::Completions => map.get("prompt").map(text_len).unwrap_or(0),
@@ -271,6 +274,7 @@ pub fn parse_model_request(endpoint: Endpoint, body: &[u8]) -> Result<ModelReque
         client_wants_stream_usage,
         prompt_chars,
         body_len: body.len(),
+        max_tokens,
     })
 }
 

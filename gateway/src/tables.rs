@@ -4,7 +4,10 @@
 //! sees one consistent configuration.
 
 use aihub_contract::money::Prices;
-use aihub_contract::snapshot::{ProviderKind, Snapshot};
+use aihub_contract::snapshot::{
+    EndpointScope, KeyLimits, ProviderKind, Snapshot, UsageBase, UsageScope,
+};
+use ipnet::IpNet;
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -13,17 +16,42 @@ use std::sync::Arc;
 /// An API key as the request path needs it.
 #[derive(Debug)]
 pub struct KeyInfo {
-    /// Key id.
+    /// Key id as in usage rows (`key_…`, or `key_…:grace` for a regenerated
+    /// key's previous secret).
     pub id: String,
+    /// The key itself (`id` without `:grace`): what limits and quotas count by.
+    pub base_id: String,
     /// Owning developer.
     pub developer_id: String,
     /// Unix ms after which the key is refused.
     pub expires_at_ms: Option<i64>,
     /// Models the key may use; `None` = all.
     pub allowed_models: Option<Vec<String>>,
+    /// Endpoint families the key may call; `None` = all.
+    pub allowed_endpoints: Option<Vec<EndpointScope>>,
+    /// Rate limits, quotas and budgets.
+    pub limits: KeyLimits,
+    /// Client networks allowed; `None` = any.
+    pub ip_allowlist: Option<Vec<IpNet>>,
 }
 
 impl KeyInfo {
+    /// Whether this key may call endpoints of `scope`.
+    pub fn allows_endpoint(&self, scope: EndpointScope) -> bool {
+        self.allowed_endpoints
+            .as_ref()
+            .is_none_or(|e| e.contains(&scope))
+    }
+
+    /// Whether a client at `ip` may use this key.
+    pub fn allows_ip(&self, ip: Option<std::net::IpAddr>) -> bool {
+        match (&self.ip_allowlist, ip) {
+            (None, _) => true,
+            (Some(nets), Some(ip)) => nets.iter().any(|n| n.contains(&ip)),
+            (Some(_), None) => false,
+        }
+    }
+
     /// Whether this key may call `model`.
     pub fn allows_model(&self, model: &str) -> bool {
         self.allowed_models
@@ -90,11 +118,28 @@ pub struct Tables {
     pub keys: HashMap<[u8; 32], Arc<KeyInfo>>,
     /// Suspended developers (everything else is active).
     pub suspended: std::collections::HashSet<String>,
+    /// Account-wide limits by developer id (developers without limits absent).
+    pub account_limits: HashMap<String, AccountLimits>,
+    /// Usage known to the control plane when the snapshot was taken, by
+    /// scope and id: where quota counters start.
+    pub usage_bases: HashMap<(UsageScope, String), UsageBase>,
     /// Models by public name.
     pub models: HashMap<String, Arc<Model>>,
     /// Sorted public model names, for `GET /v1/models`.
     pub model_names: Vec<String>,
 }
+
+/// A developer account's own limits, shared by all its keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountLimits {
+    /// Requests per minute (`api_rate_limit`).
+    pub requests_per_minute: Option<u64>,
+    /// Tokens per calendar month (`api_quota_limit`).
+    pub token_quota_monthly: Option<u64>,
+}
+
+/// Suffix of a regenerated key's previous secret in the key table.
+pub const GRACE_SUFFIX: &str = ":grace";
 
 /// Problems found while compiling a snapshot; the bad entries are skipped.
 pub type Warnings = Vec<String>;
@@ -111,13 +156,36 @@ impl Tables {
                 warnings.push(format!("key {}: hash is not 64 hex characters", k.id));
                 continue;
             }
+            let ip_allowlist = match &k.ip_allowlist {
+                None => None,
+                Some(list) => {
+                    let nets: Vec<IpNet> = list
+                        .iter()
+                        .filter_map(|c| {
+                            let net = c.parse::<IpNet>().or_else(|_| {
+                                c.parse::<std::net::IpAddr>().map(IpNet::from)
+                            });
+                            if net.is_err() {
+                                warnings.push(format!("key {}: '{c}' is not a CIDR", k.id));
+                            }
+                            net.ok()
+                        })
+                        .collect();
+                    // A list whose entries are all bad allows nobody, never everybody.
+                    Some(nets)
+                }
+            };
             keys.insert(
                 hash,
                 Arc::new(KeyInfo {
                     id: k.id.clone(),
+                    base_id: k.id.strip_suffix(GRACE_SUFFIX).unwrap_or(&k.id).to_string(),
                     developer_id: k.developer_id.clone(),
                     expires_at_ms: k.expires_at_ms,
                     allowed_models: k.allowed_models.clone(),
+                    allowed_endpoints: k.allowed_endpoints.clone(),
+                    limits: k.limits.clone(),
+                    ip_allowlist,
                 }),
             );
         }
@@ -126,6 +194,25 @@ impl Tables {
             .iter()
             .filter(|d| !d.active)
             .map(|d| d.id.clone())
+            .collect();
+        let account_limits = snapshot
+            .developers
+            .iter()
+            .filter(|d| d.requests_per_minute.is_some() || d.token_quota_monthly.is_some())
+            .map(|d| {
+                (
+                    d.id.clone(),
+                    AccountLimits {
+                        requests_per_minute: d.requests_per_minute,
+                        token_quota_monthly: d.token_quota_monthly,
+                    },
+                )
+            })
+            .collect();
+        let usage_bases = snapshot
+            .usage
+            .iter()
+            .map(|u| ((u.scope, u.id.clone()), u.clone()))
             .collect();
 
         let mut upstreams: HashMap<&str, Arc<Upstream>> = HashMap::new();
@@ -198,6 +285,8 @@ impl Tables {
                 version: snapshot.version,
                 keys,
                 suspended,
+                account_limits,
+                usage_bases,
                 models,
                 model_names,
             },
