@@ -12,6 +12,7 @@
 
 pub mod clickhouse;
 pub mod procs;
+pub mod redis;
 pub mod smtp;
 pub mod sse;
 pub mod upstream;

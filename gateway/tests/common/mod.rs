@@ -40,6 +40,8 @@ pub struct Stack {
     pub clickhouse_url_override: Option<String>,
     /// Extra `AIHUB_GW_*` variables for the gateway.
     pub gateway_env: Vec<(String, String)>,
+    /// Redis for limits in this run (URL, key prefix), in the production setup.
+    pub redis: Option<(String, String)>,
     pub client: reqwest::Client,
 }
 
@@ -130,6 +132,8 @@ impl Stack {
             clickhouse,
             clickhouse_url_override: None,
             gateway_env: Vec::new(),
+            redis: aihub_testkit::procs::redis_url()
+                .map(|u| (u, format!("{}:", unique_name("gw")))),
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
         };
         stack.start_control_plane().await;
@@ -164,16 +168,47 @@ impl Stack {
 
     /// Starts (or restarts) the gateway and waits until it has a configuration.
     pub async fn start_gateway(&mut self) {
-        let listen = format!("127.0.0.1:{}", self.gw_port);
-        let ops = format!("127.0.0.1:{}", self.ops_port);
+        let gw = self
+            .spawn_gateway("gw-test", self.gw_port, self.ops_port, &[])
+            .await;
+        self.gw = Some(gw);
+    }
+
+    /// Starts one more gateway on the same control plane (its own ports,
+    /// state and spool); `extra` are further `AIHUB_GW_*` variables.
+    /// Returns it with its public port.
+    pub async fn start_extra_gateway(&self, name: &str, extra: &[(&str, &str)]) -> (Proc, u16) {
+        let port = free_port();
+        let gw = self.spawn_gateway(name, port, free_port(), extra).await;
+        (gw, port)
+    }
+
+    async fn spawn_gateway(
+        &self,
+        name: &str,
+        port: u16,
+        ops_port: u16,
+        extra: &[(&str, &str)],
+    ) -> Proc {
+        let listen = format!("127.0.0.1:{port}");
+        let ops = format!("127.0.0.1:{ops_port}");
         let cp_url = format!("http://127.0.0.1:{}", self.cp_port);
-        let state = self.dir.path().join("gateway-state");
-        let spool = self.dir.path().join("spool");
+        let (state, spool) = if name == "gw-test" {
+            (
+                self.dir.path().join("gateway-state"),
+                self.dir.path().join("spool"),
+            )
+        } else {
+            (
+                self.dir.path().join(format!("{name}-state")),
+                self.dir.path().join(format!("{name}-spool")),
+            )
+        };
         let mut envs: Vec<(&str, String)> = vec![
             ("AIHUB_GW_SERVER__LISTEN", listen.clone()),
             ("AIHUB_GW_SERVER__OPS_LISTEN", ops.clone()),
             ("AIHUB_GW_SERVER__SHUTDOWN_GRACE_SECS", "1".into()),
-            ("AIHUB_GW_SERVER__INSTANCE_ID", "gw-test".into()),
+            ("AIHUB_GW_SERVER__INSTANCE_ID", name.into()),
             ("AIHUB_GW_CONTROL_PLANE__URL", cp_url),
             ("AIHUB_GW_CONTROL_PLANE__SHARED_SECRET", SECRET.into()),
             (
@@ -188,17 +223,23 @@ impl Stack {
             envs.push(("AIHUB_GW_CLICKHOUSE__URL", url));
             envs.push(("AIHUB_GW_CLICKHOUSE__DATABASE", db.clone()));
         }
+        if let Some((url, prefix)) = &self.redis {
+            envs.push(("AIHUB_GW_REDIS__URL", url.clone()));
+            envs.push(("AIHUB_GW_REDIS__KEY_PREFIX", prefix.clone()));
+        }
         let mut envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         envs.extend(
             self.gateway_env
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str())),
         );
+        // Later entries override earlier ones (Command::env).
+        envs.extend_from_slice(extra);
         let mut gw = Proc::bin("aihub-gateway", &[], &envs).unwrap();
         gw.wait_http_ok(&format!("http://{ops}/readyz"), START_TIMEOUT)
             .await
             .unwrap();
-        self.gw = Some(gw);
+        gw
     }
 
     pub fn gateway(&mut self) -> &mut Proc {

@@ -1,0 +1,424 @@
+//! End-to-end: key scopes, IP allow-lists, rate limits and quotas as
+//! developers set them through the management API, enforced by real
+//! gateways (in process, or through a real Redis shared by two gateways).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use aihub_testkit::redis::TestRedis;
+use aihub_testkit::upstream::{StubConfig, StubUpstream};
+use common::Stack;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+const PASSWORD: &str = "limits-test-pass-1";
+
+fn chat(content: &str) -> Value {
+    json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}]})
+}
+
+/// A developer who can log in, with one key; returns (dev id, key id,
+/// secret, access token).
+async fn developer(s: &Stack, email: &str, account: &[&str]) -> (String, String, String, String) {
+    developer_at(s, s.gw_port, email, account).await
+}
+
+/// [`developer`], logging in through the gateway on `port`.
+async fn developer_at(
+    s: &Stack,
+    port: u16,
+    email: &str,
+    account: &[&str],
+) -> (String, String, String, String) {
+    let mut args = vec![
+        "admin",
+        "create-developer",
+        "--email",
+        email,
+        "--name",
+        "Limits Dev",
+        "--password",
+        PASSWORD,
+    ];
+    args.extend_from_slice(account);
+    let dev = s.aihub(&args);
+    let dev_id = dev["id"].as_str().unwrap().to_string();
+    let key = s.aihub(&["admin", "create-key", "--developer", &dev_id]);
+    let login: Value = s
+        .client
+        .post(format!("http://127.0.0.1:{port}/api/v1/developer/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        dev_id,
+        key["id"].as_str().unwrap().to_string(),
+        key["secret"].as_str().unwrap().to_string(),
+        login["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("login failed: {login}"))
+            .to_string(),
+    )
+}
+
+async fn update_key(s: &Stack, token: &str, key_id: &str, body: Value) -> Value {
+    let resp = s
+        .client
+        .put(s.url(&format!("/api/v1/developer/keys/{key_id}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "PUT key: {v}");
+    v
+}
+
+/// Sends `body` with `key` until the answer is `status` (changes reach the
+/// gateway through the change stream within a second).
+async fn wait_for(s: &Stack, port: u16, key: &str, body: &Value, status: u16) -> reqwest::Response {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let resp = s
+            .client
+            .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == status {
+            return resp;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never answered {status} (last {}: {})",
+            resp.status(),
+            resp.text().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn error_code(resp: reqwest::Response) -> String {
+    let v: Value = resp.json().await.unwrap();
+    v["error"]["code"].as_str().unwrap_or_default().to_string()
+}
+
+async fn stack() -> (Stack, StubUpstream) {
+    let up = StubUpstream::start(StubConfig::named("primary")).unwrap();
+    let mut s = Stack::start().await;
+    s.add_provider("primary", "openai", &up.base_url(), "k");
+    s.add_model("gpt-4o-mini", "primary", &[]);
+    s.start_gateway().await;
+    (s, up)
+}
+
+#[tokio::test]
+async fn scopes_and_ip_allow_lists_refuse_with_clear_errors() {
+    let (s, _up) = stack().await;
+    let (_, key_id, key, token) = developer(&s, "scopes@example.com", &[]).await;
+    let port = s.gw_port;
+    wait_for(&s, port, &key, &chat("hi"), 200).await;
+
+    update_key(&s, &token, &key_id, json!({"allowed_endpoints": ["embeddings"]})).await;
+    let resp = wait_for(&s, port, &key, &chat("hi"), 403).await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "endpoint_not_allowed");
+    assert!(body["error"]["message"].as_str().unwrap().contains("'chat'"));
+    // Embeddings are still allowed.
+    let emb = s
+        .post(
+            "/v1/embeddings",
+            &key,
+            json!({"model": "gpt-4o-mini", "input": "x"}),
+        )
+        .await;
+    assert_ne!(emb.status(), 403, "embeddings must pass the scope check");
+
+    // An allow-list without this client's address refuses it...
+    update_key(
+        &s,
+        &token,
+        &key_id,
+        json!({"allowed_endpoints": null, "ip_allowlist": ["203.0.113.0/24"]}),
+    )
+    .await;
+    let resp = wait_for(&s, port, &key, &chat("hi"), 403).await;
+    assert_eq!(error_code(resp).await, "ip_not_allowed");
+    // ...and one with it lets it through.
+    update_key(
+        &s,
+        &token,
+        &key_id,
+        json!({"ip_allowlist": ["203.0.113.0/24", "127.0.0.1"]}),
+    )
+    .await;
+    wait_for(&s, port, &key, &chat("hi"), 200).await;
+}
+
+/// Fires `n` requests at once, spread over `ports`; returns the answers
+/// and how long the burst took.
+async fn burst(s: &Stack, ports: &[u16], key: &str, n: usize) -> (Vec<reqwest::Response>, Duration) {
+    let t0 = Instant::now();
+    let sends = (0..n).map(|i| {
+        let url = format!(
+            "http://127.0.0.1:{}/v1/chat/completions",
+            ports[i % ports.len()]
+        );
+        s.client.post(url).bearer_auth(key).json(&chat("hello")).send()
+    });
+    let resps = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    (resps, t0.elapsed())
+}
+
+/// Waits until the gateway on `port` enforces `limit` requests/min for
+/// `key`: the first answer carrying it has used one request of it.
+async fn prime(s: &Stack, port: u16, key: &str, limit: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = s
+            .client
+            .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&chat("x"))
+            .send()
+            .await
+            .unwrap();
+        let header = r.headers().get("x-ratelimit-limit-requests").cloned();
+        if r.status() == 200 && header.is_some_and(|h| h == limit.to_string().as_str()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gateway {port} never enforced the limit"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A limit of N per minute lets N through at once, plus one more every 60/N s.
+fn tolerance(limit: usize, elapsed: Duration) -> usize {
+    (elapsed.as_secs_f64() * limit as f64 / 60.0).ceil() as usize
+}
+
+/// `already` requests of the limit were used by [`prime`].
+fn check_burst(resps: &[reqwest::Response], elapsed: Duration, limit: usize, already: usize) {
+    let ok = resps.iter().filter(|r| r.status() == 200).count() + already;
+    let limited = resps.iter().filter(|r| r.status() == 429).count();
+    assert_eq!(
+        ok - already + limited,
+        resps.len(),
+        "only 200s and 429s expected"
+    );
+    let most = limit + tolerance(limit, elapsed);
+    assert!(
+        (limit..=most).contains(&ok),
+        "{ok} of {} let through with a limit of {limit} (allowed {limit}..={most})",
+        resps.len() + already
+    );
+    let refused = resps.iter().find(|r| r.status() == 429).expect("some refused");
+    let h = refused.headers();
+    let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "retry-after {retry}");
+    assert_eq!(h["x-ratelimit-limit-requests"], limit.to_string().as_str());
+    assert_eq!(h["x-ratelimit-remaining-requests"], "0");
+    assert!(h.get("x-ratelimit-reset-requests").is_some());
+    let passed = resps.iter().find(|r| r.status() == 200).expect("some passed");
+    assert_eq!(
+        passed.headers()["x-ratelimit-limit-requests"],
+        limit.to_string().as_str()
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_three_times_the_limit_lets_the_limit_through() {
+    let (s, _up) = stack().await;
+    let (_, key_id, key, token) = developer(&s, "burst@example.com", &[]).await;
+    update_key(&s, &token, &key_id, json!({"limits": {"requests_per_minute": 10}})).await;
+    prime(&s, s.gw_port, &key, 10).await;
+    let (resps, elapsed) = burst(&s, &[s.gw_port], &key, 29).await;
+    check_burst(&resps, elapsed, 10, 1);
+}
+
+#[tokio::test]
+async fn two_gateways_share_one_limit_through_redis() {
+    let up = StubUpstream::start(StubConfig::named("primary")).unwrap();
+    let s = Stack::start().await;
+    s.add_provider("primary", "openai", &up.base_url(), "k");
+    s.add_model("gpt-4o-mini", "primary", &[]);
+    let redis = TestRedis::start().await.unwrap();
+    let env = [
+        ("AIHUB_GW_REDIS__URL", redis.url.as_str()),
+        ("AIHUB_GW_REDIS__KEY_PREFIX", redis.prefix.as_str()),
+    ];
+    let (_gw_a, port_a) = s.start_extra_gateway("gw-a", &env).await;
+    let (_gw_b, port_b) = s.start_extra_gateway("gw-b", &env).await;
+    let (_, key_id, key, token) = developer_at(&s, port_a, "shared@example.com", &[]).await;
+    let put = s
+        .client
+        .put(format!("http://127.0.0.1:{port_a}/api/v1/developer/keys/{key_id}"))
+        .bearer_auth(&token)
+        .json(&json!({"limits": {"requests_per_minute": 10}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    prime(&s, port_a, &key, 10).await;
+    prime(&s, port_b, &key, 10).await;
+    let (resps, elapsed) = burst(&s, &[port_a, port_b], &key, 28).await;
+    // Alone, each gateway would let 10 through: together they let 10.
+    check_burst(&resps, elapsed, 10, 2);
+}
+
+#[tokio::test]
+async fn concurrent_requests_overshoot_a_quota_by_at_most_what_is_in_flight() {
+    let (s, _up) = stack().await;
+    let (_, key_id, key, token) = developer(&s, "quota@example.com", &[]).await;
+    // Each request: 2 prompt words + 5 completion words = 7 tokens.
+    const PER_REQUEST: u64 = 7;
+    const QUOTA: u64 = 100;
+    const CONCURRENCY: usize = 8;
+    update_key(&s, &token, &key_id, json!({"limits": {"token_quota_total": QUOTA}})).await;
+    let body = json!({"model": "gpt-4o-mini", "max_tokens": 5,
+                      "messages": [{"role": "user", "content": "hello there [[stub words=5]]"}]});
+    // The quota is known when the key's usage is being counted: wait until
+    // a request is admitted under it (it counts toward the quota too).
+    wait_for(&s, s.gw_port, &key, &body, 200).await;
+    let mut ok = 1u64;
+    let mut refused = None;
+    for _round in 0..40 {
+        let sends = (0..CONCURRENCY).map(|_| s.post("/v1/chat/completions", &key, body.clone()));
+        let mut any_refused = false;
+        for r in futures::future::join_all(sends).await {
+            match r.status().as_u16() {
+                200 => ok += 1,
+                429 => any_refused = true,
+                other => panic!("unexpected {other}"),
+            }
+        }
+        if any_refused {
+            // Nothing is in flight now: one more request tells whether the
+            // quota is really spent or was only reserved by the round.
+            let r = s.post("/v1/chat/completions", &key, body.clone()).await;
+            match r.status().as_u16() {
+                200 => ok += 1,
+                429 => {
+                    refused = Some(r);
+                    break;
+                }
+                other => panic!("unexpected {other}"),
+            }
+        }
+    }
+    let refused = refused.expect("the quota never refused");
+    let v: Value = refused.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "insufficient_quota");
+    assert!(v["error"]["message"].as_str().unwrap().contains("token quota"));
+    let used = ok * PER_REQUEST;
+    assert!(
+        used >= QUOTA - PER_REQUEST,
+        "refused too early: {used} of {QUOTA} tokens used"
+    );
+    assert!(
+        used <= QUOTA + CONCURRENCY as u64 * PER_REQUEST,
+        "overshot the in-flight bound: {used} tokens for a quota of {QUOTA}"
+    );
+    // Exhausted: the next request is refused too, and the usage rows agree.
+    let again = s.post("/v1/chat/completions", &key, body.clone()).await;
+    assert_eq!(again.status(), 429);
+    let rows = s.wait_usage_rows(ok as usize).await;
+    let metered: u64 = rows
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.prompt_tokens + r.completion_tokens)
+        .sum();
+    assert_eq!(metered, used);
+}
+
+#[tokio::test]
+async fn the_account_limit_binds_all_keys_together() {
+    let (s, _up) = stack().await;
+    let (dev, _, key, _) = developer(&s, "account@example.com", &["--rate-limit", "4"]).await;
+    let other = s.aihub(&["admin", "create-key", "--developer", &dev]);
+    let other = other["secret"].as_str().unwrap().to_string();
+    wait_for(&s, s.gw_port, &other, &chat("x"), 200).await;
+    let mut ok = 1;
+    let mut last = None;
+    for i in 0..8 {
+        let k = if i % 2 == 0 { &key } else { &other };
+        let r = s.post("/v1/chat/completions", k, chat("x")).await;
+        if r.status() == 200 {
+            ok += 1;
+        } else {
+            last = Some(r);
+        }
+    }
+    assert!((4..=5).contains(&ok), "{ok} let through an account limit of 4");
+    let r = last.expect("some refused");
+    assert_eq!(r.status(), 429);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"]["message"].as_str().unwrap().contains("your account"));
+}
+
+#[tokio::test]
+async fn a_regenerated_key_keeps_its_old_secret_only_for_the_grace_period() {
+    let (s, _up) = stack().await;
+    let (_, key_id, old, token) = developer(&s, "grace@example.com", &[]).await;
+    wait_for(&s, s.gw_port, &old, &chat("x"), 200).await;
+    let resp: Value = s
+        .client
+        .post(s.url(&format!("/api/v1/developer/keys/{key_id}/regenerate")))
+        .bearer_auth(&token)
+        .json(&json!({"grace_seconds": 2}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new = resp["secret"].as_str().unwrap().to_string();
+    let grace_end = resp["grace_expires_at_ms"].as_i64().unwrap();
+    wait_for(&s, s.gw_port, &new, &chat("x"), 200).await;
+    // Within the grace both work (this runs well inside the 2 s).
+    let during = s.post("/v1/chat/completions", &old, chat("x")).await.status();
+    let now = now_ms();
+    if now < grace_end {
+        assert_eq!(during, 200, "the old secret must work during its grace");
+    }
+    // After it, the old one is refused and the new one still works.
+    wait_for(&s, s.gw_port, &old, &chat("x"), 401).await;
+    assert!(now_ms() >= grace_end - 50);
+    assert_eq!(
+        s.post("/v1/chat/completions", &new, chat("x")).await.status(),
+        200
+    );
+    // Deleting the key refuses it at once (within the change stream's second).
+    let del = s
+        .client
+        .delete(s.url(&format!("/api/v1/developer/keys/{key_id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    wait_for(&s, s.gw_port, &new, &chat("x"), 401).await;
+}
