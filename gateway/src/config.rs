@@ -267,8 +267,7 @@ impl GatewayConfig {
             return Err(invalid("spool.batch_rows", "expected at least 1".into()));
         }
         let redis = &self.redis.url;
-        if !(redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://"))
-        {
+        if !(redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://")) {
             return Err(invalid(
                 "redis.url",
                 "expected empty (limits in process) or a redis:// URL".into(),

@@ -135,11 +135,20 @@ async fn scopes_and_ip_allow_lists_refuse_with_clear_errors() {
     let port = s.gw_port;
     wait_for(&s, port, &key, &chat("hi"), 200).await;
 
-    update_key(&s, &token, &key_id, json!({"allowed_endpoints": ["embeddings"]})).await;
+    update_key(
+        &s,
+        &token,
+        &key_id,
+        json!({"allowed_endpoints": ["embeddings"]}),
+    )
+    .await;
     let resp = wait_for(&s, port, &key, &chat("hi"), 403).await;
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "endpoint_not_allowed");
-    assert!(body["error"]["message"].as_str().unwrap().contains("'chat'"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("'chat'"));
     // Embeddings are still allowed.
     let emb = s
         .post(
@@ -173,14 +182,23 @@ async fn scopes_and_ip_allow_lists_refuse_with_clear_errors() {
 
 /// Fires `n` requests at once, spread over `ports`; returns the answers
 /// and how long the burst took.
-async fn burst(s: &Stack, ports: &[u16], key: &str, n: usize) -> (Vec<reqwest::Response>, Duration) {
+async fn burst(
+    s: &Stack,
+    ports: &[u16],
+    key: &str,
+    n: usize,
+) -> (Vec<reqwest::Response>, Duration) {
     let t0 = Instant::now();
     let sends = (0..n).map(|i| {
         let url = format!(
             "http://127.0.0.1:{}/v1/chat/completions",
             ports[i % ports.len()]
         );
-        s.client.post(url).bearer_auth(key).json(&chat("hello")).send()
+        s.client
+            .post(url)
+            .bearer_auth(key)
+            .json(&chat("hello"))
+            .send()
     });
     let resps = futures::future::join_all(sends)
         .await
@@ -235,14 +253,20 @@ fn check_burst(resps: &[reqwest::Response], elapsed: Duration, limit: usize, alr
         "{ok} of {} let through with a limit of {limit} (allowed {limit}..={most})",
         resps.len() + already
     );
-    let refused = resps.iter().find(|r| r.status() == 429).expect("some refused");
+    let refused = resps
+        .iter()
+        .find(|r| r.status() == 429)
+        .expect("some refused");
     let h = refused.headers();
     let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "retry-after {retry}");
     assert_eq!(h["x-ratelimit-limit-requests"], limit.to_string().as_str());
     assert_eq!(h["x-ratelimit-remaining-requests"], "0");
     assert!(h.get("x-ratelimit-reset-requests").is_some());
-    let passed = resps.iter().find(|r| r.status() == 200).expect("some passed");
+    let passed = resps
+        .iter()
+        .find(|r| r.status() == 200)
+        .expect("some passed");
     assert_eq!(
         passed.headers()["x-ratelimit-limit-requests"],
         limit.to_string().as_str()
@@ -253,7 +277,13 @@ fn check_burst(resps: &[reqwest::Response], elapsed: Duration, limit: usize, alr
 async fn a_burst_of_three_times_the_limit_lets_the_limit_through() {
     let (s, _up) = stack().await;
     let (_, key_id, key, token) = developer(&s, "burst@example.com", &[]).await;
-    update_key(&s, &token, &key_id, json!({"limits": {"requests_per_minute": 10}})).await;
+    update_key(
+        &s,
+        &token,
+        &key_id,
+        json!({"limits": {"requests_per_minute": 10}}),
+    )
+    .await;
     prime(&s, s.gw_port, &key, 10).await;
     let (resps, elapsed) = burst(&s, &[s.gw_port], &key, 29).await;
     check_burst(&resps, elapsed, 10, 1);
@@ -275,7 +305,9 @@ async fn two_gateways_share_one_limit_through_redis() {
     let (_, key_id, key, token) = developer_at(&s, port_a, "shared@example.com", &[]).await;
     let put = s
         .client
-        .put(format!("http://127.0.0.1:{port_a}/api/v1/developer/keys/{key_id}"))
+        .put(format!(
+            "http://127.0.0.1:{port_a}/api/v1/developer/keys/{key_id}"
+        ))
         .bearer_auth(&token)
         .json(&json!({"limits": {"requests_per_minute": 10}}))
         .send()
@@ -297,7 +329,13 @@ async fn concurrent_requests_overshoot_a_quota_by_at_most_what_is_in_flight() {
     const PER_REQUEST: u64 = 7;
     const QUOTA: u64 = 100;
     const CONCURRENCY: usize = 8;
-    update_key(&s, &token, &key_id, json!({"limits": {"token_quota_total": QUOTA}})).await;
+    update_key(
+        &s,
+        &token,
+        &key_id,
+        json!({"limits": {"token_quota_total": QUOTA}}),
+    )
+    .await;
     let body = json!({"model": "gpt-4o-mini", "max_tokens": 5,
                       "messages": [{"role": "user", "content": "hello there [[stub words=5]]"}]});
     // The quota is known when the key's usage is being counted: wait until
@@ -332,7 +370,10 @@ async fn concurrent_requests_overshoot_a_quota_by_at_most_what_is_in_flight() {
     let refused = refused.expect("the quota never refused");
     let v: Value = refused.json().await.unwrap();
     assert_eq!(v["error"]["code"], "insufficient_quota");
-    assert!(v["error"]["message"].as_str().unwrap().contains("token quota"));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("token quota"));
     let used = ok * PER_REQUEST;
     assert!(
         used >= QUOTA - PER_REQUEST,
@@ -372,11 +413,17 @@ async fn the_account_limit_binds_all_keys_together() {
             last = Some(r);
         }
     }
-    assert!((4..=5).contains(&ok), "{ok} let through an account limit of 4");
+    assert!(
+        (4..=5).contains(&ok),
+        "{ok} let through an account limit of 4"
+    );
     let r = last.expect("some refused");
     assert_eq!(r.status(), 429);
     let v: Value = r.json().await.unwrap();
-    assert!(v["error"]["message"].as_str().unwrap().contains("your account"));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("your account"));
 }
 
 #[tokio::test]
@@ -399,7 +446,10 @@ async fn a_regenerated_key_keeps_its_old_secret_only_for_the_grace_period() {
     let grace_end = resp["grace_expires_at_ms"].as_i64().unwrap();
     wait_for(&s, s.gw_port, &new, &chat("x"), 200).await;
     // Within the grace both work (this runs well inside the 2 s).
-    let during = s.post("/v1/chat/completions", &old, chat("x")).await.status();
+    let during = s
+        .post("/v1/chat/completions", &old, chat("x"))
+        .await
+        .status();
     let now = now_ms();
     if now < grace_end {
         assert_eq!(during, 200, "the old secret must work during its grace");
@@ -408,7 +458,9 @@ async fn a_regenerated_key_keeps_its_old_secret_only_for_the_grace_period() {
     wait_for(&s, s.gw_port, &old, &chat("x"), 401).await;
     assert!(now_ms() >= grace_end - 50);
     assert_eq!(
-        s.post("/v1/chat/completions", &new, chat("x")).await.status(),
+        s.post("/v1/chat/completions", &new, chat("x"))
+            .await
+            .status(),
         200
     );
     // Deleting the key refuses it at once (within the change stream's second).

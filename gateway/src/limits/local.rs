@@ -111,11 +111,8 @@ impl LocalLimits {
             .entry((kind, limit.get()))
             .or_insert_with(|| {
                 let store = RefundableStore::default();
-                let limiter = RateLimiter::new(
-                    Quota::per_minute(limit),
-                    store.clone(),
-                    self.clock.clone(),
-                );
+                let limiter =
+                    RateLimiter::new(Quota::per_minute(limit), store.clone(), self.clock.clone());
                 (Arc::new(limiter), store)
             })
             .0
@@ -248,7 +245,8 @@ impl LocalLimits {
     /// A scope's counters (tests and diagnostics).
     pub fn counters(&self, scope: UsageScope, id: &str) -> Option<Counters> {
         let map = self.quotas.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&(scope, id.to_string())).map(|s| s.counters.clone())
+        map.get(&(scope, id.to_string()))
+            .map(|s| s.counters.clone())
     }
 }
 
@@ -294,7 +292,15 @@ mod tests {
         let l = LocalLimits::default();
         // The account allows 1, the key 3: the second request is refused by
         // the account and must not use up the key.
-        let both = |n| [rpm("key", 3), RateCheck { scope: UsageScope::Developer, ..rpm(n, 1) }];
+        let both = |n| {
+            [
+                rpm("key", 3),
+                RateCheck {
+                    scope: UsageScope::Developer,
+                    ..rpm(n, 1)
+                },
+            ]
+        };
         assert!(matches!(l.admit(&both("dev")), RateDecision::Allowed(_)));
         for _ in 0..3 {
             assert!(matches!(

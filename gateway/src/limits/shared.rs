@@ -286,7 +286,9 @@ impl RedisLimits {
     pub async fn admit(&self, checks: &[RateCheck]) -> Result<RateDecision, StoreError> {
         let mut inv = self.rate.prepare_invoke();
         for c in checks {
-            inv.key(self.rate_key(c)).arg(c.limit.max(1)).arg(c.cost.max(1));
+            inv.key(self.rate_key(c))
+                .arg(c.limit.max(1))
+                .arg(c.cost.max(1));
         }
         let out: Vec<i64> = self.run(inv).await?;
         let us = |v: i64| Duration::from_micros(u64::try_from(v).unwrap_or(0));
@@ -326,14 +328,21 @@ impl RedisLimits {
     pub async fn refund(&self, checks: &[RateCheck]) -> Result<(), StoreError> {
         let mut inv = self.refund.prepare_invoke();
         for c in checks {
-            inv.key(self.rate_key(c)).arg(c.limit.max(1)).arg(c.cost.max(1));
+            inv.key(self.rate_key(c))
+                .arg(c.limit.max(1))
+                .arg(c.cost.max(1));
         }
         let _: i64 = self.run(inv).await?;
         Ok(())
     }
 
     fn quota_keys(&self, inv: &mut redis::ScriptInvocation<'_>, check: &QuotaCheck) {
-        let h = format!("{}q:{}:{}", self.prefix, scope_letter(check.scope), check.id);
+        let h = format!(
+            "{}q:{}:{}",
+            self.prefix,
+            scope_letter(check.scope),
+            check.id
+        );
         inv.key(&h).key(format!("{h}:res"));
     }
 

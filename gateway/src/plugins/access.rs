@@ -168,6 +168,9 @@ mod tests {
             plugin(&["10.0.0.0/8"]).client_ip(&r, Some(peer)),
             Some("198.51.100.7".parse().unwrap())
         );
-        assert_eq!(parse_net("2001:db8::1").unwrap().to_string(), "2001:db8::1/128");
+        assert_eq!(
+            parse_net("2001:db8::1").unwrap().to_string(),
+            "2001:db8::1/128"
+        );
     }
 }

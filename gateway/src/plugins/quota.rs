@@ -71,12 +71,18 @@ fn refusal(check: &QuotaCheck, kind: QuotaKind, month: &Month) -> ApiError {
         ),
         QuotaKind::CostTotal => (
             "spend budget",
-            format!("${}", nanos_to_decimal(check.cost_total.unwrap_or(0)).normalize()),
+            format!(
+                "${}",
+                nanos_to_decimal(check.cost_total.unwrap_or(0)).normalize()
+            ),
             "It does not reset: raise it in the AI Hub portal or use another key.".to_string(),
         ),
         QuotaKind::CostMonth => (
             "monthly spend budget",
-            format!("${}", nanos_to_decimal(check.cost_month.unwrap_or(0)).normalize()),
+            format!(
+                "${}",
+                nanos_to_decimal(check.cost_month.unwrap_or(0)).normalize()
+            ),
             format!("It resets on {next_month}-01 (UTC), or raise it in the AI Hub portal."),
         ),
     };
