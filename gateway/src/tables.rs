@@ -7,8 +7,8 @@ use aihub_contract::money::Prices;
 use aihub_contract::snapshot::{
     EndpointScope, KeyLimits, ProviderKind, Snapshot, UsageBase, UsageScope,
 };
-use ipnet::IpNet;
 use arc_swap::ArcSwap;
+use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -162,9 +162,9 @@ impl Tables {
                     let nets: Vec<IpNet> = list
                         .iter()
                         .filter_map(|c| {
-                            let net = c.parse::<IpNet>().or_else(|_| {
-                                c.parse::<std::net::IpAddr>().map(IpNet::from)
-                            });
+                            let net = c
+                                .parse::<IpNet>()
+                                .or_else(|_| c.parse::<std::net::IpAddr>().map(IpNet::from));
                             if net.is_err() {
                                 warnings.push(format!("key {}: '{c}' is not a CIDR", k.id));
                             }
