@@ -1,8 +1,9 @@
 //! Developer accounts: creation (operators included), lookup, profile
-//! changes, passwords (policy and argon2id), suspension.
+//! changes, passwords (policy and argon2id), suspension, account limits.
 
 use crate::db::{self, get_bool, Db, Entity};
 use crate::error::{DomainError, DomainResult};
+use crate::keys;
 use aihub_contract::snapshot::DeveloperEntry;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -483,6 +484,83 @@ pub async fn set_active(db: &Db, id_or_email: &str, active: bool) -> DomainResul
     Ok(dev)
 }
 
+/// An account's limits as an operator sets them; `None` leaves one alone.
+/// 0 means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountLimits {
+    /// Requests per minute, all keys together (`api_rate_limit`).
+    pub rate_limit: Option<u64>,
+    /// Tokens per calendar month, all keys together (`api_quota_limit`).
+    pub quota_limit: Option<u64>,
+}
+
+async fn apply_limits(
+    conn: &mut AnyConnection,
+    id: &str,
+    limits: AccountLimits,
+) -> DomainResult<()> {
+    let stored = |field: &str, v: u64| {
+        i64::try_from(v).map_err(|_| {
+            DomainError::invalid(format!("{field}: expected 0 (unlimited) to {}", i64::MAX))
+        })
+    };
+    let rate = limits
+        .rate_limit
+        .map(|v| stored("rate limit", v))
+        .transpose()?;
+    let quota = limits
+        .quota_limit
+        .map(|v| stored("quota limit", v))
+        .transpose()?;
+    sqlx::query(
+        "UPDATE developers SET api_rate_limit = COALESCE($1, api_rate_limit), \
+         api_quota_limit = COALESCE($2, api_quota_limit), updated_at = $3 WHERE id = $4",
+    )
+    .bind(rate)
+    .bind(quota)
+    .bind(db::now_ms())
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Creates an account with its limits (all or nothing).
+pub async fn create_developer_with_limits(
+    db: &Db,
+    new: NewDeveloper,
+    limits: AccountLimits,
+) -> DomainResult<Developer> {
+    let prepared = prepare(new).await?;
+    let mut tx = db.begin_write().await?;
+    let developer = insert(&mut tx, db.backend(), prepared).await?;
+    apply_limits(&mut tx, &developer.id, limits).await?;
+    let developer = fetch_by_id(&mut tx, &developer.id)
+        .await?
+        .ok_or_else(|| DomainError::Internal("developer vanished after insert".into()))?;
+    tx.commit().await?;
+    Ok(developer)
+}
+
+/// Changes an account's rate limit and monthly token quota; gateways see
+/// the new limits within a second. Keys keep their own limits even when
+/// they now exceed the account's (the account's still apply to them).
+pub async fn set_limits(
+    db: &Db,
+    id_or_email: &str,
+    limits: AccountLimits,
+) -> DomainResult<Developer> {
+    let mut tx = db.begin_write().await?;
+    let dev = resolve(&mut tx, id_or_email).await?;
+    apply_limits(&mut tx, &dev.id, limits).await?;
+    db::record_change(&mut tx, db.backend(), Entity::Developer, &dev.id).await?;
+    let dev = fetch_by_id(&mut tx, &dev.id)
+        .await?
+        .ok_or_else(|| DomainError::Internal("developer vanished after update".into()))?;
+    tx.commit().await?;
+    Ok(dev)
+}
+
 /// A developer found by email with what login needs: the stored password
 /// hash (`None` for accounts that cannot log in).
 pub async fn find_for_login(
@@ -625,41 +703,37 @@ pub async fn developer_entry(
     conn: &mut AnyConnection,
     id: &str,
 ) -> DomainResult<Option<DeveloperEntry>> {
-    let row = sqlx::query("SELECT id, is_active FROM developers WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.map(|r| {
-        Ok(DeveloperEntry {
-            id: r.try_get("id")?,
-            active: get_bool(&r, "is_active")?,
-            requests_per_minute: None,
-            token_quota_monthly: None,
-        })
+    let row = sqlx::query(
+        "SELECT id, is_active, api_rate_limit, api_quota_limit FROM developers WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(entry_from_row).transpose()
+}
+
+/// A [`DeveloperEntry`] from `id, is_active, api_rate_limit, api_quota_limit`;
+/// a limit of 0 or less is unlimited (`None`).
+fn entry_from_row(r: &AnyRow) -> DomainResult<DeveloperEntry> {
+    Ok(DeveloperEntry {
+        id: r.try_get("id")?,
+        active: get_bool(r, "is_active")?,
+        requests_per_minute: keys::account_limit(r.try_get("api_rate_limit")?),
+        token_quota_monthly: keys::account_limit(r.try_get("api_quota_limit")?),
     })
-    .transpose()
 }
 
 /// Every developer owning a key that can authenticate (the snapshot's list).
 pub async fn key_owner_entries(conn: &mut AnyConnection) -> DomainResult<Vec<DeveloperEntry>> {
     let rows = sqlx::query(
-        "SELECT d.id, d.is_active FROM developers d \
+        "SELECT d.id, d.is_active, d.api_rate_limit, d.api_quota_limit FROM developers d \
          WHERE EXISTS (SELECT 1 FROM api_keys k \
                        WHERE k.developer_id = d.id AND k.enabled AND k.deleted_at IS NULL) \
          ORDER BY d.id",
     )
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(DeveloperEntry {
-                id: r.try_get("id")?,
-                active: get_bool(r, "is_active")?,
-                requests_per_minute: None,
-                token_quota_monthly: None,
-            })
-        })
-        .collect()
+    rows.iter().map(entry_from_row).collect()
 }
 
 #[cfg(test)]

@@ -12,9 +12,12 @@ use crate::db::{self, Db, Entity};
 use crate::developers;
 use crate::error::DomainResult;
 use crate::keys;
-use aihub_contract::snapshot::{Changes, Snapshot};
-use sqlx::Row;
-use std::collections::BTreeSet;
+use aihub_contract::calendar;
+use aihub_contract::snapshot::{
+    Changes, DeveloperEntry, KeyEntry, Snapshot, UsageBase, UsageScope,
+};
+use sqlx::{AnyConnection, Row};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -30,13 +33,132 @@ pub async fn snapshot(db: &Db) -> DomainResult<Snapshot> {
     // Version first: data read afterwards may include newer changes, which
     // the gateway then simply receives again. The other order could skip one.
     let version = db::current_version(&mut conn).await?;
+    let keys = keys::active_entries(&mut conn).await?;
+    let developers = developers::key_owner_entries(&mut conn).await?;
+    let usage = usage_bases(&mut conn, &keys, &developers, db::now_ms()).await?;
     Ok(Snapshot {
         version,
-        keys: keys::active_entries(&mut conn).await?,
-        developers: developers::key_owner_entries(&mut conn).await?,
+        keys,
+        developers,
         catalog: catalog::gateway_catalog(&mut conn).await?,
-        usage: Vec::new(),
+        usage,
     })
+}
+
+/// Usage sums of one scope: (tokens, cost) this month and ever.
+#[derive(Default, Clone, Copy)]
+struct Sums {
+    tokens_month: i64,
+    cost_month: i64,
+    tokens_total: i64,
+    cost_total: i64,
+}
+
+impl Sums {
+    fn add(&mut self, o: Sums) {
+        self.tokens_month = self.tokens_month.saturating_add(o.tokens_month);
+        self.cost_month = self.cost_month.saturating_add(o.cost_month);
+        self.tokens_total = self.tokens_total.saturating_add(o.tokens_total);
+        self.cost_total = self.cost_total.saturating_add(o.cost_total);
+    }
+
+    fn is_zero(&self) -> bool {
+        self.tokens_month == 0
+            && self.cost_month == 0
+            && self.tokens_total == 0
+            && self.cost_total == 0
+    }
+
+    fn base(self, scope: UsageScope, id: String, month: &str) -> UsageBase {
+        UsageBase {
+            scope,
+            id,
+            month: month.to_string(),
+            tokens_month: u64::try_from(self.tokens_month).unwrap_or(0),
+            cost_nanos_month: self.cost_month,
+            tokens_total: u64::try_from(self.tokens_total).unwrap_or(0),
+            cost_nanos_total: self.cost_total,
+        }
+    }
+}
+
+/// `SELECT <group>, sums…` over the embedded usage store, this month and ever.
+async fn grouped_sums(
+    conn: &mut AnyConnection,
+    group: &str,
+    month: &calendar::Month,
+) -> DomainResult<Vec<(String, Sums)>> {
+    // `group` is one of two column names chosen below, never input.
+    let sql = format!(
+        "SELECT {group} AS scope_id, \
+         CAST(SUM(CASE WHEN ts_ms >= $1 AND ts_ms < $2 \
+                       THEN prompt_tokens + completion_tokens ELSE 0 END) AS BIGINT) AS tokens_month, \
+         CAST(SUM(CASE WHEN ts_ms >= $1 AND ts_ms < $2 THEN cost_nanos ELSE 0 END) AS BIGINT) \
+              AS cost_month, \
+         CAST(SUM(prompt_tokens + completion_tokens) AS BIGINT) AS tokens_total, \
+         CAST(SUM(cost_nanos) AS BIGINT) AS cost_total \
+         FROM usage_records GROUP BY {group}"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(month.start_ms)
+        .bind(month.end_ms)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("scope_id")?,
+                Sums {
+                    tokens_month: r.try_get("tokens_month")?,
+                    cost_month: r.try_get("cost_month")?,
+                    tokens_total: r.try_get("tokens_total")?,
+                    cost_total: r.try_get("cost_total")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// What quota scopes had used at `now_ms`, from the embedded usage store:
+/// each developer of the snapshot, and each key with a quota or budget
+/// (its `:grace` rows counted with it). Scopes without usage are left out.
+/// Deployments that store usage in ClickHouse have no rows here, so their
+/// gateways start from zero.
+async fn usage_bases(
+    conn: &mut AnyConnection,
+    keys: &[KeyEntry],
+    developers: &[DeveloperEntry],
+    now_ms: i64,
+) -> DomainResult<Vec<UsageBase>> {
+    let month = calendar::month_of(now_ms);
+    let mut out = Vec::new();
+    let wanted: HashSet<&str> = developers.iter().map(|d| d.id.as_str()).collect();
+    for (id, sums) in grouped_sums(&mut *conn, "developer_id", &month).await? {
+        if wanted.contains(id.as_str()) && !sums.is_zero() {
+            out.push(sums.base(UsageScope::Developer, id, &month.name));
+        }
+    }
+    let quota_keys: HashSet<&str> = keys
+        .iter()
+        .filter(|k| k.limits.has_quota() && !k.id.ends_with(keys::GRACE_SUFFIX))
+        .map(|k| k.id.as_str())
+        .collect();
+    if quota_keys.is_empty() {
+        return Ok(out);
+    }
+    let mut by_key: BTreeMap<String, Sums> = BTreeMap::new();
+    for (id, sums) in grouped_sums(&mut *conn, "key_id", &month).await? {
+        let key_id = id.strip_suffix(keys::GRACE_SUFFIX).unwrap_or(&id);
+        if quota_keys.contains(key_id) {
+            by_key.entry(key_id.to_string()).or_default().add(sums);
+        }
+    }
+    for (id, sums) in by_key {
+        if !sums.is_zero() {
+            out.push(sums.base(UsageScope::Key, id, &month.name));
+        }
+    }
+    Ok(out)
 }
 
 /// The current version.

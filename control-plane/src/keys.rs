@@ -11,6 +11,14 @@
 //! sooner). It authenticates as the same developer; usage rows of requests
 //! made with it carry the key id with the suffix (the per-key statistics
 //! count them with the key). Disabling or deleting the key ends it too.
+//! The grace entry carries the key's scopes, limits and allow-list.
+//!
+//! **Permissions and limits.** A key may be narrowed to endpoint families
+//! (`allowed_endpoints`), given its own rate limits, token quotas and
+//! budgets ([`KeyLimits`]; a key's requests per minute and monthly tokens can
+//! never exceed its account's), and an IP allow-list (CIDRs, stored
+//! normalised). `metadata` is free-form text for its owner (Stripe's rules:
+//! at most 16 pairs, keys up to 40 characters, values up to 500).
 
 pub mod owned;
 
@@ -18,10 +26,16 @@ use crate::db::{self, get_bool, Db, Entity};
 use crate::developers;
 use crate::error::{DomainError, DomainResult};
 use aihub_contract::keys::KeySecret;
-use aihub_contract::snapshot::KeyEntry;
+use aihub_contract::money;
+use aihub_contract::snapshot::{EndpointScope, KeyEntry, KeyLimits};
+use ipnet::IpNet;
+use rust_decimal::Decimal;
 use serde::Serialize;
+use serde_json::{json, Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
+use std::collections::BTreeMap;
+use std::str::FromStr;
 
 /// Keys expire a year after creation unless told otherwise (business plan).
 pub const DEFAULT_EXPIRY_DAYS: u32 = 365;
@@ -29,6 +43,12 @@ const MAX_EXPIRY_DAYS: u32 = 36_500;
 const MAX_NAME_LEN: usize = 100;
 const MAX_MODELS: usize = 256;
 const DAY_MS: i64 = 86_400_000;
+const MAX_IP_RULES: usize = 100;
+const MAX_METADATA_PAIRS: usize = 16;
+const MAX_METADATA_KEY_LEN: usize = 40;
+const MAX_METADATA_VALUE_LEN: usize = 500;
+/// Budgets are given in currency units with at most this many decimals.
+const MAX_BUDGET_DECIMALS: u32 = 6;
 
 /// Suffix of the gateway entry of a regenerated key's previous secret.
 pub const GRACE_SUFFIX: &str = ":grace";
@@ -98,6 +118,14 @@ pub struct ApiKey {
     pub expires_at_ms: Option<i64>,
     /// Allowed models; `None` = all.
     pub allowed_models: Option<Vec<String>>,
+    /// Endpoint families the key may call; `None` = all.
+    pub allowed_endpoints: Option<Vec<EndpointScope>>,
+    /// The key's own rate limits, quotas and budgets.
+    pub limits: KeyLimits,
+    /// Client networks (normalised CIDRs) the key may be used from; `None` = any.
+    pub ip_allowlist: Option<Vec<String>>,
+    /// The owner's notes about the key.
+    pub metadata: BTreeMap<String, String>,
     /// Last request seen through usage ingest, unix ms.
     pub last_used_at_ms: Option<i64>,
     /// Creation time, unix ms.
@@ -115,7 +143,17 @@ pub struct CreatedKey {
 macro_rules! columns {
     () => {
         "id, developer_id, name, display_prefix, enabled, expires_at, allowed_models, \
+         allowed_endpoints, rpm_limit, tpm_limit, token_quota_total, token_quota_monthly, \
+         budget_total_nanos, budget_monthly_nanos, ip_allowlist, metadata, \
          last_used_at, created_at"
+    };
+}
+
+/// The columns [`limits_from_row`] and friends read, unqualified.
+macro_rules! limit_columns {
+    () => {
+        "allowed_endpoints, rpm_limit, tpm_limit, token_quota_total, token_quota_monthly, \
+         budget_total_nanos, budget_monthly_nanos, ip_allowlist"
     };
 }
 
@@ -127,6 +165,38 @@ pub(crate) fn parse_models(raw: Option<String>) -> DomainResult<Option<Vec<Strin
     .transpose()
 }
 
+fn parse_json_list<T: serde::de::DeserializeOwned>(
+    column: &str,
+    raw: Option<String>,
+) -> DomainResult<Option<Vec<T>>> {
+    raw.map(|json| {
+        serde_json::from_str::<Vec<T>>(&json)
+            .map_err(|e| DomainError::Internal(format!("{column} is not a valid JSON list: {e}")))
+    })
+    .transpose()
+}
+
+fn positive_u64(row: &AnyRow, column: &str) -> DomainResult<Option<u64>> {
+    let v: Option<i64> = row.try_get(column)?;
+    Ok(v.and_then(|n| u64::try_from(n).ok()).filter(|n| *n > 0))
+}
+
+fn limits_from_row(row: &AnyRow) -> DomainResult<KeyLimits> {
+    Ok(KeyLimits {
+        requests_per_minute: positive_u64(row, "rpm_limit")?,
+        tokens_per_minute: positive_u64(row, "tpm_limit")?,
+        token_quota_total: positive_u64(row, "token_quota_total")?,
+        token_quota_monthly: positive_u64(row, "token_quota_monthly")?,
+        budget_total_nanos: row.try_get("budget_total_nanos")?,
+        budget_monthly_nanos: row.try_get("budget_monthly_nanos")?,
+    })
+}
+
+fn parse_metadata(raw: &str) -> DomainResult<BTreeMap<String, String>> {
+    serde_json::from_str(raw)
+        .map_err(|e| DomainError::Internal(format!("metadata is not a JSON object: {e}")))
+}
+
 pub(crate) fn from_row(row: &AnyRow) -> DomainResult<ApiKey> {
     Ok(ApiKey {
         id: row.try_get("id")?,
@@ -136,6 +206,10 @@ pub(crate) fn from_row(row: &AnyRow) -> DomainResult<ApiKey> {
         enabled: get_bool(row, "enabled")?,
         expires_at_ms: row.try_get("expires_at")?,
         allowed_models: parse_models(row.try_get("allowed_models")?)?,
+        allowed_endpoints: parse_json_list("allowed_endpoints", row.try_get("allowed_endpoints")?)?,
+        limits: limits_from_row(row)?,
+        ip_allowlist: parse_json_list("ip_allowlist", row.try_get("ip_allowlist")?)?,
+        metadata: parse_metadata(&row.try_get::<String, _>("metadata")?)?,
         last_used_at_ms: row.try_get("last_used_at")?,
         created_at_ms: row.try_get("created_at")?,
     })
@@ -193,6 +267,237 @@ pub(crate) fn clean_models(models: Option<Vec<String>>) -> DomainResult<Option<V
         )));
     }
     Ok(Some(out))
+}
+
+/// Endpoint scopes by their API names: deduplicated, in documentation order,
+/// never an empty list (`None` allows all).
+pub fn clean_endpoints(raw: Option<Vec<String>>) -> DomainResult<Option<Vec<EndpointScope>>> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let names = || {
+        EndpointScope::ALL
+            .iter()
+            .map(|e| e.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut seen = Vec::new();
+    for name in &raw {
+        let scope = EndpointScope::parse(name.trim()).ok_or_else(|| {
+            DomainError::invalid(format!(
+                "allowed_endpoints: expected some of {}, got '{name}'",
+                names()
+            ))
+        })?;
+        if !seen.contains(&scope) {
+            seen.push(scope);
+        }
+    }
+    if seen.is_empty() {
+        return Err(DomainError::invalid(format!(
+            "allowed_endpoints: expected at least one of {} (null allows all)",
+            names()
+        )));
+    }
+    Ok(Some(
+        EndpointScope::ALL
+            .into_iter()
+            .filter(|e| seen.contains(e))
+            .collect(),
+    ))
+}
+
+/// The fields of the API's `limits` object.
+const LIMIT_FIELDS: [&str; 6] = [
+    "requests_per_minute",
+    "tokens_per_minute",
+    "token_quota_total",
+    "token_quota_monthly",
+    "budget_total",
+    "budget_monthly",
+];
+
+fn limit_count(field: &str, v: Option<&Value>) -> DomainResult<Option<u64>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(n) => n
+            .as_u64()
+            .filter(|n| *n >= 1 && i64::try_from(*n).is_ok())
+            .map(Some)
+            .ok_or_else(|| {
+                DomainError::invalid(format!(
+                    "limits.{field}: expected a whole number of at least 1, or null; got {n}"
+                ))
+            }),
+    }
+}
+
+/// A budget in currency units (a JSON string or number, exact decimal,
+/// more than 0, at most 6 decimals) as nano-units.
+fn limit_budget(field: &str, v: Option<&Value>) -> DomainResult<Option<i64>> {
+    let bad = |got: &dyn std::fmt::Display| {
+        DomainError::invalid(format!(
+            "limits.{field}: expected an amount above 0 with at most {MAX_BUDGET_DECIMALS}              decimals, as a string (\"12.50\") or number, or null; got {got}"
+        ))
+    };
+    let text = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(other) => return Err(bad(other)),
+    };
+    let amount = Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .map_err(|_| bad(&format!("'{text}'")))?
+        .normalize();
+    if amount <= Decimal::ZERO || amount.scale() > MAX_BUDGET_DECIMALS {
+        return Err(bad(&format!("'{text}'")));
+    }
+    // Checked before multiplying: Decimal arithmetic panics on overflow.
+    let max_units = Decimal::from(i64::MAX / money::NANOS_PER_UNIT);
+    if amount > max_units {
+        return Err(bad(&format!("'{text}' (at most {max_units})")));
+    }
+    money::decimal_to_nanos(amount)
+        .map(Some)
+        .ok_or_else(|| bad(&format!("'{text}' (too large)")))
+}
+
+/// Reads the API's `limits` object (absent fields = unset).
+pub fn parse_limits(raw: &Value) -> DomainResult<KeyLimits> {
+    let Some(obj) = raw.as_object() else {
+        return Err(DomainError::invalid(
+            "limits: expected an object (or null to remove every limit)",
+        ));
+    };
+    if let Some(unknown) = obj.keys().find(|k| !LIMIT_FIELDS.contains(&k.as_str())) {
+        return Err(DomainError::invalid(format!(
+            "limits.{unknown}: unknown field; expected some of {}",
+            LIMIT_FIELDS.join(", ")
+        )));
+    }
+    let count = |f: &str| limit_count(f, obj.get(f));
+    let budget = |f: &str| limit_budget(f, obj.get(f));
+    Ok(KeyLimits {
+        requests_per_minute: count("requests_per_minute")?,
+        tokens_per_minute: count("tokens_per_minute")?,
+        token_quota_total: count("token_quota_total")?,
+        token_quota_monthly: count("token_quota_monthly")?,
+        budget_total_nanos: budget("budget_total")?,
+        budget_monthly_nanos: budget("budget_monthly")?,
+    })
+}
+
+/// The API's `limits` object: budgets as decimal strings of currency units.
+pub fn limits_json(limits: &KeyLimits) -> Value {
+    let budget = |n: Option<i64>| n.map(|n| money::nanos_to_decimal(n).to_string());
+    json!({
+        "requests_per_minute": limits.requests_per_minute,
+        "tokens_per_minute": limits.tokens_per_minute,
+        "token_quota_total": limits.token_quota_total,
+        "token_quota_monthly": limits.token_quota_monthly,
+        "budget_total": budget(limits.budget_total_nanos),
+        "budget_monthly": budget(limits.budget_monthly_nanos),
+    })
+}
+
+/// An account limit as the gateway and the API see it: `None` = unlimited
+/// (a stored value of 0 or less).
+pub fn account_limit(stored: i64) -> Option<u64> {
+    u64::try_from(stored).ok().filter(|n| *n > 0)
+}
+
+/// A key's limits may only narrow its account's: requests per minute up to
+/// `api_rate_limit`, monthly tokens up to `api_quota_limit`.
+pub fn check_within_account(limits: &KeyLimits, owner: &developers::Developer) -> DomainResult<()> {
+    let checks = [
+        (
+            "requests_per_minute",
+            limits.requests_per_minute,
+            account_limit(owner.api_rate_limit),
+        ),
+        (
+            "token_quota_monthly",
+            limits.token_quota_monthly,
+            account_limit(owner.api_quota_limit),
+        ),
+    ];
+    for (field, mine, account) in checks {
+        if let (Some(mine), Some(account)) = (mine, account) {
+            if mine > account {
+                return Err(DomainError::invalid(format!(
+                    "limits.{field}: at most {account} (your account's limit), got {mine}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Client networks: each a CIDR or a bare address (which becomes a /32 or
+/// /128), stored normalised (host bits cleared), deduplicated, 1 to 100.
+pub fn clean_ip_allowlist(raw: Option<Vec<String>>) -> DomainResult<Option<Vec<String>>> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let mut out: Vec<String> = Vec::new();
+    for entry in &raw {
+        let text = entry.trim();
+        let net = IpNet::from_str(text)
+            .or_else(|_| std::net::IpAddr::from_str(text).map(IpNet::from))
+            .map_err(|_| {
+                DomainError::invalid(format!(
+                    "ip_allowlist: expected IP addresses or CIDR networks                      (203.0.113.0/24, 2001:db8::/32), got '{entry}'"
+                ))
+            })?;
+        let normalised = net.trunc().to_string();
+        if !out.contains(&normalised) {
+            out.push(normalised);
+        }
+    }
+    if out.is_empty() || out.len() > MAX_IP_RULES {
+        return Err(DomainError::invalid(format!(
+            "ip_allowlist: expected 1 to {MAX_IP_RULES} networks (null allows any address)"
+        )));
+    }
+    Ok(Some(out))
+}
+
+/// Metadata (Stripe's rules): at most 16 pairs, keys of 1 to 40 characters,
+/// string values of at most 500.
+pub fn clean_metadata(raw: Map<String, Value>) -> DomainResult<BTreeMap<String, String>> {
+    if raw.len() > MAX_METADATA_PAIRS {
+        return Err(DomainError::invalid(format!(
+            "metadata: expected at most {MAX_METADATA_PAIRS} pairs, got {}",
+            raw.len()
+        )));
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in raw {
+        let len = k.chars().count();
+        if len == 0 || len > MAX_METADATA_KEY_LEN || k.chars().any(char::is_control) {
+            return Err(DomainError::invalid(format!(
+                "metadata: keys must be 1 to {MAX_METADATA_KEY_LEN} printable characters, got '{k}'"
+            )));
+        }
+        match v {
+            Value::String(s) if s.chars().count() <= MAX_METADATA_VALUE_LEN => {
+                out.insert(k, s);
+            }
+            _ => {
+                return Err(DomainError::invalid(format!(
+                    "metadata.{k}: expected a string of at most {MAX_METADATA_VALUE_LEN} characters"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A list or map as the JSON text stored in a column.
+pub(crate) fn to_json_text<T: Serialize>(v: &T) -> DomainResult<String> {
+    serde_json::to_string(v).map_err(|e| DomainError::Internal(e.to_string()))
 }
 
 /// Issues a key for a developer. The returned secret is not stored anywhere.
@@ -303,7 +608,10 @@ pub async fn list_keys(db: &Db, developer: &str) -> DomainResult<Vec<ApiKey>> {
 
 macro_rules! entry_columns {
     () => {
-        "id, secret_hash, developer_id, expires_at, allowed_models"
+        concat!(
+            "id, secret_hash, developer_id, expires_at, allowed_models, ",
+            limit_columns!()
+        )
     };
 }
 
@@ -314,17 +622,23 @@ fn entry_from_row(row: &AnyRow) -> DomainResult<KeyEntry> {
         developer_id: row.try_get("developer_id")?,
         expires_at_ms: row.try_get("expires_at")?,
         allowed_models: parse_models(row.try_get("allowed_models")?)?,
-        allowed_endpoints: None,
-        limits: Default::default(),
-        ip_allowlist: None,
+        allowed_endpoints: parse_json_list("allowed_endpoints", row.try_get("allowed_endpoints")?)?,
+        limits: limits_from_row(row)?,
+        ip_allowlist: parse_json_list("ip_allowlist", row.try_get("ip_allowlist")?)?,
     })
 }
 
+/// The grace entry's columns: the previous secret, everything else the key's.
 macro_rules! grace_columns {
     () => {
         "k.id AS id, p.secret_hash AS secret_hash, k.developer_id AS developer_id, \
          k.expires_at AS expires_at, p.expires_at AS grace_expires_at, \
-         k.allowed_models AS allowed_models"
+         k.allowed_models AS allowed_models, k.allowed_endpoints AS allowed_endpoints, \
+         k.rpm_limit AS rpm_limit, k.tpm_limit AS tpm_limit, \
+         k.token_quota_total AS token_quota_total, \
+         k.token_quota_monthly AS token_quota_monthly, \
+         k.budget_total_nanos AS budget_total_nanos, \
+         k.budget_monthly_nanos AS budget_monthly_nanos, k.ip_allowlist AS ip_allowlist"
     };
 }
 
@@ -428,5 +742,118 @@ mod tests {
         assert!(clean_models(Some(vec![])).is_err());
         assert!(clean_models(Some(vec!["".into()])).is_err());
         assert!(clean_models(Some(vec!["a b".into()])).is_err());
+    }
+
+    #[test]
+    fn endpoints_are_known_deduplicated_and_ordered() {
+        assert_eq!(clean_endpoints(None).unwrap(), None);
+        assert_eq!(
+            clean_endpoints(Some(vec!["files".into(), "chat".into(), "chat".into()])).unwrap(),
+            Some(vec![EndpointScope::Chat, EndpointScope::Files])
+        );
+        assert!(clean_endpoints(Some(vec![])).is_err());
+        let e = clean_endpoints(Some(vec!["images".into()])).unwrap_err();
+        assert!(e.to_string().contains("allowed_endpoints"), "{e}");
+    }
+
+    #[test]
+    fn limits_parse_counts_and_exact_budgets() {
+        let l = parse_limits(&json!({
+            "requests_per_minute": 60,
+            "budget_total": "12.5",
+            "budget_monthly": 0.000001,
+            "token_quota_monthly": null
+        }))
+        .unwrap();
+        assert_eq!(l.requests_per_minute, Some(60));
+        assert_eq!(l.budget_total_nanos, Some(12_500_000_000));
+        assert_eq!(l.budget_monthly_nanos, Some(1_000));
+        assert_eq!(l.token_quota_monthly, None);
+        assert_eq!(
+            limits_json(&l)["budget_total"],
+            json!("12.5"),
+            "budgets read back as given"
+        );
+        assert_eq!(parse_limits(&json!({})).unwrap(), KeyLimits::default());
+        for (bad, field) in [
+            (
+                json!({"requests_per_minute": 0}),
+                "limits.requests_per_minute",
+            ),
+            (json!({"tokens_per_minute": -1}), "limits.tokens_per_minute"),
+            (
+                json!({"token_quota_total": 1.5}),
+                "limits.token_quota_total",
+            ),
+            (json!({"budget_total": "1.0000001"}), "limits.budget_total"),
+            (json!({"budget_total": "0"}), "limits.budget_total"),
+            (json!({"budget_monthly": "-3"}), "limits.budget_monthly"),
+            (json!({"budget_monthly": "abc"}), "limits.budget_monthly"),
+            (json!({"budget_monthly": true}), "limits.budget_monthly"),
+            (
+                json!({"budget_monthly": "99999999999999999999999999"}),
+                "limits.budget_monthly",
+            ),
+            (json!({"budget_total": 1e30}), "limits.budget_total"),
+            (
+                json!({"token_quota_total": u64::MAX}),
+                "limits.token_quota_total",
+            ),
+            (json!({"rpm": 5}), "limits.rpm"),
+            (json!([1]), "limits"),
+        ] {
+            let e = parse_limits(&bad).unwrap_err().to_string();
+            assert!(e.contains(field), "{bad}: {e}");
+        }
+        // Trailing zeros beyond six decimals change nothing.
+        assert_eq!(
+            parse_limits(&json!({"budget_total": "2.50000000"}))
+                .unwrap()
+                .budget_total_nanos,
+            Some(2_500_000_000)
+        );
+    }
+
+    #[test]
+    fn ip_allowlists_are_normalised() {
+        assert_eq!(
+            clean_ip_allowlist(Some(vec![
+                "203.0.113.7/24".into(),
+                "198.51.100.1".into(),
+                "2001:db8::1".into(),
+                "2001:db8:ffff::/32".into(),
+                "203.0.113.0/24".into(),
+            ]))
+            .unwrap(),
+            Some(vec![
+                "203.0.113.0/24".to_string(),
+                "198.51.100.1/32".to_string(),
+                "2001:db8::1/128".to_string(),
+                "2001:db8::/32".to_string(),
+            ])
+        );
+        assert!(clean_ip_allowlist(Some(vec![])).is_err());
+        assert!(clean_ip_allowlist(Some(vec!["10.0.0.0/33".into()])).is_err());
+        assert!(clean_ip_allowlist(Some(vec!["example.com".into()])).is_err());
+        let many: Vec<String> = (0..101).map(|i| format!("10.0.{i}.0/24")).collect();
+        assert!(clean_ip_allowlist(Some(many)).is_err());
+    }
+
+    #[test]
+    fn metadata_follows_stripes_rules() {
+        let ok = json!({"team": "search", "cost_center": ""});
+        let m = clean_metadata(ok.as_object().unwrap().clone()).unwrap();
+        assert_eq!(m["team"], "search");
+        let too_many: Map<String, Value> = (0..17).map(|i| (format!("k{i}"), json!("v"))).collect();
+        assert!(clean_metadata(too_many).is_err());
+        for bad in [
+            json!({"": "v"}),
+            json!({"k".repeat(41): "v"}),
+            json!({"k": "v".repeat(501)}),
+            json!({"k": 1}),
+        ] {
+            let e = clean_metadata(bad.as_object().unwrap().clone()).unwrap_err();
+            assert!(e.to_string().contains("metadata"), "{e}");
+        }
     }
 }

@@ -19,6 +19,7 @@ on_selected_backend!(
     creates_a_developer_and_a_key_with_json_output,
     operator_provider_and_model_commands,
     a_key_disabled_by_the_cli_reaches_a_running_control_plane,
+    account_limits_set_by_the_cli_reach_a_running_control_plane,
 );
 
 /// The binary with a clean `AIHUB_*` environment, run in a temp dir.
@@ -414,6 +415,121 @@ async fn a_key_disabled_by_the_cli_reaches_a_running_control_plane(backend: Back
         .expect("a change written by another process must wake the long poll")
         .unwrap();
     assert_eq!(got.keys_remove, vec![key_id]);
+    app.stop().await;
+}
+
+async fn account_limits_set_by_the_cli_reach_a_running_control_plane(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let url = app.database.url.clone();
+    // Defaults from the business plan: 100 requests a minute, 1000 tokens a month.
+    let plain = run_json(
+        &url,
+        &[
+            "admin",
+            "create-developer",
+            "--email",
+            "plain@example.com",
+            "--name",
+            "Plain",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(plain["rate_limit"], 100);
+    assert_eq!(plain["quota_limit"], 1000);
+    let dev = run_json(
+        &url,
+        &[
+            "admin",
+            "create-developer",
+            "--email",
+            "load@example.com",
+            "--name",
+            "Load",
+            "--rate-limit",
+            "100000000",
+            "--quota-limit",
+            "1000000000000",
+            "--json",
+        ],
+    )
+    .await;
+    let dev_id = dev["id"].as_str().unwrap().to_string();
+    assert_eq!(dev["rate_limit"], 100_000_000);
+    assert_eq!(dev["quota_limit"], 1_000_000_000_000_i64);
+    run_json(
+        &url,
+        &["admin", "create-key", "--developer", &dev_id, "--json"],
+    )
+    .await;
+    let snap: aihub_contract::snapshot::Snapshot =
+        app.signed_get(routes::SNAPSHOT).await.json().await.unwrap();
+    assert_eq!(snap.developers.len(), 1);
+    assert_eq!(snap.developers[0].requests_per_minute, Some(100_000_000));
+    assert_eq!(
+        snap.developers[0].token_quota_monthly,
+        Some(1_000_000_000_000)
+    );
+
+    // set-limits: a developer upsert with the new numbers (0 = unlimited).
+    let set = run_json(
+        &url,
+        &[
+            "admin",
+            "set-limits",
+            "LOAD@example.com",
+            "--rate-limit",
+            "600",
+            "--quota-limit",
+            "0",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(set["id"], dev_id.as_str());
+    assert_eq!(set["rate_limit"], 600);
+    assert_eq!(set["quota_limit"], 0);
+    let pq = format!("{}?since={}&wait_ms=10000", routes::CHANGES, snap.version);
+    let got: Changes = app.signed_get(&pq).await.json().await.unwrap();
+    assert_eq!(got.developers_upsert.len(), 1, "{got:?}");
+    assert_eq!(got.developers_upsert[0].id, dev_id);
+    assert_eq!(got.developers_upsert[0].requests_per_minute, Some(600));
+    assert_eq!(got.developers_upsert[0].token_quota_monthly, None);
+
+    // Only one of them is fine; neither is a usage error; so is an unknown developer.
+    let set = run_json(
+        &url,
+        &[
+            "admin",
+            "set-limits",
+            &dev_id,
+            "--quota-limit",
+            "5000",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (set["rate_limit"].as_i64(), set["quota_limit"].as_i64()),
+        (Some(600), Some(5000))
+    );
+    let neither = run(&url, &["admin", "set-limits", &dev_id]).await;
+    assert_eq!(neither.status.code(), Some(2), "clap's usage error");
+    assert!(String::from_utf8_lossy(&neither.stderr).contains("--rate-limit"));
+    let err = run_err(
+        &url,
+        &[
+            "admin",
+            "set-limits",
+            "nobody@example.com",
+            "--rate-limit",
+            "1",
+        ],
+    )
+    .await;
+    assert!(err.contains("nobody@example.com"), "{err}");
     app.stop().await;
 }
 

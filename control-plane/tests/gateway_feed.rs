@@ -1,15 +1,18 @@
 //! The gateway contract over real HTTP: snapshot contents, signatures, the
-//! long-poll change stream.
+//! long-poll change stream, account limits and the usage bases quotas
+//! start from.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use aihub_contract::calendar;
 use aihub_contract::keys;
 use aihub_contract::money::Prices;
 use aihub_contract::routes;
 use aihub_contract::signing;
-use aihub_contract::snapshot::{Changes, ProviderKind, Snapshot};
+use aihub_contract::snapshot::{Changes, ProviderKind, Snapshot, UsageBase, UsageScope};
+use aihub_contract::usage::{IngestResult, UsageBatch, UsageRow};
 use aihub_control_plane::catalog::{self, NewDeployment, NewProvider};
 use aihub_control_plane::developers::{self, DeveloperType, Email, NewDeveloper, Role};
 use aihub_control_plane::keys::{self as cp_keys, CreatedKey, Expiry, NewKey};
@@ -27,6 +30,8 @@ on_selected_backend!(
     long_poll_without_changes_returns_empty,
     suspending_a_developer_reaches_the_stream,
     bad_change_query_is_a_400,
+    account_limits_reach_the_snapshot_and_the_stream,
+    snapshot_carries_usage_bases_for_developers_and_quota_keys,
 );
 
 fn dec(s: &str) -> Decimal {
@@ -437,5 +442,181 @@ async fn bad_change_query_is_a_400(backend: Backend) {
         assert_eq!(resp.status(), 400);
         assert_eq!(error_code(resp).await, "invalid_request");
     }
+    app.stop().await;
+}
+
+async fn account_limits_reach_the_snapshot_and_the_stream(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let dev = developer(&app, "limits@example.com").await;
+    key(&app, &dev.id, None).await;
+    // The business plan's defaults.
+    let snap = snapshot(&app).await;
+    assert_eq!(snap.developers[0].requests_per_minute, Some(100));
+    assert_eq!(snap.developers[0].token_quota_monthly, Some(1000));
+
+    let v = snap.version;
+    let updated = developers::set_limits(
+        &app.db,
+        "limits@example.com",
+        developers::AccountLimits {
+            rate_limit: Some(250),
+            quota_limit: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (updated.api_rate_limit, updated.api_quota_limit),
+        (250, 1000)
+    );
+    let got = changes(&app, v, 30_000).await;
+    assert_eq!(got.developers_upsert.len(), 1);
+    let d = &got.developers_upsert[0];
+    assert_eq!(d.id, dev.id);
+    assert_eq!(d.requests_per_minute, Some(250));
+    assert_eq!(d.token_quota_monthly, Some(1000));
+
+    // 0 = unlimited: no limit on the gateway.
+    let v = got.version;
+    developers::set_limits(
+        &app.db,
+        &dev.id,
+        developers::AccountLimits {
+            rate_limit: None,
+            quota_limit: Some(0),
+        },
+    )
+    .await
+    .unwrap();
+    let got = changes(&app, v, 30_000).await;
+    assert_eq!(got.developers_upsert[0].requests_per_minute, Some(250));
+    assert_eq!(got.developers_upsert[0].token_quota_monthly, None);
+    let snap = snapshot(&app).await;
+    assert_eq!(snap.developers[0].requests_per_minute, Some(250));
+    assert_eq!(snap.developers[0].token_quota_monthly, None);
+    app.stop().await;
+}
+
+fn usage_row(request_id: &str, key_id: &str, dev: &str, ts_ms: i64) -> UsageRow {
+    UsageRow {
+        request_id: request_id.into(),
+        ts_ms,
+        developer_id: dev.into(),
+        key_id: key_id.into(),
+        endpoint: "chat.completions".into(),
+        method: "POST".into(),
+        model: "gpt-4o-mini".into(),
+        deployment_id: "dep_1".into(),
+        provider_id: "prov_1".into(),
+        prompt_tokens: 100,
+        completion_tokens: 20,
+        cached_tokens: 7,
+        reasoning_tokens: 3,
+        cost_nanos: 5_000,
+        latency_ms: 300,
+        ttft_ms: None,
+        status: 200,
+        stream: false,
+        attempts: 1,
+        ip: "203.0.113.7".into(),
+        user_agent: "OpenAI/Python".into(),
+        error: String::new(),
+        gateway_id: "gw-1".into(),
+    }
+}
+
+async fn snapshot_carries_usage_bases_for_developers_and_quota_keys(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let ada = developer(&app, "ada@example.com").await;
+    let bob = developer(&app, "bob@example.com").await;
+    // Carol has usage but no key that can authenticate: not in the snapshot.
+    let carol = developer(&app, "carol@example.com").await;
+    let quota_key = key(&app, &ada.id, None).await.key.id;
+    let plain_key = key(&app, &ada.id, None).await.key.id;
+    let unused_key = key(&app, &bob.id, None).await.key.id;
+    for (id, column) in [
+        (&quota_key, "token_quota_total"),
+        (&unused_key, "budget_monthly_nanos"),
+    ] {
+        sqlx::query(&format!("UPDATE api_keys SET {column} = $1 WHERE id = $2"))
+            .bind(1_000_000_i64)
+            .bind(id)
+            .execute(app.db.pool())
+            .await
+            .unwrap();
+    }
+    let carols_key = key(&app, &carol.id, None).await.key.id;
+    cp_keys::disable_key(&app.db, &carols_key).await.unwrap();
+
+    let now = aihub_control_plane::db::now_ms();
+    let month = calendar::month_of(now);
+    let last_month = month.start_ms - 1_000;
+    let grace = format!("{quota_key}:grace");
+    let batch = UsageBatch {
+        rows: vec![
+            usage_row("r1", &quota_key, &ada.id, now),
+            // The previous secret's rows count with the key.
+            usage_row("r2", &grace, &ada.id, now),
+            // Last month: in the totals, not in the month.
+            usage_row("r3", &quota_key, &ada.id, last_month),
+            usage_row("r4", &plain_key, &ada.id, now),
+            usage_row("r5", &carols_key, &carol.id, now),
+        ],
+    };
+    let resp = app
+        .signed_post(routes::USAGE, serde_json::to_vec(&batch).unwrap())
+        .await;
+    assert_eq!(resp.status(), 200);
+    let r: IngestResult = resp.json().await.unwrap();
+    assert_eq!(r.inserted, 5);
+
+    let snap = snapshot(&app).await;
+    let mut usage = snap.usage.clone();
+    usage.sort_by(|a, b| (a.id.as_str()).cmp(b.id.as_str()));
+    let mut expected = vec![
+        // Every key of Ada's: 3 rows this month, 4 ever (120 tokens, 5 000 nanos each).
+        UsageBase {
+            scope: UsageScope::Developer,
+            id: ada.id.clone(),
+            month: month.name.clone(),
+            tokens_month: 360,
+            cost_nanos_month: 15_000,
+            tokens_total: 480,
+            cost_nanos_total: 20_000,
+        },
+        // The key with a quota, its grace rows folded in.
+        UsageBase {
+            scope: UsageScope::Key,
+            id: quota_key.clone(),
+            month: month.name.clone(),
+            tokens_month: 240,
+            cost_nanos_month: 10_000,
+            tokens_total: 360,
+            cost_nanos_total: 15_000,
+        },
+    ];
+    expected.sort_by(|a, b| (a.id.as_str()).cmp(b.id.as_str()));
+    assert_eq!(usage, expected, "{:?}", snap.usage);
+    // Bob has a key with a budget but no usage; the plain key has no quota;
+    // Carol is not in the snapshot.
+    assert!(snap.developers.iter().any(|d| d.id == bob.id));
+    assert!(!snap.developers.iter().any(|d| d.id == carol.id));
+
+    // The change stream never carries usage (its type has no such field);
+    // the snapshot is taken again with the newest figures.
+    let more = UsageBatch {
+        rows: vec![usage_row("r6", &quota_key, &ada.id, now)],
+    };
+    let resp = app
+        .signed_post(routes::USAGE, serde_json::to_vec(&more).unwrap())
+        .await;
+    assert_eq!(resp.status(), 200);
+    let snap = snapshot(&app).await;
+    let k = snap.usage.iter().find(|u| u.id == quota_key).unwrap();
+    assert_eq!((k.tokens_month, k.tokens_total), (360, 480));
     app.stop().await;
 }

@@ -1,7 +1,9 @@
 //! The developer keys API over real HTTP: create (secret once), list,
 //! update, disable, delete, regenerate with and without grace, isolation
 //! between developers, Idempotency-Key, the email-verification policy,
-//! per-key usage, and the gateway feed, audit log and events behind them.
+//! per-key usage, endpoint scopes, limits, IP allow-lists and metadata
+//! (validation, narrowing to the account's limits), and the gateway feed,
+//! audit log and events behind them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,7 +12,7 @@ mod common;
 use aihub_contract::keys as contract_keys;
 use aihub_contract::routes;
 use aihub_contract::snapshot::ProviderKind;
-use aihub_contract::snapshot::{Changes, KeyEntry, Snapshot};
+use aihub_contract::snapshot::{Changes, EndpointScope, KeyEntry, KeyLimits, Snapshot};
 use aihub_contract::usage::{IngestResult, UsageBatch, UsageRow};
 use aihub_control_plane::catalog::{self, NewDeployment, NewProvider};
 use aihub_control_plane::developers::{self, DeveloperType, Email, NewDeveloper, Password, Role};
@@ -29,6 +31,8 @@ on_selected_backend!(
     idempotency_keys_replay_and_conflict,
     unverified_developers_are_refused_when_the_policy_requires_it,
     per_key_usage_by_day,
+    scopes_limits_allowlists_and_metadata_round_trip_and_reach_the_gateways,
+    invalid_scopes_limits_allowlists_and_metadata_are_refused,
 );
 
 const KEYS: &str = "/api/v1/developer/keys";
@@ -160,13 +164,17 @@ fn assert_key_shape(key: &Value) {
     assert_eq!(
         fields,
         [
+            "allowed_endpoints",
             "allowed_models",
             "created_at_ms",
             "display_prefix",
             "enabled",
             "expires_at_ms",
             "id",
+            "ip_allowlist",
             "last_used_at_ms",
+            "limits",
+            "metadata",
             "name"
         ],
         "{key}"
@@ -378,8 +386,8 @@ async fn updates_disabling_and_deletion_reach_the_gateways(backend: Backend) {
     assert!(changes(&app, v3).await.keys_remove.contains(&id));
     assert!(entry(&snapshot(&app).await, &id).is_none());
     assert_eq!(
-        api(&app, Method::GET, KEYS, &token, None).await.1,
-        json!({"data": []})
+        api(&app, Method::GET, KEYS, &token, None).await.1["data"],
+        json!([])
     );
     let (status, _) = api(&app, Method::DELETE, &path, &token, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -538,17 +546,43 @@ async fn developers_cannot_see_or_touch_each_others_keys(backend: Backend) {
     };
     let (_, mine) = developer(&app, "owner@example.com", true).await;
     let (_, theirs) = developer(&app, "mallory@example.com", true).await;
-    let key = create(&app, &mine, json!({"name": "private"})).await;
+    let key = create(
+        &app,
+        &mine,
+        json!({
+            "name": "private",
+            "allowed_endpoints": ["chat"],
+            "limits": {"requests_per_minute": 10},
+            "ip_allowlist": ["198.51.100.0/24"],
+            "metadata": {"owner": "me"}
+        }),
+    )
+    .await;
     let id = key["id"].as_str().unwrap().to_string();
 
     let (_, list) = api(&app, Method::GET, KEYS, &theirs, None).await;
-    assert_eq!(list, json!({"data": []}));
+    assert_eq!(list["data"], json!([]));
     for (method, path, body) in [
         (Method::GET, format!("{KEYS}/{id}/usage"), None),
         (
             Method::PUT,
             format!("{KEYS}/{id}"),
             Some(json!({"enabled": false})),
+        ),
+        (
+            Method::PUT,
+            format!("{KEYS}/{id}"),
+            Some(json!({
+                "allowed_endpoints": ["files"],
+                "limits": {"requests_per_minute": 1},
+                "ip_allowlist": ["192.0.2.1"],
+                "metadata": {"owner": "mallory"}
+            })),
+        ),
+        (
+            Method::PUT,
+            format!("{KEYS}/{id}"),
+            Some(json!({"limits": null, "ip_allowlist": null})),
         ),
         (Method::DELETE, format!("{KEYS}/{id}"), None),
         (
@@ -564,15 +598,19 @@ async fn developers_cannot_see_or_touch_each_others_keys(backend: Backend) {
         )
         .await;
     }
-    // Untouched: same secret on the gateway, enabled, listed for its owner.
+    // Untouched: same secret, scopes and limits on the gateway, enabled,
+    // listed for its owner.
     let snap = snapshot(&app).await;
-    assert_eq!(
-        entry(&snap, &id).unwrap().hash,
-        contract_keys::hash(key["secret"].as_str().unwrap())
-    );
+    let e = entry(&snap, &id).unwrap();
+    assert_eq!(e.hash, contract_keys::hash(key["secret"].as_str().unwrap()));
+    assert_eq!(e.allowed_endpoints, Some(vec![EndpointScope::Chat]));
+    assert_eq!(e.limits.requests_per_minute, Some(10));
+    assert_eq!(e.ip_allowlist, Some(vec!["198.51.100.0/24".to_string()]));
     assert!(entry(&snap, &format!("{id}:grace")).is_none());
     let (_, list) = api(&app, Method::GET, KEYS, &mine, None).await;
     assert_eq!(list["data"][0]["enabled"], true);
+    assert_eq!(list["data"][0]["metadata"], json!({"owner": "me"}));
+    assert_eq!(list["data"][0]["limits"]["requests_per_minute"], 10);
     assert_eq!(audit_actions(&app, &id).await.len(), 1);
 }
 
@@ -701,8 +739,8 @@ async fn unverified_developers_are_refused_when_the_policy_requires_it(backend: 
     .await;
     assert!(msg.contains("verify"), "{msg}");
     assert_eq!(
-        api(&app, Method::GET, KEYS, &token, None).await.1,
-        json!({"data": []})
+        api(&app, Method::GET, KEYS, &token, None).await.1["data"],
+        json!([])
     );
     app.stop().await;
 
@@ -846,6 +884,361 @@ async fn per_key_usage_by_day(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// The KEY fields this issue added, as the API answers them.
+fn permissions(key: &Value) -> Value {
+    json!({
+        "allowed_endpoints": key["allowed_endpoints"],
+        "limits": key["limits"],
+        "ip_allowlist": key["ip_allowlist"],
+        "metadata": key["metadata"],
+    })
+}
+
+/// `limits` with nothing set.
+fn no_limits() -> Value {
+    json!({
+        "requests_per_minute": null, "tokens_per_minute": null,
+        "token_quota_total": null, "token_quota_monthly": null,
+        "budget_total": null, "budget_monthly": null
+    })
+}
+
+async fn scopes_limits_allowlists_and_metadata_round_trip_and_reach_the_gateways(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (dev, token) = developer(&app, "scoped@example.com", true).await;
+
+    // The account's limits are listed with the keys (business plan defaults).
+    let (_, list) = api(&app, Method::GET, KEYS, &token, None).await;
+    assert_eq!(
+        list,
+        json!({"data": [], "account_limits": {"requests_per_minute": 100, "token_quota_monthly": 1000}})
+    );
+
+    // Without the new fields: all endpoints, no limits, any address, {}.
+    let plain = create(&app, &token, json!({"name": "plain"})).await;
+    assert_eq!(
+        permissions(&plain),
+        json!({"allowed_endpoints": null, "limits": no_limits(), "ip_allowlist": null, "metadata": {}})
+    );
+
+    // Every field, as the API answers it and as the gateways see it.
+    let v0 = snapshot(&app).await.version;
+    let key = create(
+        &app,
+        &token,
+        json!({
+            "name": "search",
+            "allowed_endpoints": ["embeddings", "chat", "chat"],
+            "limits": {
+                "requests_per_minute": 100, "tokens_per_minute": 50_000,
+                "token_quota_total": 2_000_000, "token_quota_monthly": 1000,
+                "budget_total": "12.5", "budget_monthly": 5
+            },
+            "ip_allowlist": ["203.0.113.9/24", "2001:db8::/32", "198.51.100.7"],
+            "metadata": {"team": "search", "ticket": "OPS-12"}
+        }),
+    )
+    .await;
+    let id = key["id"].as_str().unwrap().to_string();
+    let expected = json!({
+        "allowed_endpoints": ["chat", "embeddings"],
+        "limits": {
+            "requests_per_minute": 100, "tokens_per_minute": 50_000,
+            "token_quota_total": 2_000_000, "token_quota_monthly": 1000,
+            "budget_total": "12.5", "budget_monthly": "5"
+        },
+        "ip_allowlist": ["203.0.113.0/24", "2001:db8::/32", "198.51.100.7/32"],
+        "metadata": {"team": "search", "ticket": "OPS-12"}
+    });
+    assert_eq!(permissions(&key), expected);
+    let (_, list) = api(&app, Method::GET, KEYS, &token, None).await;
+    assert_key_shape(&list["data"][0]);
+    assert_eq!(permissions(&list["data"][0]), expected);
+    let gateway_limits = KeyLimits {
+        requests_per_minute: Some(100),
+        tokens_per_minute: Some(50_000),
+        token_quota_total: Some(2_000_000),
+        token_quota_monthly: Some(1000),
+        budget_total_nanos: Some(12_500_000_000),
+        budget_monthly_nanos: Some(5_000_000_000),
+    };
+    let allow = vec![
+        "203.0.113.0/24".to_string(),
+        "2001:db8::/32".to_string(),
+        "198.51.100.7/32".to_string(),
+    ];
+    let scopes = Some(vec![EndpointScope::Chat, EndpointScope::Embeddings]);
+    let snap = snapshot(&app).await;
+    let e = entry(&snap, &id).unwrap();
+    assert_eq!(e.allowed_endpoints, scopes);
+    assert_eq!(e.limits, gateway_limits);
+    assert_eq!(e.ip_allowlist, Some(allow.clone()));
+    let plain_entry = entry(&snap, plain["id"].as_str().unwrap()).unwrap();
+    assert_eq!(plain_entry.allowed_endpoints, None);
+    assert_eq!(plain_entry.limits, KeyLimits::default());
+    assert_eq!(plain_entry.ip_allowlist, None);
+    let c = changes(&app, v0).await;
+    assert_eq!(c.keys_upsert.iter().find(|k| k.id == id).unwrap(), e);
+    let evs = events(&app, &dev).await;
+    assert_eq!(evs[1].0, "api_key.created");
+    assert_eq!(permissions(&evs[1].1), expected);
+
+    // A grace entry carries its key's scopes, limits and allow-list.
+    let (status, _) = api(
+        &app,
+        Method::POST,
+        &format!("{KEYS}/{id}/regenerate"),
+        &token,
+        Some(json!({"grace_seconds": 600})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let snap = snapshot(&app).await;
+    let grace = entry(&snap, &format!("{id}:grace")).unwrap();
+    assert_eq!(grace.allowed_endpoints, scopes);
+    assert_eq!(grace.limits, gateway_limits);
+    assert_eq!(grace.ip_allowlist, Some(allow.clone()));
+
+    // PUT: absent fields stay; a limits object replaces every limit.
+    let path = format!("{KEYS}/{id}");
+    let v1 = snapshot(&app).await.version;
+    let (status, updated) = api(
+        &app,
+        Method::PUT,
+        &path,
+        &token,
+        Some(json!({"limits": {"tokens_per_minute": 10, "budget_monthly": "0.000001"}, "metadata": {"team": "ads"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_key_shape(&updated);
+    assert_eq!(updated["allowed_endpoints"], expected["allowed_endpoints"]);
+    assert_eq!(updated["ip_allowlist"], expected["ip_allowlist"]);
+    let mut narrowed = no_limits();
+    narrowed["tokens_per_minute"] = json!(10);
+    narrowed["budget_monthly"] = json!("0.000001");
+    assert_eq!(updated["limits"], narrowed);
+    assert_eq!(updated["metadata"], json!({"team": "ads"}));
+    let c = changes(&app, v1).await;
+    let want = KeyLimits {
+        tokens_per_minute: Some(10),
+        budget_monthly_nanos: Some(1_000),
+        ..KeyLimits::default()
+    };
+    for k in [id.clone(), format!("{id}:grace")] {
+        let up = c.keys_upsert.iter().find(|e| e.id == k).unwrap();
+        assert_eq!(up.limits, want, "{k}");
+        assert_eq!(up.allowed_endpoints, scopes, "{k}");
+    }
+    let evs = events(&app, &dev).await;
+    let last = &evs.last().unwrap().1;
+    assert_eq!(last["changed"]["limits"], narrowed);
+    assert_eq!(last["changed"]["metadata"], json!({"team": "ads"}));
+    assert!(last["changed"].get("ip_allowlist").is_none(), "{last}");
+    let details: String =
+        sqlx::query("SELECT details FROM audit_log WHERE target_id = $1 AND action = $2 ORDER BY at_ms DESC, id DESC")
+            .bind(&id)
+            .bind("api_key.updated")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap()
+            .get("details");
+    let details: Value = serde_json::from_str(&details).unwrap();
+    assert_eq!(details["changed"]["limits"], narrowed);
+
+    // PUT null clears every one of them.
+    let v2 = snapshot(&app).await.version;
+    let (status, cleared) = api(
+        &app,
+        Method::PUT,
+        &path,
+        &token,
+        Some(json!({"allowed_endpoints": null, "limits": null, "ip_allowlist": null, "metadata": null})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{cleared}");
+    assert_eq!(
+        permissions(&cleared),
+        json!({"allowed_endpoints": null, "limits": no_limits(), "ip_allowlist": null, "metadata": {}})
+    );
+    assert_eq!(cleared["name"], "search");
+    let c = changes(&app, v2).await;
+    let up = c.keys_upsert.iter().find(|k| k.id == id).unwrap();
+    assert_eq!(up.allowed_endpoints, None);
+    assert_eq!(up.limits, KeyLimits::default());
+    assert_eq!(up.ip_allowlist, None);
+    let (_, list) = api(&app, Method::GET, KEYS, &token, None).await;
+    assert_eq!(permissions(&list["data"][0]), permissions(&cleared));
+
+    // And back, by PUT, with everything at once.
+    let (status, again) = api(
+        &app,
+        Method::PUT,
+        &path,
+        &token,
+        Some(json!({
+            "allowed_endpoints": ["embeddings", "chat"],
+            "limits": expected["limits"],
+            "ip_allowlist": ["203.0.113.0/24", "2001:db8::/32", "198.51.100.7/32"],
+            "metadata": {"team": "search", "ticket": "OPS-12"}
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(permissions(&again), expected);
+    assert_eq!(
+        entry(&snapshot(&app).await, &id).unwrap().limits,
+        gateway_limits
+    );
+}
+
+async fn invalid_scopes_limits_allowlists_and_metadata_are_refused(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (dev, token) = developer(&app, "strict@example.com", true).await;
+    let key = create(
+        &app,
+        &token,
+        json!({"name": "kept", "limits": {"requests_per_minute": 5}}),
+    )
+    .await;
+    let id = key["id"].as_str().unwrap().to_string();
+    let path = format!("{KEYS}/{id}");
+    let v0 = snapshot(&app).await.version;
+    let events_before = events(&app, &dev).await.len();
+
+    let many: serde_json::Map<String, Value> =
+        (0..17).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let many_ips: Vec<String> = (0..101).map(|i| format!("10.0.{i}.0/24")).collect();
+    let cases = [
+        (
+            json!({"allowed_endpoints": ["chat", "images"]}),
+            "allowed_endpoints",
+        ),
+        (json!({"allowed_endpoints": []}), "allowed_endpoints"),
+        (
+            json!({"limits": {"requests_per_minute": 0}}),
+            "limits.requests_per_minute",
+        ),
+        (
+            json!({"limits": {"tokens_per_minute": -5}}),
+            "limits.tokens_per_minute",
+        ),
+        (
+            json!({"limits": {"token_quota_total": "many"}}),
+            "limits.token_quota_total",
+        ),
+        (
+            json!({"limits": {"budget_total": "1.0000001"}}),
+            "limits.budget_total",
+        ),
+        (
+            json!({"limits": {"budget_monthly": 0}}),
+            "limits.budget_monthly",
+        ),
+        (
+            json!({"limits": {"budget_monthly": "-1"}}),
+            "limits.budget_monthly",
+        ),
+        (json!({"limits": {"per_hour": 5}}), "limits.per_hour"),
+        (json!({"limits": "lots"}), "limits"),
+        (json!({"ip_allowlist": ["203.0.113.0/33"]}), "ip_allowlist"),
+        (json!({"ip_allowlist": ["not-an-ip"]}), "ip_allowlist"),
+        (json!({"ip_allowlist": []}), "ip_allowlist"),
+        (json!({"ip_allowlist": many_ips}), "ip_allowlist"),
+        (json!({"metadata": many}), "metadata"),
+        (json!({"metadata": {"k".repeat(41): "v"}}), "metadata"),
+        (json!({"metadata": {"note": "v".repeat(501)}}), "metadata"),
+        (json!({"metadata": {"count": 3}}), "metadata.count"),
+        // Narrowing: a key may not exceed its account's limits (100 rpm,
+        // 1000 tokens a month by default).
+        (
+            json!({"limits": {"requests_per_minute": 101}}),
+            "limits.requests_per_minute",
+        ),
+        (
+            json!({"limits": {"token_quota_monthly": 1001}}),
+            "limits.token_quota_monthly",
+        ),
+    ];
+    for (fields, field) in &cases {
+        let mut create_body = json!({"name": "refused"});
+        for (k, v) in fields.as_object().unwrap() {
+            create_body[k] = v.clone();
+        }
+        for (method, path, body) in [
+            (Method::POST, KEYS.to_string(), create_body),
+            (Method::PUT, path.clone(), fields.clone()),
+        ] {
+            let msg = expect_error(
+                call(
+                    &app,
+                    method.clone(),
+                    &path,
+                    Some(&token),
+                    Some(body.clone()),
+                )
+                .await,
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+            )
+            .await;
+            assert!(msg.starts_with(field), "{method} {body}: {msg}");
+        }
+    }
+    let msg = expect_error(
+        call(
+            &app,
+            Method::PUT,
+            &path,
+            Some(&token),
+            Some(json!({"limits": {"requests_per_minute": 101}})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    assert!(msg.contains("at most 100 (your account's limit)"), "{msg}");
+    // An unknown top-level field is still refused.
+    expect_error(
+        call(
+            &app,
+            Method::PUT,
+            &path,
+            Some(&token),
+            Some(json!({"scopes": ["chat"]})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+
+    // Nothing was written: one key, unchanged, no change rows, no events.
+    let (_, list) = api(&app, Method::GET, KEYS, &token, None).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(permissions(&list["data"][0]), permissions(&key));
+    assert_eq!(snapshot(&app).await.version, v0);
+    assert_eq!(events(&app, &dev).await.len(), events_before);
+    assert_eq!(audit_actions(&app, &id).await.len(), 1);
+
+    // Exactly at the account's limits is fine; 6 decimals are fine.
+    let (status, ok) = api(
+        &app,
+        Method::PUT,
+        &path,
+        &token,
+        Some(json!({"limits": {"requests_per_minute": 100, "token_quota_monthly": 1000, "budget_total": "0.123456"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{ok}");
+    assert_eq!(ok["limits"]["budget_total"], "0.123456");
 }
 
 /// `YYYY-MM-DD` of a unix ms time, computed independently of the server.

@@ -144,6 +144,12 @@ impl AiHub {
                 "load@example.com",
                 "--name",
                 "Load Tester",
+                // Far above what a load test sends: the gateway enforces
+                // account limits.
+                "--rate-limit",
+                "100000000",
+                "--quota-limit",
+                "1000000000000",
             ],
         )?;
         let dev_id = dev["id"].as_str().context("developer id")?.to_string();

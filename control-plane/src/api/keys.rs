@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Deserializer};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// The key routes.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
@@ -64,12 +64,26 @@ fn secret_response(status: StatusCode, body: Value) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
-/// `GET /api/v1/developer/keys` → `{"data": [KEY…]}`, newest first.
+/// `GET /api/v1/developer/keys` → `{"data": [KEY…], "account_limits":
+/// {"requests_per_minute", "token_quota_monthly"}}`, newest first. The
+/// account limits bound every key's own (`null` = unlimited).
 async fn list(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Value>, ApiFailure> {
     let keys = keys::list_keys(api.accounts.db(), &who.developer.id).await?;
-    Ok(Json(
-        json!({"data": keys.iter().map(key_body).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(json!({
+        "data": keys.iter().map(key_body).collect::<Vec<_>>(),
+        "account_limits": {
+            "requests_per_minute": keys::account_limit(who.developer.api_rate_limit),
+            "token_quota_monthly": keys::account_limit(who.developer.api_quota_limit),
+        },
+    })))
+}
+
+/// The `limits` field: an object (absent fields unset) or `null` (none).
+fn limits_of(raw: Option<Value>) -> Result<aihub_contract::snapshot::KeyLimits, ApiFailure> {
+    match raw {
+        None | Some(Value::Null) => Ok(Default::default()),
+        Some(v) => Ok(keys::parse_limits(&v)?),
+    }
 }
 
 #[derive(Deserialize)]
@@ -80,6 +94,14 @@ struct CreateRequest {
     allowed_models: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
     expires_in_days: Option<Option<u32>>,
+    #[serde(default)]
+    allowed_endpoints: Option<Vec<String>>,
+    #[serde(default)]
+    limits: Option<Value>,
+    #[serde(default)]
+    ip_allowlist: Option<Vec<String>>,
+    #[serde(default)]
+    metadata: Option<Map<String, Value>>,
 }
 
 /// `POST /api/v1/developer/keys` → 201 `KEY + secret`. With an
@@ -120,6 +142,10 @@ async fn create(
         name: request.name,
         allowed_models: request.allowed_models,
         expiry,
+        allowed_endpoints: request.allowed_endpoints,
+        limits: limits_of(request.limits)?,
+        ip_allowlist: request.ip_allowlist,
+        metadata: request.metadata.unwrap_or_default(),
     };
     let db = api.accounts.db();
     let dev = who.developer.id.as_str();
@@ -183,9 +209,19 @@ struct UpdateRequest {
     allowed_models: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "present")]
     expires_at_ms: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    allowed_endpoints: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    limits: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "present")]
+    ip_allowlist: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    metadata: Option<Option<Map<String, Value>>>,
 }
 
-/// `PUT /api/v1/developer/keys/{id}` → KEY.
+/// `PUT /api/v1/developer/keys/{id}` → KEY. Absent fields stay as they
+/// are; `null` clears (all limits, all metadata); a `limits` object
+/// replaces every limit.
 async fn update(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -193,6 +229,10 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(r): ApiJson<UpdateRequest>,
 ) -> Result<Json<Value>, ApiFailure> {
+    let limits = match r.limits {
+        None => None,
+        Some(l) => Some(limits_of(l)?),
+    };
     let db = api.accounts.db();
     let mut tx = db.begin_write().await.map_err(DomainError::from)?;
     let key = owned::update(
@@ -205,6 +245,10 @@ async fn update(
             enabled: r.enabled,
             allowed_models: r.allowed_models,
             expires_at_ms: r.expires_at_ms,
+            allowed_endpoints: r.allowed_endpoints,
+            limits,
+            ip_allowlist: r.ip_allowlist,
+            metadata: r.metadata.map(Option::unwrap_or_default),
         },
     )
     .await?;

@@ -4,13 +4,20 @@
 use super::Output;
 use crate::catalog::{self, prices::parse_price, NewDeployment, NewProvider};
 use crate::db::Db;
-use crate::developers::{self, DeveloperType, Email, Language, NewDeveloper, Password, Role};
+use crate::developers::{
+    self, AccountLimits, Developer, DeveloperType, Email, Language, NewDeveloper, Password, Role,
+};
 use crate::keys::{self, Expiry, NewKey};
 use aihub_contract::money::Prices;
 use aihub_contract::snapshot::ProviderKind;
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
+
+/// A new developer's requests per minute (business plan).
+pub const DEFAULT_RATE_LIMIT: u64 = 100;
+/// A new developer's tokens per month (business plan).
+pub const DEFAULT_QUOTA_LIMIT: u64 = 1000;
 
 /// Operator commands.
 #[derive(Debug, Subcommand)]
@@ -45,6 +52,23 @@ pub enum AdminCommand {
         /// cannot log in until a password is set.
         #[arg(long)]
         password: Option<String>,
+        /// Requests per minute, all keys together (0 = unlimited).
+        #[arg(long, default_value_t = DEFAULT_RATE_LIMIT)]
+        rate_limit: u64,
+        /// Tokens per calendar month (UTC), all keys together (0 = unlimited).
+        #[arg(long, default_value_t = DEFAULT_QUOTA_LIMIT)]
+        quota_limit: u64,
+    },
+    /// Change a developer's account limits; gateways apply them within a second.
+    SetLimits {
+        /// Id or email.
+        developer: String,
+        /// Requests per minute, all keys together (0 = unlimited).
+        #[arg(long, required_unless_present = "quota_limit")]
+        rate_limit: Option<u64>,
+        /// Tokens per calendar month (UTC), all keys together (0 = unlimited).
+        #[arg(long)]
+        quota_limit: Option<u64>,
     },
     /// Issue an API key; its secret is printed once and never stored.
     CreateKey {
@@ -200,6 +224,8 @@ pub async fn run(db: &Db, cmd: AdminCommand, out: &Output) -> anyhow::Result<()>
             company,
             developer_type,
             password,
+            rate_limit,
+            quota_limit,
         } => {
             let developer_type = match developer_type {
                 DevType::Individual => DeveloperType::Individual,
@@ -209,7 +235,7 @@ pub async fn run(db: &Db, cmd: AdminCommand, out: &Output) -> anyhow::Result<()>
             let password = password
                 .map(|p| Password::new(p, Some(&email)))
                 .transpose()?;
-            let dev = developers::create_developer(
+            let dev = developers::create_developer_with_limits(
                 db,
                 NewDeveloper {
                     email,
@@ -221,17 +247,39 @@ pub async fn run(db: &Db, cmd: AdminCommand, out: &Output) -> anyhow::Result<()>
                     email_verified: false,
                     language: Language::En,
                 },
+                AccountLimits {
+                    rate_limit: Some(rate_limit),
+                    quota_limit: Some(quota_limit),
+                },
             )
             .await?;
             out.emit(
-                &json!({
-                    "id": dev.id,
-                    "email": dev.email,
-                    "full_name": dev.full_name,
-                    "company_name": dev.company_name,
-                    "developer_type": dev.developer_type,
-                }),
-                &format!("developer {} created (id {})", dev.email, dev.id),
+                &developer_json(&dev),
+                &format!(
+                    "developer {} created (id {}), {}",
+                    dev.email,
+                    dev.id,
+                    limits_text(&dev)
+                ),
+            )
+        }
+        AdminCommand::SetLimits {
+            developer,
+            rate_limit,
+            quota_limit,
+        } => {
+            let dev = developers::set_limits(
+                db,
+                &developer,
+                AccountLimits {
+                    rate_limit,
+                    quota_limit,
+                },
+            )
+            .await?;
+            out.emit(
+                &developer_json(&dev),
+                &format!("developer {}: {}", dev.email, limits_text(&dev)),
             )
         }
         AdminCommand::CreateKey {
@@ -439,6 +487,36 @@ pub async fn run(db: &Db, cmd: AdminCommand, out: &Output) -> anyhow::Result<()>
             out.emit(&json!({"keys": keys}), text.trim_end())
         }
     }
+}
+
+/// What the developer commands print.
+fn developer_json(dev: &Developer) -> serde_json::Value {
+    json!({
+        "id": dev.id,
+        "email": dev.email,
+        "full_name": dev.full_name,
+        "company_name": dev.company_name,
+        "developer_type": dev.developer_type,
+        "active": dev.is_active,
+        "rate_limit": dev.api_rate_limit,
+        "quota_limit": dev.api_quota_limit,
+    })
+}
+
+/// `rate limit 100/min, quota 1000 tokens/month` (0 = unlimited).
+fn limits_text(dev: &Developer) -> String {
+    let show = |n: i64, unit: &str| {
+        if n > 0 {
+            format!("{n} {unit}")
+        } else {
+            "unlimited".to_string()
+        }
+    };
+    format!(
+        "rate limit {}, quota {}",
+        show(dev.api_rate_limit, "requests/min"),
+        show(dev.api_quota_limit, "tokens/month")
+    )
 }
 
 /// A unix-ms time as `2026-01-31T12:00:00Z`.

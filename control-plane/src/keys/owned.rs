@@ -5,15 +5,19 @@
 //! an audit entry and a domain event (`api_key.created|updated|regenerated|deleted`).
 
 use super::{
-    clean_models, clean_name, expires_at, fetch, record_key_change, ApiKey, CreatedKey, Expiry,
-    GRACE_SUFFIX,
+    check_within_account, clean_endpoints, clean_ip_allowlist, clean_metadata, clean_models,
+    clean_name, expires_at, fetch, limits_json, record_key_change, to_json_text, ApiKey,
+    CreatedKey, Expiry, GRACE_SUFFIX,
 };
 use crate::audit::{self, Actor};
 use crate::db::{self, Backend, Entity};
+use crate::developers;
 use crate::error::{DomainError, DomainResult};
 use aihub_contract::keys::KeySecret;
-use serde_json::{json, Value};
+use aihub_contract::snapshot::{EndpointScope, KeyLimits};
+use serde_json::{json, Map, Value};
 use sqlx::{AnyConnection, Row};
+use std::collections::BTreeMap;
 
 /// The longest grace period a regenerated key's old secret may get.
 pub const MAX_GRACE_SECONDS: u64 = 7 * 24 * 3600;
@@ -29,6 +33,14 @@ pub struct KeyRequest {
     pub allowed_models: Option<Vec<String>>,
     /// When it stops working.
     pub expiry: Expiry,
+    /// Endpoint families (API names) the key may call; `None` = all.
+    pub allowed_endpoints: Option<Vec<String>>,
+    /// Its own limits (read with [`super::parse_limits`]).
+    pub limits: KeyLimits,
+    /// Client networks; `None` = any address.
+    pub ip_allowlist: Option<Vec<String>>,
+    /// The owner's notes.
+    pub metadata: Map<String, Value>,
 }
 
 /// Input of [`update`]: `None` leaves a field alone.
@@ -42,6 +54,14 @@ pub struct KeyUpdate {
     pub allowed_models: Option<Option<Vec<String>>>,
     /// New expiry, unix ms; `Some(None)` = never.
     pub expires_at_ms: Option<Option<i64>>,
+    /// New endpoint families; `Some(None)` = all.
+    pub allowed_endpoints: Option<Option<Vec<String>>>,
+    /// New limits, replacing all of them (`KeyLimits::default()` = none).
+    pub limits: Option<KeyLimits>,
+    /// New client networks; `Some(None)` = any address.
+    pub ip_allowlist: Option<Option<Vec<String>>>,
+    /// New metadata, replacing all of it.
+    pub metadata: Option<Map<String, Value>>,
 }
 
 /// What events carry about a key (never its secret or hash).
@@ -55,7 +75,39 @@ pub fn key_json(key: &ApiKey) -> Value {
         "expires_at_ms": key.expires_at_ms,
         "last_used_at_ms": key.last_used_at_ms,
         "allowed_models": key.allowed_models,
+        "allowed_endpoints": key.allowed_endpoints,
+        "limits": limits_json(&key.limits),
+        "ip_allowlist": key.ip_allowlist,
+        "metadata": key.metadata,
     })
+}
+
+/// A key's limits must fit within its owner's account limits.
+async fn check_account_limits(
+    conn: &mut AnyConnection,
+    owner: &str,
+    limits: &KeyLimits,
+) -> DomainResult<()> {
+    if limits.requests_per_minute.is_none() && limits.token_quota_monthly.is_none() {
+        return Ok(());
+    }
+    let dev = developers::fetch_by_id(&mut *conn, owner)
+        .await?
+        .ok_or_else(|| DomainError::NotFound(format!("no developer with id '{owner}'")))?;
+    check_within_account(limits, &dev)
+}
+
+fn endpoints_text(e: &Option<Vec<EndpointScope>>) -> DomainResult<Option<String>> {
+    e.as_ref().map(to_json_text).transpose()
+}
+
+fn allowlist_text(ips: &Option<Vec<String>>) -> DomainResult<Option<String>> {
+    ips.as_ref().map(to_json_text).transpose()
+}
+
+/// Stored form of a count limit (the API allows at most `i64::MAX`).
+fn count_column(n: Option<u64>) -> Option<i64> {
+    n.and_then(|n| i64::try_from(n).ok())
 }
 
 /// Model names must be public models of the catalog.
@@ -102,15 +154,23 @@ pub async fn create(
 ) -> DomainResult<CreatedKey> {
     let name = clean_name(&request.name)?;
     let models = clean_models(request.allowed_models)?;
+    let endpoints = clean_endpoints(request.allowed_endpoints)?;
+    let ips = clean_ip_allowlist(request.ip_allowlist)?;
+    let metadata = clean_metadata(request.metadata)?;
+    let limits = request.limits;
     check_models(&mut *conn, &models).await?;
+    check_account_limits(&mut *conn, &actor.id, &limits).await?;
     let now = db::now_ms();
     let expires = expires_at(request.expiry, now)?;
     let secret = KeySecret::generate();
     let id = db::new_id("key_");
     sqlx::query(
         "INSERT INTO api_keys (id, developer_id, name, display_prefix, secret_hash, enabled, \
-         expires_at, allowed_models, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         expires_at, allowed_models, allowed_endpoints, rpm_limit, tpm_limit, \
+         token_quota_total, token_quota_monthly, budget_total_nanos, budget_monthly_nanos, \
+         ip_allowlist, metadata, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18, $19)",
     )
     .bind(&id)
     .bind(&actor.id)
@@ -120,6 +180,15 @@ pub async fn create(
     .bind(true)
     .bind(expires)
     .bind(models_json(&models)?)
+    .bind(endpoints_text(&endpoints)?)
+    .bind(count_column(limits.requests_per_minute))
+    .bind(count_column(limits.tokens_per_minute))
+    .bind(count_column(limits.token_quota_total))
+    .bind(count_column(limits.token_quota_monthly))
+    .bind(limits.budget_total_nanos)
+    .bind(limits.budget_monthly_nanos)
+    .bind(allowlist_text(&ips)?)
+    .bind(to_json_text(&metadata)?)
     .bind(now)
     .bind(now)
     .execute(&mut *conn)
@@ -181,14 +250,57 @@ pub async fn update(
         }
         None => before.enabled,
     };
+    let endpoints = match change.allowed_endpoints {
+        Some(e) => {
+            let e = clean_endpoints(e)?;
+            changed.insert("allowed_endpoints".into(), json!(e));
+            e
+        }
+        None => before.allowed_endpoints.clone(),
+    };
+    let ips = match change.ip_allowlist {
+        Some(i) => {
+            let i = clean_ip_allowlist(i)?;
+            changed.insert("ip_allowlist".into(), json!(i));
+            i
+        }
+        None => before.ip_allowlist.clone(),
+    };
+    let metadata: BTreeMap<String, String> = match change.metadata {
+        Some(m) => {
+            let m = clean_metadata(m)?;
+            changed.insert("metadata".into(), json!(m));
+            m
+        }
+        None => before.metadata.clone(),
+    };
+    let limits = match change.limits {
+        Some(l) => {
+            check_account_limits(&mut *conn, &actor.id, &l).await?;
+            changed.insert("limits".into(), limits_json(&l));
+            l
+        }
+        None => before.limits.clone(),
+    };
     sqlx::query(
         "UPDATE api_keys SET name = $1, allowed_models = $2, expires_at = $3, enabled = $4, \
-         updated_at = $5 WHERE id = $6",
+         allowed_endpoints = $5, rpm_limit = $6, tpm_limit = $7, token_quota_total = $8, \
+         token_quota_monthly = $9, budget_total_nanos = $10, budget_monthly_nanos = $11, \
+         ip_allowlist = $12, metadata = $13, updated_at = $14 WHERE id = $15",
     )
     .bind(&name)
     .bind(models_json(&models)?)
     .bind(expires)
     .bind(enabled)
+    .bind(endpoints_text(&endpoints)?)
+    .bind(count_column(limits.requests_per_minute))
+    .bind(count_column(limits.tokens_per_minute))
+    .bind(count_column(limits.token_quota_total))
+    .bind(count_column(limits.token_quota_monthly))
+    .bind(limits.budget_total_nanos)
+    .bind(limits.budget_monthly_nanos)
+    .bind(allowlist_text(&ips)?)
+    .bind(to_json_text(&metadata)?)
     .bind(now)
     .bind(id)
     .execute(&mut *conn)
