@@ -82,6 +82,25 @@ impl Sums {
     }
 }
 
+/// The sums, this month ($1..$2) and ever, as SQL.
+const SUMS: &str = "CAST(SUM(CASE WHEN ts_ms >= $1 AND ts_ms < $2 \
+                       THEN prompt_tokens + completion_tokens ELSE 0 END) AS BIGINT) AS tokens_month, \
+         CAST(SUM(CASE WHEN ts_ms >= $1 AND ts_ms < $2 THEN cost_nanos ELSE 0 END) AS BIGINT) \
+              AS cost_month, \
+         CAST(SUM(prompt_tokens + completion_tokens) AS BIGINT) AS tokens_total, \
+         CAST(SUM(cost_nanos) AS BIGINT) AS cost_total";
+
+fn sums_of(r: &sqlx::any::AnyRow) -> DomainResult<Sums> {
+    // SUM over no rows is NULL.
+    let get = |c: &str| -> DomainResult<i64> { Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0)) };
+    Ok(Sums {
+        tokens_month: get("tokens_month")?,
+        cost_month: get("cost_month")?,
+        tokens_total: get("tokens_total")?,
+        cost_total: get("cost_total")?,
+    })
+}
+
 /// `SELECT <group>, sums…` over the embedded usage store, this month and ever.
 async fn grouped_sums(
     conn: &mut AnyConnection,
@@ -89,34 +108,67 @@ async fn grouped_sums(
     month: &calendar::Month,
 ) -> DomainResult<Vec<(String, Sums)>> {
     // `group` is one of two column names chosen below, never input.
-    let sql = format!(
-        "SELECT {group} AS scope_id, \
-         CAST(SUM(CASE WHEN ts_ms >= $1 AND ts_ms < $2 \
-                       THEN prompt_tokens + completion_tokens ELSE 0 END) AS BIGINT) AS tokens_month, \
-         CAST(SUM(CASE WHEN ts_ms >= $1 AND ts_ms < $2 THEN cost_nanos ELSE 0 END) AS BIGINT) \
-              AS cost_month, \
-         CAST(SUM(prompt_tokens + completion_tokens) AS BIGINT) AS tokens_total, \
-         CAST(SUM(cost_nanos) AS BIGINT) AS cost_total \
-         FROM usage_records GROUP BY {group}"
-    );
+    let sql = format!("SELECT {group} AS scope_id, {SUMS} FROM usage_records GROUP BY {group}");
     let rows = sqlx::query(&sql)
         .bind(month.start_ms)
         .bind(month.end_ms)
         .fetch_all(&mut *conn)
         .await?;
     rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get("scope_id")?,
-                Sums {
-                    tokens_month: r.try_get("tokens_month")?,
-                    cost_month: r.try_get("cost_month")?,
-                    tokens_total: r.try_get("tokens_total")?,
-                    cost_total: r.try_get("cost_total")?,
-                },
-            ))
-        })
+        .map(|r| Ok((r.try_get("scope_id")?, sums_of(r)?)))
         .collect()
+}
+
+/// Fresh bases for the keys and developers of a change set (zero usage left
+/// out, as in the snapshot): one query per
+/// key that has a quota or budget (its `:grace` rows included) and per
+/// developer with an account quota (this month only, which the index on
+/// (developer_id, ts_ms) serves).
+async fn changed_bases(
+    conn: &mut AnyConnection,
+    keys: &[KeyEntry],
+    developers: &[DeveloperEntry],
+    now_ms: i64,
+) -> DomainResult<Vec<UsageBase>> {
+    let month = calendar::month_of(now_ms);
+    let mut out = Vec::new();
+    for k in keys
+        .iter()
+        .filter(|k| k.limits.has_quota() && !k.id.ends_with(keys::GRACE_SUFFIX))
+    {
+        let row = sqlx::query(&format!(
+            "SELECT {SUMS} FROM usage_records WHERE key_id = $3 OR key_id = $4"
+        ))
+        .bind(month.start_ms)
+        .bind(month.end_ms)
+        .bind(&k.id)
+        .bind(format!("{}{}", k.id, keys::GRACE_SUFFIX))
+        .fetch_one(&mut *conn)
+        .await?;
+        let sums = sums_of(&row)?;
+        if !sums.is_zero() {
+            out.push(sums.base(UsageScope::Key, k.id.clone(), &month.name));
+        }
+    }
+    for d in developers
+        .iter()
+        .filter(|d| d.token_quota_monthly.is_some())
+    {
+        let row = sqlx::query(&format!(
+            "SELECT {SUMS} FROM usage_records \
+             WHERE developer_id = $3 AND ts_ms >= $1 AND ts_ms < $2"
+        ))
+        .bind(month.start_ms)
+        .bind(month.end_ms)
+        .bind(&d.id)
+        .fetch_one(&mut *conn)
+        .await?;
+        let sums = sums_of(&row)?;
+        if !sums.is_zero() {
+            out.push(sums.base(UsageScope::Developer, d.id.clone(), &month.name));
+        }
+    }
+    Ok(out)
 }
 
 /// What quota scopes had used at `now_ms`, from the embedded usage store:
@@ -225,6 +277,13 @@ pub async fn changes(db: &Db, since: i64, upto: i64) -> DomainResult<Changes> {
     if catalog_changed {
         out.catalog = Some(catalog::gateway_catalog(&mut conn).await?);
     }
+    out.usage = changed_bases(
+        &mut conn,
+        &out.keys_upsert,
+        &out.developers_upsert,
+        db::now_ms(),
+    )
+    .await?;
     Ok(out)
 }
 

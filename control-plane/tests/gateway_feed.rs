@@ -606,8 +606,7 @@ async fn snapshot_carries_usage_bases_for_developers_and_quota_keys(backend: Bac
     assert!(snap.developers.iter().any(|d| d.id == bob.id));
     assert!(!snap.developers.iter().any(|d| d.id == carol.id));
 
-    // The change stream never carries usage (its type has no such field);
-    // the snapshot is taken again with the newest figures.
+    // A new snapshot has the newest figures.
     let more = UsageBatch {
         rows: vec![usage_row("r6", &quota_key, &ada.id, now)],
     };
@@ -618,5 +617,35 @@ async fn snapshot_carries_usage_bases_for_developers_and_quota_keys(backend: Bac
     let snap = snapshot(&app).await;
     let k = snap.usage.iter().find(|u| u.id == quota_key).unwrap();
     assert_eq!((k.tokens_month, k.tokens_total), (360, 480));
+
+    // A quota set on a key already in use: the change carries what the key
+    // used, and its owner's month, so gateways count from there.
+    let mut conn = app.db.pool().acquire().await.unwrap();
+    sqlx::query("UPDATE api_keys SET token_quota_monthly = $1 WHERE id = $2")
+        .bind(500_i64)
+        .bind(&plain_key)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    cp_keys::record_key_change(&mut conn, app.db.backend(), &plain_key)
+        .await
+        .unwrap();
+    drop(conn);
+    let ch = changes(&app, snap.version, 1000).await;
+    let k = ch
+        .usage
+        .iter()
+        .find(|u| u.scope == UsageScope::Key && u.id == plain_key)
+        .unwrap_or_else(|| panic!("no base for the key in {:?}", ch.usage));
+    assert_eq!(
+        (k.tokens_month, k.tokens_total, k.cost_nanos_total),
+        (120, 120, 5_000)
+    );
+    let d = ch
+        .usage
+        .iter()
+        .find(|u| u.scope == UsageScope::Developer && u.id == ada.id)
+        .unwrap_or_else(|| panic!("no base for the owner in {:?}", ch.usage));
+    assert_eq!(d.tokens_month, 480);
     app.stop().await;
 }

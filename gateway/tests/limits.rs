@@ -48,7 +48,13 @@ async fn developer_at(
         "--password",
         PASSWORD,
     ];
-    args.extend_from_slice(account);
+    // Unless the test is about them, account limits stay out of the way.
+    let generous = ["--rate-limit", "100000", "--quota-limit", "1000000000"];
+    args.extend_from_slice(if account.is_empty() {
+        &generous
+    } else {
+        account
+    });
     let dev = s.aihub(&args);
     let dev_id = dev["id"].as_str().unwrap().to_string();
     let key = s.aihub(&["admin", "create-key", "--developer", &dev_id]);
@@ -114,6 +120,23 @@ async fn wait_for(s: &Stack, port: u16, key: &str, body: &Value, status: u16) ->
     }
 }
 
+/// Like [`wait_for`], until the error code is `code`.
+async fn wait_for_code(s: &Stack, key: &str, body: &Value, status: u16, code: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let resp = wait_for(s, s.gw_port, key, body, status).await;
+        let got = error_code(resp).await;
+        if got == code {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never answered {code} (last {got})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn error_code(resp: reqwest::Response) -> String {
     let v: Value = resp.json().await.unwrap();
     v["error"]["code"].as_str().unwrap_or_default().to_string()
@@ -167,8 +190,7 @@ async fn scopes_and_ip_allow_lists_refuse_with_clear_errors() {
         json!({"allowed_endpoints": null, "ip_allowlist": ["203.0.113.0/24"]}),
     )
     .await;
-    let resp = wait_for(&s, port, &key, &chat("hi"), 403).await;
-    assert_eq!(error_code(resp).await, "ip_not_allowed");
+    wait_for_code(&s, &key, &chat("hi"), 403, "ip_not_allowed").await;
     // ...and one with it lets it through.
     update_key(
         &s,
@@ -329,6 +351,19 @@ async fn concurrent_requests_overshoot_a_quota_by_at_most_what_is_in_flight() {
     const PER_REQUEST: u64 = 7;
     const QUOTA: u64 = 100;
     const CONCURRENCY: usize = 8;
+    // Know when the quota has reached the gateway without using any of it:
+    // a probe the upstream fails (no usage) is refused once a 1-token quota
+    // applies, and passes to the upstream again once the real one does.
+    let probe = json!({"model": "gpt-4o-mini", "messages": [{"role": "user",
+        "content": "a probe with a prompt of some length [[stub status=500]]"}]});
+    update_key(
+        &s,
+        &token,
+        &key_id,
+        json!({"limits": {"token_quota_total": 1}}),
+    )
+    .await;
+    wait_for_code(&s, &key, &probe, 429, "insufficient_quota").await;
     update_key(
         &s,
         &token,
@@ -336,12 +371,10 @@ async fn concurrent_requests_overshoot_a_quota_by_at_most_what_is_in_flight() {
         json!({"limits": {"token_quota_total": QUOTA}}),
     )
     .await;
+    wait_for(&s, s.gw_port, &key, &probe, 500).await;
     let body = json!({"model": "gpt-4o-mini", "max_tokens": 5,
                       "messages": [{"role": "user", "content": "hello there [[stub words=5]]"}]});
-    // The quota is known when the key's usage is being counted: wait until
-    // a request is admitted under it (it counts toward the quota too).
-    wait_for(&s, s.gw_port, &key, &body, 200).await;
-    let mut ok = 1u64;
+    let mut ok = 0u64;
     let mut refused = None;
     for _round in 0..40 {
         let sends = (0..CONCURRENCY).map(|_| s.post("/v1/chat/completions", &key, body.clone()));
@@ -386,13 +419,26 @@ async fn concurrent_requests_overshoot_a_quota_by_at_most_what_is_in_flight() {
     // Exhausted: the next request is refused too, and the usage rows agree.
     let again = s.post("/v1/chat/completions", &key, body.clone()).await;
     assert_eq!(again.status(), 429);
-    let rows = s.wait_usage_rows(ok as usize).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let rows = loop {
+        let rows = s.usage_rows().await;
+        if rows.iter().filter(|r| r.status == 200).count() as u64 >= ok {
+            break rows;
+        }
+        assert!(Instant::now() < deadline, "usage rows never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let metered: u64 = rows
         .iter()
         .filter(|r| r.status == 200)
         .map(|r| r.prompt_tokens + r.completion_tokens)
         .sum();
     assert_eq!(metered, used);
+    // Refused requests are recorded, and cost nothing.
+    assert!(rows
+        .iter()
+        .filter(|r| r.status == 429)
+        .all(|r| r.prompt_tokens + r.completion_tokens == 0 && r.cost_nanos == 0));
 }
 
 #[tokio::test]

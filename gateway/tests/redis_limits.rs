@@ -61,13 +61,13 @@ async fn rate_checks_are_all_or_nothing_and_refundable() {
             other => panic!("{other:?}"),
         }
     }
-    match r.admit(&[key.clone()]).await.unwrap() {
+    match r.admit(std::slice::from_ref(&key)).await.unwrap() {
         RateDecision::Allowed(states) => assert_eq!(states[0].remaining, 1),
         other => panic!("{other:?}"),
     }
     // A refund gives the cell back.
-    r.refund(&[key.clone()]).await.unwrap();
-    match r.admit(&[key.clone()]).await.unwrap() {
+    r.refund(std::slice::from_ref(&key)).await.unwrap();
+    match r.admit(std::slice::from_ref(&key)).await.unwrap() {
         RateDecision::Allowed(states) => assert_eq!(states[0].remaining, 1),
         other => panic!("{other:?}"),
     }
@@ -135,7 +135,8 @@ async fn quotas_reserve_settle_and_seed_from_the_control_plane_like_in_process()
         b,
         QuotaDecision::Refused {
             index: 0,
-            kind: QuotaKind::TokensMonth
+            kind: QuotaKind::TokensMonth,
+            in_flight: true,
         }
     );
     // The first used only 15: settling frees the rest for the second.
@@ -158,16 +159,18 @@ async fn quotas_reserve_settle_and_seed_from_the_control_plane_like_in_process()
         .await
         .unwrap();
     assert_eq!(d, QuotaDecision::Admitted(vec![(40, 400)]));
-    // A spent total budget refuses even at the start of a month.
+    // A spent total budget refuses even at the start of a month, and says
+    // it is spent (50 nano-units left, the prompt alone costs 100).
     let broke = QuotaCheck {
-        cost_total: Some(5_150 + 400 + 400),
+        cost_total: Some(5_150 + 50),
         ..check
     };
     assert_eq!(
         r.reserve(&reservation("req_4", broke, next)).await.unwrap(),
         QuotaDecision::Refused {
             index: 0,
-            kind: QuotaKind::CostTotal
+            kind: QuotaKind::CostTotal,
+            in_flight: false,
         }
     );
 }
@@ -187,9 +190,9 @@ async fn an_unreachable_redis_is_reported_not_waited_for() {
     )
     .unwrap();
     let check = rpm(UsageScope::Key, "k", 5);
-    assert!(r.admit(&[check.clone()]).await.is_ok());
+    assert!(r.admit(std::slice::from_ref(&check)).await.is_ok());
     redis.stop();
-    assert!(r.admit(&[check.clone()]).await.is_err());
+    assert!(r.admit(std::slice::from_ref(&check)).await.is_err());
     // Marked down: the next call fails at once instead of waiting again.
     assert!(matches!(
         r.admit(&[check]).await,

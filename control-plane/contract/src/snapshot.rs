@@ -16,9 +16,9 @@ pub struct Snapshot {
     pub developers: Vec<DeveloperEntry>,
     /// Providers and models.
     pub catalog: Catalog,
-    /// What each quota scope had used when the snapshot was taken (full
-    /// snapshots only; the change stream never carries usage). Gateways seed
-    /// their quota counters from it when they have none yet.
+    /// What each quota scope had used when the snapshot was taken (kept
+    /// current for changed keys and developers by [`Changes::usage`]).
+    /// Gateways never count below it (see the gateway's `limits` module).
     #[serde(default)]
     pub usage: Vec<UsageBase>,
 }
@@ -39,6 +39,11 @@ pub struct Changes {
     pub developers_upsert: Vec<DeveloperEntry>,
     /// The whole catalog when any provider or model changed.
     pub catalog: Option<Catalog>,
+    /// Fresh usage bases of the changed keys (those with a quota or budget)
+    /// and developers (replace by scope and id): a quota set on a key that
+    /// was already in use starts from what it used.
+    #[serde(default)]
+    pub usage: Vec<UsageBase>,
     /// Set when `since` is too old to answer with changes: fetch a full snapshot.
     pub resync: bool,
 }
@@ -308,6 +313,16 @@ impl Snapshot {
         }
         if let Some(catalog) = changes.catalog {
             self.catalog = catalog;
+        }
+        if !changes.usage.is_empty() {
+            let fresh: std::collections::HashSet<(UsageScope, String)> = changes
+                .usage
+                .iter()
+                .map(|u| (u.scope, u.id.clone()))
+                .collect();
+            self.usage
+                .retain(|u| !fresh.contains(&(u.scope, u.id.clone())));
+            self.usage.extend(changes.usage);
         }
         self.version = changes.version;
     }

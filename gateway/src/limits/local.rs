@@ -203,6 +203,13 @@ impl LocalLimits {
             entry.counters.tokens_month = 0;
             entry.counters.cost_month = 0;
         }
+        // Never below what the control plane knows was used.
+        let (tt, ct, tm, cm) = seed(check.base.as_ref(), month);
+        let c = &mut entry.counters;
+        c.tokens_total = c.tokens_total.max(tt);
+        c.cost_total = c.cost_total.max(ct);
+        c.tokens_month = c.tokens_month.max(tm);
+        c.cost_month = c.cost_month.max(cm);
         f(&mut entry.counters)
     }
 
@@ -215,7 +222,13 @@ impl LocalLimits {
                 Self::with_scope(&mut map, check, &r.month.name, |c| admit_scope(c, check, r));
             match decided {
                 Ok(a) => amounts.push(a),
-                Err(kind) => return QuotaDecision::Refused { index, kind },
+                Err((kind, in_flight)) => {
+                    return QuotaDecision::Refused {
+                        index,
+                        kind,
+                        in_flight,
+                    }
+                }
             }
         }
         for (check, (t, c)) in r.checks.iter().zip(&amounts) {
@@ -313,6 +326,60 @@ mod tests {
             RateDecision::Allowed(s) => assert_eq!(s[0].remaining, 1),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn counters_never_fall_below_the_control_planes_base() {
+        use crate::limits::{QuotaCheck, QuotaDecision, Reservation};
+        use aihub_contract::calendar::month_of;
+        use aihub_contract::snapshot::UsageBase;
+        let l = LocalLimits::default();
+        let now = 1_795_629_600_000;
+        let check = |used: u64| QuotaCheck {
+            scope: UsageScope::Key,
+            id: "k".into(),
+            base: Some(UsageBase {
+                scope: UsageScope::Key,
+                id: "k".into(),
+                month: month_of(now).name,
+                tokens_month: used,
+                cost_nanos_month: 0,
+                tokens_total: used,
+                cost_nanos_total: 0,
+            }),
+            tokens_total: Some(100),
+            tokens_month: None,
+            cost_total: None,
+            cost_month: None,
+        };
+        let r = |c| Reservation {
+            request_id: "r".into(),
+            month: month_of(now),
+            min_tokens: 10,
+            tokens: 10,
+            min_cost_nanos: 0,
+            cost_nanos: 0,
+            checks: vec![c],
+        };
+        assert!(matches!(
+            l.reserve(&r(check(0))),
+            QuotaDecision::Admitted(_)
+        ));
+        // A fresher base (the key had been used before its quota) wins.
+        assert!(matches!(
+            l.reserve(&r(check(95))),
+            QuotaDecision::Refused {
+                in_flight: false,
+                ..
+            }
+        ));
+        assert_eq!(l.counters(UsageScope::Key, "k").unwrap().tokens_total, 95);
+        // An older, smaller one changes nothing.
+        assert!(matches!(
+            l.reserve(&r(check(3))),
+            QuotaDecision::Refused { .. }
+        ));
+        assert_eq!(l.counters(UsageScope::Key, "k").unwrap().tokens_total, 95);
     }
 
     #[test]

@@ -18,7 +18,11 @@
 //!
 //! **Quotas** (tokens and spend, per key and per account, total and per UTC
 //! month) reserve before forwarding and settle after: see [`Reservation`] for
-//! the bound on how far concurrent requests can overshoot.
+//! the bound on how far concurrent requests can overshoot. A scope's
+//! counters never fall below the control plane's usage base for it (each
+//! counter is the larger of the two), so a quota set on a key already in use
+//! counts what it used, and a Redis that lost its data starts from the
+//! control plane's figures, without ever counting a request twice.
 
 pub mod local;
 pub mod shared;
@@ -179,6 +183,9 @@ pub enum QuotaDecision {
         index: usize,
         /// Which of its quotas.
         kind: QuotaKind,
+        /// The room is taken by requests in flight, not spent: retrying
+        /// when they finish can succeed.
+        in_flight: bool,
     },
 }
 
@@ -359,47 +366,40 @@ pub struct Counters {
 }
 
 /// The admission rule for one scope (shared by the local store, the Redis
-/// script mirrors it): `Err(kind)` when a quota has no room for the
-/// request's minimum, else what to reserve.
+/// script mirrors it): `Err((kind, in_flight))` when a quota has no room
+/// for the request's minimum (`in_flight`: there would be without the
+/// reservations of requests in progress), else what to reserve.
 pub fn admit_scope(
     c: &Counters,
     check: &QuotaCheck,
     r: &Reservation,
-) -> Result<(u64, i64), QuotaKind> {
+) -> Result<(u64, i64), (QuotaKind, bool)> {
+    let fits = |room: u64, min: u64| room > 0 && room >= min;
+    let fits_i = |room: i64, min: i64| room > 0 && room >= min;
     let tok = [
-        (
-            QuotaKind::TokensTotal,
-            room_u(check.tokens_total, c.tokens_total, c.reserved_tokens),
-        ),
-        (
-            QuotaKind::TokensMonth,
-            room_u(check.tokens_month, c.tokens_month, c.reserved_tokens),
-        ),
-    ];
-    let cost = [
-        (
-            QuotaKind::CostTotal,
-            room_i(check.cost_total, c.cost_total, c.reserved_cost),
-        ),
-        (
-            QuotaKind::CostMonth,
-            room_i(check.cost_month, c.cost_month, c.reserved_cost),
-        ),
+        (QuotaKind::TokensTotal, check.tokens_total, c.tokens_total),
+        (QuotaKind::TokensMonth, check.tokens_month, c.tokens_month),
     ];
     let mut reserve_tokens = r.tokens;
-    for (kind, room) in tok {
-        if let Some(room) = room {
-            if room == 0 || room < r.min_tokens {
-                return Err(kind);
+    for (kind, limit, used) in tok {
+        if let Some(room) = room_u(limit, used, c.reserved_tokens) {
+            if !fits(room, r.min_tokens) {
+                let unreserved = room_u(limit, used, 0).unwrap_or(0);
+                return Err((kind, fits(unreserved, r.min_tokens)));
             }
             reserve_tokens = reserve_tokens.min(room);
         }
     }
+    let cost = [
+        (QuotaKind::CostTotal, check.cost_total, c.cost_total),
+        (QuotaKind::CostMonth, check.cost_month, c.cost_month),
+    ];
     let mut reserve_cost = r.cost_nanos;
-    for (kind, room) in cost {
-        if let Some(room) = room {
-            if room == 0 || room < r.min_cost_nanos {
-                return Err(kind);
+    for (kind, limit, used) in cost {
+        if let Some(room) = room_i(limit, used, c.reserved_cost) {
+            if !fits_i(room, r.min_cost_nanos) {
+                let unreserved = room_i(limit, used, 0).unwrap_or(0);
+                return Err((kind, fits_i(unreserved, r.min_cost_nanos)));
             }
             reserve_cost = reserve_cost.min(room);
         }
@@ -459,10 +459,10 @@ mod tests {
             admit_scope(&c, &check(Some(1000), None), &reservation(40, 300)),
             Ok((50, 0))
         );
-        // A 60-token prompt does not fit.
+        // A 60-token prompt does not fit, but only because of what is in flight.
         assert_eq!(
             admit_scope(&c, &check(Some(1000), None), &reservation(60, 300)),
-            Err(QuotaKind::TokensMonth)
+            Err((QuotaKind::TokensMonth, true))
         );
         // No limit: the whole estimate is reserved.
         assert_eq!(
@@ -476,7 +476,7 @@ mod tests {
         };
         assert_eq!(
             admit_scope(&spent, &check(None, Some(10)), &reservation(1, 1)),
-            Err(QuotaKind::CostMonth)
+            Err((QuotaKind::CostMonth, false))
         );
     }
 

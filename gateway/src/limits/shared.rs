@@ -79,8 +79,18 @@ local function prepare(h, z, base)
   if redis.call('EXISTS', h) == 0 then
     redis.call('HSET', h, 'tt', ARGV[base], 'ct', ARGV[base + 1], 'tm', ARGV[base + 2],
       'cm', ARGV[base + 3], 'm', month, 'rt', 0, 'rc', 0)
-  elseif redis.call('HGET', h, 'm') ~= month then
-    redis.call('HSET', h, 'm', month, 'tm', 0, 'cm', 0)
+  else
+    if redis.call('HGET', h, 'm') ~= month then
+      redis.call('HSET', h, 'm', month, 'tm', 0, 'cm', 0)
+    end
+    -- Never below what the control plane knows was used.
+    local cur = redis.call('HMGET', h, 'tt', 'ct', 'tm', 'cm')
+    local names = {'tt', 'ct', 'tm', 'cm'}
+    for j = 1, 4 do
+      if tonumber(ARGV[base + j - 1]) > tonumber(cur[j] or '0') then
+        redis.call('HSET', h, names[j], ARGV[base + j - 1])
+      end
+    end
   end
   local stale = redis.call('ZRANGEBYSCORE', z, '-inf', now)
   for _, id in ipairs(stale) do
@@ -126,10 +136,16 @@ for i = 1, n do
     {3, room(tonumber(ARGV[base + 6]), ct, rc), min_c},
     {4, room(tonumber(ARGV[base + 7]), cm, rc), min_c},
   }
+  local used = {tt, tm, ct, cm}
   for _, c in ipairs(checks) do
     local r = c[2]
     if r ~= nil then
-      if r == 0 or r < c[3] then return {i, c[1]} end
+      if r == 0 or r < c[3] then
+        local free = tonumber(ARGV[base + 3 + c[1]]) - used[c[1]]
+        local in_flight = 0
+        if free > 0 and free >= c[3] then in_flight = 1 end
+        return {i, c[1], in_flight}
+      end
       if c[1] <= 2 then
         if r < take_t then take_t = r end
       elseif r < take_c then
@@ -384,6 +400,7 @@ impl RedisLimits {
             return Ok(QuotaDecision::Refused {
                 index: usize::try_from(first - 1).unwrap_or(0),
                 kind,
+                in_flight: out.get(2).copied() == Some(1),
             });
         }
         let amounts = (0..r.checks.len())

@@ -25,6 +25,7 @@ use aihub_contract::money::{nanos_to_decimal, TokenCounts};
 use aihub_contract::snapshot::UsageScope;
 use async_trait::async_trait;
 use pingora::http::RequestHeader;
+use serde::Deserialize;
 use std::sync::Arc;
 
 /// The plugin.
@@ -36,12 +37,24 @@ pub struct Quota {
 impl Quota {
     /// Builds it from settings.
     pub fn build(table: toml::Table, shared: &Arc<Shared>) -> Result<Box<dyn Plugin>, String> {
-        let estimate: Estimate = settings::<Estimate>(table)?.validate()?;
+        let s: Settings = settings(table)?;
+        let estimate = Estimate::new(s.estimate_chars_per_token, s.default_completion_tokens)?;
         Ok(Box::new(Quota {
             limits: shared.limits.clone(),
             estimate,
         }))
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    #[serde(default = "super::rate_limit::default_chars_per_token")]
+    estimate_chars_per_token: usize,
+    /// Unlike `rate_limit`, 0 by default: a request without `max_tokens`
+    /// reserves its prompt only, so small quotas are not tied up by guesses.
+    #[serde(default)]
+    default_completion_tokens: u64,
 }
 
 #[derive(Clone)]
@@ -52,7 +65,7 @@ struct Reserved {
     decider: Decider,
 }
 
-fn refusal(check: &QuotaCheck, kind: QuotaKind, month: &Month) -> ApiError {
+fn refusal(check: &QuotaCheck, kind: QuotaKind, in_flight: bool, month: &Month) -> ApiError {
     let whose = match check.scope {
         UsageScope::Key => "this API key's",
         UsageScope::Developer => "your account's",
@@ -86,6 +99,16 @@ fn refusal(check: &QuotaCheck, kind: QuotaKind, month: &Month) -> ApiError {
             format!("It resets on {next_month}-01 (UTC), or raise it in the AI Hub portal."),
         ),
     };
+    if in_flight {
+        return ApiError::too_many_requests(
+            "insufficient_quota",
+            "quota_reserved",
+            format!(
+                "What is left of {whose} {what} ({amount}) is reserved by requests in progress. \
+                 Retry when they finish, or send a smaller max_tokens."
+            ),
+        );
+    }
     ApiError::too_many_requests(
         "insufficient_quota",
         "insufficient_quota",
@@ -174,9 +197,11 @@ impl Plugin for Quota {
                 });
                 Ok(())
             }
-            QuotaDecision::Refused { index, kind } => {
-                Err(refusal(&reservation.checks[index], kind, &month))
-            }
+            QuotaDecision::Refused {
+                index,
+                kind,
+                in_flight,
+            } => Err(refusal(&reservation.checks[index], kind, in_flight, &month)),
         }
     }
 

@@ -34,18 +34,25 @@ pub struct RateLimit {
 }
 
 /// How a request's tokens are estimated before it runs.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy)]
 pub struct Estimate {
     /// Characters per prompt token.
-    #[serde(default = "default_chars_per_token")]
     pub estimate_chars_per_token: usize,
     /// Completion tokens assumed when the request sets no `max_tokens`.
-    #[serde(default = "default_completion_tokens")]
     pub default_completion_tokens: u64,
 }
 
-fn default_chars_per_token() -> usize {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    #[serde(default = "default_chars_per_token")]
+    estimate_chars_per_token: usize,
+    #[serde(default = "default_completion_tokens")]
+    default_completion_tokens: u64,
+}
+
+/// Characters per token of the estimate (as `metering` estimates).
+pub fn default_chars_per_token() -> usize {
     4
 }
 
@@ -55,11 +62,14 @@ fn default_completion_tokens() -> u64 {
 
 impl Estimate {
     /// Checks the settings.
-    pub fn validate(self) -> Result<Self, String> {
-        if self.estimate_chars_per_token == 0 {
+    pub fn new(chars_per_token: usize, default_completion_tokens: u64) -> Result<Self, String> {
+        if chars_per_token == 0 {
             return Err("estimate_chars_per_token: expected at least 1".into());
         }
-        Ok(self)
+        Ok(Estimate {
+            estimate_chars_per_token: chars_per_token,
+            default_completion_tokens,
+        })
     }
 
     /// (prompt tokens, prompt + completion tokens) a request is expected to use.
@@ -79,7 +89,8 @@ impl Estimate {
 impl RateLimit {
     /// Builds it from settings.
     pub fn build(table: toml::Table, shared: &Arc<Shared>) -> Result<Box<dyn Plugin>, String> {
-        let estimate: Estimate = settings::<Estimate>(table)?.validate()?;
+        let s: Settings = settings(table)?;
+        let estimate = Estimate::new(s.estimate_chars_per_token, s.default_completion_tokens)?;
         Ok(Box::new(RateLimit {
             limits: shared.limits.clone(),
             estimate,

@@ -279,6 +279,11 @@ impl Stack {
             email,
             "--name",
             "Test Dev",
+            // Generous account limits: tests of limits set their own.
+            "--rate-limit",
+            "100000",
+            "--quota-limit",
+            "1000000000",
         ]);
         let dev_id = dev["id"].as_str().unwrap().to_string();
         let mut args = vec!["admin", "create-key", "--developer", dev_id.as_str()];
