@@ -94,30 +94,9 @@ async fn update_key(s: &Stack, token: &str, key_id: &str, body: Value) -> Value 
     v
 }
 
-/// Sends `body` with `key` until the answer is `status` (changes reach the
-/// gateway through the change stream within a second).
+/// See [`Stack::wait_for_status`].
 async fn wait_for(s: &Stack, port: u16, key: &str, body: &Value, status: u16) -> reqwest::Response {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let resp = s
-            .client
-            .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        if resp.status() == status {
-            return resp;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never answered {status} (last {}: {})",
-            resp.status(),
-            resp.text().await.unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    s.wait_for_status(port, key, body, status).await
 }
 
 /// Like [`wait_for`], until the error code is `code`.

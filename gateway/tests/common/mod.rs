@@ -376,6 +376,39 @@ impl Stack {
     }
 
     /// POSTs JSON to the gateway with a key.
+    /// Sends the chat request `body` with `key` to the gateway on `port`
+    /// until it answers `status` (configuration changes reach gateways
+    /// through the change stream within a second); returns that answer.
+    pub async fn wait_for_status(
+        &self,
+        port: u16,
+        key: &str,
+        body: &Value,
+        status: u16,
+    ) -> reqwest::Response {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let resp = self
+                .client
+                .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+                .bearer_auth(key)
+                .json(body)
+                .send()
+                .await
+                .unwrap();
+            if resp.status() == status {
+                return resp;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never answered {status} (last {}: {})",
+                resp.status(),
+                resp.text().await.unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn post(&self, path: &str, key: &str, body: Value) -> reqwest::Response {
         self.client
             .post(self.url(path))
