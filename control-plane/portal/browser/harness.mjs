@@ -1,14 +1,23 @@
 // Starts the real system for the browser tests: an SMTP server process
 // (Python's aiosmtpd, writing a Maildir), `aihub serve` on SQLite pointing its
-// mail at it, and Debian's Chromium driven by playwright-core.
+// mail at it, and Debian's Chromium driven by playwright-core. A test that
+// needs the data path too calls `system.startGateway()`: a stand-in provider
+// (`aihub-stub-upstream`), two models registered with `aihub admin`, and the
+// real `aihub-gateway` on the same control plane, plus the official OpenAI
+// Python SDK to call it with.
 //
 // Environment:
 //   AIHUB_BIN           the aihub binary (default ${CARGO_TARGET_DIR:-../../target}/debug/aihub)
-//   AIHUB_TEST_PYTHON   a python with aiosmtpd (default python3)
+//   AIHUB_GATEWAY_BIN   the gateway (default: aihub-gateway next to AIHUB_BIN)
+//   AIHUB_STUB_UPSTREAM_BIN  the stand-in provider (default: aihub-stub-upstream next to AIHUB_BIN)
+//   AIHUB_TEST_PYTHON   a python with aiosmtpd (and the `openai` SDK for the
+//                       gateway's tests) (default python3)
 //   CHROMIUM            the browser (default /usr/bin/chromium)
 //   AIHUB_PORTAL_SHOTS  a folder: every test's checkpoints are saved there too
 //                       (failures are always saved, to a temp folder that is printed)
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { promisify } from "node:util";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -21,7 +30,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repoTarget = process.env.CARGO_TARGET_DIR ?? resolve(here, "../../../target");
 
 export const AIHUB_BIN = process.env.AIHUB_BIN ?? join(repoTarget, "debug", "aihub");
+export const GATEWAY_BIN = process.env.AIHUB_GATEWAY_BIN ?? join(dirname(AIHUB_BIN), "aihub-gateway");
+export const STUB_UPSTREAM_BIN =
+  process.env.AIHUB_STUB_UPSTREAM_BIN ?? join(dirname(AIHUB_BIN), "aihub-stub-upstream");
 export const PYTHON = process.env.AIHUB_TEST_PYTHON ?? "python3";
+const INTERNAL_SECRET = "browser-tests-internal-secret-0123456789";
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 export const CHROMIUM_ARGS = [
   "--headless",
@@ -156,12 +169,13 @@ export async function startSystem() {
 
     const port = await freePort();
     const baseUrl = `http://127.0.0.1:${port}`;
+    const databaseUrl = `sqlite://${join(tmp, "aihub.db")}?mode=rwc`;
     const aihub = start("aihub serve", AIHUB_BIN, ["serve"], {
       cwd: tmp,
       env: {
         ...process.env,
-        AIHUB_DATABASE__URL: `sqlite://${join(tmp, "aihub.db")}?mode=rwc`,
-        AIHUB_INTERNAL__SHARED_SECRET: "browser-tests-internal-secret-0123456789",
+        AIHUB_DATABASE__URL: databaseUrl,
+        AIHUB_INTERNAL__SHARED_SECRET: INTERNAL_SECRET,
         AIHUB_AUTH__TOKEN_SECRET: "browser-tests-token-secret-0123456789abcdef",
         AIHUB_EMAIL__MODE: "smtp",
         AIHUB_EMAIL__SMTP_HOST: "127.0.0.1",
@@ -189,8 +203,15 @@ export async function startSystem() {
       headless: true,
       args: CHROMIUM_ARGS,
     });
+    let gateway = null;
     return Object.assign(system, {
       baseUrl,
+      databaseUrl,
+      /** Starts the data path once (see `startGateway` below) and returns it. */
+      startGateway() {
+        gateway ??= startGateway(system, baseUrl, databaseUrl);
+        return gateway;
+      },
       mailbox,
       browser,
       logs: () => system.children.map((c) => c.describe()).join("\n"),
@@ -202,6 +223,7 @@ export async function startSystem() {
         }),
       async stop() {
         await browser.close().catch(() => {});
+        await (await gateway?.catch(() => null))?.sdk.close();
         for (const child of system.children.reverse()) await stop(child);
         rmSync(tmp, { recursive: true, force: true });
       },
@@ -210,6 +232,177 @@ export async function startSystem() {
     for (const child of system.children.reverse()) await stop(child);
     rmSync(tmp, { recursive: true, force: true });
     throw e;
+  }
+}
+
+/** Runs `aihub --json admin ...` against the system's database; returns its JSON. */
+export async function aihubAdmin(databaseUrl, args) {
+  try {
+    const { stdout } = await promisify(execFile)(AIHUB_BIN, ["--json", "admin", ...args], {
+      env: { ...process.env, AIHUB_DATABASE__URL: databaseUrl, AIHUB_INTERNAL__SHARED_SECRET: INTERNAL_SECRET },
+    });
+    return JSON.parse(stdout);
+  } catch (e) {
+    throw new Error(`aihub admin ${args.join(" ")} failed: ${e.message}\n${e.stdout ?? ""}${e.stderr ?? ""}`);
+  }
+}
+
+/** The models the stand-in provider serves through the gateway. */
+export const GATEWAY_MODELS = ["gpt-4o-mini", "gpt-4o"];
+
+/**
+ * The data path next to a running control plane: the stand-in provider, the
+ * catalog (provider `stub`, models gpt-4o-mini and gpt-4o), the gateway (ready
+ * once /readyz says it has the configuration) and an OpenAI SDK session.
+ * Its processes join `system.children`, so `system.stop()` ends them.
+ */
+async function startGateway(system, controlPlaneUrl, databaseUrl) {
+  for (const bin of [GATEWAY_BIN, STUB_UPSTREAM_BIN]) {
+    if (!existsSync(bin)) {
+      throw new Error(
+        `${bin} not found: build it first (cargo build -p aihub-gateway -p aihub-testkit --bins) or set AIHUB_GATEWAY_BIN / AIHUB_STUB_UPSTREAM_BIN`,
+      );
+    }
+  }
+  const stubPort = await freePort();
+  const stub = start("aihub-stub-upstream", STUB_UPSTREAM_BIN, ["--listen", `127.0.0.1:${stubPort}`], {});
+  system.children.push(stub);
+  await waitFor("the stand-in provider", () => {
+    if (stub.exitCode !== null) throw new Error(`exited with ${stub.exitCode}`);
+    return canConnect(stubPort);
+  }, 15_000).catch((e) => {
+    throw new Error(`${e.message}\n${stub.describe()}`);
+  });
+
+  await aihubAdmin(databaseUrl, [
+    "add-provider",
+    "--name",
+    "stub",
+    "--kind",
+    "openai",
+    "--base-url",
+    `http://127.0.0.1:${stubPort}/v1`,
+    "--api-key",
+    "stub-provider-key",
+  ]);
+  await aihubAdmin(databaseUrl, ["add-model", "--name", "gpt-4o-mini", "--provider", "stub", "--upstream-model", "stub-mini"]);
+  await aihubAdmin(databaseUrl, ["add-model", "--name", "gpt-4o", "--provider", "stub", "--upstream-model", "stub-large"]);
+
+  const port = await freePort();
+  const opsPort = await freePort();
+  const gw = start("aihub-gateway", GATEWAY_BIN, [], {
+    cwd: system.tmp,
+    env: {
+      ...process.env,
+      AIHUB_GW_SERVER__LISTEN: `127.0.0.1:${port}`,
+      AIHUB_GW_SERVER__OPS_LISTEN: `127.0.0.1:${opsPort}`,
+      AIHUB_GW_SERVER__SHUTDOWN_GRACE_SECS: "1",
+      AIHUB_GW_SERVER__INSTANCE_ID: "browser-tests",
+      AIHUB_GW_CONTROL_PLANE__URL: controlPlaneUrl,
+      AIHUB_GW_CONTROL_PLANE__SHARED_SECRET: INTERNAL_SECRET,
+      AIHUB_GW_CONTROL_PLANE__STATE_DIR: join(system.tmp, "gateway-state"),
+      AIHUB_GW_SPOOL__DIR: join(system.tmp, "gateway-spool"),
+      AIHUB_GW_LOG__LEVEL: process.env.AIHUB_GW_LOG__LEVEL ?? "warn",
+    },
+  });
+  system.children.push(gw);
+  await waitFor(
+    "aihub-gateway",
+    async () => {
+      if (gw.exitCode !== null) throw new Error(`exited with ${gw.exitCode}`);
+      return (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).ok;
+    },
+    30_000,
+  ).catch((e) => {
+    throw new Error(`${e.message}\n${gw.describe()}`);
+  });
+  const url = `http://127.0.0.1:${port}`;
+  return { url, opsUrl: `http://127.0.0.1:${opsPort}`, models: GATEWAY_MODELS, sdk: new OpenAISdk(`${url}/v1`) };
+}
+
+// One chat completion through the official OpenAI Python SDK. With arguments
+// (base_url api_key model) it makes one call, prints the reply and exits 0,
+// or prints the refusal as JSON and exits 3; without, it answers JSON lines
+// ({"api_key", "model"} -> {"ok", "reply"} or {"ok": false, "status", "code",
+// "error_class"}) until its input ends, so polls take milliseconds, not a
+// Python start-up each.
+const SDK_SCRIPT = String.raw`
+import json, sys
+import openai
+from openai import OpenAI
+
+def call(base_url, api_key, model):
+    client = OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=10)
+    try:
+        r = client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "Say hello to the browser tests"}]
+        )
+        return {"ok": True, "reply": r.choices[0].message.content, "model": r.model}
+    except openai.APIStatusError as e:
+        return {"ok": False, "status": e.status_code, "code": getattr(e, "code", None),
+                "error_class": type(e).__name__, "message": str(e)}
+
+if len(sys.argv) > 1:
+    out = call(*sys.argv[1:4])
+    if out["ok"]:
+        print(out["reply"])
+        sys.exit(0)
+    print(json.dumps(out))
+    sys.exit(3)
+
+for line in sys.stdin:
+    req = json.loads(line)
+    try:
+        out = call(req["base_url"], req["api_key"], req["model"])
+    except Exception as e:
+        out = {"ok": False, "status": None, "error_class": type(e).__name__, "message": str(e)}
+    print(json.dumps(out), flush=True)
+`;
+
+export class OpenAISdk {
+  constructor(baseUrl) {
+    this.baseUrl = baseUrl;
+    this.worker = null;
+  }
+
+  /** One call in its own `python -c` process: { exitCode, stdout, stderr }. */
+  async once(apiKey, model) {
+    const child = spawn(PYTHON, ["-c", SDK_SCRIPT, this.baseUrl, apiKey, model], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c) => (stdout += c));
+    child.stderr.on("data", (c) => (stderr += c));
+    const exitCode = await new Promise((r) => child.once("exit", r));
+    return { exitCode, stdout, stderr };
+  }
+
+  /** One call through the long-lived SDK process: { ok, reply } or { ok: false, status, code, error_class }. */
+  async chat(apiKey, model) {
+    if (!this.worker) {
+      const child = spawn(PYTHON, ["-c", SDK_SCRIPT], { stdio: ["pipe", "pipe", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (c) => (stderr = (stderr + c).slice(-4000)));
+      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+      child.exited = new Promise((r) => child.once("exit", r));
+      this.worker = { child, lines, stderr: () => stderr };
+    }
+    const { child, lines, stderr } = this.worker;
+    child.stdin.write(`${JSON.stringify({ base_url: this.baseUrl, api_key: apiKey, model })}
+`);
+    const { value, done } = await lines.next();
+    if (done) throw new Error(`the OpenAI SDK process ended:
+${stderr()}`);
+    return JSON.parse(value);
+  }
+
+  async close() {
+    if (!this.worker) return;
+    const { child } = this.worker;
+    this.worker = null;
+    child.stdin.end();
+    await stop(child);
   }
 }
 

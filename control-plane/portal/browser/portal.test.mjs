@@ -1,8 +1,10 @@
 // The portal in a real browser against the real system: `aihub serve`
-// (SQLite), a real SMTP server, Debian's Chromium. Run: npm run test:browser
+// (SQLite), a real SMTP server, Debian's Chromium; the gateway's story adds
+// the real `aihub-gateway`, a stand-in provider and the official OpenAI
+// Python SDK. Run: npm run test:browser
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { newEmail, startSystem, withContext } from "./harness.mjs";
+import { newEmail, startSystem, waitFor, withContext } from "./harness.mjs";
 
 const DESKTOP = { viewport: { width: 1280, height: 800 }, locale: "en-US" };
 const PHONE = {
@@ -366,5 +368,217 @@ describe("API keys", () => {
       await page.waitForTimeout(250); // the sheet slides in
       await shot("2-create");
     });
+  });
+});
+
+/** How soon a change to a key must reach the gateway (the product promises a second). */
+const PROPAGATION_MS = 1_000;
+
+/**
+ * Polls the SDK with `apiKey` until `accept(result)` holds, within `ms`;
+ * returns the result and how long it took.
+ */
+async function sdkUntil(sdk, what, apiKey, model, accept, ms = PROPAGATION_MS) {
+  const started = Date.now();
+  let last;
+  const result = await waitFor(
+    what,
+    async () => {
+      last = await sdk.chat(apiKey, model);
+      return accept(last) ? last : null;
+    },
+    ms,
+  ).catch((e) => {
+    throw new Error(`${e.message}; last SDK result: ${JSON.stringify(last)}`);
+  });
+  return { result, elapsed: Date.now() - started };
+}
+
+const works = (r) => r.ok === true && typeof r.reply === "string" && r.reply.length > 0;
+const unauthorized = (r) => r.ok === false && r.status === 401 && r.error_class === "AuthenticationError";
+
+async function assertWorks(sdk, apiKey, model, why) {
+  const r = await sdk.chat(apiKey, model);
+  assert.ok(works(r), `${why}: ${JSON.stringify(r)}`);
+}
+
+describe("the developer's flow through the gateway (issue 5)", () => {
+  it("creates a key, calls the gateway with the OpenAI SDK, sees its stats, narrows its models, rotates and deletes it", async () => {
+    const gateway = await system.startGateway();
+    const { sdk } = gateway;
+    const email = await verifiedAccount("flow");
+    const timings = {};
+    await withContext(system, "gateway-flow", DESKTOP, async (context, shot) => {
+      const page = await context.newPage();
+      await page.goto(`${system.baseUrl}/login`);
+      await signIn(page, email, PASSWORD);
+      await page.getByRole("heading", { name: "Welcome, Grace" }).waitFor();
+      await page.getByRole("navigation", { name: "Main navigation" }).getByRole("link", { name: "API keys" }).click();
+      await page.getByRole("heading", { name: "No API keys yet" }).waitFor();
+
+      // Create a key with the defaults (every model); the secret is shown once.
+      await page.getByRole("button", { name: "Create key" }).click();
+      let dialog = page.getByRole("dialog", { name: "Create API key" });
+      await dialog.waitFor();
+      await dialog.getByLabel("Name", { exact: true }).fill("SDK app");
+      await dialog.getByRole("button", { name: "Create key" }).click();
+      dialog = page.getByRole("dialog", { name: "Save your new key" });
+      await dialog.waitFor();
+      const secret = (await dialog.getByTestId("secret").textContent()).trim();
+      assert.match(secret, /^ahub_\S{30,}$/);
+      await page.waitForTimeout(250); // the dialog fades in
+      await shot("1-secret");
+      await dialog.getByRole("button", { name: "I've saved it" }).click();
+      await dialog.waitFor({ state: "detached" });
+      const row = page.getByRole("listitem").filter({ has: page.getByRole("heading", { name: "SDK app" }) });
+      await row.getByText("All models", { exact: true }).waitFor();
+      await row.getByText("Never", { exact: true }).waitFor(); // last used
+
+      // The official OpenAI SDK, in its own process, against the gateway.
+      const first = await sdk.once(secret, "gpt-4o-mini");
+      assert.equal(first.exitCode, 0, `the SDK call failed:\n${first.stdout}\n${first.stderr}`);
+      assert.ok(first.stdout.trim().length > 0, "the SDK printed no reply");
+
+      // Its usage reaches the key's stats (the gateway's spool, then the
+      // control plane): the list's chart and the stats dialog show it.
+      await waitFor(
+        "the request in the key's stats",
+        async () => {
+          await page.reload();
+          await row.getByRole("heading", { name: "SDK app" }).waitFor();
+          await row.getByRole("img", { name: /^1 requests? in the last 30 days$/ }).waitFor({ timeout: 2_000 });
+          return true;
+        },
+        15_000,
+      );
+      assert.equal(await row.getByText("Never", { exact: true }).count(), 0, "last used is still Never");
+      await row.getByRole("button", { name: "Usage" }).click();
+      dialog = page.getByRole("dialog", { name: "Usage of “SDK app”" });
+      await dialog.waitFor();
+      const stat = (name) => dialog.locator(".stats > div").filter({ has: page.getByText(name, { exact: true }) }).locator("dd");
+      await waitFor("the stats dialog's totals", async () => (await stat("Requests").textContent()) === "1", 5_000);
+      assert.match(await stat("Tokens").textContent(), /^[1-9]/);
+      assert.equal(await stat("Errors").textContent(), "0");
+      assert.equal(await dialog.getByRole("row").count(), 2, "one day with requests, under the header");
+      await page.waitForTimeout(250); // the dialog fades in
+      await shot("2-stats");
+      await dialog.getByRole("button", { name: "Close" }).click();
+      await dialog.waitFor({ state: "detached" });
+
+      // Narrow it to gpt-4o-mini: gpt-4o is refused within a second, by the SDK
+      // as PermissionDeniedError (403 model_not_allowed); gpt-4o-mini still works.
+      await assertWorks(sdk, secret, "gpt-4o", "gpt-4o before narrowing");
+      await row.getByRole("button", { name: "Edit" }).click();
+      dialog = page.getByRole("dialog", { name: "Edit API key" });
+      await dialog.getByRole("radio", { name: /^Only these models/ }).check();
+      const models = dialog.getByLabel("Allowed models", { exact: true });
+      await models.fill("gpt-4o-mini");
+      await models.press("Enter");
+      await dialog.getByRole("button", { name: "Remove gpt-4o-mini" }).waitFor();
+      await page.waitForTimeout(250);
+      await shot("3-narrow");
+      await dialog.getByRole("button", { name: "Save changes" }).click();
+      await dialog.waitFor({ state: "detached" });
+      await row.getByText("gpt-4o-mini", { exact: true }).waitFor();
+      const narrowed = await sdkUntil(
+        sdk,
+        "gpt-4o refused after narrowing",
+        secret,
+        "gpt-4o",
+        (r) => r.ok === false,
+      );
+      timings.narrowed = narrowed.elapsed;
+      assert.equal(narrowed.result.status, 403, JSON.stringify(narrowed.result));
+      assert.equal(narrowed.result.error_class, "PermissionDeniedError");
+      assert.equal(narrowed.result.code, "model_not_allowed");
+      await assertWorks(sdk, secret, "gpt-4o-mini", "the allowed model after narrowing");
+      await shot("4-narrowed");
+
+      // Regenerate with the shortest grace the portal offers (an hour): the
+      // new secret works, and so does the old one meanwhile.
+      await row.getByRole("button", { name: "Regenerate" }).click();
+      dialog = page.getByRole("dialog", { name: "Regenerate “SDK app”" });
+      await dialog.getByLabel("In 1 hour").check();
+      await page.waitForTimeout(250); // the dialog fades in
+      await shot("5-regenerate-grace");
+      await dialog.getByRole("button", { name: "Regenerate" }).click();
+      dialog = page.getByRole("dialog", { name: "Save your new secret" });
+      await dialog.getByText(/^The old secret keeps working until /).waitFor();
+      const rotated = (await dialog.getByTestId("secret").textContent()).trim();
+      assert.match(rotated, /^ahub_/);
+      assert.notEqual(rotated, secret);
+      await shot("6-grace-secret");
+      await dialog.getByRole("button", { name: "I've saved it" }).click();
+      await dialog.waitFor({ state: "detached" });
+      const newWorks = await sdkUntil(sdk, "the new secret accepted", rotated, "gpt-4o-mini", works);
+      timings.rotatedAccepted = newWorks.elapsed;
+      await assertWorks(sdk, secret, "gpt-4o-mini", "the old secret within its grace");
+      // Still within the hour, the old secret carries the key's settings.
+      assert.equal((await sdk.chat(secret, "gpt-4o")).status, 403);
+
+      // The end of a grace, which the portal cannot shorten below an hour:
+      // the same regeneration through the portal's API with 2 seconds.
+      const login = await system.api("/developer/login", { email, password: PASSWORD });
+      const { access_token } = await login.json();
+      const authed = (path, body) =>
+        fetch(`${system.baseUrl}/api/v1${path}`, {
+          method: body === undefined ? "GET" : "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${access_token}` },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+      const listed = await (await authed("/developer/keys")).json();
+      const keyId = listed.data.find((k) => k.name === "SDK app").id;
+      const short = await authed(`/developer/keys/${keyId}/regenerate`, { grace_seconds: 2 });
+      assert.equal(short.status, 200, await short.clone().text());
+      const { secret: third, grace_expires_at_ms: graceEnd } = await short.json();
+      await sdkUntil(sdk, "the third secret accepted", third, "gpt-4o-mini", works);
+      // The earlier grace ends now; the second secret works until its grace ends.
+      timings.firstGraceReplaced = (
+        await sdkUntil(sdk, "the first secret refused once its grace is replaced", secret, "gpt-4o-mini", unauthorized)
+      ).elapsed;
+      const stillInGrace = await sdk.chat(rotated, "gpt-4o-mini");
+      if (Date.now() < graceEnd) assert.ok(works(stillInGrace), `within the grace: ${JSON.stringify(stillInGrace)}`);
+      const expired = await sdkUntil(
+        sdk,
+        "the second secret refused after its grace",
+        rotated,
+        "gpt-4o-mini",
+        (r) => !works(r),
+        Math.max(0, graceEnd - Date.now()) + PROPAGATION_MS,
+      );
+      const refusedAt = Date.now();
+      assert.ok(unauthorized(expired.result), JSON.stringify(expired.result));
+      assert.ok(refusedAt >= graceEnd, `refused ${graceEnd - refusedAt} ms before the grace ended`);
+      timings.afterGraceEnd = refusedAt - graceEnd;
+
+      // Regenerate with no grace ("Immediately"): the old secret fails within a second.
+      await row.getByRole("button", { name: "Regenerate" }).click();
+      dialog = page.getByRole("dialog", { name: "Regenerate “SDK app”" });
+      await dialog.getByLabel("Immediately").check();
+      await dialog.getByRole("button", { name: "Regenerate" }).click();
+      dialog = page.getByRole("dialog", { name: "Save your new secret" });
+      await dialog.getByText("The old secret no longer works.").waitFor();
+      const fourth = (await dialog.getByTestId("secret").textContent()).trim();
+      await shot("7-regenerated-now");
+      await dialog.getByRole("button", { name: "I've saved it" }).click();
+      await dialog.waitFor({ state: "detached" });
+      timings.revokedNow = (
+        await sdkUntil(sdk, "the old secret refused after regenerating at once", third, "gpt-4o-mini", unauthorized)
+      ).elapsed;
+      await sdkUntil(sdk, "the newest secret accepted", fourth, "gpt-4o-mini", works);
+
+      // Delete it, after confirming: refused (401) within a second.
+      await row.getByRole("button", { name: "Delete" }).click();
+      dialog = page.getByRole("dialog", { name: "Delete “SDK app”?" });
+      await page.waitForTimeout(250); // the dialog fades in
+      await shot("8-delete");
+      await dialog.getByRole("button", { name: "Delete key" }).click();
+      await page.getByRole("heading", { name: "No API keys yet" }).waitFor();
+      const deleted = await sdkUntil(sdk, "the deleted key refused", fourth, "gpt-4o-mini", (r) => r.ok === false);
+      timings.deleted = deleted.elapsed;
+      assert.ok(unauthorized(deleted.result), JSON.stringify(deleted.result));
+      await shot("9-deleted");
+    });
+    console.log(`gateway flow: ms from the portal's confirmation to the gateway acting: ${JSON.stringify(timings)}`);
   });
 });
