@@ -1,6 +1,6 @@
 //! The audit log (who did what, when, from which address) and the
-//! domain-event outbox (`events`, delivered by the webhook worker of a later
-//! issue). Both are written inside the transaction of the change they
+//! domain-event outbox (`events`, delivered to webhook endpoints by
+//! [`crate::webhooks`]). Both are written inside the transaction of the change they
 //! describe, so neither records a change that rolled back nor misses one
 //! that committed.
 
@@ -46,7 +46,9 @@ pub async fn record(
     Ok(())
 }
 
-/// Appends a domain event (`evt_…`) for a developer and returns its id.
+/// Appends a domain event (`evt_…`) for a developer, with a webhook
+/// delivery for each of the developer's endpoints subscribed to its type,
+/// and returns its id.
 pub async fn emit(
     conn: &mut AnyConnection,
     event_type: &str,
@@ -54,6 +56,7 @@ pub async fn emit(
     data: &Value,
 ) -> DomainResult<String> {
     let id = db::new_id("evt_");
+    let now = db::now_ms();
     sqlx::query(
         "INSERT INTO events (id, type, developer_id, created_at_ms, data) \
          VALUES ($1, $2, $3, $4, $5)",
@@ -61,9 +64,10 @@ pub async fn emit(
     .bind(&id)
     .bind(event_type)
     .bind(developer_id)
-    .bind(db::now_ms())
+    .bind(now)
     .bind(json_text(data)?)
     .execute(&mut *conn)
     .await?;
+    crate::webhooks::delivery::fan_out(&mut *conn, &id, developer_id, event_type, now).await?;
     Ok(id)
 }

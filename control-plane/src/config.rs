@@ -37,6 +37,8 @@ pub struct Config {
     pub accounts: AccountsConfig,
     /// Outgoing email.
     pub email: EmailConfig,
+    /// Webhook delivery.
+    pub webhooks: WebhooksConfig,
 }
 
 /// `[server]`
@@ -180,6 +182,27 @@ pub struct EmailConfig {
     pub smtp_password: SharedSecret,
     /// Sender, `Name <address>`.
     pub from: String,
+}
+
+/// `[webhooks]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Deliver to private, loopback, link-local and metadata addresses
+    /// (refused by default: an endpoint URL must not reach inside).
+    pub allow_private_networks: bool,
+    /// Longest wait for a receiver's answer, seconds.
+    pub timeout_secs: u64,
+    /// Deliveries in flight at once, all endpoints together.
+    pub max_concurrency: usize,
+    /// Deliveries in flight at once to one endpoint.
+    pub per_endpoint_concurrency: usize,
+    /// An endpoint whose deliveries have all failed for this many hours is
+    /// disabled, and its developer told by email and an event.
+    pub disable_after_failing_hours: u64,
+    /// Delays before each retry, milliseconds (an endpoint's `max_retries`
+    /// uses the first ones; the last repeats if it allows more).
+    pub retry_delays_ms: Vec<u64>,
 }
 
 /// How mail leaves.
@@ -369,6 +392,7 @@ impl Config {
         }
 
         self.validate_accounts(&mut problems);
+        self.validate_webhooks(&mut problems);
 
         if self.log.level.trim().is_empty()
             || tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err()
@@ -387,6 +411,29 @@ impl Config {
     }
 
     /// `[auth]`, `[accounts]` and `[email]`.
+    fn validate_webhooks(&self, problems: &mut Vec<String>) {
+        let w = &self.webhooks;
+        if !(1..=300).contains(&w.timeout_secs) {
+            problems.push("webhooks.timeout_secs: expected 1 to 300".into());
+        }
+        if !(1..=4096).contains(&w.max_concurrency) {
+            problems.push("webhooks.max_concurrency: expected 1 to 4096".into());
+        }
+        if w.per_endpoint_concurrency == 0 || w.per_endpoint_concurrency > w.max_concurrency {
+            problems.push(
+                "webhooks.per_endpoint_concurrency: expected 1 to webhooks.max_concurrency".into(),
+            );
+        }
+        if w.retry_delays_ms.is_empty() || w.retry_delays_ms.iter().any(|d| *d > 604_800_000) {
+            problems.push(
+                "webhooks.retry_delays_ms: expected a non-empty list of delays up to a week".into(),
+            );
+        }
+        if w.disable_after_failing_hours == 0 {
+            problems.push("webhooks.disable_after_failing_hours: expected at least 1".into());
+        }
+    }
+
     fn validate_accounts(&self, problems: &mut Vec<String>) {
         let auth = &self.auth;
         let token_len = auth.token_secret.expose().chars().count();

@@ -38,3 +38,4 @@ pub mod portal;
 pub mod server;
 pub mod telemetry;
 pub mod usage;
+pub mod webhooks;

@@ -1,5 +1,6 @@
 //! Building and running the control plane: database, migrations, version
-//! watcher, mail worker, router and listener, with graceful shutdown.
+//! watcher, mail and webhook workers, router and listener, with graceful
+//! shutdown.
 
 use crate::accounts::{housekeeping, Accounts};
 use crate::api::ApiState;
@@ -9,6 +10,8 @@ use crate::email::{outbox, Mailer};
 use crate::gateway_feed;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
+use crate::webhooks::delivery::{self, Deliverer};
+use crate::webhooks::secrets::Sealer;
 use anyhow::Context;
 use axum::Extension;
 use std::future::Future;
@@ -27,6 +30,7 @@ pub struct Application {
     watcher: tokio::task::JoinHandle<()>,
     mail_worker: tokio::task::JoinHandle<()>,
     housekeeping: tokio::task::JoinHandle<()>,
+    webhook_worker: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -49,10 +53,20 @@ impl Application {
         let metrics = Metrics::new().context("cannot register metrics")?;
         let mail_wake = Arc::new(Notify::new());
         let accounts = Accounts::new(config, db.clone(), mail_wake.clone()).await?;
+        let deliverer = Arc::new(
+            Deliverer::new(
+                db.clone(),
+                Sealer::new(config.auth.token_secret.expose().as_bytes()),
+                config.webhooks.clone(),
+            )
+            .context("cannot build the webhook HTTP client")?,
+        );
+        let webhook_worker = delivery::spawn_worker(deliverer.clone(), shutdown_rx.clone());
         let api = Arc::new(ApiState {
             accounts,
             trusted_proxies: config.auth.trusted_networks(),
             sealing_secret: config.auth.token_secret.expose().as_bytes().to_vec(),
+            webhooks: deliverer,
         });
         let mail_worker =
             outbox::Worker::new(db.clone(), mailer, mail_wake, shutdown_rx.clone()).spawn();
@@ -71,6 +85,7 @@ impl Application {
             watcher,
             mail_worker,
             housekeeping,
+            webhook_worker,
         })
     }
 
@@ -99,6 +114,7 @@ impl Application {
             watcher,
             mail_worker,
             housekeeping,
+            webhook_worker,
         } = self;
         let app = http::router(state).layer(Extension(api));
         let stop = async move {
@@ -118,6 +134,7 @@ impl Application {
         let _ = watcher.await;
         let _ = mail_worker.await;
         let _ = housekeeping.await;
+        let _ = webhook_worker.await;
         db.close().await;
         tracing::info!("control plane stopped");
         Ok(())

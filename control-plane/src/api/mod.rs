@@ -44,6 +44,8 @@ pub struct ApiState {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Seals secrets inside stored idempotent answers (`auth.token_secret`).
     pub sealing_secret: Vec<u8>,
+    /// Webhook delivery (test sends, secret sealing, URL policy).
+    pub webhooks: Arc<crate::webhooks::delivery::Deliverer>,
 }
 
 /// The management API's routes (merged by [`crate::http::router`]).

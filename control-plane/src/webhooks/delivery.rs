@@ -1,0 +1,683 @@
+//! Deliveries: created with the event (fan-out, in the emitting
+//! transaction), sent by the worker, retried on a schedule.
+//!
+//! - **At least once, across restarts.** A delivery is a row. The worker
+//!   claims a due one by moving its `next_attempt_at` forward by a lease
+//!   (another control plane on the same database then skips it); if the
+//!   process dies mid-attempt, the lease runs out and the delivery is sent
+//!   again. The `webhook-id` is the event id on every attempt and replay, so
+//!   receivers can de-duplicate.
+//! - **Outcomes.** 2xx is success; anything else (3xx included: redirects
+//!   are not followed), a timeout or a refused connection is a failure. A
+//!   failure is retried after the next delay of `webhooks.retry_delays_ms`
+//!   (±10 % jitter; never sooner than the receiver's `Retry-After`), up to
+//!   the endpoint's `max_retries`; then the delivery is failed. `410 Gone`
+//!   disables the endpoint at once. An endpoint whose deliveries have all
+//!   failed for `disable_after_failing_hours` is disabled and its developer
+//!   gets a `webhook.endpoint_disabled` event.
+//! - **Isolation.** At most `max_concurrency` attempts run at once, and at
+//!   most `per_endpoint_concurrency` to one endpoint, so a slow receiver
+//!   holds back only itself.
+
+use super::secrets::{Sealer, SigningSecret};
+use super::{safety, signing};
+use crate::config::WebhooksConfig;
+use crate::db::{self, get_bool, Db};
+use crate::error::{DomainError, DomainResult};
+use rand::Rng;
+use serde_json::{json, Value};
+use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify, Semaphore};
+
+/// Woken when an event has been emitted (the worker also polls).
+pub(crate) static WAKE: Notify = Notify::const_new();
+/// How often the worker looks for due deliveries when nobody wakes it.
+const POLL: Duration = Duration::from_millis(200);
+/// How long a claimed delivery is left alone before it may be tried again.
+const LEASE_MS: i64 = 120_000;
+/// Response bytes kept per attempt.
+const BODY_KEEP: usize = 1024;
+/// Longest `Retry-After` honoured.
+const MAX_RETRY_AFTER_MS: i64 = 86_400_000;
+
+/// Creates a pending delivery of event `event_id` for every enabled endpoint
+/// of `developer_id` subscribed to `event_type`. Runs in the emitting
+/// transaction, so an event and its deliveries commit together.
+pub async fn fan_out(
+    conn: &mut AnyConnection,
+    event_id: &str,
+    developer_id: &str,
+    event_type: &str,
+    now_ms: i64,
+) -> DomainResult<usize> {
+    let rows = sqlx::query(
+        "SELECT id, event_types FROM webhook_endpoints \
+         WHERE developer_id = $1 AND enabled AND deleted_at IS NULL",
+    )
+    .bind(developer_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut n = 0;
+    for row in &rows {
+        let types: String = row.try_get("event_types")?;
+        if !subscribed(&types, event_type) {
+            continue;
+        }
+        let endpoint_id: String = row.try_get("id")?;
+        insert(
+            &mut *conn,
+            &endpoint_id,
+            event_id,
+            developer_id,
+            event_type,
+            now_ms,
+        )
+        .await?;
+        n += 1;
+    }
+    if n > 0 {
+        WAKE.notify_one();
+    }
+    Ok(n)
+}
+
+/// Whether an endpoint's `event_types` (a JSON list, `["*"]` = all) include `event_type`.
+pub fn subscribed(types_json: &str, event_type: &str) -> bool {
+    serde_json::from_str::<Vec<String>>(types_json)
+        .map(|t| t.iter().any(|x| x == "*" || x == event_type))
+        .unwrap_or(false)
+}
+
+/// Inserts one pending delivery, due now; returns its id.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    endpoint_id: &str,
+    event_id: &str,
+    developer_id: &str,
+    event_type: &str,
+    now_ms: i64,
+) -> DomainResult<String> {
+    let id = db::new_id("wd_");
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, developer_id, event_type, \
+         status, attempts, next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6)",
+    )
+    .bind(&id)
+    .bind(endpoint_id)
+    .bind(event_id)
+    .bind(developer_id)
+    .bind(event_type)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// One attempt as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Attempt {
+    /// `wa_…`
+    pub id: String,
+    /// Delivery it belongs to.
+    pub delivery_id: String,
+    /// When it started, unix ms.
+    pub attempted_at_ms: i64,
+    /// How long it took.
+    pub duration_ms: i64,
+    /// The receiver's status, if it answered.
+    pub status_code: Option<i64>,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+    /// The first 1 KiB of the answer.
+    pub response_body: String,
+}
+
+/// What an attempt led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Succeeded,
+    /// Retry after this many ms, or fail when out of retries.
+    Failed {
+        retry_after_ms: Option<i64>,
+    },
+    /// 410: the endpoint is gone.
+    Gone,
+}
+
+/// The delivery machinery, shared by the worker and the API (test sends).
+pub struct Deliverer {
+    db: Db,
+    sealer: Sealer,
+    client: reqwest::Client,
+    config: WebhooksConfig,
+}
+
+struct Claimed {
+    delivery_id: String,
+    endpoint_id: String,
+}
+
+/// A delivery with what sending it needs.
+struct Job {
+    delivery_id: String,
+    endpoint_id: String,
+    developer_id: String,
+    url: String,
+    current: SigningSecret,
+    previous: Option<SigningSecret>,
+    max_retries: i64,
+    attempts: i64,
+    event_id: String,
+    event_type: String,
+    body: Vec<u8>,
+    endpoint_usable: bool,
+}
+
+impl Deliverer {
+    /// Builds the HTTP client: no redirects, the timeout, the guarded resolver.
+    pub fn new(db: Db, sealer: Sealer, config: WebhooksConfig) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(config.timeout_secs))
+            .connect_timeout(Duration::from_secs(config.timeout_secs.min(10)))
+            .pool_max_idle_per_host(config.per_endpoint_concurrency)
+            .dns_resolver(Arc::new(safety::GuardedResolver {
+                allow_private: config.allow_private_networks,
+            }))
+            .no_proxy()
+            .build()?;
+        Ok(Deliverer {
+            db,
+            sealer,
+            client,
+            config,
+        })
+    }
+
+    /// The secret sealer (the API stores endpoints' secrets with it).
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &WebhooksConfig {
+        &self.config
+    }
+
+    /// Claims `delivery_id` if it is pending (due or not), sends it now and
+    /// records the attempt. Used for test sends; the worker uses the same path.
+    pub async fn attempt_now(&self, delivery_id: &str) -> DomainResult<Attempt> {
+        let now = db::now_ms();
+        let mut conn = self.db.pool().acquire().await?;
+        let claimed = sqlx::query(
+            "UPDATE webhook_deliveries SET next_attempt_at = $1, updated_at = $2 \
+             WHERE id = $3 AND status = 'pending'",
+        )
+        .bind(now + LEASE_MS)
+        .bind(now)
+        .bind(delivery_id)
+        .execute(&mut *conn)
+        .await?;
+        drop(conn);
+        if claimed.rows_affected() != 1 {
+            return Err(DomainError::Conflict(format!(
+                "delivery {delivery_id} is not pending"
+            )));
+        }
+        self.run(delivery_id).await
+    }
+
+    async fn load(&self, delivery_id: &str) -> DomainResult<Job> {
+        let mut conn = self.db.pool().acquire().await?;
+        let row = sqlx::query(
+            "SELECT d.id AS delivery_id, d.endpoint_id AS endpoint_id, d.attempts AS attempts, \
+             d.developer_id AS developer_id, \
+             e.id AS event_id, e.type AS event_type, e.created_at_ms AS created_at_ms, \
+             e.data AS data, w.url AS url, w.secret_sealed AS secret_sealed, \
+             w.previous_secret_sealed AS previous_secret_sealed, \
+             w.previous_expires_at AS previous_expires_at, w.max_retries AS max_retries, \
+             w.enabled AS enabled, w.deleted_at AS deleted_at \
+             FROM webhook_deliveries d \
+             JOIN events e ON e.id = d.event_id \
+             JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+             WHERE d.id = $1",
+        )
+        .bind(delivery_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| DomainError::NotFound(format!("no delivery with id '{delivery_id}'")))?;
+        let endpoint_id: String = row.try_get("endpoint_id")?;
+        let data: String = row.try_get("data")?;
+        let data: Value = serde_json::from_str(&data)
+            .map_err(|e| DomainError::Internal(format!("event data is not JSON: {e}")))?;
+        let event_id: String = row.try_get("event_id")?;
+        let event_type: String = row.try_get("event_type")?;
+        let created_at_ms: i64 = row.try_get("created_at_ms")?;
+        let body = serde_json::to_vec(&json!({
+            "id": event_id,
+            "type": event_type,
+            "created_at_ms": created_at_ms,
+            "data": data,
+        }))
+        .map_err(|e| DomainError::Internal(e.to_string()))?;
+        let sealed: String = row.try_get("secret_sealed")?;
+        let current = self.sealer.open(&endpoint_id, &sealed)?;
+        let previous_sealed: Option<String> = row.try_get("previous_secret_sealed")?;
+        let previous_until: Option<i64> = row.try_get("previous_expires_at")?;
+        let previous = match (previous_sealed, previous_until) {
+            (Some(s), Some(until)) if until > db::now_ms() => {
+                Some(self.sealer.open(&endpoint_id, &s)?)
+            }
+            _ => None,
+        };
+        let deleted: Option<i64> = row.try_get("deleted_at")?;
+        Ok(Job {
+            delivery_id: row.try_get("delivery_id")?,
+            developer_id: row.try_get("developer_id")?,
+            url: row.try_get("url")?,
+            current,
+            previous,
+            max_retries: row.try_get("max_retries")?,
+            attempts: row.try_get("attempts")?,
+            event_id,
+            event_type,
+            body,
+            endpoint_usable: get_bool(&row, "enabled")? && deleted.is_none(),
+            endpoint_id,
+        })
+    }
+
+    /// Sends a claimed delivery once and records what happened.
+    async fn run(&self, delivery_id: &str) -> DomainResult<Attempt> {
+        let job = self.load(delivery_id).await?;
+        let started_ms = db::now_ms();
+        let t0 = Instant::now();
+        let (status, error, body, verdict) = if !job.endpoint_usable {
+            (
+                None,
+                Some("the endpoint is disabled or deleted".to_string()),
+                String::new(),
+                Verdict::Failed {
+                    retry_after_ms: None,
+                },
+            )
+        } else {
+            self.send(&job).await
+        };
+        let attempt = Attempt {
+            id: db::new_id("wa_"),
+            delivery_id: job.delivery_id.clone(),
+            attempted_at_ms: started_ms,
+            duration_ms: i64::try_from(t0.elapsed().as_millis()).unwrap_or(i64::MAX),
+            status_code: status,
+            error,
+            response_body: body,
+        };
+        self.record(&job, &attempt, verdict).await?;
+        Ok(attempt)
+    }
+
+    async fn send(&self, job: &Job) -> (Option<i64>, Option<String>, String, Verdict) {
+        let failed = |e: String| {
+            (
+                None,
+                Some(e),
+                String::new(),
+                Verdict::Failed {
+                    retry_after_ms: None,
+                },
+            )
+        };
+        let url = match safety::check_url(&job.url, self.config.allow_private_networks) {
+            Ok(u) => u,
+            Err(e) => return failed(e),
+        };
+        let headers = signing::headers(
+            &job.event_id,
+            &job.event_type,
+            db::now_ms() / 1000,
+            &job.body,
+            &job.current,
+            job.previous.as_ref(),
+        );
+        let mut req = self.client.post(url).body(job.body.clone());
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let mut resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return failed(describe(&e)),
+        };
+        let status = resp.status();
+        let retry_after_ms = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .map(|s| (s.saturating_mul(1000)).clamp(0, MAX_RETRY_AFTER_MS));
+        let mut kept = Vec::new();
+        while kept.len() < BODY_KEEP {
+            match resp.chunk().await {
+                Ok(Some(c)) => kept.extend_from_slice(&c),
+                _ => break,
+            }
+        }
+        kept.truncate(BODY_KEEP);
+        let body = String::from_utf8_lossy(&kept).into_owned();
+        let code = Some(i64::from(status.as_u16()));
+        let verdict = if status.is_success() {
+            Verdict::Succeeded
+        } else if status.as_u16() == 410 {
+            Verdict::Gone
+        } else {
+            Verdict::Failed { retry_after_ms }
+        };
+        let error = (!status.is_success()).then(|| format!("the receiver answered {status}"));
+        (code, error, body, verdict)
+    }
+
+    async fn record(&self, job: &Job, a: &Attempt, verdict: Verdict) -> DomainResult<()> {
+        let now = db::now_ms();
+        let attempts = job.attempts + 1;
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, attempted_at, \
+             duration_ms, status_code, error, response_body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&a.id)
+        .bind(&a.delivery_id)
+        .bind(&job.endpoint_id)
+        .bind(a.attempted_at_ms)
+        .bind(a.duration_ms)
+        .bind(a.status_code)
+        .bind(&a.error)
+        .bind(&a.response_body)
+        .execute(&mut *tx)
+        .await?;
+        let (status, next, finished) = match verdict {
+            Verdict::Succeeded => ("succeeded", now, Some(now)),
+            Verdict::Gone => ("failed", now, Some(now)),
+            Verdict::Failed { retry_after_ms } => {
+                let retries_used = attempts - 1;
+                match self.delay_ms(retries_used, job.max_retries) {
+                    Some(delay) if job.endpoint_usable => {
+                        let delay = delay.max(retry_after_ms.unwrap_or(0));
+                        ("pending", now + delay, None)
+                    }
+                    _ => ("failed", now, Some(now)),
+                }
+            }
+        };
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, \
+             last_status_code = $4, last_error = $5, updated_at = $6, finished_at = $7 \
+             WHERE id = $8",
+        )
+        .bind(status)
+        .bind(attempts)
+        .bind(next)
+        .bind(a.status_code)
+        .bind(&a.error)
+        .bind(now)
+        .bind(finished)
+        .bind(&job.delivery_id)
+        .execute(&mut *tx)
+        .await?;
+        if job.endpoint_usable {
+            self.update_endpoint_health(&mut tx, job, verdict, now)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The failing streak of the endpoint; disables it when it is gone or
+    /// has failed for too long.
+    async fn update_endpoint_health(
+        &self,
+        conn: &mut AnyConnection,
+        job: &Job,
+        verdict: Verdict,
+        now: i64,
+    ) -> DomainResult<()> {
+        let reason = match verdict {
+            Verdict::Succeeded => {
+                sqlx::query(
+                    "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 \
+                     AND failing_since IS NOT NULL",
+                )
+                .bind(&job.endpoint_id)
+                .execute(&mut *conn)
+                .await?;
+                return Ok(());
+            }
+            Verdict::Gone => "gone",
+            Verdict::Failed { .. } => {
+                sqlx::query(
+                    "UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2 \
+                     AND failing_since IS NULL",
+                )
+                .bind(now)
+                .bind(&job.endpoint_id)
+                .execute(&mut *conn)
+                .await?;
+                let since: Option<i64> =
+                    sqlx::query("SELECT failing_since FROM webhook_endpoints WHERE id = $1")
+                        .bind(&job.endpoint_id)
+                        .fetch_one(&mut *conn)
+                        .await?
+                        .try_get("failing_since")?;
+                let limit_ms = i64::try_from(self.config.disable_after_failing_hours)
+                    .unwrap_or(i64::MAX / 3_600_000)
+                    .saturating_mul(3_600_000);
+                if since.is_none_or(|s| now - s < limit_ms) {
+                    return Ok(());
+                }
+                "failing"
+            }
+        };
+        let changed = sqlx::query(
+            "UPDATE webhook_endpoints SET enabled = $1, disabled_reason = $2, updated_at = $3 \
+             WHERE id = $4 AND enabled",
+        )
+        .bind(false)
+        .bind(reason)
+        .bind(now)
+        .bind(&job.endpoint_id)
+        .execute(&mut *conn)
+        .await?;
+        if changed.rows_affected() == 1 {
+            tracing::warn!(endpoint = %job.endpoint_id, reason, "webhook endpoint disabled");
+            crate::audit::emit(
+                &mut *conn,
+                "webhook.endpoint_disabled",
+                &job.developer_id,
+                &json!({"endpoint_id": job.endpoint_id, "url": job.url, "reason": reason}),
+            )
+            .await?;
+            // The developer's email about it: see `notify_disabled`.
+            notify_disabled(
+                &mut *conn,
+                &job.developer_id,
+                &job.endpoint_id,
+                &job.url,
+                reason,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Delay before retry number `retry` (0-based), or `None` when the
+    /// endpoint allows no more.
+    fn delay_ms(&self, retry: i64, max_retries: i64) -> Option<i64> {
+        if retry >= max_retries {
+            return None;
+        }
+        let delays = &self.config.retry_delays_ms;
+        let base = *delays
+            .get(usize::try_from(retry).unwrap_or(usize::MAX))
+            .or_else(|| delays.last())?;
+        let base = i64::try_from(base).unwrap_or(i64::MAX);
+        let jitter = base / 10;
+        Some(base + rand::thread_rng().gen_range(-jitter..=jitter))
+    }
+
+    /// Claims up to `n` due deliveries, skipping endpoints already at
+    /// their concurrency.
+    async fn claim(&self, n: usize, busy: &HashMap<String, usize>) -> DomainResult<Vec<Claimed>> {
+        let now = db::now_ms();
+        let mut conn = self.db.pool().acquire().await?;
+        let rows = sqlx::query(
+            "SELECT id, endpoint_id, next_attempt_at FROM webhook_deliveries \
+             WHERE status = 'pending' AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(i64::try_from(n * 4).unwrap_or(i64::MAX))
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out: Vec<Claimed> = Vec::new();
+        let mut taking: HashMap<String, usize> = HashMap::new();
+        for row in &rows {
+            if out.len() >= n {
+                break;
+            }
+            let endpoint_id: String = row.try_get("endpoint_id")?;
+            let load = busy.get(&endpoint_id).copied().unwrap_or(0)
+                + taking.get(&endpoint_id).copied().unwrap_or(0);
+            if load >= self.config.per_endpoint_concurrency {
+                continue;
+            }
+            let id: String = row.try_get("id")?;
+            let due: i64 = row.try_get("next_attempt_at")?;
+            let won = sqlx::query(
+                "UPDATE webhook_deliveries SET next_attempt_at = $1 \
+                 WHERE id = $2 AND status = 'pending' AND next_attempt_at = $3",
+            )
+            .bind(now + LEASE_MS)
+            .bind(&id)
+            .bind(due)
+            .execute(&mut *conn)
+            .await?;
+            if won.rows_affected() == 1 {
+                *taking.entry(endpoint_id.clone()).or_default() += 1;
+                out.push(Claimed {
+                    delivery_id: id,
+                    endpoint_id,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Tells the developer an endpoint was disabled automatically (inside the
+/// disabling transaction). The event is emitted by the caller.
+async fn notify_disabled(
+    _conn: &mut AnyConnection,
+    developer_id: &str,
+    endpoint_id: &str,
+    url: &str,
+    reason: &str,
+) -> DomainResult<()> {
+    tracing::info!(
+        developer = developer_id,
+        endpoint = endpoint_id,
+        url,
+        reason,
+        "endpoint disabled"
+    );
+    Ok(())
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut msg = if e.is_timeout() {
+        "no answer within the timeout".to_string()
+    } else if e.is_connect() {
+        "cannot connect".to_string()
+    } else {
+        "the request failed".to_string()
+    };
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg.chars().take(500).collect()
+}
+
+/// Runs the worker until shutdown.
+pub fn spawn_worker(
+    deliverer: Arc<Deliverer>,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let permits = Arc::new(Semaphore::new(deliverer.config.max_concurrency));
+        let busy: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let free = permits.available_permits();
+            let snapshot = busy.lock().map(|b| b.clone()).unwrap_or_default();
+            let claimed = if free == 0 {
+                Vec::new()
+            } else {
+                match deliverer.claim(free, &snapshot).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "webhook worker cannot claim deliveries");
+                        Vec::new()
+                    }
+                }
+            };
+            let got = claimed.len();
+            for c in claimed {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                if let Ok(mut b) = busy.lock() {
+                    *b.entry(c.endpoint_id.clone()).or_default() += 1;
+                }
+                let d = deliverer.clone();
+                let busy = busy.clone();
+                tasks.spawn(async move {
+                    if let Err(e) = d.run(&c.delivery_id).await {
+                        tracing::warn!(delivery = %c.delivery_id, error = %e, "webhook delivery failed to run");
+                    }
+                    if let Ok(mut b) = busy.lock() {
+                        if let Some(n) = b.get_mut(&c.endpoint_id) {
+                            *n = n.saturating_sub(1);
+                            if *n == 0 {
+                                b.remove(&c.endpoint_id);
+                            }
+                        }
+                    }
+                    drop(permit);
+                });
+            }
+            while tasks.try_join_next().is_some() {}
+            if got > 0 && permits.available_permits() > 0 {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                _ = WAKE.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        // Let attempts in flight finish; unfinished ones are retried after their lease.
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+    })
+}
