@@ -19,8 +19,6 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-const PASSWORD: &str = "limits-test-pass-1";
-
 fn chat(content: &str) -> Value {
     json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}]})
 }
@@ -38,45 +36,14 @@ async fn developer_at(
     email: &str,
     account: &[&str],
 ) -> (String, String, String, String) {
-    let mut args = vec![
-        "admin",
-        "create-developer",
-        "--email",
-        email,
-        "--name",
-        "Limits Dev",
-        "--password",
-        PASSWORD,
-    ];
     // Unless the test is about them, account limits stay out of the way.
     let generous = ["--rate-limit", "100000", "--quota-limit", "1000000000"];
-    args.extend_from_slice(if account.is_empty() {
-        &generous
+    let account = if account.is_empty() {
+        &generous[..]
     } else {
         account
-    });
-    let dev = s.aihub(&args);
-    let dev_id = dev["id"].as_str().unwrap().to_string();
-    let key = s.aihub(&["admin", "create-key", "--developer", &dev_id]);
-    let login: Value = s
-        .client
-        .post(format!("http://127.0.0.1:{port}/api/v1/developer/login"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (
-        dev_id,
-        key["id"].as_str().unwrap().to_string(),
-        key["secret"].as_str().unwrap().to_string(),
-        login["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("login failed: {login}"))
-            .to_string(),
-    )
+    };
+    s.developer_session(port, email, account).await
 }
 
 async fn update_key(s: &Stack, token: &str, key_id: &str, body: Value) -> Value {

@@ -36,8 +36,6 @@ use tokio::sync::{watch, Notify, Semaphore};
 pub(crate) static WAKE: Notify = Notify::const_new();
 /// How often the worker looks for due deliveries when nobody wakes it.
 const POLL: Duration = Duration::from_millis(200);
-/// How long a claimed delivery is left alone before it may be tried again.
-const LEASE_MS: i64 = 120_000;
 /// Response bytes kept per attempt.
 const BODY_KEEP: usize = 1024;
 /// Longest `Retry-After` honoured.
@@ -208,6 +206,15 @@ impl Deliverer {
         &self.config
     }
 
+    /// How long a claimed delivery is left alone before it may be tried
+    /// again (its process may have died): twice the attempt timeout.
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.config.timeout_secs)
+            .unwrap_or(300)
+            .saturating_mul(2_000)
+            .max(2_000)
+    }
+
     /// Claims `delivery_id` if it is pending (due or not), sends it now and
     /// records the attempt. Used for test sends; the worker uses the same path.
     pub async fn attempt_now(&self, delivery_id: &str) -> DomainResult<Attempt> {
@@ -217,7 +224,7 @@ impl Deliverer {
             "UPDATE webhook_deliveries SET next_attempt_at = $1, updated_at = $2 \
              WHERE id = $3 AND status = 'pending'",
         )
-        .bind(now + LEASE_MS)
+        .bind(now + self.lease_ms())
         .bind(now)
         .bind(delivery_id)
         .execute(&mut *conn)
@@ -560,7 +567,7 @@ impl Deliverer {
                 "UPDATE webhook_deliveries SET next_attempt_at = $1 \
                  WHERE id = $2 AND status = 'pending' AND next_attempt_at = $3",
             )
-            .bind(now + LEASE_MS)
+            .bind(now + self.lease_ms())
             .bind(&id)
             .bind(due)
             .execute(&mut *conn)

@@ -12,6 +12,8 @@ use serde_json::Value;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// Password of developers made by [`Stack::developer_session`].
+pub const PASSWORD: &str = "session-test-pass-1";
 pub const SECRET: &str = "test-shared-secret-0123456789-abcdefghijklmnop";
 /// The key the control plane signs developers' access tokens with.
 pub const TOKEN_SECRET: &str = "test-token-secret-0123456789-abcdefghijklmnop";
@@ -42,6 +44,8 @@ pub struct Stack {
     pub gateway_env: Vec<(String, String)>,
     /// Redis for limits in this run (URL, key prefix), in the production setup.
     pub redis: Option<(String, String)>,
+    /// Extra `AIHUB_*` variables for the control plane.
+    pub cp_env: Vec<(String, String)>,
     pub client: reqwest::Client,
 }
 
@@ -90,6 +94,11 @@ impl Stack {
     /// Starts the control plane with a fresh database (the gateway comes later,
     /// once the catalog is set up).
     pub async fn start() -> Stack {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Stack::start`] with extra `AIHUB_*` variables for the control plane.
+    pub async fn start_with(cp_env: &[(&str, &str)]) -> Stack {
         let env = TestEnv::from_env();
         let dir = tempfile::tempdir().unwrap();
         let database_url = match &env.database_url {
@@ -132,6 +141,10 @@ impl Stack {
             clickhouse,
             clickhouse_url_override: None,
             gateway_env: Vec::new(),
+            cp_env: cp_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             redis: aihub_testkit::procs::redis_url()
                 .map(|u| (u, format!("{}:", unique_name("gw")))),
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
@@ -142,18 +155,15 @@ impl Stack {
 
     pub async fn start_control_plane(&mut self) {
         let listen = format!("127.0.0.1:{}", self.cp_port);
-        let mut cp = Proc::bin(
-            "aihub",
-            &["serve"],
-            &[
-                ("AIHUB_DATABASE__URL", self.database_url.as_str()),
-                ("AIHUB_SERVER__LISTEN", listen.as_str()),
-                ("AIHUB_INTERNAL__SHARED_SECRET", SECRET),
-                ("AIHUB_AUTH__TOKEN_SECRET", TOKEN_SECRET),
-                ("AIHUB_LOG__LEVEL", "info"),
-            ],
-        )
-        .unwrap();
+        let mut envs = vec![
+            ("AIHUB_DATABASE__URL", self.database_url.as_str()),
+            ("AIHUB_SERVER__LISTEN", listen.as_str()),
+            ("AIHUB_INTERNAL__SHARED_SECRET", SECRET),
+            ("AIHUB_AUTH__TOKEN_SECRET", TOKEN_SECRET),
+            ("AIHUB_LOG__LEVEL", "info"),
+        ];
+        envs.extend(self.cp_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut cp = Proc::bin("aihub", &["serve"], &envs).unwrap();
         cp.wait_http_ok(&format!("http://{listen}/readyz"), START_TIMEOUT)
             .await
             .unwrap();
@@ -293,6 +303,51 @@ impl Stack {
             dev_id,
             key["id"].as_str().unwrap().to_string(),
             key["secret"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// A developer who can log in (password [`PASSWORD`]), with one key
+    /// issued by the admin CLI; `account` are extra `create-developer`
+    /// flags. Logs in through the gateway on `port`. Returns (dev id, key
+    /// id, secret, access token).
+    pub async fn developer_session(
+        &self,
+        port: u16,
+        email: &str,
+        account: &[&str],
+    ) -> (String, String, String, String) {
+        let mut args = vec![
+            "admin",
+            "create-developer",
+            "--email",
+            email,
+            "--name",
+            "Session Dev",
+            "--password",
+            PASSWORD,
+        ];
+        args.extend_from_slice(account);
+        let dev = self.aihub(&args);
+        let dev_id = dev["id"].as_str().unwrap().to_string();
+        let key = self.aihub(&["admin", "create-key", "--developer", &dev_id]);
+        let login: Value = self
+            .client
+            .post(format!("http://127.0.0.1:{port}/api/v1/developer/login"))
+            .json(&serde_json::json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            dev_id,
+            key["id"].as_str().unwrap().to_string(),
+            key["secret"].as_str().unwrap().to_string(),
+            login["access_token"]
+                .as_str()
+                .unwrap_or_else(|| panic!("login failed: {login}"))
+                .to_string(),
         )
     }
 
