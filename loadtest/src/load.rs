@@ -56,7 +56,7 @@ pub fn ensure_oha(cache: &Path) -> anyhow::Result<PathBuf> {
 
 /// One `oha` run.
 pub struct OhaRun<'a> {
-    /// URL to POST to.
+    /// URL to send to.
     pub url: &'a str,
     /// JSON body.
     pub body: &'a str,
@@ -106,7 +106,7 @@ pub fn oha(bin: &Path, run: &OhaRun<'_>) -> anyhow::Result<Stats> {
     if let Some(token) = run.bearer {
         cmd.args(["-H", &format!("authorization: Bearer {token}")]);
     }
-    if run.method == "POST" {
+    if run.method != "GET" && !run.body.is_empty() {
         cmd.args(["-d", run.body]);
     }
     if let Some(rate) = run.rate {

@@ -15,6 +15,7 @@
 mod load;
 mod report;
 mod systems;
+mod webhooks;
 
 use anyhow::Context;
 use clap::Parser;
@@ -55,6 +56,9 @@ struct Cli {
     /// Rate at which every system, LiteLLM included, is compared side by side.
     #[arg(long, default_value_t = 50)]
     peer_rate: u32,
+    /// Events per second of the webhook scenario (100,000 a minute ≈ 1,667).
+    #[arg(long, default_value_t = 1700)]
+    webhook_rate: u32,
     /// Leave LiteLLM out.
     #[arg(long)]
     skip_litellm: bool,
@@ -309,6 +313,7 @@ async fn main() -> anyhow::Result<()> {
 
     // The developer management API, when it exists.
     report.management_api = report::management_api(&oha_bin, &aihub, run_for).await?;
+    report.webhooks = webhooks::webhooks(&oha_bin, &aihub, cli.webhook_rate, run_for).await?;
 
     if let Some(minutes) = cli.soak_minutes {
         let rate = cli.rates.first().copied().unwrap_or(1000);

@@ -65,7 +65,16 @@ pub struct AiHub {
     pub ops_url: String,
     /// An API key for the load.
     pub key: String,
+    /// The control plane's database.
+    pub database_url: String,
     _dir: tempfile::TempDir,
+}
+
+impl AiHub {
+    /// Runs `aihub --json <args>` against this system's database.
+    pub fn admin(&self, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+        aihub_admin(&self.database_url, args)
+    }
 }
 
 fn aihub_admin(database_url: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
@@ -102,6 +111,8 @@ impl AiHub {
                 ("AIHUB_INTERNAL__SHARED_SECRET", SECRET),
                 ("AIHUB_AUTH__TOKEN_SECRET", TOKEN_SECRET),
                 ("AIHUB_LOG__LEVEL", "warn"),
+                // The webhook scenario's receiver listens on 127.0.0.1.
+                ("AIHUB_WEBHOOKS__ALLOW_PRIVATE_NETWORKS", "true"),
             ],
         )?;
         control_plane
@@ -193,6 +204,7 @@ impl AiHub {
             url: format!("http://{listen}"),
             ops_url: format!("http://{ops}"),
             key,
+            database_url,
             _dir: dir,
         })
     }
