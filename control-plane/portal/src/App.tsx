@@ -4,6 +4,9 @@ import { AppLayout } from "./components/AppLayout";
 import { AuthLayout } from "./components/AuthLayout";
 import { DashboardPage } from "./pages/DashboardPage";
 import { KeysPage } from "./pages/KeysPage";
+import { EventsPage } from "./pages/events/EventsPage";
+import { WebhookDetailPage } from "./pages/webhooks/WebhookDetailPage";
+import { WebhooksPage } from "./pages/webhooks/WebhooksPage";
 import { ForgotPasswordPage } from "./pages/ForgotPasswordPage";
 import { LoginPage } from "./pages/LoginPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
@@ -34,6 +37,9 @@ export function AppRoutes() {
         <Route element={<AppLayout />}>
           <Route index element={<DashboardPage />} />
           <Route path="/keys" element={<KeysPage />} />
+          <Route path="/webhooks" element={<WebhooksPage />} />
+          <Route path="/webhooks/:id" element={<WebhookDetailPage />} />
+          <Route path="/events" element={<EventsPage />} />
           <Route path="/profile" element={<ProfilePage />} />
         </Route>
       </Route>

@@ -8,6 +8,7 @@ import "./styles/base.css";
 import "./styles/components.css";
 import "./styles/layout.css";
 import "./styles/keys.css";
+import "./styles/webhooks.css";
 
 const root = document.getElementById("root");
 if (root) {

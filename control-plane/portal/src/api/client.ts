@@ -1,6 +1,19 @@
 import { ApiError, errorFromResponse } from "./errors";
 import { TokenStore } from "./tokens";
 import type {
+  AccountEvent,
+  CreateWebhookRequest,
+  CreatedWebhookEndpoint,
+  DeliveryFilter,
+  EventFilter,
+  EventTypeInfo,
+  Page,
+  RotatedWebhookSecret,
+  UpdateWebhookRequest,
+  WebhookDelivery,
+  WebhookDeliveryDetail,
+  WebhookEndpoint,
+  WebhookTestResult,
   ApiKey,
   AuthConfig,
   CreateKeyRequest,
@@ -200,6 +213,138 @@ export class ApiClient {
     return this.authed("GET", `/developer/keys/${encodeURIComponent(id)}/usage?days=${days}`);
   }
 
+  // ------------------------------------------------------------------ webhooks
+
+  async listEventTypes(): Promise<EventTypeInfo[]> {
+    return (await this.authed<{ data: EventTypeInfo[] }>("GET", "/developer/event-types")).data;
+  }
+
+  async listWebhooks(): Promise<WebhookEndpoint[]> {
+    return (await this.authed<{ data: WebhookEndpoint[] }>("GET", "/developer/webhooks")).data;
+  }
+
+  getWebhook(id: string): Promise<WebhookEndpoint> {
+    return this.authed("GET", `/developer/webhooks/${encodeURIComponent(id)}`);
+  }
+
+  /** Creates an endpoint; the answer carries its signing secret. */
+  createWebhook(request: CreateWebhookRequest): Promise<CreatedWebhookEndpoint> {
+    return this.authed("POST", "/developer/webhooks", request);
+  }
+
+  updateWebhook(id: string, update: UpdateWebhookRequest): Promise<WebhookEndpoint> {
+    return this.authed("PUT", `/developer/webhooks/${encodeURIComponent(id)}`, update);
+  }
+
+  deleteWebhook(id: string): Promise<void> {
+    return this.authed("DELETE", `/developer/webhooks/${encodeURIComponent(id)}`);
+  }
+
+  async revealWebhookSecret(id: string): Promise<string> {
+    return (await this.authed<{ secret: string }>("GET", `/developer/webhooks/${encodeURIComponent(id)}/secret`))
+      .secret;
+  }
+
+  /** A new signing secret; the old one still signs for `graceSeconds` (0: at once replaced). */
+  rotateWebhookSecret(id: string, graceSeconds: number): Promise<RotatedWebhookSecret> {
+    return this.authed("POST", `/developer/webhooks/${encodeURIComponent(id)}/secret/rotate`, {
+      grace_seconds: graceSeconds,
+    });
+  }
+
+  /** Sends one event now and waits for the endpoint's answer. */
+  testWebhook(id: string, eventType = "webhook.test"): Promise<WebhookTestResult> {
+    return this.authed("POST", `/developer/webhooks/${encodeURIComponent(id)}/test`, { event_type: eventType });
+  }
+
+  listDeliveries(endpointId: string, filter: DeliveryFilter = {}): Promise<Page<WebhookDelivery>> {
+    const query = queryString({
+      status: filter.status,
+      event_type: filter.event_type,
+      limit: filter.limit,
+      starting_after: filter.starting_after,
+    });
+    return this.authed("GET", `/developer/webhooks/${encodeURIComponent(endpointId)}/deliveries${query}`);
+  }
+
+  getDelivery(id: string): Promise<WebhookDeliveryDetail> {
+    return this.authed("GET", `/developer/webhook-deliveries/${encodeURIComponent(id)}`);
+  }
+
+  /** Delivers an event again (to one endpoint, or every subscribed one). */
+  async replayEvent(eventId: string, endpointId?: string): Promise<WebhookDelivery[]> {
+    const body = endpointId ? { endpoint_id: endpointId } : {};
+    return (
+      (await this.authed<{ data: WebhookDelivery[] } | undefined>(
+        "POST",
+        `/developer/events/${encodeURIComponent(eventId)}/replay`,
+        body,
+      )) ?? { data: [] }
+    ).data;
+  }
+
+  /** Requeues the endpoint's failed deliveries created since `sinceMs`. */
+  async recoverWebhook(id: string, sinceMs: number): Promise<number> {
+    const answer = await this.authed<{ requeued: number }>(
+      "POST",
+      `/developer/webhooks/${encodeURIComponent(id)}/recover`,
+      { since_ms: sinceMs },
+    );
+    return answer.requeued;
+  }
+
+  listEvents(filter: EventFilter = {}): Promise<Page<AccountEvent>> {
+    const query = queryString({
+      type: filter.types && filter.types.length > 0 ? filter.types.join(",") : undefined,
+      since_ms: filter.since_ms,
+      until_ms: filter.until_ms,
+      limit: filter.limit,
+      starting_after: filter.starting_after,
+    });
+    return this.authed("GET", `/developer/events${query}`);
+  }
+
+  getEvent(id: string): Promise<AccountEvent> {
+    return this.authed("GET", `/developer/events/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * Opens the live event stream (Server-Sent Events). It needs the bearer
+   * header, so it is a plain fetch rather than an `EventSource`; the caller
+   * reads the body (see `lib/sse.ts`). `lastEventId` resumes after a drop.
+   */
+  async openEventStream(lastEventId: string | null, signal?: AbortSignal): Promise<Response> {
+    const open = async (token: string) => {
+      const headers: Record<string, string> = {
+        Accept: "text/event-stream",
+        Authorization: `Bearer ${token}`,
+      };
+      if (lastEventId) headers["Last-Event-ID"] = lastEventId;
+      try {
+        return await this.fetchImpl(`${this.baseUrl}/developer/events/stream`, {
+          method: "GET",
+          headers,
+          credentials: "same-origin",
+          cache: "no-store",
+          signal,
+        });
+      } catch (e) {
+        if (signal?.aborted) throw e;
+        throw new ApiError(0, "network_error", e instanceof Error ? e.message : String(e));
+      }
+    };
+    let token = this.tokens.accessToken ?? (await this.refresh()).access_token;
+    let res = await open(token);
+    if (res.status === 401) {
+      const current = this.tokens.accessToken;
+      token = current && current !== token ? current : (await this.refresh()).access_token;
+      res = await open(token);
+      if (res.status === 401) this.endSession();
+    }
+    if (!res.ok) throw await errorFromResponse(res);
+    return res;
+  }
+
   // ----------------------------------------------------------------- plumbing
 
   private async doRefresh(): Promise<Session> {
@@ -282,6 +427,16 @@ export class ApiClient {
       throw new ApiError(0, "network_error", e instanceof Error ? e.message : String(e));
     }
   }
+}
+
+/** `?a=1&b=x` from the defined values, or "" when there are none. */
+function queryString(values: Record<string, string | number | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(values)) {
+    if (value !== undefined && value !== "") params.set(key, String(value));
+  }
+  const text = params.toString();
+  return text ? `?${text}` : "";
 }
 
 /** The body as JSON; `undefined` for the empty bodies of 202 and 204. */

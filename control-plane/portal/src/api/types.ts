@@ -153,6 +153,130 @@ export interface KeyUsage {
   last_used_at_ms: number | null;
 }
 
+// ------------------------------------------------------------------ webhooks
+
+/** `GET /developer/event-types`: one kind of event a webhook can receive. */
+export interface EventTypeInfo {
+  type: string;
+  description: string;
+  example: unknown;
+}
+
+/** Why an endpoint is disabled: by its owner, a 410 Gone answer, or repeated failures. */
+export type DisabledReason = "manual" | "gone" | "failing";
+
+/** A webhook endpoint as listed (its secret only as a hint). */
+export interface WebhookEndpoint {
+  id: string;
+  url: string;
+  description: string;
+  /** `["*"]`: every event type. */
+  event_types: string[];
+  enabled: boolean;
+  disabled_reason: DisabledReason | null;
+  max_retries: number;
+  secret_hint: string;
+  /** Until when the secret before the last rotation still signs deliveries. */
+  previous_secret_expires_at_ms: number | null;
+  failing_since_ms: number | null;
+  created_at_ms: number;
+  updated_at_ms: number;
+}
+
+/** Answer of creation: the endpoint and its signing secret. */
+export interface CreatedWebhookEndpoint extends WebhookEndpoint {
+  secret: string;
+}
+
+export interface CreateWebhookRequest {
+  url: string;
+  description?: string;
+  event_types?: string[];
+  max_retries?: number;
+}
+
+export interface UpdateWebhookRequest {
+  url?: string;
+  description?: string;
+  event_types?: string[];
+  max_retries?: number;
+  enabled?: boolean;
+}
+
+export interface RotatedWebhookSecret {
+  secret: string;
+  previous_secret_expires_at_ms: number | null;
+}
+
+export type DeliveryStatus = "pending" | "succeeded" | "failed";
+
+/** One event's delivery to one endpoint. */
+export interface WebhookDelivery {
+  id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_type: string;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at_ms: number | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at_ms: number;
+  finished_at_ms: number | null;
+}
+
+/** One HTTP attempt of a delivery. */
+export interface DeliveryAttempt {
+  id: string;
+  attempted_at_ms: number;
+  duration_ms: number;
+  status_code: number | null;
+  error: string | null;
+  /** The first KiB of the endpoint's answer. */
+  response_body: string;
+}
+
+/** `GET /developer/webhook-deliveries/{id}`. */
+export interface WebhookDeliveryDetail extends Omit<WebhookDelivery, "attempts"> {
+  attempts: DeliveryAttempt[];
+}
+
+/** `POST /developer/webhooks/{id}/test`. */
+export interface WebhookTestResult {
+  delivery: WebhookDelivery;
+  attempt: DeliveryAttempt;
+}
+
+export interface DeliveryFilter {
+  status?: DeliveryStatus;
+  event_type?: string;
+  limit?: number;
+  starting_after?: string;
+}
+
+/** Something that happened in the account. */
+export interface AccountEvent {
+  id: string;
+  type: string;
+  created_at_ms: number;
+  data: unknown;
+}
+
+export interface EventFilter {
+  /** Any of these types (empty: all). */
+  types?: string[];
+  since_ms?: number;
+  until_ms?: number;
+  limit?: number;
+  starting_after?: string;
+}
+
+/** A page of a newest-first list. */
+export interface Page<T> {
+  data: T[];
+  has_more: boolean;
+}
+
 /** The management API's one error body. */
 export interface ErrorBody {
   error: { code: string; message: string };

@@ -12,7 +12,9 @@ import {
   HomeIcon,
   KeyIcon,
   MenuIcon,
+  PulseIcon,
   UserIcon,
+  WebhookIcon,
 } from "./icons";
 
 /**
@@ -77,6 +79,16 @@ export function AppLayout() {
             <li>
               <NavLink to="/keys" className="nav-item">
                 <KeyIcon /> {t("nav.apiKeys")}
+              </NavLink>
+            </li>
+            <li>
+              <NavLink to="/webhooks" className="nav-item">
+                <WebhookIcon /> {t("nav.webhooks")}
+              </NavLink>
+            </li>
+            <li>
+              <NavLink to="/events" className="nav-item">
+                <PulseIcon /> {t("nav.events")}
               </NavLink>
             </li>
             {soon.map(({ key, icon: Icon }) => (

@@ -165,3 +165,25 @@ export const TrashIcon = (p: IconProps) => (
     <path d="M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3" />
   </Icon>
 );
+export const WebhookIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="M9 7.5a3.5 3.5 0 1 1 5.3 3L17 15" />
+    <path d="M6.5 11.3A3.5 3.5 0 1 0 10 17h7" />
+    <path d="M14.3 10.5 11 16.5M17 15a3.5 3.5 0 1 1-1.7 5.2" />
+  </Icon>
+);
+export const PulseIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="M2 12h4l3-8 6 16 3-8h4" />
+  </Icon>
+);
+export const SendIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="M21 3 10 14M21 3l-7 18-4-7-7-4z" />
+  </Icon>
+);
+export const ChevronIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="m9 6 6 6-6 6" />
+  </Icon>
+);

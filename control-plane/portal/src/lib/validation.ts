@@ -27,7 +27,11 @@ export interface Problem {
     | "keys.form.ipInvalid"
     | "keys.form.metadataInvalid"
     | "keys.form.metadataDuplicate"
-    | "keys.form.serverProblem";
+    | "keys.form.serverProblem"
+    | "webhooks.form.urlInvalid"
+    | "webhooks.form.descriptionTooLong"
+    | "webhooks.form.eventsRequired"
+    | "webhooks.form.retriesInvalid";
   values?: Record<string, number | string>;
 }
 

@@ -8,9 +8,13 @@ import type { Profile, Session } from "../api/types";
 export interface Recorded {
   method: string;
   path: string;
+  /** The query string's parameters (`?status=failed` → `{ status: "failed" }`). */
+  query: Record<string, string>;
   body: unknown;
   authorization: string | null;
   idempotencyKey: string | null;
+  /** Every request header, names in lower case. */
+  headers: Record<string, string>;
 }
 
 type Handler = (req: Recorded) => Response | Promise<Response>;
@@ -70,9 +74,11 @@ export class FakeServer {
     const req: Recorded = {
       method: init?.method ?? "GET",
       path: url.pathname.replace(/^\/api\/v1/, ""),
+      query: Object.fromEntries(url.searchParams),
       body: text ? (JSON.parse(text) as unknown) : undefined,
       authorization: headers.get("authorization"),
       idempotencyKey: headers.get("idempotency-key"),
+      headers: Object.fromEntries(headers),
     };
     this.requests.push(req);
     const handler = this.routes.get(`${req.method} ${req.path}`);
