@@ -227,9 +227,13 @@ export class ApiClient {
     return this.authed("GET", `/developer/webhooks/${encodeURIComponent(id)}`);
   }
 
-  /** Creates an endpoint; the answer carries its signing secret. */
-  createWebhook(request: CreateWebhookRequest): Promise<CreatedWebhookEndpoint> {
-    return this.authed("POST", "/developer/webhooks", request);
+  /**
+   * Creates an endpoint; the answer carries its signing secret. As with keys,
+   * `idempotencyKey` makes a retried or doubled submit create one endpoint.
+   */
+  createWebhook(request: CreateWebhookRequest, idempotencyKey?: string): Promise<CreatedWebhookEndpoint> {
+    const headers = idempotencyKey ? { "Idempotency-Key": idempotencyKey } : undefined;
+    return this.authed("POST", "/developer/webhooks", request, headers);
   }
 
   updateWebhook(id: string, update: UpdateWebhookRequest): Promise<WebhookEndpoint> {

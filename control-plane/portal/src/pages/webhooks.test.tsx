@@ -90,6 +90,7 @@ describe("Webhooks page", () => {
     const secret = await screen.findByRole("dialog", { name: "Save your signing secret" });
     expect(within(secret).getByTestId("webhook-secret")).toHaveTextContent("whsec_the_secret_value");
     expect(within(secret).getByRole("button", { name: "Copy secret" })).toBeInTheDocument();
+    expect(server.calls("POST", "/developer/webhooks")[0]?.idempotencyKey).toMatch(/\S{8,}/);
     expect(server.calls("POST", "/developer/webhooks").map((c) => c.body)).toEqual([
       { url: "https://example.com/hooks/aihub", event_types: ["api_key.created"], max_retries: 3 },
     ]);

@@ -1,4 +1,4 @@
-import { useId, useState } from "react";
+import { useId, useRef, useState } from "react";
 import type { FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
@@ -113,13 +113,15 @@ export function EndpointFormDialog({
   const id = useId();
   const [form, setForm] = useState<EndpointFormState>(() => formFromEndpoint(editing));
   const [problems, setProblems] = useState<EndpointProblems>({});
+  // One idempotency key per dialog: a double submit or a retry creates one endpoint.
+  const idempotencyKey = useRef(newIdempotencyKey());
   const set = <K extends keyof EndpointFormState>(field: K, value: EndpointFormState[K]) =>
     setForm((f) => ({ ...f, [field]: value }));
 
   const save = useMutation({
     mutationFn: async () => {
       if (editing) return client.updateWebhook(editing.id, toUpdateWebhookRequest(form, editing));
-      return client.createWebhook(toCreateWebhookRequest(form));
+      return client.createWebhook(toCreateWebhookRequest(form), idempotencyKey.current);
     },
     onSuccess: async (result) => {
       await queryClient.invalidateQueries({ queryKey: WEBHOOKS_QUERY });
@@ -210,4 +212,9 @@ export function EndpointFormDialog({
       </form>
     </Modal>
   );
+}
+
+function newIdempotencyKey(): string {
+  if (typeof crypto !== "undefined" && typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
 }
