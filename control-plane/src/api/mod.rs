@@ -6,6 +6,8 @@
 //! | --- | --- |
 //! | [`developer`] | `/api/v1/developer/*`: sign-up, verification, login, refresh, logout, password reset and change, profile |
 //! | [`keys`] | `/api/v1/developer/keys*`: the developer's API keys and their usage |
+//! | [`webhooks`] | `/api/v1/developer/webhooks*`, `/api/v1/developer/webhook-deliveries/*`: webhook endpoints, secrets, test sends, deliveries, recovery |
+//! | [`events`] | `/api/v1/developer/event-types`, `/api/v1/developer/events*`: the event catalog, the developer's events, replay, the live stream (SSE) |
 //! | [`admin`] | `/api/v1/admin/*`: operators only ([`guard::AdminUser`]) |
 //! | here | `GET /api/v1/auth/config`: what the sign-up and sign-in pages may offer |
 //!
@@ -20,8 +22,10 @@
 pub mod admin;
 pub mod developer;
 mod error;
+pub mod events;
 pub mod guard;
 pub mod keys;
+pub mod webhooks;
 
 pub use error::ApiFailure;
 
@@ -49,11 +53,18 @@ pub struct ApiState {
 }
 
 /// The management API's routes (merged by [`crate::http::router`]).
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    // The event stream ends on shutdown ([`crate::http::App::shutdown`]).
+    crate::http::AppState: axum::extract::FromRef<S>,
+{
     Router::new()
         .route("/api/v1/auth/config", get(auth_config))
         .merge(developer::router())
         .merge(keys::router())
+        .merge(webhooks::router())
+        .merge(events::router())
         .merge(admin::router())
 }
 

@@ -29,6 +29,15 @@ pub enum Template<'a> {
         /// The portal's forgotten-password page.
         reset: &'a str,
     },
+    /// A webhook endpoint was disabled automatically.
+    WebhookDisabled {
+        /// The endpoint's URL (the message's "link").
+        url: &'a str,
+        /// `we_…`
+        endpoint_id: &'a str,
+        /// `gone` (it answered 410) or `failing` (it failed for too long).
+        reason: &'a str,
+    },
 }
 
 impl Template<'_> {
@@ -39,6 +48,7 @@ impl Template<'_> {
             Template::PasswordReset { .. } => "password_reset",
             Template::Welcome { .. } => "welcome",
             Template::AlreadyRegistered { .. } => "already_registered",
+            Template::WebhookDisabled { .. } => "webhook_disabled",
         }
     }
 
@@ -47,6 +57,7 @@ impl Template<'_> {
         match self {
             Template::Verification { link } | Template::PasswordReset { link } => link,
             Template::Welcome { login } | Template::AlreadyRegistered { login, .. } => login,
+            Template::WebhookDisabled { url, .. } => url,
         }
     }
 }
@@ -147,6 +158,26 @@ fn english(template: &Template<'_>, name: &str) -> Content {
                 "You already have an AI Hub account",
             )
         },
+        Template::WebhookDisabled {
+            url,
+            endpoint_id,
+            reason,
+        } => Content {
+            paragraphs: vec![
+                format!("We stopped sending webhooks to your endpoint {url} ({endpoint_id})."),
+                if *reason == "gone" {
+                    "It answered 410 Gone, which tells us it no longer wants deliveries.".into()
+                } else {
+                    "Every delivery to it has failed for too long.".into()
+                },
+                "Events are still recorded. Once the endpoint works again, enable it under Webhooks in the AI Hub portal and recover the failed deliveries from there."
+                    .into(),
+            ],
+            ..base(
+                "Your AI Hub webhook endpoint was disabled",
+                "A webhook endpoint was disabled",
+            )
+        },
     }
 }
 
@@ -201,6 +232,23 @@ fn chinese(template: &Template<'_>, name: &str) -> Content {
                 "如果这不是您本人的操作，请忽略此邮件。".into(),
             ],
             ..base("有人尝试使用您的邮箱地址注册 AI Hub", "您已经有 AI Hub 账户")
+        },
+        Template::WebhookDisabled {
+            url,
+            endpoint_id,
+            reason,
+        } => Content {
+            paragraphs: vec![
+                format!("我们已停止向您的 Webhook 端点 {url}（{endpoint_id}）发送通知。"),
+                if *reason == "gone" {
+                    "该端点返回了 410 Gone，表示它不再接收推送。".into()
+                } else {
+                    "该端点的所有推送已连续失败过久。".into()
+                },
+                "事件仍会被记录。端点恢复正常后，请在 AI Hub 开发者门户的 Webhooks 页面重新启用它，并在那里恢复失败的推送。"
+                    .into(),
+            ],
+            ..base("您的 AI Hub Webhook 端点已被停用", "Webhook 端点已被停用")
         },
     }
 }
@@ -303,6 +351,11 @@ mod tests {
             Template::AlreadyRegistered {
                 login: "https://hub.example/login",
                 reset: "https://hub.example/forgot-password",
+            },
+            Template::WebhookDisabled {
+                url: "https://hooks.example/aihub",
+                endpoint_id: "we_1",
+                reason: "gone",
             },
         ];
         for t in &templates {

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify, Semaphore};
 
 /// Woken when an event has been emitted (the worker also polls).
-pub(crate) static WAKE: Notify = Notify::const_new();
+pub static WAKE: Notify = Notify::const_new();
 /// How often the worker looks for due deliveries when nobody wakes it.
 const POLL: Duration = Duration::from_millis(200);
 /// Response bytes kept per attempt.
@@ -585,21 +585,33 @@ impl Deliverer {
 }
 
 /// Tells the developer an endpoint was disabled automatically (inside the
-/// disabling transaction). The event is emitted by the caller.
+/// disabling transaction): an email in their language, sent by the mail
+/// worker. The event is emitted by the caller.
 async fn notify_disabled(
-    _conn: &mut AnyConnection,
+    conn: &mut AnyConnection,
     developer_id: &str,
     endpoint_id: &str,
     url: &str,
     reason: &str,
 ) -> DomainResult<()> {
-    tracing::info!(
-        developer = developer_id,
-        endpoint = endpoint_id,
-        url,
-        reason,
-        "endpoint disabled"
-    );
+    let Some(dev) = crate::developers::fetch_by_id(&mut *conn, developer_id).await? else {
+        return Ok(());
+    };
+    crate::email::outbox::enqueue(
+        &mut *conn,
+        crate::email::outbox::NewEmail {
+            developer_id: Some(&dev.id),
+            to: &dev.email,
+            template: crate::email::templates::Template::WebhookDisabled {
+                url,
+                endpoint_id,
+                reason,
+            },
+            language: dev.language,
+            name: &dev.full_name,
+        },
+    )
+    .await?;
     Ok(())
 }
 

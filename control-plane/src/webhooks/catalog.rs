@@ -1,0 +1,253 @@
+//! The event types a developer can subscribe an endpoint to, with what
+//! each one's `data` looks like (`GET /api/v1/developer/event-types`).
+//! The `api_key.*` events are emitted by [`crate::keys::owned`]; the
+//! `webhook.*` ones by the webhook machinery; the others are documented
+//! here for the features that will emit them, so endpoints can subscribe
+//! ahead of time.
+
+use serde_json::{json, Value};
+
+/// One event type.
+pub struct EventType {
+    /// `api_key.created`, …
+    pub name: &'static str,
+    /// One sentence for the portal.
+    pub description: &'static str,
+    /// An example of its `data`.
+    pub example: fn() -> Value,
+}
+
+/// A key as [`crate::keys::owned::key_json`] describes it.
+fn key_example() -> Value {
+    json!({
+        "id": "key_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+        "name": "production",
+        "display_prefix": "sk-aihub-AbCd",
+        "enabled": true,
+        "created_at_ms": 1_735_689_600_000_i64,
+        "expires_at_ms": 1_743_465_600_000_i64,
+        "last_used_at_ms": null,
+        "allowed_models": ["gpt-4o-mini"],
+        "allowed_endpoints": null,
+        "limits": {
+            "requests_per_minute": 60,
+            "tokens_per_minute": null,
+            "token_quota_total": null,
+            "token_quota_monthly": 1_000_000,
+            "budget_total": null,
+            "budget_monthly": "25.00",
+        },
+        "ip_allowlist": null,
+        "metadata": {"team": "search"},
+    })
+}
+
+fn with(mut base: Value, extra: Value) -> Value {
+    if let (Some(obj), Value::Object(more)) = (base.as_object_mut(), extra) {
+        obj.extend(more);
+    }
+    base
+}
+
+/// Every event type, in the order the portal lists them.
+pub const ALL: &[EventType] = &[
+    EventType {
+        name: "api_key.created",
+        description: "An API key was created. data: the key (never its secret).",
+        example: key_example,
+    },
+    EventType {
+        name: "api_key.updated",
+        description: "An API key was changed (renamed, enabled or disabled, limits, scopes, \
+                      expiry, metadata). data: the key after the change, plus `changed`: \
+                      the fields that changed and their new values.",
+        example: || {
+            with(
+                key_example(),
+                json!({"changed": {"enabled": false, "name": "production"}}),
+            )
+        },
+    },
+    EventType {
+        name: "api_key.regenerated",
+        description: "An API key got a new secret. data: the key, plus `grace_seconds` and \
+                      `grace_expires_at_ms` (when the old secret stops; null: at once).",
+        example: || {
+            with(
+                key_example(),
+                json!({"grace_seconds": 3600, "grace_expires_at_ms": 1_735_693_200_000_i64}),
+            )
+        },
+    },
+    EventType {
+        name: "api_key.deleted",
+        description: "An API key was deleted; it is refused from now on. data: the key as it \
+                      was (enabled false).",
+        example: || with(key_example(), json!({"enabled": false})),
+    },
+    EventType {
+        name: "api.usage_alert",
+        description: "Usage crossed an alert threshold of a limit. `scope` is `account` or \
+                      `key` (then `key_id` names it); `limit` and `used` are in `unit` \
+                      (tokens, requests or a currency amount as decimal text) over `period`.",
+        example: || {
+            json!({
+                "scope": "key",
+                "key_id": "key_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "threshold_percent": 80,
+                "used": 800_000,
+                "limit": 1_000_000,
+                "unit": "tokens",
+                "period": "month",
+                "period_start_ms": 1_735_689_600_000_i64,
+            })
+        },
+    },
+    EventType {
+        name: "api.error",
+        description: "Requests of a key failed repeatedly (e.g. the upstream provider kept \
+                      failing). data: the key, the error code, how many in the window.",
+        example: || {
+            json!({
+                "key_id": "key_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "model": "gpt-4o-mini",
+                "code": "upstream_error",
+                "status": 502,
+                "count": 25,
+                "window_seconds": 300,
+                "message": "the provider answered 502",
+            })
+        },
+    },
+    EventType {
+        name: "billing.payment",
+        description: "A payment was received or failed. Amounts are decimal text.",
+        example: || {
+            json!({
+                "payment_id": "pay_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "status": "succeeded",
+                "amount": "100.00",
+                "currency": "USD",
+                "method": "card",
+                "invoice_id": "inv_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "failure_reason": null,
+            })
+        },
+    },
+    EventType {
+        name: "invoice.finalized",
+        description: "A monthly invoice was finalized and can be paid or downloaded.",
+        example: || {
+            json!({
+                "invoice_id": "inv_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "period_start_ms": 1_733_011_200_000_i64,
+                "period_end_ms": 1_735_689_600_000_i64,
+                "total": "42.17",
+                "currency": "USD",
+                "due_at_ms": 1_736_899_200_000_i64,
+            })
+        },
+    },
+    EventType {
+        name: "task.completed",
+        description: "An asynchronous task (e.g. a file or fine-tuning job) finished.",
+        example: || {
+            json!({
+                "task_id": "task_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "kind": "file_processing",
+                "status": "completed",
+                "started_at_ms": 1_735_689_600_000_i64,
+                "finished_at_ms": 1_735_689_660_000_i64,
+                "result": {"file_id": "file_0192f0c4"},
+            })
+        },
+    },
+    EventType {
+        name: "task.failed",
+        description: "An asynchronous task failed. `error` says why.",
+        example: || {
+            json!({
+                "task_id": "task_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "kind": "file_processing",
+                "status": "failed",
+                "started_at_ms": 1_735_689_600_000_i64,
+                "finished_at_ms": 1_735_689_660_000_i64,
+                "error": {"code": "invalid_file", "message": "line 3 is not JSON"},
+            })
+        },
+    },
+    EventType {
+        name: "batch.completed",
+        description: "A batch finished (completed, failed, expired or cancelled), with its \
+                      request counts and output files.",
+        example: || {
+            json!({
+                "batch_id": "batch_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "status": "completed",
+                "request_counts": {"total": 100, "completed": 98, "failed": 2},
+                "output_file_id": "file_0192f0c4out",
+                "error_file_id": "file_0192f0c4err",
+                "completed_at_ms": 1_735_693_200_000_i64,
+            })
+        },
+    },
+    EventType {
+        name: "webhook.test",
+        description: "Sent by the portal's “send test event” (POST /webhooks/{id}/test) to \
+                      one endpoint only.",
+        example: || {
+            json!({
+                "endpoint_id": "we_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "message": "This is a test event from AI Hub.",
+            })
+        },
+    },
+    EventType {
+        name: "webhook.endpoint_disabled",
+        description: "An endpoint was disabled automatically: `gone` (it answered 410) or \
+                      `failing` (every delivery failed for too long). Its developer is also \
+                      told by email.",
+        example: || {
+            json!({
+                "endpoint_id": "we_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "url": "https://example.com/hooks/aihub",
+                "reason": "failing",
+            })
+        },
+    },
+];
+
+/// Whether `name` is in the catalog.
+pub fn is_known(name: &str) -> bool {
+    ALL.iter().any(|t| t.name == name)
+}
+
+/// The catalog as the API shows it.
+pub fn to_json() -> Value {
+    Value::Array(
+        ALL.iter()
+            .map(|t| {
+                json!({
+                    "type": t.name,
+                    "description": t.description,
+                    "example": (t.example)(),
+                })
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_examples_are_objects() {
+        let mut names: Vec<_> = ALL.iter().map(|t| t.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len());
+        assert!(ALL.iter().all(|t| (t.example)().is_object()));
+        assert!(is_known("api_key.created") && !is_known("*") && !is_known("nope"));
+    }
+}
