@@ -620,17 +620,17 @@ async fn snapshot_carries_usage_bases_for_developers_and_quota_keys(backend: Bac
 
     // A quota set on a key already in use: the change carries what the key
     // used, and its owner's month, so gateways count from there.
-    let mut conn = app.db.pool().acquire().await.unwrap();
+    let mut tx = app.db.begin_write().await.unwrap();
     sqlx::query("UPDATE api_keys SET token_quota_monthly = $1 WHERE id = $2")
         .bind(500_i64)
         .bind(&plain_key)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await
         .unwrap();
-    cp_keys::record_key_change(&mut conn, app.db.backend(), &plain_key)
+    cp_keys::record_key_change(&mut tx, app.db.backend(), &plain_key)
         .await
         .unwrap();
-    drop(conn);
+    tx.commit().await.unwrap();
     let ch = changes(&app, snap.version, 1000).await;
     let k = ch
         .usage
