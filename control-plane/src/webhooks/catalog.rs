@@ -22,7 +22,7 @@ fn key_example() -> Value {
     json!({
         "id": "key_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
         "name": "production",
-        "display_prefix": "sk-aihub-AbCd",
+        "display_prefix": "ahub_AbCd…x9Yz",
         "enabled": true,
         "created_at_ms": 1_735_689_600_000_i64,
         "expires_at_ms": 1_743_465_600_000_i64,
@@ -237,9 +237,46 @@ pub fn to_json() -> Value {
     )
 }
 
+/// The catalog as Markdown, for `control-plane/docs/webhooks.md` (a test
+/// keeps the document equal to it).
+pub fn to_markdown() -> String {
+    let mut out = String::new();
+    for t in ALL {
+        let example = serde_json::to_string_pretty(&(t.example)()).unwrap_or_default();
+        out.push_str(&format!(
+            "### `{}`\n\n{}\n\n```json\n{}\n```\n\n",
+            t.name, t.description, example
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/webhooks.md");
+    const START: &str = "<!-- catalog:start (generated from src/webhooks/catalog.rs) -->\n";
+    const END: &str = "<!-- catalog:end -->";
+
+    /// The documented catalog is the code's. `AIHUB_UPDATE_DOCS=1` rewrites it.
+    #[test]
+    fn the_documented_catalog_is_the_real_one() {
+        let doc = std::fs::read_to_string(DOC).unwrap();
+        let (head, rest) = doc.split_once(START).expect("catalog start marker");
+        let (_, tail) = rest.split_once(END).expect("catalog end marker");
+        let fresh = format!("{head}{START}\n{}{END}{tail}", to_markdown());
+        if std::env::var_os("AIHUB_UPDATE_DOCS").is_some() {
+            std::fs::write(DOC, &fresh).unwrap();
+            return;
+        }
+        assert!(
+            doc == fresh,
+            "docs/webhooks.md lists another catalog than src/webhooks/catalog.rs: \
+             run `AIHUB_UPDATE_DOCS=1 cargo test -p aihub-control-plane catalog`"
+        );
+    }
 
     #[test]
     fn names_are_unique_and_examples_are_objects() {
