@@ -3,7 +3,8 @@
 //! signed (Standard Webhooks + X-AIHub-Signature), retries with the same
 //! webhook-id, 410 disabling an endpoint, test sends, secret rotation,
 //! replay and recover, the events list, the SSE stream, isolation between
-//! developers, and deliveries surviving a restart.
+//! developers, deliveries surviving a restart, a slow endpoint holding back
+//! only itself, and long-failing endpoints disabled.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -40,6 +41,8 @@ on_selected_backend!(
     the_event_stream_delivers_new_events_and_resumes,
     other_developers_get_404_everywhere,
     deliveries_survive_a_restart,
+    a_slow_endpoint_holds_back_only_itself,
+    an_endpoint_failing_for_too_long_is_disabled,
 );
 
 const HOOKS: &str = "/api/v1/developer/webhooks";
@@ -1439,5 +1442,100 @@ async fn deliveries_survive_a_restart(backend: Backend) {
     assert!(d["attempts"].as_array().unwrap().len() >= 2);
     let got = receiver.wait_for(1).await;
     assert_eq!(got[0].header("webhook-id"), d["event_id"].as_str().unwrap());
+    app.stop().await;
+}
+
+async fn a_slow_endpoint_holds_back_only_itself(backend: Backend) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
+    let (_, token) = developer(&app, "slow@example.com").await;
+    // A receiver that never answers (the attempt timeout is 30 s) and a healthy one.
+    let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging_addr = hanging.local_addr().unwrap();
+    let arrived = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = arrived.clone();
+    let slow_app = axum::Router::new().route(
+        "/hook",
+        post(move || {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::future::pending::<&'static str>()
+        }),
+    );
+    tokio::spawn(async move { axum::serve(hanging, slow_app).await.unwrap() });
+    let fast = Receiver::start().await;
+    endpoint(
+        &app,
+        &token,
+        json!({"url": format!("http://{hanging_addr}/hook"), "event_types": ["api_key.created"]}),
+    )
+    .await;
+    endpoint(
+        &app,
+        &token,
+        json!({"url": fast.url, "event_types": ["api_key.created"]}),
+    )
+    .await;
+    for i in 0..10 {
+        create_key(&app, &token, &format!("k{i}")).await;
+    }
+    // Every event reaches the healthy endpoint while the slow one still holds
+    // its attempts open, and the slow one never has more than its share.
+    fast.wait_for(10).await;
+    let per_endpoint = 4; // webhooks.per_endpoint_concurrency's default
+    let slow_seen = arrived.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (1..=per_endpoint).contains(&slow_seen),
+        "the slow endpoint had {slow_seen} requests open"
+    );
+    app.stop().await;
+}
+
+async fn an_endpoint_failing_for_too_long_is_disabled(backend: Backend) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
+    let (_, token) = developer(&app, "failing@example.com").await;
+    let receiver = Receiver::start().await;
+    receiver.answer(Some(503));
+    let e = endpoint(
+        &app,
+        &token,
+        json!({"url": receiver.url, "event_types": ["api_key.created"], "max_retries": 0}),
+    )
+    .await;
+    // One failure is not enough.
+    create_key(&app, &token, "first").await;
+    let first = deliveries(&app, &token, &id(&e), 1).await;
+    delivery_when(&app, &token, &id(&first[0]), "failed").await;
+    let path = format!("{HOOKS}/{}", id(&e));
+    let (_, ep) = api(&app, Method::GET, &path, &token, None).await;
+    assert_eq!(ep["enabled"], true);
+    assert!(ep["failing_since_ms"].is_i64(), "{ep}");
+    // Failing since longer than webhooks.disable_after_failing_hours (120):
+    // the next failure disables it.
+    let long_ago = aihub_control_plane::db::now_ms() - 121 * 3_600_000;
+    sqlx::query("UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2")
+        .bind(long_ago)
+        .bind(id(&e))
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    create_key(&app, &token, "second").await;
+    let ep = eventually("the endpoint disabled", WAIT, || async {
+        let (_, ep) = api(&app, Method::GET, &path, &token, None).await;
+        (ep["enabled"] == false).then_some(ep)
+    })
+    .await;
+    assert_eq!(ep["disabled_reason"], "failing");
+    // A success would have ended the streak instead: re-enable, answer 200.
+    receiver.answer(None);
+    api(&app, Method::PUT, &path, &token, Some(json!({"enabled": true}))).await;
+    create_key(&app, &token, "third").await;
+    eventually("a success", WAIT, || async {
+        let (_, ep) = api(&app, Method::GET, &path, &token, None).await;
+        (ep["failing_since_ms"].is_null() && ep["enabled"] == true).then_some(())
+    })
+    .await;
     app.stop().await;
 }
