@@ -1530,7 +1530,14 @@ async fn an_endpoint_failing_for_too_long_is_disabled(backend: Backend) {
     assert_eq!(ep["disabled_reason"], "failing");
     // A success would have ended the streak instead: re-enable, answer 200.
     receiver.answer(None);
-    api(&app, Method::PUT, &path, &token, Some(json!({"enabled": true}))).await;
+    api(
+        &app,
+        Method::PUT,
+        &path,
+        &token,
+        Some(json!({"enabled": true})),
+    )
+    .await;
     create_key(&app, &token, "third").await;
     eventually("a success", WAIT, || async {
         let (_, ep) = api(&app, Method::GET, &path, &token, None).await;
