@@ -4,7 +4,9 @@
 // needs the data path too calls `system.startGateway()`: a stand-in provider
 // (`aihub-stub-upstream`), two models registered with `aihub admin`, and the
 // real `aihub-gateway` on the same control plane, plus the official OpenAI
-// Python SDK to call it with.
+// Python SDK to call it with. Webhook tests start a `WebhookReceiver` in the
+// test process (the control plane is told to allow loopback URLs and to retry
+// after 300 ms).
 //
 // Environment:
 //   AIHUB_BIN           the aihub binary (default ${CARGO_TARGET_DIR:-../../target}/debug/aihub)
@@ -20,10 +22,12 @@ import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, connect } from "node:net";
+import { createServer as createHttpServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import PostalMime from "postal-mime";
+import { Webhook } from "standardwebhooks";
 import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -184,6 +188,10 @@ export async function startSystem() {
         AIHUB_PUBLIC__PORTAL_URL: baseUrl,
         AIHUB_SERVER__LISTEN: `127.0.0.1:${port}`,
         AIHUB_LOG__LEVEL: process.env.AIHUB_LOG__LEVEL ?? "warn",
+        // The webhook receivers are in the test process, on 127.0.0.1; retries
+        // come quickly so a test can watch a delivery fail and then succeed.
+        AIHUB_WEBHOOKS__ALLOW_PRIVATE_NETWORKS: "true",
+        AIHUB_WEBHOOKS__RETRY_DELAYS_MS: "[300,300,300]",
       },
     });
     system.children.push(aihub);
@@ -455,4 +463,94 @@ export async function withContext(system, label, options, body) {
 /** A unique address per test run. */
 export function newEmail(tag) {
   return `${tag}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}@example.com`;
+}
+
+/**
+ * A webhook receiver in the test process (http://127.0.0.1:<port>/hooks/...):
+ * every request is recorded and, once `secret` is set, verified with the
+ * `standardwebhooks` package (as the webhooks guide tells developers to).
+ * It answers 200 with a small JSON body, 400 to a delivery that fails
+ * verification, or what `script()` queued for the next requests: a status
+ * code, or a promise to wait for before answering 200 (so a test can watch a
+ * delivery while it is in flight).
+ */
+export class WebhookReceiver {
+  static async start() {
+    const receiver = new WebhookReceiver();
+    await new Promise((ok, fail) => {
+      receiver.server.once("error", fail);
+      receiver.server.listen(0, "127.0.0.1", ok);
+    });
+    receiver.url = `http://127.0.0.1:${receiver.server.address().port}/hooks/aihub`;
+    return receiver;
+  }
+
+  constructor() {
+    /** Every request: { method, path, headers, body, event (verified, or null), error, answered }. */
+    this.requests = [];
+    this.plan = [];
+    this.verifier = null;
+    this.server = createHttpServer((req, res) => {
+      const chunks = [];
+      req.on("data", (c) => chunks.push(c));
+      req.on("end", () => void this.handle(req, Buffer.concat(chunks), res));
+    });
+  }
+
+  /** The endpoint's signing secret (`whsec_…`), as the portal showed it. */
+  set secret(secret) {
+    this.verifier = new Webhook(secret);
+  }
+
+  /** What to do with the next requests, in order: a status code, or a promise to await before a 200. */
+  script(...steps) {
+    this.plan.push(...steps);
+  }
+
+  async handle(req, body, res) {
+    const record = {
+      method: req.method,
+      path: req.url,
+      headers: req.headers,
+      body: body.toString("utf8"),
+      event: null,
+      error: null,
+      answered: null,
+      at: Date.now(),
+    };
+    this.requests.push(record);
+    try {
+      if (!this.verifier) throw new Error("no secret set yet");
+      record.event = this.verifier.verify(body, req.headers);
+    } catch (e) {
+      record.error = `verification failed: ${e.message}`;
+    }
+    let status = record.event ? 200 : 400;
+    const step = this.plan.shift();
+    if (typeof step === "number") status = step;
+    else if (step) await step;
+    record.answered = status;
+    res.writeHead(status, { "content-type": "application/json" });
+    const answer = status === 200 ? { received: record.headers["webhook-id"] } : { error: record.error ?? "scripted failure" };
+    res.end(JSON.stringify(answer));
+  }
+
+  /** Waits for a request matching `match` (the nth such one with `nth`) and returns it. */
+  waitForRequest(what, match, { nth = 1, timeoutMs = 20_000 } = {}) {
+    return waitFor(
+      `the receiver to get ${what}`,
+      () => this.requests.filter(match)[nth - 1] ?? null,
+      timeoutMs,
+    ).catch((e) => {
+      const seen = this.requests.map(
+        (r) => `${r.headers["x-aihub-event"]} ${r.headers["webhook-id"]} -> ${r.answered}${r.error ? ` (${r.error})` : ""}`,
+      );
+      throw new Error(`${e.message}; requests so far:\n${seen.join("\n")}`);
+    });
+  }
+
+  close() {
+    this.server.closeAllConnections?.();
+    return new Promise((ok) => this.server.close(() => ok()));
+  }
 }

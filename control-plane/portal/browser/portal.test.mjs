@@ -1,10 +1,11 @@
 // The portal in a real browser against the real system: `aihub serve`
 // (SQLite), a real SMTP server, Debian's Chromium; the gateway's story adds
 // the real `aihub-gateway`, a stand-in provider and the official OpenAI
-// Python SDK. Run: npm run test:browser
+// Python SDK; the webhooks story a receiver in this process that verifies
+// every delivery with the `standardwebhooks` package. Run: npm run test:browser
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { newEmail, startSystem, waitFor, withContext } from "./harness.mjs";
+import { WebhookReceiver, newEmail, startSystem, waitFor, withContext } from "./harness.mjs";
 
 const DESKTOP = { viewport: { width: 1280, height: 800 }, locale: "en-US" };
 const PHONE = {
@@ -580,5 +581,278 @@ describe("the developer's flow through the gateway (issue 5)", () => {
       await shot("9-deleted");
     });
     console.log(`gateway flow: ms from the portal's confirmation to the gateway acting: ${JSON.stringify(timings)}`);
+  });
+});
+
+/** The delivery a receiver got for an event of `type` that verified, or null. */
+const verifiedOf = (type) => (r) => r.event !== null && r.event.type === type && r.headers["x-aihub-event"] === type;
+
+/** Reloads `page` until `check()` holds (the delivery log shows what the server has now). */
+async function reloadUntil(page, what, check, timeoutMs = 20_000) {
+  return waitFor(
+    what,
+    async () => {
+      await page.reload();
+      await page.getByRole("heading", { name: "Delivery log" }).waitFor();
+      return await check();
+    },
+    timeoutMs,
+  );
+}
+
+describe("webhooks and events (issue 6)", () => {
+  let receiver;
+  before(async () => {
+    receiver = await WebhookReceiver.start();
+  });
+  after(async () => {
+    await receiver?.close();
+  });
+
+  it("adds an endpoint, tests it, sees signed deliveries with retries and a replay, and watches events live", async () => {
+    const email = await verifiedAccount("hooks");
+    await withContext(system, "webhooks-story", DESKTOP, async (context, shot) => {
+      const page = await context.newPage();
+      const nav = page.getByRole("navigation", { name: "Main navigation" });
+      await page.goto(`${system.baseUrl}/login`);
+      await signIn(page, email, PASSWORD);
+      await page.getByRole("heading", { name: "Welcome, Grace" }).waitFor();
+      await nav.getByRole("link", { name: "Webhooks" }).click();
+      await page.getByRole("heading", { name: "No webhook endpoints yet" }).waitFor();
+      await shot("1-empty");
+
+      // Add an endpoint for the receiver, subscribed to api_key.created only.
+      await page.getByRole("button", { name: "Add endpoint" }).click();
+      let dialog = page.getByRole("dialog", { name: "Add webhook endpoint" });
+      await dialog.waitFor();
+      await dialog.getByLabel("Endpoint URL", { exact: true }).fill(receiver.url);
+      await dialog.getByLabel(/^Description/).fill("Browser test receiver");
+      await dialog.getByRole("radio", { name: /^Selected events/ }).check();
+      await dialog.getByRole("checkbox", { name: /^api_key\.created/ }).check();
+      await page.waitForTimeout(250); // the dialog fades in
+      await shot("2-create");
+      await dialog.getByRole("button", { name: "Add endpoint" }).click();
+
+      // The signing secret, shown once: the receiver verifies with it.
+      dialog = page.getByRole("dialog", { name: "Save your signing secret" });
+      await dialog.waitFor();
+      const secret = (await dialog.getByTestId("webhook-secret").textContent()).trim();
+      assert.match(secret, /^whsec_[A-Za-z0-9+/=]{20,}$/);
+      receiver.secret = secret;
+      await shot("3-secret");
+      await dialog.getByRole("button", { name: "Done" }).click();
+      await dialog.waitFor({ state: "detached" });
+      const row = page.getByRole("listitem").filter({ has: page.getByRole("link", { name: receiver.url }) });
+      await row.getByText("Active", { exact: true }).waitFor();
+      await row.getByText("api_key.created", { exact: true }).waitFor();
+      assert.equal(await page.getByText(secret).count(), 0, "the secret is still on the page");
+
+      // Send test: the dialog shows the receiver's answer and how long it took.
+      await row.getByRole("button", { name: "Send test" }).click();
+      dialog = page.getByRole("dialog", { name: "Send a test event" });
+      await dialog.getByRole("button", { name: "Send test" }).click();
+      await dialog.getByText("Delivered", { exact: true }).waitFor();
+      const result = dialog.getByTestId("attempt-result");
+      const fact = (name) => result.locator("dl > div").filter({ has: page.getByText(name, { exact: true }) }).locator("dd");
+      assert.equal((await fact("Status code").textContent()).trim(), "200");
+      assert.match((await fact("Duration").textContent()).trim(), /^[\d,]+ ms$/);
+      const test = await receiver.waitForRequest("a verified webhook.test", verifiedOf("webhook.test"));
+      assert.equal(test.method, "POST");
+      assert.equal(test.headers["user-agent"], "AIHub-Webhook/1.0");
+      assert.equal(test.event.id, test.headers["webhook-id"]);
+      assert.match(test.event.data.message ?? "", /test event/i);
+      // The receiver's answer body is shown too.
+      await result.getByText(test.headers["webhook-id"], { exact: false }).waitFor();
+      await page.waitForTimeout(250);
+      await shot("4-test-sent");
+      await dialog.getByRole("button", { name: "Close" }).last().click(); // the footer's, not the corner ×
+      await dialog.waitFor({ state: "detached" });
+
+      // A new API key makes an api_key.created event, delivered signed.
+      await nav.getByRole("link", { name: "API keys" }).click();
+      await page.getByRole("heading", { name: "No API keys yet" }).waitFor();
+      await page.getByRole("button", { name: "Create key" }).click();
+      dialog = page.getByRole("dialog", { name: "Create API key" });
+      await dialog.getByLabel("Name", { exact: true }).fill("Webhook demo");
+      await dialog.getByRole("button", { name: "Create key" }).click();
+      dialog = page.getByRole("dialog", { name: "Save your new key" });
+      await dialog.getByRole("button", { name: "I've saved it" }).click();
+      await dialog.waitFor({ state: "detached" });
+      const created = await receiver.waitForRequest("a verified api_key.created", verifiedOf("api_key.created"));
+      const createdId = created.headers["webhook-id"];
+      assert.match(createdId, /^evt_/);
+      assert.equal(created.event.id, createdId);
+      assert.equal(created.event.data.name, "Webhook demo");
+      assert.equal(created.event.data.secret, undefined, "the key's secret is in the event");
+      assert.match(created.headers["x-aihub-signature"] ?? "", /^sha256=[0-9a-f]{64}$/);
+
+      // The endpoint's page: the delivery log has it, succeeded, with its attempt.
+      await nav.getByRole("link", { name: "Webhooks" }).click();
+      await row.getByRole("link", { name: receiver.url }).click();
+      await page.getByRole("heading", { name: receiver.url }).waitFor();
+      await page.getByRole("heading", { name: "Delivery log" }).waitFor();
+      const deliveries = (type) =>
+        page.getByRole("listitem").filter({ has: page.locator("code.delivery-type", { hasText: type }) });
+      let delivery = deliveries("api_key.created").first();
+      await delivery.getByText("Succeeded", { exact: true }).waitFor();
+      await delivery.getByText("1 attempt · HTTP 200", { exact: true }).waitFor();
+      await deliveries("webhook.test").getByText("Succeeded", { exact: true }).waitFor();
+      await delivery.getByRole("button", { name: "Show attempts" }).click();
+      await delivery.getByText(createdId, { exact: true }).waitFor(); // the event's id = webhook-id
+      await delivery.getByTestId("attempt-result").getByText("200", { exact: true }).waitFor();
+      assert.equal(await delivery.getByTestId("attempt-result").count(), 1);
+      await shot("5-delivery-log");
+
+      // The receiver fails the next two requests and holds the third until
+      // released: the delivery shows pending with its failed attempts, then
+      // succeeds on the retry.
+      let release;
+      const held = new Promise((r) => (release = r));
+      receiver.script(500, 500, held);
+      const before = receiver.requests.length;
+      await createKeyViaApi(email, "Retried key");
+      const third = await receiver.waitForRequest(
+        "the third try of the next api_key.created",
+        (r) => receiver.requests.indexOf(r) >= before && r.headers["x-aihub-event"] === "api_key.created",
+        { nth: 3 },
+      );
+      const retriedId = third.headers["webhook-id"];
+      const tries = receiver.requests.slice(before);
+      const ids = tries.map((r) => r.headers["webhook-id"]);
+      assert.deepEqual(ids, [retriedId, retriedId, retriedId], "retries carry the same webhook-id");
+      assert.ok(tries.every((r) => r.event !== null), "every try verifies");
+      assert.deepEqual(tries.slice(0, 2).map((r) => r.answered), [500, 500]);
+      delivery = deliveries("api_key.created").first();
+      await reloadUntil(page, "the retried delivery pending after two failures", async () => {
+        await delivery.getByText("Pending", { exact: true }).waitFor({ timeout: 2_000 });
+        await delivery.getByText("2 attempts · HTTP 500", { exact: true }).waitFor({ timeout: 1_000 });
+        return true;
+      });
+      await delivery.getByText(/the receiver answered 500/).waitFor();
+      // From here on, this delivery by its id (a replay adds a newer row on top).
+      const label = await delivery.getAttribute("aria-label");
+      assert.match(label, /^api_key\.created wd_/);
+      delivery = page.getByRole("listitem", { name: label, exact: true });
+      await shot("6-pending-after-failures");
+      release();
+      await reloadUntil(page, "the retried delivery succeeded", async () => {
+        await delivery.getByText("Succeeded", { exact: true }).waitFor({ timeout: 2_000 });
+        await delivery.getByText("3 attempts · HTTP 200", { exact: true }).waitFor({ timeout: 1_000 });
+        return true;
+      });
+      await delivery.getByRole("button", { name: "Show attempts" }).click();
+      await delivery.getByText(retriedId, { exact: true }).waitFor();
+      const attempts = delivery.getByTestId("attempt-result");
+      await waitFor("three attempts listed", async () => (await attempts.count()) === 3, 5_000);
+      const codes = [];
+      for (let i = 0; i < 3; i += 1) codes.push((await attempts.nth(i).locator(".pill").first().textContent()).trim());
+      assert.deepEqual(codes, ["500", "500", "200"]);
+      await shot("7-retried-succeeded");
+
+      // Replay it: the receiver gets the same webhook-id once more.
+      await delivery.getByRole("button", { name: "Replay" }).click();
+      await delivery.getByText("The event was queued for this endpoint again.").waitFor();
+      const replayed = await receiver.waitForRequest(
+        "the replayed event",
+        (r) => r.headers["webhook-id"] === retriedId && r.event !== null,
+        { nth: 4 },
+      );
+      assert.equal(replayed.answered, 200);
+      assert.equal(replayed.event.data.name, "Retried key");
+      await reloadUntil(page, "the replay in the log", async () => (await deliveries("api_key.created").count()) === 3);
+      await deliveries("api_key.created").first().getByText("Succeeded", { exact: true }).waitFor();
+      await shot("8-replayed");
+
+      // Events: everything so far, then a new key appears on top without a reload.
+      await nav.getByRole("link", { name: "Events" }).click();
+      await page.getByRole("heading", { name: "Events", exact: true, level: 1 }).waitFor();
+      const live = page.getByTestId("live-indicator");
+      await live.getByText("Live", { exact: true }).waitFor();
+      const events = page.getByRole("list", { name: "Events" }).getByRole("listitem");
+      await events.filter({ hasText: createdId }).waitFor();
+      await events.filter({ hasText: retriedId }).waitFor();
+      await events.filter({ hasText: test.headers["webhook-id"] }).waitFor();
+      await shot("9-events");
+      await page.evaluate(() => {
+        window.__stillThisPage = true;
+      });
+      const seen = receiver.requests.length;
+      await createKeyViaApi(email, "Live key");
+      const liveDelivery = await receiver.waitForRequest(
+        "the live key's api_key.created",
+        (r) => receiver.requests.indexOf(r) >= seen && verifiedOf("api_key.created")(r),
+      );
+      const liveId = liveDelivery.headers["webhook-id"];
+      await waitFor("the new event on top of the list", async () =>
+        (await events.first().getAttribute("aria-label")) === `api_key.created ${liveId}`,
+      );
+      await events.first().getByText("New", { exact: true }).waitFor();
+      assert.equal(await page.evaluate(() => window.__stillThisPage), true, "the page was reloaded");
+      await live.getByText("Live", { exact: true }).waitFor();
+      await events.first().getByRole("button", { name: "Show JSON" }).click();
+      const json = JSON.parse(await events.first().getByTestId("event-json").textContent());
+      assert.equal(json.id, liveId);
+      assert.equal(json.data.name, "Live key");
+      await page.waitForTimeout(450); // the new row fades in
+      await shot("10-event-live");
+    });
+  });
+
+  it("shows the Webhooks page on a phone in Chinese without sideways scrolling", async () => {
+    const email = await verifiedAccount("hooksphone", "zh-CN");
+    const { accessToken } = await createKeyViaApi(email, "Staging");
+    const url = `${receiver.url}/a-rather-long-path/for-the-billing-service/production`;
+    const res = await fetch(`${system.baseUrl}/api/v1/developer/webhooks`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${accessToken}` },
+      body: JSON.stringify({ url, description: "计费服务", event_types: ["api_key.created", "api_key.deleted"] }),
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    const endpoint = await res.json();
+    receiver.secret = endpoint.secret;
+    await withContext(system, "webhooks-phone", PHONE, async (context, shot) => {
+      const page = await context.newPage();
+      await page.goto(`${system.baseUrl}/login`);
+      await signIn(page, email, PASSWORD, { email: "邮箱", password: "密码", submit: "登录" });
+      await page.getByRole("heading", { name: "欢迎，Grace" }).waitFor();
+      await page.getByRole("button", { name: "打开菜单" }).click();
+      const nav = page.getByRole("navigation", { name: "主导航" });
+      await nav.getByRole("link", { name: "Webhook" }).click();
+      await page.getByRole("heading", { name: "Webhook", exact: true }).waitFor();
+      const row = page.getByRole("listitem").filter({ has: page.getByRole("link", { name: url }) });
+      await row.getByText("正常", { exact: true }).waitFor();
+      await row.getByText("api_key.created, api_key.deleted", { exact: true }).waitFor();
+      await row.getByText("计费服务").waitFor();
+      await assertNoHorizontalScroll(page);
+      await shot("1-list");
+
+      await page.getByRole("button", { name: "添加端点" }).click();
+      const dialog = page.getByRole("dialog", { name: "添加 Webhook 端点" });
+      await dialog.getByLabel("端点 URL", { exact: true }).waitFor();
+      await assertNoHorizontalScroll(page);
+      await page.waitForTimeout(250); // the sheet slides in
+      await shot("2-create");
+      await dialog.getByRole("button", { name: "取消" }).click();
+      await dialog.waitFor({ state: "detached" });
+
+      await row.getByRole("link", { name: url }).click();
+      await page.getByRole("heading", { name: "投递记录" }).waitFor();
+      await page.getByText("没有符合筛选条件的投递。", { exact: true }).waitFor();
+      await assertNoHorizontalScroll(page);
+      await shot("3-detail");
+
+      // A test from the phone, in Chinese: the answer and its duration fit the sheet.
+      await page.getByRole("button", { name: "发送测试" }).click();
+      const test = page.getByRole("dialog", { name: "发送测试事件" });
+      await test.getByRole("button", { name: "发送测试" }).click();
+      await test.getByText("投递成功", { exact: true }).waitFor();
+      await test.getByText(/^[\d,]+ 毫秒$/).waitFor();
+      await assertNoHorizontalScroll(page);
+      await page.waitForTimeout(250);
+      await shot("4-test");
+      await test.getByRole("button", { name: "关闭" }).last().click(); // the footer's, not the corner ×
+      await test.waitFor({ state: "detached" });
+      await page.locator(".delivery-list").getByText("成功", { exact: true }).waitFor(); // the log refreshed
+    });
   });
 });
