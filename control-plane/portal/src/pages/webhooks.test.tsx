@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import i18n from "../i18n";
@@ -308,6 +308,158 @@ describe("Endpoint delivery log", () => {
     const sinceMs = (server.calls("POST", "/developer/webhooks/we_1/recover")[0]?.body as { since_ms: number }).since_ms;
     // The form works in minutes of the local clock: the failing-since time, to the minute.
     expect(Math.abs(sinceMs - Date.UTC(2026, 5, 1, 8))).toBeLessThan(60_000);
+  });
+});
+
+describe("Delivery log while deliveries are pending", () => {
+  const NOW = Date.UTC(2026, 5, 1, 12, 30);
+  beforeEach(() => {
+    vi.useFakeTimers({ shouldAdvanceTime: true, toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] });
+    vi.setSystemTime(NOW);
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("polls every 2 s until nothing is pending, refreshing loaded pages and keeping rows open", async () => {
+    const user = userEvent.setup({ advanceTimers: vi.advanceTimersByTime });
+    let sent = false;
+    const third = () =>
+      sent
+        ? delivery(3, { attempts: 2, last_status_code: 200, last_error: null })
+        : delivery(3, {
+            status: "pending",
+            attempts: 1,
+            last_status_code: 500,
+            last_error: "HTTP 500",
+            next_attempt_at_ms: NOW + 30_000,
+            finished_at_ms: null,
+          });
+    const server = sessionServer(1)
+      .on("GET", "/developer/webhooks/we_1", () => json(200, endpoint))
+      .on("GET", "/developer/event-types", () => json(200, { data: eventTypes }))
+      .on("GET", "/developer/webhooks/we_1/deliveries", (req) =>
+        req.query.starting_after === "wd_2"
+          ? json(200, { data: [delivery(1)], has_more: false })
+          : json(200, { data: [third(), delivery(2)], has_more: true }),
+      )
+      .on("GET", "/developer/webhook-deliveries/wd_3", () =>
+        json(200, {
+          ...third(),
+          attempts: sent
+            ? [attempt({ response_body: "first try" }), attempt({ id: "wa_2", status_code: 200, response_body: "second try" })]
+            : [attempt({ response_body: "first try" })],
+        }),
+      );
+    renderApp("/webhooks/we_1", server);
+    const log = (await screen.findByRole("heading", { name: "Delivery log" })).closest("section")!;
+    const row = await within(log).findByRole("listitem", { name: "api_key.created wd_3" });
+    expect(within(row).getByText("Pending")).toBeInTheDocument();
+    expect(within(row).getByText(/^Next attempt/)).toBeInTheDocument();
+
+    await user.click(within(log).getByRole("button", { name: "Load more" }));
+    await waitFor(() => expect(within(log).getAllByRole("listitem")).toHaveLength(3));
+    await user.click(within(row).getByRole("button", { name: "Show attempts" }));
+    expect(await within(row).findByText("first try")).toBeInTheDocument();
+
+    // The endpoint answers the retry; nobody touches the page.
+    sent = true;
+    const listCalls = () => server.calls("GET", "/developer/webhooks/we_1/deliveries").length;
+    const before = listCalls();
+    await vi.advanceTimersByTimeAsync(2_000);
+    const updated = await within(log).findByRole("listitem", { name: "api_key.created wd_3" });
+    await waitFor(() => expect(within(updated).getByText("Succeeded")).toBeInTheDocument());
+    expect(within(updated).getByText(/^2 attempts/)).toBeInTheDocument();
+    expect(within(updated).queryByText(/^Next attempt|Sending/)).not.toBeInTheDocument();
+    // Still open, with the new attempt.
+    expect(within(updated).getByRole("button", { name: "Hide attempts" })).toHaveAttribute("aria-expanded", "true");
+    expect(await within(updated).findByText("second try")).toBeInTheDocument();
+    // Both loaded pages were asked again: "Load more" rows stay.
+    const polled = server.calls("GET", "/developer/webhooks/we_1/deliveries").slice(before);
+    expect(polled.map((c) => c.query.starting_after ?? null)).toEqual([null, "wd_2"]);
+    expect(within(log).getAllByRole("listitem", { name: /wd_/ }).map((li) => li.getAttribute("aria-label"))).toEqual([
+      "api_key.created wd_3",
+      "api_key.created wd_2",
+      "api_key.created wd_1",
+    ]);
+
+    // Nothing pending any more: no more polling.
+    const settled = listCalls();
+    const detailCalls = server.calls("GET", "/developer/webhook-deliveries/wd_3").length;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(listCalls()).toBe(settled);
+    expect(server.calls("GET", "/developer/webhook-deliveries/wd_3")).toHaveLength(detailCalls);
+  });
+
+  it("shows \"sending…\" instead of a next attempt that is due now, in both languages", async () => {
+    const server = sessionServer(1)
+      .on("GET", "/developer/webhooks/we_1", () => json(200, endpoint))
+      .on("GET", "/developer/event-types", () => json(200, { data: eventTypes }))
+      .on("GET", "/developer/webhooks/we_1/deliveries", () =>
+        json(200, {
+          data: [
+            delivery(6, { status: "pending", next_attempt_at_ms: NOW + 3_000, finished_at_ms: null }),
+            delivery(5, { status: "pending", next_attempt_at_ms: NOW + 60_000, finished_at_ms: null }),
+          ],
+          has_more: false,
+        }),
+      );
+    renderApp("/webhooks/we_1", server);
+    const log = (await screen.findByRole("heading", { name: "Delivery log" })).closest("section")!;
+    const soon = await within(log).findByRole("listitem", { name: "api_key.created wd_6" });
+    const later = within(log).getByRole("listitem", { name: "api_key.created wd_5" });
+    expect(within(soon).getByText("Sending…")).toBeInTheDocument();
+    expect(within(soon).queryByText(/^Next attempt/)).not.toBeInTheDocument();
+    expect(within(later).getByText(/^Next attempt/)).toBeInTheDocument();
+
+    // Once the retry time is close, it is "sending…" too.
+    await vi.advanceTimersByTimeAsync(56_000);
+    await waitFor(() => expect(within(later).getByText("Sending…")).toBeInTheDocument());
+
+    await i18n.changeLanguage("zh-CN");
+    expect(await within(soon).findByText("正在发送…")).toBeInTheDocument();
+  });
+});
+
+describe("Event type descriptions", () => {
+  it("are translated in the picker, and unknown types keep the API's text without backticks", async () => {
+    await i18n.changeLanguage("zh-CN");
+    const server = sessionServer(1)
+      .on("GET", "/developer/webhooks", () => json(200, { data: [] }))
+      .on("GET", "/developer/event-types", () =>
+        json(200, {
+          data: [
+            { type: "api_key.updated", description: "An API key was `changed`.", example: {} },
+            { type: "webhook.endpoint_disabled", description: "An endpoint was disabled: `gone` or `failing`.", example: {} },
+            { type: "custom.thing", description: "Something `changed` in\n  the account.", example: {} },
+          ],
+        }),
+      );
+    renderApp("/webhooks", server);
+    await userEvent.click(await screen.findByRole("button", { name: "添加端点" }));
+    const dialog = await screen.findByRole("dialog");
+    await userEvent.click(within(dialog).getAllByRole("radio")[1]!);
+    const updated = (await within(dialog).findByRole("checkbox", { name: /api_key\.updated/ })).closest("label")!;
+    expect(within(updated).getByText("API 密钥被修改：名称、状态、限额或权限范围。")).toBeInTheDocument();
+    const disabled = within(dialog).getByRole("checkbox", { name: /webhook\.endpoint_disabled/ }).closest("label")!;
+    expect(within(disabled).getByText("端点因返回 410 Gone 或持续失败而被自动停用。")).toBeInTheDocument();
+    const custom = within(dialog).getByRole("checkbox", { name: /custom\.thing/ }).closest("label")!;
+    expect(within(custom).getByText("Something changed in the account.")).toBeInTheDocument();
+    expect(within(dialog).queryByText(/`/)).not.toBeInTheDocument();
+  });
+
+  it("has a translation for every known type in both languages", async () => {
+    const { KNOWN_EVENT_TYPES, eventTypeDescription } = await import("./webhooks/eventTypes");
+    expect(KNOWN_EVENT_TYPES).toHaveLength(13);
+    for (const language of ["en", "zh-CN"]) {
+      const t = i18n.getFixedT(language);
+      for (const type of KNOWN_EVENT_TYPES) {
+        const text = eventTypeDescription(t, type, "fallback");
+        expect(text, `${language} ${type}`).not.toBe("fallback");
+        expect(text).not.toMatch(/webhooks\.eventTypes|`/);
+      }
+    }
+    expect(eventTypeDescription(i18n.getFixedT("zh-CN"), "task.failed")).toBe("异步任务失败。");
   });
 });
 

@@ -10,6 +10,7 @@ import { ChevronIcon } from "../../components/icons";
 import { errorMessage } from "../../lib/errors";
 import { useDocumentTitle } from "../../lib/useDocumentTitle";
 import { CopyButton } from "../keys/shared";
+import { eventTypeDescription } from "../webhooks/eventTypes";
 import { eventTypesQuery, useDateTime } from "../webhooks/shared";
 import { useEventStream } from "./useEventStream";
 import type { StreamState } from "./useEventStream";
@@ -70,7 +71,14 @@ export function EventsPage() {
               <select className="input select" value={type} onChange={(e) => setType(e.target.value)}>
                 <option value="">{t("events.allTypes")}</option>
                 {typeOptions.map((option) => (
-                  <option key={option} value={option}>
+                  <option
+                    key={option}
+                    value={option}
+                    title={
+                      eventTypeDescription(t, option, types.data?.find((e) => e.type === option)?.description) ||
+                      undefined
+                    }
+                  >
                     {option}
                   </option>
                 ))}

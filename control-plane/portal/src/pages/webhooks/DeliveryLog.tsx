@@ -1,16 +1,27 @@
-import { useId, useState } from "react";
+import { useCallback, useEffect, useId, useState, useSyncExternalStore } from "react";
 import { useTranslation } from "react-i18next";
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useAuth } from "../../auth/AuthProvider";
-import type { DeliveryStatus, WebhookDelivery, WebhookEndpoint } from "../../api/types";
+import type { DeliveryStatus, WebhookDelivery, WebhookDeliveryDetail, WebhookEndpoint } from "../../api/types";
 import { Alert } from "../../components/Alert";
 import { Button } from "../../components/Button";
 import { Spinner } from "../../components/Loader";
 import { ChevronIcon, RefreshIcon } from "../../components/icons";
 import { errorMessage } from "../../lib/errors";
+import { eventTypeDescription } from "./eventTypes";
 import { AttemptResult, DeliveryStatusPill, WEBHOOKS_QUERY, eventTypesQuery, useDateTime } from "./shared";
 
 export const DELIVERY_PAGE_SIZE = 20;
+/** How often the log asks again while a delivery is still pending. */
+export const DELIVERY_POLL_MS = 2_000;
+/**
+ * A pending delivery's `next_attempt_at_ms` can lie up to a minute ahead
+ * while it is being sent right now: only a time further ahead than this is
+ * shown as "next attempt", anything sooner as "sending…".
+ */
+export const NEXT_ATTEMPT_MARGIN_MS = 5_000;
+
+const deliveryQueryKey = (deliveryId: string) => [...WEBHOOKS_QUERY, "delivery", deliveryId];
 const STATUSES: DeliveryStatus[] = ["pending", "succeeded", "failed"];
 
 /** An endpoint's deliveries, newest first, filtered and paged with `starting_after`. */
@@ -20,7 +31,28 @@ export function DeliveryLog({ endpoint }: { endpoint: WebhookEndpoint }) {
   const id = useId();
   const [status, setStatus] = useState<DeliveryStatus | "">("");
   const [eventType, setEventType] = useState("");
+  // Which rows show their attempts: kept here so a refresh that moves rows between pages keeps them open.
+  const [expanded, setExpanded] = useState<ReadonlySet<string>>(() => new Set());
+  const queryClient = useQueryClient();
   const types = useQuery(eventTypesQuery(client));
+  const toggle = useCallback(
+    (deliveryId: string) =>
+      setExpanded((current) => {
+        const next = new Set(current);
+        if (!next.delete(deliveryId)) next.add(deliveryId);
+        return next;
+      }),
+    [],
+  );
+  // Open rows whose detail says pending, as a stable string so a change re-renders (and re-times) the log.
+  const pendingDetails = useSyncExternalStore(
+    useCallback((onChange: () => void) => queryClient.getQueryCache().subscribe(onChange), [queryClient]),
+    () =>
+      [...expanded]
+        .filter((deliveryId) => queryClient.getQueryData<WebhookDeliveryDetail>(deliveryQueryKey(deliveryId))?.status === "pending")
+        .sort()
+        .join(" "),
+  );
   const deliveries = useInfiniteQuery({
     queryKey: [...WEBHOOKS_QUERY, "deliveries", endpoint.id, status, eventType],
     queryFn: ({ pageParam }) =>
@@ -32,6 +64,15 @@ export function DeliveryLog({ endpoint }: { endpoint: WebhookEndpoint }) {
       }),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last) => (last.has_more ? last.data[last.data.length - 1]?.id : undefined),
+    // While anything listed (or an open row's detail) is pending, ask again: a refetch of an
+    // infinite query refreshes every page loaded so far, so "Load more" pages stay consistent.
+    refetchInterval: (query) => {
+      const openPending = new Set(pendingDetails.split(" ").filter(Boolean));
+      const pending = (query.state.data?.pages ?? []).some((page) =>
+        page.data.some((d) => d.status === "pending" || openPending.has(d.id)),
+      );
+      return pending ? DELIVERY_POLL_MS : false;
+    },
   });
   const rows = deliveries.data?.pages.flatMap((p) => p.data) ?? [];
   const typeOptions = [...new Set([...(types.data ?? []).map((e) => e.type), ...(eventType ? [eventType] : [])])];
@@ -63,7 +104,11 @@ export function DeliveryLog({ endpoint }: { endpoint: WebhookEndpoint }) {
             <select className="input select" value={eventType} onChange={(e) => setEventType(e.target.value)}>
               <option value="">{t("webhooks.deliveries.anyEventType")}</option>
               {typeOptions.map((type) => (
-                <option key={type} value={type}>
+                <option
+                  key={type}
+                  value={type}
+                  title={eventTypeDescription(t, type, types.data?.find((e) => e.type === type)?.description) || undefined}
+                >
                   {type}
                 </option>
               ))}
@@ -81,7 +126,13 @@ export function DeliveryLog({ endpoint }: { endpoint: WebhookEndpoint }) {
       {rows.length > 0 && (
         <ul className="delivery-list">
           {rows.map((delivery) => (
-            <DeliveryRow key={delivery.id} delivery={delivery} endpoint={endpoint} />
+            <DeliveryRow
+              key={delivery.id}
+              delivery={delivery}
+              endpoint={endpoint}
+              expanded={expanded.has(delivery.id)}
+              onToggle={toggle}
+            />
           ))}
         </ul>
       )}
@@ -101,12 +152,40 @@ export function DeliveryLog({ endpoint }: { endpoint: WebhookEndpoint }) {
   );
 }
 
-function DeliveryRow({ delivery, endpoint }: { delivery: WebhookDelivery; endpoint: WebhookEndpoint }) {
+/** The current time, ticking every second while `active` (and only then). */
+function useNow(active: boolean): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!active) return;
+    setNow(Date.now());
+    const timer = setInterval(() => setNow(Date.now()), 1_000);
+    return () => clearInterval(timer);
+  }, [active]);
+  return now;
+}
+
+function DeliveryRow({
+  delivery,
+  endpoint,
+  expanded,
+  onToggle,
+}: {
+  delivery: WebhookDelivery;
+  endpoint: WebhookEndpoint;
+  expanded: boolean;
+  onToggle: (deliveryId: string) => void;
+}) {
   const { t } = useTranslation();
   const { client } = useAuth();
   const queryClient = useQueryClient();
   const dateTime = useDateTime();
-  const [expanded, setExpanded] = useState(false);
+  const pending = delivery.status === "pending";
+  const now = useNow(pending);
+  // The retry time is only worth showing when it is clearly ahead; otherwise it is being sent now.
+  const nextAttemptAt =
+    pending && delivery.next_attempt_at_ms !== null && delivery.next_attempt_at_ms - now > NEXT_ATTEMPT_MARGIN_MS
+      ? delivery.next_attempt_at_ms
+      : null;
   const panelId = `delivery-${delivery.id}-attempts`;
   const replay = useMutation({
     mutationFn: () => client.replayEvent(delivery.event_id, endpoint.id),
@@ -120,7 +199,7 @@ function DeliveryRow({ delivery, endpoint }: { delivery: WebhookDelivery; endpoi
           className="delivery-toggle"
           aria-expanded={expanded}
           aria-controls={panelId}
-          onClick={() => setExpanded((e) => !e)}
+          onClick={() => onToggle(delivery.id)}
         >
           <ChevronIcon size={16} className="chevron" />
           <span className="sr-only">{expanded ? t("webhooks.deliveries.hideAttempts") : t("webhooks.deliveries.showAttempts")}</span>
@@ -141,11 +220,16 @@ function DeliveryRow({ delivery, endpoint }: { delivery: WebhookDelivery; endpoi
           <RefreshIcon size={14} /> {replay.isPending ? t("webhooks.deliveries.replaying") : t("webhooks.deliveries.replay")}
         </Button>
       </div>
-      {(delivery.last_error || (delivery.status === "pending" && delivery.next_attempt_at_ms)) && (
+      {(delivery.last_error || pending) && (
         <p className="small delivery-detail">
           {delivery.last_error && <code className="delivery-error">{delivery.last_error}</code>}
-          {delivery.status === "pending" && delivery.next_attempt_at_ms && (
-            <span className="muted"> {t("webhooks.deliveries.nextAttempt", { time: dateTime(delivery.next_attempt_at_ms) })}</span>
+          {pending && (
+            <span className="muted delivery-next">
+              {" "}
+              {nextAttemptAt !== null
+                ? t("webhooks.deliveries.nextAttempt", { time: dateTime(nextAttemptAt) })
+                : t("webhooks.deliveries.sending")}
+            </span>
           )}
         </p>
       )}
@@ -156,21 +240,33 @@ function DeliveryRow({ delivery, endpoint }: { delivery: WebhookDelivery; endpoi
           <p className="muted small">
             {t("webhooks.deliveries.event")}: <code>{delivery.event_id}</code> · <code>{delivery.id}</code>
           </p>
-          <Attempts deliveryId={delivery.id} />
+          <Attempts delivery={delivery} />
         </div>
       )}
     </li>
   );
 }
 
-function Attempts({ deliveryId }: { deliveryId: string }) {
+/** The attempts of an open row; asked again while the delivery is pending and whenever the row changes. */
+function Attempts({ delivery }: { delivery: WebhookDelivery }) {
   const { t } = useTranslation();
   const { client } = useAuth();
+  const queryClient = useQueryClient();
   const dateTime = useDateTime();
+  const listedPending = delivery.status === "pending";
   const detail = useQuery({
-    queryKey: [...WEBHOOKS_QUERY, "delivery", deliveryId],
-    queryFn: () => client.getDelivery(deliveryId),
+    queryKey: deliveryQueryKey(delivery.id),
+    queryFn: () => client.getDelivery(delivery.id),
+    refetchInterval: (query) =>
+      listedPending || query.state.data?.status === "pending" ? DELIVERY_POLL_MS : false,
   });
+  // The list saw a new attempt or a final status: the detail follows without waiting for its timer.
+  const stale =
+    detail.data !== undefined &&
+    (detail.data.status !== delivery.status || detail.data.attempts.length < delivery.attempts);
+  useEffect(() => {
+    if (stale) void queryClient.invalidateQueries({ queryKey: deliveryQueryKey(delivery.id), exact: true });
+  }, [stale, delivery.status, delivery.attempts, delivery.id, queryClient]);
   if (detail.isPending) return <Spinner label={t("common.loading")} />;
   if (detail.isError) return <Alert tone="error">{errorMessage(t, detail.error)}</Alert>;
   if (detail.data.attempts.length === 0) return <p className="muted small">{t("webhooks.deliveries.noAttempts")}</p>;

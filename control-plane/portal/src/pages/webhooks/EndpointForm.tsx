@@ -20,6 +20,7 @@ import {
   validateEndpointForm,
 } from "./endpointForm";
 import type { EndpointFormState, EndpointProblems, EventTypeSelection } from "./endpointForm";
+import { eventTypeDescription } from "./eventTypes";
 import { WEBHOOKS_QUERY, eventTypesQuery } from "./shared";
 
 /**
@@ -76,12 +77,13 @@ export function EventTypePicker({
           {types.isError && <Alert tone="error">{t("webhooks.form.eventTypesFailed")}</Alert>}
           {listed.map((info) => {
             const checked = value.types.includes(info.type);
+            const description = eventTypeDescription(t, info.type, info.description);
             return (
               <label key={info.type} className={`event-type${checked ? " check-selected" : ""}`}>
                 <input type="checkbox" checked={checked} onChange={(e) => toggle(info.type, e.target.checked)} />
                 <span>
                   <code className="event-type-name">{info.type}</code>
-                  {info.description && <span className="choice-hint">{info.description}</span>}
+                  {description && <span className="choice-hint">{description}</span>}
                 </span>
               </label>
             );

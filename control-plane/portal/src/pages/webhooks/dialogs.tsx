@@ -12,6 +12,7 @@ import { Modal } from "../../components/Modal";
 import { errorMessage } from "../../lib/errors";
 import { CopyButton } from "../keys/shared";
 import { EndpointFormDialog } from "./EndpointForm";
+import { eventTypeDescription } from "./eventTypes";
 import { AttemptResult, DeliveryStatusPill, WEBHOOKS_QUERY, eventTypesQuery, useDateTime } from "./shared";
 
 /** Which dialog of an endpoint is open. */
@@ -263,6 +264,11 @@ export function TestDialog({ endpoint, onClose }: { endpoint: WebhookEndpoint; o
   });
   const options = [...new Set(["webhook.test", ...(types.data ?? []).map((e) => e.type)])];
   const result = send.data;
+  const selectedDescription = eventTypeDescription(
+    t,
+    eventType,
+    types.data?.find((e) => e.type === eventType)?.description,
+  );
   return (
     <Modal
       title={t("webhooks.testDialog.title")}
@@ -290,6 +296,7 @@ export function TestDialog({ endpoint, onClose }: { endpoint: WebhookEndpoint; o
         value={eventType}
         onChange={(e) => setEventType(e.target.value)}
         disabled={send.isPending}
+        hint={selectedDescription || undefined}
       >
         {options.map((type) => (
           <option key={type} value={type}>
