@@ -34,8 +34,11 @@ use tokio::sync::{watch, Notify, Semaphore};
 
 /// Woken when an event has been emitted (the worker also polls).
 pub static WAKE: Notify = Notify::const_new();
-/// How often the worker looks for due deliveries when nobody wakes it.
-const POLL: Duration = Duration::from_millis(200);
+/// How often the worker looks for due deliveries when nobody wakes it (an
+/// event's wake-up can come before its transaction commits).
+const POLL: Duration = Duration::from_millis(50);
+/// Most finished attempts written in one transaction.
+const RECORD_BATCH: usize = 256;
 /// Response bytes kept per attempt.
 const BODY_KEEP: usize = 1024;
 /// Longest `Retry-After` honoured.
@@ -173,6 +176,14 @@ struct Job {
     event_type: String,
     body: Vec<u8>,
     endpoint_usable: bool,
+    failing_since: Option<i64>,
+}
+
+/// A finished attempt waiting to be written.
+struct Outcome {
+    job: Job,
+    attempt: Attempt,
+    verdict: Verdict,
 }
 
 impl Deliverer {
@@ -247,7 +258,8 @@ impl Deliverer {
              e.data AS data, w.url AS url, w.secret_sealed AS secret_sealed, \
              w.previous_secret_sealed AS previous_secret_sealed, \
              w.previous_expires_at AS previous_expires_at, w.max_retries AS max_retries, \
-             w.enabled AS enabled, w.deleted_at AS deleted_at \
+             w.enabled AS enabled, w.deleted_at AS deleted_at, \
+             w.failing_since AS failing_since \
              FROM webhook_deliveries d \
              JOIN events e ON e.id = d.event_id \
              JOIN webhook_endpoints w ON w.id = d.endpoint_id \
@@ -294,12 +306,21 @@ impl Deliverer {
             event_type,
             body,
             endpoint_usable: get_bool(&row, "enabled")? && deleted.is_none(),
+            failing_since: row.try_get("failing_since")?,
             endpoint_id,
         })
     }
 
     /// Sends a claimed delivery once and records what happened.
     async fn run(&self, delivery_id: &str) -> DomainResult<Attempt> {
+        let outcome = self.attempt(delivery_id).await?;
+        let attempt = outcome.attempt.clone();
+        self.record(std::slice::from_ref(&outcome)).await?;
+        Ok(attempt)
+    }
+
+    /// Sends a claimed delivery once; what happened is written by [`Deliverer::record`].
+    async fn attempt(&self, delivery_id: &str) -> DomainResult<Outcome> {
         let job = self.load(delivery_id).await?;
         let started_ms = db::now_ms();
         let t0 = Instant::now();
@@ -324,8 +345,11 @@ impl Deliverer {
             error,
             response_body: body,
         };
-        self.record(&job, &attempt, verdict).await?;
-        Ok(attempt)
+        Ok(Outcome {
+            job,
+            attempt,
+            verdict,
+        })
     }
 
     async fn send(&self, job: &Job) -> (Option<i64>, Option<String>, String, Verdict) {
@@ -387,10 +411,26 @@ impl Deliverer {
         (code, error, body, verdict)
     }
 
-    async fn record(&self, job: &Job, a: &Attempt, verdict: Verdict) -> DomainResult<()> {
+    /// Writes finished attempts, many in one transaction (group commit).
+    async fn record(&self, outcomes: &[Outcome]) -> DomainResult<()> {
+        let mut tx = self.db.begin_write().await?;
+        for o in outcomes {
+            self.record_one(&mut tx, &o.job, &o.attempt, o.verdict)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_one(
+        &self,
+        tx: &mut AnyConnection,
+        job: &Job,
+        a: &Attempt,
+        verdict: Verdict,
+    ) -> DomainResult<()> {
         let now = db::now_ms();
         let attempts = job.attempts + 1;
-        let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, attempted_at, \
              duration_ms, status_code, error, response_body) \
@@ -436,10 +476,9 @@ impl Deliverer {
         .execute(&mut *tx)
         .await?;
         if job.endpoint_usable {
-            self.update_endpoint_health(&mut tx, job, verdict, now)
+            self.update_endpoint_health(&mut *tx, job, verdict, now)
                 .await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -454,13 +493,16 @@ impl Deliverer {
     ) -> DomainResult<()> {
         let reason = match verdict {
             Verdict::Succeeded => {
-                sqlx::query(
-                    "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 \
-                     AND failing_since IS NOT NULL",
-                )
-                .bind(&job.endpoint_id)
-                .execute(&mut *conn)
-                .await?;
+                // Only an endpoint that was failing needs a write.
+                if job.failing_since.is_some() {
+                    sqlx::query(
+                        "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 \
+                         AND failing_since IS NOT NULL",
+                    )
+                    .bind(&job.endpoint_id)
+                    .execute(&mut *conn)
+                    .await?;
+                }
                 return Ok(());
             }
             Verdict::Gone => "gone",
@@ -536,12 +578,13 @@ impl Deliverer {
     }
 
     /// Claims up to `n` due deliveries, skipping endpoints already at
-    /// their concurrency.
+    /// their concurrency: one read, then one `UPDATE … RETURNING` that takes
+    /// those still pending and due (another instance may have taken some).
     async fn claim(&self, n: usize, busy: &HashMap<String, usize>) -> DomainResult<Vec<Claimed>> {
         let now = db::now_ms();
         let mut conn = self.db.pool().acquire().await?;
         let rows = sqlx::query(
-            "SELECT id, endpoint_id, next_attempt_at FROM webhook_deliveries \
+            "SELECT id, endpoint_id FROM webhook_deliveries \
              WHERE status = 'pending' AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at LIMIT $2",
         )
@@ -549,10 +592,10 @@ impl Deliverer {
         .bind(i64::try_from(n * 4).unwrap_or(i64::MAX))
         .fetch_all(&mut *conn)
         .await?;
-        let mut out: Vec<Claimed> = Vec::new();
+        let mut wanted: Vec<(String, String)> = Vec::new();
         let mut taking: HashMap<String, usize> = HashMap::new();
         for row in &rows {
-            if out.len() >= n {
+            if wanted.len() >= n {
                 break;
             }
             let endpoint_id: String = row.try_get("endpoint_id")?;
@@ -561,26 +604,38 @@ impl Deliverer {
             if load >= self.config.per_endpoint_concurrency {
                 continue;
             }
-            let id: String = row.try_get("id")?;
-            let due: i64 = row.try_get("next_attempt_at")?;
-            let won = sqlx::query(
-                "UPDATE webhook_deliveries SET next_attempt_at = $1 \
-                 WHERE id = $2 AND status = 'pending' AND next_attempt_at = $3",
-            )
-            .bind(now + self.lease_ms())
-            .bind(&id)
-            .bind(due)
-            .execute(&mut *conn)
-            .await?;
-            if won.rows_affected() == 1 {
-                *taking.entry(endpoint_id.clone()).or_default() += 1;
-                out.push(Claimed {
-                    delivery_id: id,
-                    endpoint_id,
-                });
-            }
+            *taking.entry(endpoint_id.clone()).or_default() += 1;
+            wanted.push((row.try_get("id")?, endpoint_id));
         }
-        Ok(out)
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = (0..wanted.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE webhook_deliveries SET next_attempt_at = $1 \
+             WHERE status = 'pending' AND next_attempt_at <= $2 AND id IN ({list}) RETURNING id"
+        );
+        let mut q = sqlx::query(&sql).bind(now + self.lease_ms()).bind(now);
+        for (id, _) in &wanted {
+            q = q.bind(id);
+        }
+        let won: std::collections::HashSet<String> = q
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>("id"))
+            .collect::<Result<_, _>>()?;
+        Ok(wanted
+            .into_iter()
+            .filter(|(id, _)| won.contains(id))
+            .map(|(delivery_id, endpoint_id)| Claimed {
+                delivery_id,
+                endpoint_id,
+            })
+            .collect())
     }
 }
 
@@ -642,6 +697,24 @@ pub fn spawn_worker(
         let permits = Arc::new(Semaphore::new(deliverer.config.max_concurrency));
         let busy: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let mut tasks = tokio::task::JoinSet::new();
+        // Finished attempts are written by one task, many per transaction.
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
+        let d = deliverer.clone();
+        let recorder = tokio::spawn(async move {
+            while let Some(first) = done_rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < RECORD_BATCH {
+                    match done_rx.try_recv() {
+                        Ok(o) => batch.push(o),
+                        Err(_) => break,
+                    }
+                }
+                // On failure the leases run out and the deliveries are sent again.
+                if let Err(e) = d.record(&batch).await {
+                    tracing::warn!(error = %e, n = batch.len(), "cannot record webhook attempts");
+                }
+            }
+        });
         loop {
             if *shutdown.borrow() {
                 break;
@@ -669,9 +742,15 @@ pub fn spawn_worker(
                 }
                 let d = deliverer.clone();
                 let busy = busy.clone();
+                let done = done_tx.clone();
                 tasks.spawn(async move {
-                    if let Err(e) = d.run(&c.delivery_id).await {
-                        tracing::warn!(delivery = %c.delivery_id, error = %e, "webhook delivery failed to run");
+                    match d.attempt(&c.delivery_id).await {
+                        Ok(outcome) => {
+                            let _ = done.send(outcome);
+                        }
+                        Err(e) => {
+                            tracing::warn!(delivery = %c.delivery_id, error = %e, "webhook delivery failed to run");
+                        }
                     }
                     if let Ok(mut b) = busy.lock() {
                         if let Some(n) = b.get_mut(&c.endpoint_id) {
@@ -695,8 +774,11 @@ pub fn spawn_worker(
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
         }
-        // Let attempts in flight finish; unfinished ones are retried after their lease.
+        // Let attempts in flight finish and be written; unfinished ones are
+        // retried after their lease.
         let drain = async { while tasks.join_next().await.is_some() {} };
         let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+        drop(done_tx);
+        let _ = tokio::time::timeout(Duration::from_secs(5), recorder).await;
     })
 }
