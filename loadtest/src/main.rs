@@ -56,9 +56,12 @@ struct Cli {
     /// Rate at which every system, LiteLLM included, is compared side by side.
     #[arg(long, default_value_t = 50)]
     peer_rate: u32,
-    /// Events per second of the webhook scenario (100,000 a minute ≈ 1,667).
+    /// Key updates (events) per second of the webhook scenario.
     #[arg(long, default_value_t = 1700)]
     webhook_rate: u32,
+    /// Endpoints each event of the webhook scenario is delivered to.
+    #[arg(long, default_value_t = 2)]
+    webhook_endpoints: u32,
     /// Leave LiteLLM out.
     #[arg(long)]
     skip_litellm: bool,
@@ -313,7 +316,14 @@ async fn main() -> anyhow::Result<()> {
 
     // The developer management API, when it exists.
     report.management_api = report::management_api(&oha_bin, &aihub, run_for).await?;
-    report.webhooks = webhooks::webhooks(&oha_bin, &aihub, cli.webhook_rate, run_for).await?;
+    report.webhooks = webhooks::webhooks(
+        &oha_bin,
+        &aihub,
+        cli.webhook_rate,
+        cli.webhook_endpoints,
+        run_for,
+    )
+    .await?;
 
     if let Some(minutes) = cli.soak_minutes {
         let rate = cli.rates.first().copied().unwrap_or(1000);

@@ -4,9 +4,12 @@
 //!
 //! Events come from the real path: a developer's `PUT /api/v1/developer/keys/{id}`
 //! through the gateway at a fixed rate (`oha`), each emitting `api_key.updated`
-//! in its transaction; an endpoint subscribed to that type points at a
-//! receiver in this process, which answers 204 and records
-//! `arrival − event.created_at_ms`.
+//! in its transaction; `endpoints` endpoints subscribed to that type point at
+//! a receiver in this process, which answers 204 and records
+//! `arrival − event.created_at_ms` for every delivery. On this machine the
+//! management API emits about 900 events a second, so two endpoints (each
+//! event delivered twice) are what it takes to offer 100,000 deliveries a
+//! minute.
 
 use crate::load::{self, OhaRun};
 use crate::systems::AiHub;
@@ -24,7 +27,9 @@ use std::time::{Duration, Instant};
 pub struct WebhookStats {
     /// Key updates that succeeded (= events emitted).
     pub events: u64,
-    /// Deliveries the receiver got.
+    /// Endpoints each event went to.
+    pub endpoints: u32,
+    /// Deliveries the receiver got (events × endpoints when all arrived).
     pub delivered: u64,
     /// Deliveries per minute, from the first event to the last arrival.
     pub per_minute: f64,
@@ -62,6 +67,7 @@ pub async fn webhooks(
     oha: &Path,
     aihub: &AiHub,
     rate: u32,
+    endpoints: u32,
     duration: Duration,
 ) -> anyhow::Result<Option<WebhookStats>> {
     let seen: Arc<Mutex<Seen>> = Arc::default();
@@ -109,24 +115,28 @@ pub async fn webhooks(
         .as_str()
         .with_context(|| format!("webhooks: login failed: {login}"))?
         .to_string();
-    let created = client
-        .post(format!("{}/api/v1/developer/webhooks", aihub.url))
-        .bearer_auth(&token)
-        .json(&json!({"url": receiver, "event_types": ["api_key.updated"]}))
-        .send()
-        .await?;
-    if created.status().as_u16() == 404 {
-        return Ok(None);
+    for n in 0..endpoints.max(1) {
+        let created = client
+            .post(format!("{}/api/v1/developer/webhooks", aihub.url))
+            .bearer_auth(&token)
+            .json(&json!({"url": format!("{receiver}?endpoint={n}"), "event_types": ["api_key.updated"]}))
+            .send()
+            .await?;
+        if created.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        anyhow::ensure!(
+            created.status().is_success(),
+            "webhooks: creating the endpoint failed: {}",
+            created.text().await?
+        );
     }
-    anyhow::ensure!(
-        created.status().is_success(),
-        "webhooks: creating the endpoint failed: {}",
-        created.text().await?
-    );
     let key = aihub.admin(&["admin", "create-key", "--developer", email])?;
     let key_id = key["id"].as_str().context("key id")?;
 
-    eprintln!("webhook delivery: key updates at {rate}/s → events → local receiver…");
+    eprintln!(
+        "webhook delivery: key updates at {rate}/s → events → {endpoints} endpoints on a local receiver…"
+    );
     let url = format!("{}/api/v1/developer/keys/{key_id}", aihub.url);
     let started = now_ms();
     let load = load::oha(
@@ -142,12 +152,13 @@ pub async fn webhooks(
         },
     )?;
     let events = load.total.saturating_sub(load.errors);
+    let expected = events * u64::from(endpoints.max(1));
     // Wait for the deliveries to arrive (or stop growing for 10 s).
     let mut last = 0;
     let mut still_since = Instant::now();
     loop {
         let n = seen.lock().map(|s| s.times.len()).unwrap_or(0) as u64;
-        if n >= events {
+        if n >= expected {
             break;
         }
         if n != last {
@@ -167,6 +178,7 @@ pub async fn webhooks(
     let span_ms = (last_arrival - first).max(1) as f64;
     Ok(Some(WebhookStats {
         events,
+        endpoints: endpoints.max(1),
         delivered: times.len() as u64,
         per_minute: times.len() as f64 * 60_000.0 / span_ms,
         p50_ms: percentile(&lat, 0.50),

@@ -157,11 +157,6 @@ pub struct Deliverer {
     config: WebhooksConfig,
 }
 
-struct Claimed {
-    delivery_id: String,
-    endpoint_id: String,
-}
-
 /// A delivery with what sending it needs.
 struct Job {
     delivery_id: String,
@@ -250,8 +245,24 @@ impl Deliverer {
     }
 
     async fn load(&self, delivery_id: &str) -> DomainResult<Job> {
-        let mut conn = self.db.pool().acquire().await?;
-        let row = sqlx::query(
+        self.load_many(std::slice::from_ref(&delivery_id.to_string()))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| DomainError::NotFound(format!("no delivery with id '{delivery_id}'")))?
+    }
+
+    /// The jobs of claimed deliveries, in one query. A delivery whose
+    /// endpoint secret cannot be read comes back as that error.
+    async fn load_many(&self, ids: &[String]) -> DomainResult<Vec<DomainResult<Job>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = (0..ids.len())
+            .map(|i| format!("${}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
             "SELECT d.id AS delivery_id, d.endpoint_id AS endpoint_id, d.attempts AS attempts, \
              d.developer_id AS developer_id, \
              e.id AS event_id, e.type AS event_type, e.created_at_ms AS created_at_ms, \
@@ -263,12 +274,20 @@ impl Deliverer {
              FROM webhook_deliveries d \
              JOIN events e ON e.id = d.event_id \
              JOIN webhook_endpoints w ON w.id = d.endpoint_id \
-             WHERE d.id = $1",
-        )
-        .bind(delivery_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| DomainError::NotFound(format!("no delivery with id '{delivery_id}'")))?;
+             WHERE d.id IN ({list})"
+        );
+        let mut q = sqlx::query(&sql);
+        for id in ids {
+            q = q.bind(id);
+        }
+        let rows = {
+            let mut conn = self.db.pool().acquire().await?;
+            q.fetch_all(&mut *conn).await?
+        };
+        Ok(rows.iter().map(|row| self.job_of(row)).collect())
+    }
+
+    fn job_of(&self, row: &sqlx::any::AnyRow) -> DomainResult<Job> {
         let endpoint_id: String = row.try_get("endpoint_id")?;
         let data: String = row.try_get("data")?;
         let data: Value = serde_json::from_str(&data)
@@ -305,7 +324,7 @@ impl Deliverer {
             event_id,
             event_type,
             body,
-            endpoint_usable: get_bool(&row, "enabled")? && deleted.is_none(),
+            endpoint_usable: get_bool(row, "enabled")? && deleted.is_none(),
             failing_since: row.try_get("failing_since")?,
             endpoint_id,
         })
@@ -322,6 +341,10 @@ impl Deliverer {
     /// Sends a claimed delivery once; what happened is written by [`Deliverer::record`].
     async fn attempt(&self, delivery_id: &str) -> DomainResult<Outcome> {
         let job = self.load(delivery_id).await?;
+        Ok(self.attempt_job(job).await)
+    }
+
+    async fn attempt_job(&self, job: Job) -> Outcome {
         let started_ms = db::now_ms();
         let t0 = Instant::now();
         let (status, error, body, verdict) = if !job.endpoint_usable {
@@ -345,11 +368,11 @@ impl Deliverer {
             error,
             response_body: body,
         };
-        Ok(Outcome {
+        Outcome {
             job,
             attempt,
             verdict,
-        })
+        }
     }
 
     async fn send(&self, job: &Job) -> (Option<i64>, Option<String>, String, Verdict) {
@@ -577,10 +600,16 @@ impl Deliverer {
         Some(base + rand::thread_rng().gen_range(-jitter..=jitter))
     }
 
-    /// Claims up to `n` due deliveries, skipping endpoints already at
-    /// their concurrency: one read, then one `UPDATE … RETURNING` that takes
-    /// those still pending and due (another instance may have taken some).
-    async fn claim(&self, n: usize, busy: &HashMap<String, usize>) -> DomainResult<Vec<Claimed>> {
+    /// Claims up to `n` due deliveries, at most `per_endpoint` outstanding
+    /// per endpoint counting `busy`: one read, then one `UPDATE … RETURNING`
+    /// that takes those still pending and due (another instance may have
+    /// taken some).
+    async fn claim(
+        &self,
+        n: usize,
+        per_endpoint: &(dyn Fn(&str) -> usize + Send + Sync),
+        busy: &HashMap<String, usize>,
+    ) -> DomainResult<Vec<String>> {
         let now = db::now_ms();
         let mut conn = self.db.pool().acquire().await?;
         let rows = sqlx::query(
@@ -601,7 +630,7 @@ impl Deliverer {
             let endpoint_id: String = row.try_get("endpoint_id")?;
             let load = busy.get(&endpoint_id).copied().unwrap_or(0)
                 + taking.get(&endpoint_id).copied().unwrap_or(0);
-            if load >= self.config.per_endpoint_concurrency {
+            if load >= per_endpoint(&endpoint_id) {
                 continue;
             }
             *taking.entry(endpoint_id.clone()).or_default() += 1;
@@ -630,11 +659,8 @@ impl Deliverer {
             .collect::<Result<_, _>>()?;
         Ok(wanted
             .into_iter()
-            .filter(|(id, _)| won.contains(id))
-            .map(|(delivery_id, endpoint_id)| Claimed {
-                delivery_id,
-                endpoint_id,
-            })
+            .map(|(id, _)| id)
+            .filter(|id| won.contains(id))
             .collect())
     }
 }
@@ -689,13 +715,28 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// Runs the worker until shutdown.
+///
+/// Each endpoint may have more deliveries outstanding (claimed) than it has
+/// lanes (`per_endpoint_concurrency` sent at once), so one claim serves many
+/// sends: as many as its lanes can send within half a lease at the
+/// endpoint's recent speed (at least two per lane, at most 256), so a
+/// waiting delivery is sent well before its lease runs out even when the
+/// endpoint is slow. The worker claims again when woken, every [`POLL`], or
+/// when half of what it holds has finished.
 pub fn spawn_worker(
     deliverer: Arc<Deliverer>,
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let permits = Arc::new(Semaphore::new(deliverer.config.max_concurrency));
-        let busy: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let config = deliverer.config.clone();
+        let per_endpoint = config.per_endpoint_concurrency;
+        let capacity = config.max_concurrency * 4;
+        let half_lease_ms = deliverer.lease_ms() as f64 / 2.0;
+        // Recent send time per endpoint, ms (moving average).
+        let speed: Arc<Mutex<HashMap<String, f64>>> = Arc::default();
+        let sending = Arc::new(Semaphore::new(config.max_concurrency));
+        let mut lanes: HashMap<String, Arc<Semaphore>> = HashMap::new();
+        let outstanding: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let mut tasks = tokio::task::JoinSet::new();
         // Finished attempts are written by one task, many per transaction.
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
@@ -719,12 +760,23 @@ pub fn spawn_worker(
             if *shutdown.borrow() {
                 break;
             }
-            let free = permits.available_permits();
-            let snapshot = busy.lock().map(|b| b.clone()).unwrap_or_default();
+            let held = outstanding.lock().map(|o| o.clone()).unwrap_or_default();
+            let total: usize = held.values().sum();
+            let free = capacity.saturating_sub(total);
             let claimed = if free == 0 {
                 Vec::new()
             } else {
-                match deliverer.claim(free, &snapshot).await {
+                let known = speed.lock().map(|s| s.clone()).unwrap_or_default();
+                let cap = |endpoint: &str| -> usize {
+                    let ms = known
+                        .get(endpoint)
+                        .copied()
+                        .unwrap_or(half_lease_ms)
+                        .max(1.0);
+                    let n = (per_endpoint as f64 * half_lease_ms / ms) as usize;
+                    n.clamp(per_endpoint * 2, 256)
+                };
+                match deliverer.claim(free, &cap, &held).await {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::warn!(error = %e, "webhook worker cannot claim deliveries");
@@ -732,46 +784,82 @@ pub fn spawn_worker(
                     }
                 }
             };
-            let got = claimed.len();
-            for c in claimed {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    break;
-                };
-                if let Ok(mut b) = busy.lock() {
-                    *b.entry(c.endpoint_id.clone()).or_default() += 1;
+            let jobs = match deliverer.load_many(&claimed).await {
+                Ok(j) => j,
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook worker cannot load deliveries");
+                    Vec::new()
                 }
-                let d = deliverer.clone();
-                let busy = busy.clone();
-                let done = done_tx.clone();
-                tasks.spawn(async move {
-                    match d.attempt(&c.delivery_id).await {
-                        Ok(outcome) => {
-                            let _ = done.send(outcome);
-                        }
-                        Err(e) => {
-                            tracing::warn!(delivery = %c.delivery_id, error = %e, "webhook delivery failed to run");
-                        }
+            };
+            let got = jobs.len();
+            lanes.retain(|e, _| held.contains_key(e));
+            if let Ok(mut sp) = speed.lock() {
+                if sp.len() > 4096 {
+                    sp.retain(|e, _| held.contains_key(e));
+                }
+            }
+            for job in jobs {
+                let job = match job {
+                    Ok(j) => j,
+                    Err(e) => {
+                        // Unreadable secret and the like: retried after the lease.
+                        tracing::warn!(error = %e, "webhook delivery cannot be prepared");
+                        continue;
                     }
-                    if let Ok(mut b) = busy.lock() {
-                        if let Some(n) = b.get_mut(&c.endpoint_id) {
+                };
+                let endpoint = job.endpoint_id.clone();
+                if let Ok(mut o) = outstanding.lock() {
+                    *o.entry(endpoint.clone()).or_default() += 1;
+                }
+                let lane = lanes
+                    .entry(endpoint.clone())
+                    .or_insert_with(|| Arc::new(Semaphore::new(per_endpoint)))
+                    .clone();
+                let d = deliverer.clone();
+                let sending = sending.clone();
+                let outstanding = outstanding.clone();
+                let done = done_tx.clone();
+                let speed = speed.clone();
+                tasks.spawn(async move {
+                    let lane_permit = lane.acquire_owned().await;
+                    let send_permit = sending.acquire_owned().await;
+                    if lane_permit.is_ok() && send_permit.is_ok() {
+                        let outcome = d.attempt_job(job).await;
+                        if let Ok(mut s) = speed.lock() {
+                            let ms = outcome.attempt.duration_ms as f64;
+                            let avg = s.entry(endpoint.clone()).or_insert(ms);
+                            *avg = *avg * 0.8 + ms * 0.2;
+                        }
+                        let _ = done.send(outcome);
+                    }
+                    if let Ok(mut o) = outstanding.lock() {
+                        if let Some(n) = o.get_mut(&endpoint) {
                             *n = n.saturating_sub(1);
                             if *n == 0 {
-                                b.remove(&c.endpoint_id);
+                                o.remove(&endpoint);
                             }
                         }
                     }
-                    drop(permit);
                 });
             }
             while tasks.try_join_next().is_some() {}
-            if got > 0 && permits.available_permits() > 0 {
+            if got > 0 && got == free {
+                // Everything asked for was due: there may be more.
                 continue;
             }
-            tokio::select! {
-                _ = shutdown.changed() => {}
-                _ = WAKE.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            // Wait for a reason to claim again.
+            let half = tasks.len() / 2;
+            loop {
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    _ = WAKE.notified() => break,
+                    _ = tokio::time::sleep(POLL) => break,
+                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {
+                        if tasks.len() <= half {
+                            break;
+                        }
+                    }
+                }
             }
         }
         // Let attempts in flight finish and be written; unfinished ones are
