@@ -373,19 +373,18 @@ impl Report {
     }
 }
 
-/// Measures `GET /api/v1/developer/profile` through the gateway, if the
-/// accounts API exists in this build.
-pub async fn management_api(
-    oha: &Path,
+/// Registers a developer through the gateway and logs in; `None` when this
+/// build has no accounts API.
+pub async fn developer_token(
     aihub: &AiHub,
-    duration: Duration,
-) -> anyhow::Result<Option<Stats>> {
+    email: &str,
+    name: &str,
+) -> anyhow::Result<Option<String>> {
     let client = reqwest::Client::builder().no_proxy().build()?;
-    let email = "mgmt-load@example.com";
     let password = "Load-Test-Passw0rd";
     let register = client
         .post(format!("{}/api/v1/developer/register", aihub.url))
-        .json(&json!({"email": email, "password": password, "full_name": "Load Test", "developer_type": "individual"}))
+        .json(&json!({"email": email, "password": password, "full_name": name, "developer_type": "individual"}))
         .send()
         .await?;
     if register.status().as_u16() == 404 {
@@ -398,10 +397,26 @@ pub async fn management_api(
         .await?
         .json()
         .await?;
-    let Some(token) = login["access_token"].as_str() else {
-        eprintln!("management API: login failed: {login}");
+    match login["access_token"].as_str() {
+        Some(t) => Ok(Some(t.to_string())),
+        None => {
+            eprintln!("{email}: login failed: {login}");
+            Ok(None)
+        }
+    }
+}
+
+/// Measures `GET /api/v1/developer/profile` through the gateway, if the
+/// accounts API exists in this build.
+pub async fn management_api(
+    oha: &Path,
+    aihub: &AiHub,
+    duration: Duration,
+) -> anyhow::Result<Option<Stats>> {
+    let Some(token) = developer_token(aihub, "mgmt-load@example.com", "Load Test").await? else {
         return Ok(None);
     };
+    let token = token.as_str();
     let url = format!("{}/api/v1/developer/profile", aihub.url);
     eprintln!("developer management API, 200 req/s…");
     Ok(Some(load::oha(

@@ -95,26 +95,9 @@ pub async fn webhooks(
 
     let client = reqwest::Client::builder().no_proxy().build()?;
     let email = "hooks-load@example.com";
-    let password = "Load-Test-Passw0rd";
-    let register = client
-        .post(format!("{}/api/v1/developer/register", aihub.url))
-        .json(&json!({"email": email, "password": password, "full_name": "Hook Load", "developer_type": "individual"}))
-        .send()
-        .await?;
-    if register.status().as_u16() == 404 {
+    let Some(token) = crate::report::developer_token(aihub, email, "Hook Load").await? else {
         return Ok(None);
-    }
-    let login: Value = client
-        .post(format!("{}/api/v1/developer/login", aihub.url))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["access_token"]
-        .as_str()
-        .with_context(|| format!("webhooks: login failed: {login}"))?
-        .to_string();
+    };
     for n in 0..endpoints.max(1) {
         let created = client
             .post(format!("{}/api/v1/developer/webhooks", aihub.url))

@@ -4,6 +4,7 @@
 //! within a second), audit entry and domain event ([`crate::keys::owned`]).
 
 use super::guard::{AuthUser, Client};
+use super::idempotent;
 use super::{Api, ApiFailure, ApiJson};
 use crate::audit::Actor;
 use crate::db::{self, is_unique_violation};
@@ -14,8 +15,8 @@ use crate::keys::{self, ApiKey, CreatedKey, Expiry};
 use crate::usage;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Deserializer};
@@ -58,10 +59,6 @@ fn with_secret(created: &CreatedKey) -> Value {
         obj.insert("secret".into(), json!(created.secret.expose()));
     }
     body
-}
-
-fn secret_response(status: StatusCode, body: Value) -> Response {
-    (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
 /// `GET /api/v1/developer/keys` → `{"data": [KEY…], "account_limits":
@@ -123,16 +120,7 @@ async fn create(
              or ask for another one)",
         ));
     }
-    let idem_key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => {
-            let k = v.to_str().map_err(|_| {
-                ApiFailure::invalid("Idempotency-Key: expected visible ASCII characters")
-            })?;
-            idempotency::check_key(k)?;
-            Some(k.to_string())
-        }
-    };
+    let idem_key = idempotent::key_from(&headers)?;
     let expiry = match request.expires_in_days {
         None => Expiry::Default,
         Some(None) => Expiry::Never,
@@ -156,8 +144,8 @@ async fn create(
     if let Some(k) = &idem_key {
         match idempotency::lookup(&mut tx, secret, dev, k, &hash).await? {
             Lookup::New => {}
-            Lookup::Replay { status, body } => return Ok(replayed(status, body)),
-            Lookup::Conflict => return Err(idempotency_conflict()),
+            Lookup::Replay { status, body } => return Ok(idempotent::replayed(status, body)),
+            Lookup::Conflict => return Err(idempotent::conflict()),
         }
     }
     let created = owned::create(&mut tx, db.backend(), &actor(&who, &client), input).await?;
@@ -171,33 +159,15 @@ async fn create(
                 drop(tx);
                 let mut conn = db.pool().acquire().await.map_err(DomainError::from)?;
                 return match idempotency::lookup(&mut conn, secret, dev, k, &hash).await? {
-                    Lookup::Replay { status, body } => Ok(replayed(status, body)),
-                    _ => Err(idempotency_conflict()),
+                    Lookup::Replay { status, body } => Ok(idempotent::replayed(status, body)),
+                    _ => Err(idempotent::conflict()),
                 };
             }
             Err(e) => return Err(e.into()),
         }
     }
     tx.commit().await.map_err(DomainError::from)?;
-    Ok(secret_response(StatusCode::CREATED, answer))
-}
-
-fn replayed(status: u16, body: Value) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
-    let mut response = secret_response(status, body);
-    response.headers_mut().insert(
-        "idempotent-replayed",
-        axum::http::HeaderValue::from_static("true"),
-    );
-    response
-}
-
-fn idempotency_conflict() -> ApiFailure {
-    ApiFailure::new(
-        StatusCode::CONFLICT,
-        "idempotency_conflict",
-        "Idempotency-Key: this key was already used with a different request body",
-    )
+    Ok(idempotent::no_store(StatusCode::CREATED, answer))
 }
 
 #[derive(Deserialize)]
@@ -309,7 +279,7 @@ async fn regenerate(
     if let Some(obj) = answer.as_object_mut() {
         obj.insert("grace_expires_at_ms".into(), json!(grace_expires_at_ms));
     }
-    Ok(secret_response(StatusCode::OK, answer))
+    Ok(idempotent::no_store(StatusCode::OK, answer))
 }
 
 #[derive(Deserialize)]

@@ -24,6 +24,7 @@ pub mod developer;
 mod error;
 pub mod events;
 pub mod guard;
+pub mod idempotent;
 pub mod keys;
 pub mod webhooks;
 

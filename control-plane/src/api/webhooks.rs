@@ -4,6 +4,7 @@
 //! another developer's endpoint or delivery answers 404 like an unknown one.
 
 use super::guard::AuthUser;
+use super::idempotent;
 use super::{Api, ApiFailure, ApiJson};
 use crate::db::{self, is_unique_violation};
 use crate::error::DomainError;
@@ -12,8 +13,8 @@ use crate::webhooks::endpoints::{self, EndpointUpdate, NewEndpoint};
 use crate::webhooks::{catalog, delivery, queries, safety};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -50,10 +51,6 @@ async fn conn(api: &super::ApiState) -> Result<sqlx::pool::PoolConnection<sqlx::
         .acquire()
         .await
         .map_err(DomainError::from)?)
-}
-
-fn no_store(status: StatusCode, body: Value) -> Response {
-    (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
 /// Checks an endpoint URL: its form ([`safety::check_url`]) and, for a host
@@ -119,16 +116,7 @@ async fn create(
 ) -> Result<Response, ApiFailure> {
     let r: CreateRequest =
         serde_json::from_value(body.clone()).map_err(|e| ApiFailure::invalid(e.to_string()))?;
-    let idem_key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => {
-            let k = v.to_str().map_err(|_| {
-                ApiFailure::invalid("Idempotency-Key: expected visible ASCII characters")
-            })?;
-            idempotency::check_key(k)?;
-            Some(k.to_string())
-        }
-    };
+    let idem_key = idempotent::key_from(&headers)?;
     let db = api.accounts.db();
     let dev = who.developer.id.as_str();
     let hash = idempotency::request_hash(&body);
@@ -138,8 +126,8 @@ async fn create(
         let mut c = conn(&api).await?;
         match idempotency::lookup(&mut c, secret, dev, k, &hash).await? {
             Lookup::New => {}
-            Lookup::Replay { status, body } => return Ok(replayed(status, body)),
-            Lookup::Conflict => return Err(idempotency_conflict()),
+            Lookup::Replay { status, body } => return Ok(idempotent::replayed(status, body)),
+            Lookup::Conflict => return Err(idempotent::conflict()),
         }
     }
     let new = NewEndpoint {
@@ -156,8 +144,8 @@ async fn create(
     if let Some(k) = &idem_key {
         match idempotency::lookup(&mut tx, secret, dev, k, &hash).await? {
             Lookup::New => {}
-            Lookup::Replay { status, body } => return Ok(replayed(status, body)),
-            Lookup::Conflict => return Err(idempotency_conflict()),
+            Lookup::Replay { status, body } => return Ok(idempotent::replayed(status, body)),
+            Lookup::Conflict => return Err(idempotent::conflict()),
         }
     }
     let (endpoint, signing) = endpoints::create(&mut tx, api.webhooks.sealer(), dev, new).await?;
@@ -173,33 +161,15 @@ async fn create(
                 drop(tx);
                 let mut c = conn(&api).await?;
                 return match idempotency::lookup(&mut c, secret, dev, k, &hash).await? {
-                    Lookup::Replay { status, body } => Ok(replayed(status, body)),
-                    _ => Err(idempotency_conflict()),
+                    Lookup::Replay { status, body } => Ok(idempotent::replayed(status, body)),
+                    _ => Err(idempotent::conflict()),
                 };
             }
             Err(e) => return Err(e.into()),
         }
     }
     tx.commit().await.map_err(DomainError::from)?;
-    Ok(no_store(StatusCode::CREATED, answer))
-}
-
-fn replayed(status: u16, body: Value) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
-    let mut response = no_store(status, body);
-    response.headers_mut().insert(
-        "idempotent-replayed",
-        axum::http::HeaderValue::from_static("true"),
-    );
-    response
-}
-
-fn idempotency_conflict() -> ApiFailure {
-    ApiFailure::new(
-        StatusCode::CONFLICT,
-        "idempotency_conflict",
-        "Idempotency-Key: this key was already used with a different request body",
-    )
+    Ok(idempotent::no_store(StatusCode::CREATED, answer))
 }
 
 /// `GET /api/v1/developer/webhooks/{id}` → ENDPOINT.
@@ -285,7 +255,10 @@ async fn secret(
 ) -> Result<Response, ApiFailure> {
     let mut c = conn(&api).await?;
     let s = endpoints::secret(&mut c, api.webhooks.sealer(), &who.developer.id, &id).await?;
-    Ok(no_store(StatusCode::OK, json!({"secret": s.expose()})))
+    Ok(idempotent::no_store(
+        StatusCode::OK,
+        json!({"secret": s.expose()}),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -326,7 +299,7 @@ async fn rotate(
     )
     .await?;
     tx.commit().await.map_err(DomainError::from)?;
-    Ok(no_store(
+    Ok(idempotent::no_store(
         StatusCode::OK,
         json!({"secret": s.expose(), "previous_secret_expires_at_ms": until}),
     ))
