@@ -212,11 +212,19 @@ impl AiHub {
 
 /// A bare nginx reverse-proxy hop in front of the stub.
 pub struct Nginx {
-    /// Its process (stopped on drop).
-    _proc: Proc,
+    /// Its master process (stopped on drop).
+    proc: Proc,
     /// Base URL (`http://127.0.0.1:PORT`).
     pub url: String,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM lets the master stop and reap its workers; killing it
+        // outright would leave them behind.
+        let _ = self.proc.terminate(Duration::from_secs(5));
+    }
 }
 
 impl Nginx {
@@ -265,7 +273,7 @@ impl Nginx {
         proc.wait_http_ok(&format!("{url}/v1/models"), START)
             .await?;
         Ok(Nginx {
-            _proc: proc,
+            proc,
             url,
             _dir: dir,
         })
