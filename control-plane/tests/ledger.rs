@@ -12,7 +12,10 @@ use common::{spawn_app, Backend};
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
-on_selected_backend!(money_moves_in_balanced_idempotent_transactions);
+on_selected_backend!(
+    money_moves_in_balanced_idempotent_transactions,
+    concurrent_posts_of_one_key_charge_once,
+);
 
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
@@ -147,6 +150,43 @@ async fn money_moves_in_balanced_idempotent_transactions(backend: Backend) {
         d("-0.000150123")
     );
     assert!(ledger::unbalanced(&mut conn).await.unwrap().is_empty());
+    drop(conn);
+    app.stop().await;
+}
+
+async fn concurrent_posts_of_one_key_charge_once(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let mut tx = app.db.begin_write().await.unwrap();
+    let a = ledger::account(&mut tx, None, AccountKind::Receivable)
+        .await
+        .unwrap();
+    let b = ledger::account(&mut tx, None, AccountKind::RevenueUsage)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // Eight posts of the same usage charge at once, each in its own
+    // transaction: one is written, the others replay it.
+    let posts = (0..8).map(|_| {
+        let db = app.db.clone();
+        let t = two("usage_charge", Some("req_race"), &a, &b, "0.25");
+        tokio::spawn(async move {
+            let mut tx = db.begin_write().await.unwrap();
+            let posted = ledger::post(&mut tx, &t).await.unwrap();
+            tx.commit().await.unwrap();
+            posted
+        })
+    });
+    let results: Vec<Posted> = futures::future::join_all(posts)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(results.iter().filter(|p| !p.replayed).count(), 1);
+    assert!(results.iter().all(|p| p.id == results[0].id));
+    let mut conn = app.db.pool().acquire().await.unwrap();
+    assert_eq!(ledger::balance(&mut conn, &a).await.unwrap(), d("0.25"));
     drop(conn);
     app.stop().await;
 }

@@ -168,28 +168,77 @@ pub struct Posted {
     pub replayed: bool,
 }
 
-/// Posts a transaction inside the caller's (write) transaction.
+/// Posts a transaction inside the caller's (write) transaction. Two
+/// concurrent posts of the same new idempotency key cannot both write: the
+/// second waits for the first (SQLite's write lock, PostgreSQL's unique
+/// index), then answers as a replay (or a conflict when the amounts differ).
 pub async fn post(conn: &mut AnyConnection, tx: &NewTransaction) -> DomainResult<Posted> {
     let postings = validate(tx)?;
     if let Some(key) = &tx.idempotency_key {
-        let existing = sqlx::query("SELECT id FROM ledger_transactions WHERE idempotency_key = $1")
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if let Some(row) = existing {
-            let id: String = row.try_get("id")?;
-            let mut stored = entries_of(&mut *conn, &id).await?;
-            let mut wanted = postings.clone();
-            stored.sort();
-            wanted.sort();
-            if stored != wanted {
-                return Err(DomainError::Conflict(format!(
-                    "ledger: idempotency key '{key}' was posted with other amounts"
-                )));
-            }
-            return Ok(Posted { id, replayed: true });
+        if let Some(done) = replay(&mut *conn, key, &postings).await? {
+            return Ok(done);
         }
     }
+    // A savepoint, so losing a race on the key leaves the caller's
+    // transaction usable.
+    sqlx::query("SAVEPOINT ledger_post")
+        .execute(&mut *conn)
+        .await?;
+    match insert(&mut *conn, tx, &postings).await {
+        Ok(id) => {
+            sqlx::query("RELEASE SAVEPOINT ledger_post")
+                .execute(&mut *conn)
+                .await?;
+            Ok(Posted {
+                id,
+                replayed: false,
+            })
+        }
+        Err(DomainError::Database(e)) if db::is_unique_violation(&e) => {
+            sqlx::query("ROLLBACK TO SAVEPOINT ledger_post")
+                .execute(&mut *conn)
+                .await?;
+            let key = tx.idempotency_key.as_deref().unwrap_or_default();
+            replay(&mut *conn, key, &postings)
+                .await?
+                .ok_or(DomainError::Database(e))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The transaction already posted under `key`, if any; a conflict when its
+/// postings differ from `postings`.
+async fn replay(
+    conn: &mut AnyConnection,
+    key: &str,
+    postings: &[(String, i64)],
+) -> DomainResult<Option<Posted>> {
+    let existing = sqlx::query("SELECT id FROM ledger_transactions WHERE idempotency_key = $1")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = existing else {
+        return Ok(None);
+    };
+    let id: String = row.try_get("id")?;
+    let mut stored = entries_of(&mut *conn, &id).await?;
+    let mut wanted = postings.to_vec();
+    stored.sort();
+    wanted.sort();
+    if stored != wanted {
+        return Err(DomainError::Conflict(format!(
+            "ledger: idempotency key '{key}' was posted with other amounts"
+        )));
+    }
+    Ok(Some(Posted { id, replayed: true }))
+}
+
+async fn insert(
+    conn: &mut AnyConnection,
+    tx: &NewTransaction,
+    postings: &[(String, i64)],
+) -> DomainResult<String> {
     let id = db::new_id("ltx_");
     let now = db::now_ms();
     sqlx::query(
@@ -204,7 +253,7 @@ pub async fn post(conn: &mut AnyConnection, tx: &NewTransaction) -> DomainResult
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    for (account_id, nanos) in &postings {
+    for (account_id, nanos) in postings {
         sqlx::query(
             "INSERT INTO ledger_entries (id, transaction_id, account_id, amount_nanos, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -217,10 +266,7 @@ pub async fn post(conn: &mut AnyConnection, tx: &NewTransaction) -> DomainResult
         .execute(&mut *conn)
         .await?;
     }
-    Ok(Posted {
-        id,
-        replayed: false,
-    })
+    Ok(id)
 }
 
 async fn entries_of(
