@@ -200,7 +200,7 @@ async fn usage_bases(
     }
     let mut by_key: BTreeMap<String, Sums> = BTreeMap::new();
     for (id, sums) in grouped_sums(&mut *conn, "key_id", &month).await? {
-        let key_id = id.strip_suffix(keys::GRACE_SUFFIX).unwrap_or(&id);
+        let key_id = aihub_contract::keys::base_key_id(&id);
         if quota_keys.contains(key_id) {
             by_key.entry(key_id.to_string()).or_default().add(sums);
         }

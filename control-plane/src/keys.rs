@@ -50,8 +50,7 @@ const MAX_METADATA_VALUE_LEN: usize = 500;
 /// Budgets are given in currency units with at most this many decimals.
 const MAX_BUDGET_DECIMALS: u32 = 6;
 
-/// Suffix of the gateway entry of a regenerated key's previous secret.
-pub const GRACE_SUFFIX: &str = ":grace";
+pub use aihub_contract::keys::GRACE_SUFFIX;
 
 /// Records a change of key `id` for the gateways, and of its grace entry
 /// when it has one (whose models, owner and standing follow the key's).
@@ -710,7 +709,7 @@ pub async fn active_entry(conn: &mut AnyConnection, id: &str) -> DomainResult<Op
 /// Moves `last_used_at` forward. Telemetry, not configuration: it records no
 /// change (gateways do not need it, and it would flood the change stream).
 pub async fn touch_last_used(conn: &mut AnyConnection, id: &str, at_ms: i64) -> DomainResult<()> {
-    let id = id.strip_suffix(GRACE_SUFFIX).unwrap_or(id);
+    let id = aihub_contract::keys::base_key_id(id);
     sqlx::query(
         "UPDATE api_keys SET last_used_at = $1 \
          WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",

@@ -138,9 +138,6 @@ pub struct AccountLimits {
     pub token_quota_monthly: Option<u64>,
 }
 
-/// Suffix of a regenerated key's previous secret in the key table.
-pub const GRACE_SUFFIX: &str = ":grace";
-
 /// Problems found while compiling a snapshot; the bad entries are skipped.
 pub type Warnings = Vec<String>;
 
@@ -179,7 +176,7 @@ impl Tables {
                 hash,
                 Arc::new(KeyInfo {
                     id: k.id.clone(),
-                    base_id: k.id.strip_suffix(GRACE_SUFFIX).unwrap_or(&k.id).to_string(),
+                    base_id: aihub_contract::keys::base_key_id(&k.id).to_string(),
                     developer_id: k.developer_id.clone(),
                     expires_at_ms: k.expires_at_ms,
                     allowed_models: k.allowed_models.clone(),

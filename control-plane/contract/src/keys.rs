@@ -11,6 +11,15 @@ use sha2::{Digest, Sha256};
 
 /// Every key starts with this.
 pub const PREFIX: &str = "ahub_";
+
+/// Suffix of the gateway entry (and usage rows) of a regenerated key's
+/// previous secret during its grace period: `<key_id>:grace`.
+pub const GRACE_SUFFIX: &str = ":grace";
+
+/// The key an entry id belongs to: `key_1:grace` → `key_1`.
+pub fn base_key_id(id: &str) -> &str {
+    id.strip_suffix(GRACE_SUFFIX).unwrap_or(id)
+}
 const RANDOM_LEN: usize = 43;
 const CHECKSUM_LEN: usize = 6;
 /// Length of a whole key.
