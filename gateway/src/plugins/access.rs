@@ -11,6 +11,7 @@
 use crate::context::{Endpoint, RequestCtx, Route};
 use crate::errors::ApiError;
 use crate::pipeline::{settings, Plugin};
+use crate::tables::KeyInfo;
 use aihub_contract::snapshot::EndpointScope;
 use async_trait::async_trait;
 use ipnet::IpNet;
@@ -71,6 +72,33 @@ impl Access {
         }
         Some(client)
     }
+
+    /// Resolves the client address (rewriting `ctx.ip` behind a trusted
+    /// proxy) and checks it against the key's allow-list.
+    fn check_ip(
+        &self,
+        req: &RequestHeader,
+        ctx: &mut RequestCtx,
+        key: &KeyInfo,
+    ) -> Result<(), ApiError> {
+        let peer: Option<IpAddr> = ctx.ip.parse().ok();
+        let client = self.client_ip(req, peer);
+        if let Some(ip) = client {
+            if Some(ip) != peer {
+                ctx.ip = ip.to_string();
+            }
+        }
+        if key.allows_ip(client) {
+            return Ok(());
+        }
+        Err(ApiError::forbidden(
+            "ip_not_allowed",
+            format!(
+                "This API key cannot be used from {}. Add the address to the key's IP allow-list in the AI Hub portal.",
+                client.map_or_else(|| "an unknown address".to_string(), |ip| ip.to_string())
+            ),
+        ))
+    }
 }
 
 /// A CIDR, or a bare address as a one-address network.
@@ -99,21 +127,10 @@ impl Plugin for Access {
         let Some(key) = ctx.key.clone() else {
             return Ok(());
         };
-        let peer: Option<IpAddr> = ctx.ip.parse().ok();
-        let client = self.client_ip(req, peer);
-        if let Some(ip) = client {
-            if Some(ip) != peer {
-                ctx.ip = ip.to_string();
-            }
-        }
-        if !key.allows_ip(client) {
-            return Err(ApiError::forbidden(
-                "ip_not_allowed",
-                format!(
-                    "This API key cannot be used from {}. Add the address to the key's IP allow-list in the AI Hub portal.",
-                    client.map_or_else(|| "an unknown address".to_string(), |ip| ip.to_string())
-                ),
-            ));
+        // The client address matters only behind trusted proxies or for a
+        // key with an allow-list; most requests skip parsing it.
+        if key.ip_allowlist.is_some() || !self.trusted_proxies.is_empty() {
+            self.check_ip(req, ctx, &key)?;
         }
         if let Route::Model(endpoint) = ctx.route {
             let scope = scope_of(endpoint);

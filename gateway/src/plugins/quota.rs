@@ -59,7 +59,6 @@ struct Settings {
 
 #[derive(Clone)]
 struct Reserved {
-    request_id: String,
     month: Month,
     scopes: Vec<(QuotaCheck, (u64, i64))>,
     decider: Decider,
@@ -190,7 +189,6 @@ impl Plugin for Quota {
         match decision {
             QuotaDecision::Admitted(amounts) => {
                 ctx.plugin_state.insert(Reserved {
-                    request_id: reservation.request_id,
                     month,
                     scopes: reservation.checks.into_iter().zip(amounts).collect(),
                     decider,
@@ -210,7 +208,7 @@ impl Plugin for Quota {
             return;
         };
         let settlement = Settlement {
-            request_id: r.request_id,
+            request_id: ctx.request_id.clone(),
             month: r.month,
             scopes: r.scopes,
             tokens: ctx.usage.map(|u| u.total()).unwrap_or(0),
