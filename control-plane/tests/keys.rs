@@ -15,8 +15,7 @@ use aihub_contract::snapshot::ProviderKind;
 use aihub_contract::snapshot::{Changes, EndpointScope, KeyEntry, KeyLimits, Snapshot};
 use aihub_contract::usage::{IngestResult, UsageBatch, UsageRow};
 use aihub_control_plane::catalog::{self, NewDeployment, NewProvider};
-use aihub_control_plane::developers::{self, DeveloperType, Email, NewDeveloper, Password, Role};
-use common::hub::{call, expect_error, login, parts, PASSWORD};
+use common::hub::{call, developer_session, expect_error, parts};
 use common::{spawn_app, spawn_app_with, Backend, TestApp};
 use figment::providers::Serialized;
 use reqwest::{Method, StatusCode};
@@ -37,30 +36,6 @@ on_selected_backend!(
 
 const KEYS: &str = "/api/v1/developer/keys";
 const DAY_MS: i64 = 86_400_000;
-
-/// A developer (verified unless told) with a password; returns (id, access token).
-async fn developer(app: &TestApp, email: &str, verified: bool) -> (String, String) {
-    let dev = developers::create_developer(
-        &app.db,
-        NewDeveloper {
-            email: Email::parse(email).unwrap(),
-            full_name: "Grace Hopper".into(),
-            company_name: None,
-            developer_type: DeveloperType::Individual,
-            role: Role::Developer,
-            password: Some(Password::new(PASSWORD.into(), None).unwrap()),
-            email_verified: verified,
-            language: Default::default(),
-        },
-    )
-    .await
-    .unwrap();
-    let session = login(app, email, PASSWORD).await;
-    (
-        dev.id,
-        session["access_token"].as_str().unwrap().to_string(),
-    )
-}
 
 async fn catalog_with(app: &TestApp, models: &[&str]) {
     catalog::add_provider(
@@ -186,7 +161,7 @@ async fn keys_are_created_once_listed_without_secrets_and_fed_to_gateways(backen
         return;
     };
     catalog_with(&app, &["gpt-4o-mini", "claude-3.5-sonnet"]).await;
-    let (dev, token) = developer(&app, "grace@example.com", true).await;
+    let (dev, token) = developer_session(&app, "grace@example.com", true).await;
 
     // Created: the secret once, well formed, its hash (only) on the gateway.
     let before = aihub_control_plane::db::now_ms();
@@ -296,7 +271,7 @@ async fn updates_disabling_and_deletion_reach_the_gateways(backend: Backend) {
         return;
     };
     catalog_with(&app, &["gpt-4o-mini", "claude-3.5-sonnet"]).await;
-    let (dev, token) = developer(&app, "grace@example.com", true).await;
+    let (dev, token) = developer_session(&app, "grace@example.com", true).await;
     let key = create(&app, &token, json!({"name": "ci"})).await;
     let id = key["id"].as_str().unwrap().to_string();
     let path = format!("{KEYS}/{id}");
@@ -425,7 +400,7 @@ async fn regeneration_with_and_without_grace(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let (dev, token) = developer(&app, "grace@example.com", true).await;
+    let (dev, token) = developer_session(&app, "grace@example.com", true).await;
     let key = create(&app, &token, json!({"name": "rotating"})).await;
     let id = key["id"].as_str().unwrap().to_string();
     let first = key["secret"].as_str().unwrap().to_string();
@@ -544,8 +519,8 @@ async fn developers_cannot_see_or_touch_each_others_keys(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let (_, mine) = developer(&app, "owner@example.com", true).await;
-    let (_, theirs) = developer(&app, "mallory@example.com", true).await;
+    let (_, mine) = developer_session(&app, "owner@example.com", true).await;
+    let (_, theirs) = developer_session(&app, "mallory@example.com", true).await;
     let key = create(
         &app,
         &mine,
@@ -618,8 +593,8 @@ async fn idempotency_keys_replay_and_conflict(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let (_, token) = developer(&app, "retry@example.com", true).await;
-    let (_, other) = developer(&app, "other@example.com", true).await;
+    let (_, token) = developer_session(&app, "retry@example.com", true).await;
+    let (_, other) = developer_session(&app, "other@example.com", true).await;
     let send = |token: String, idem: &'static str, body: Value| {
         let app = &app;
         async move {
@@ -723,7 +698,7 @@ async fn unverified_developers_are_refused_when_the_policy_requires_it(backend: 
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let (_, token) = developer(&app, "new@example.com", false).await;
+    let (_, token) = developer_session(&app, "new@example.com", false).await;
     let msg = expect_error(
         call(
             &app,
@@ -755,7 +730,7 @@ async fn unverified_developers_are_refused_when_the_policy_requires_it(backend: 
     else {
         return;
     };
-    let (_, token) = developer(&app, "new@example.com", false).await;
+    let (_, token) = developer_session(&app, "new@example.com", false).await;
     create(&app, &token, json!({"name": "k"})).await;
 }
 
@@ -791,7 +766,7 @@ async fn per_key_usage_by_day(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let (dev, token) = developer(&app, "stats@example.com", true).await;
+    let (dev, token) = developer_session(&app, "stats@example.com", true).await;
     let key = create(&app, &token, json!({"name": "stats"})).await;
     let other = create(&app, &token, json!({"name": "other"})).await;
     let id = key["id"].as_str().unwrap().to_string();
@@ -909,7 +884,7 @@ async fn scopes_limits_allowlists_and_metadata_round_trip_and_reach_the_gateways
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let (dev, token) = developer(&app, "scoped@example.com", true).await;
+    let (dev, token) = developer_session(&app, "scoped@example.com", true).await;
 
     // The account's limits are listed with the keys (business plan defaults).
     let (_, list) = api(&app, Method::GET, KEYS, &token, None).await;
@@ -1100,7 +1075,7 @@ async fn invalid_scopes_limits_allowlists_and_metadata_are_refused(backend: Back
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let (dev, token) = developer(&app, "strict@example.com", true).await;
+    let (dev, token) = developer_session(&app, "strict@example.com", true).await;
     let key = create(
         &app,
         &token,

@@ -10,13 +10,12 @@
 
 mod common;
 
-use aihub_control_plane::developers::{self, DeveloperType, Email, NewDeveloper, Password, Role};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode as AxStatus};
 use axum::routing::post;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::hub::{call, expect_error, login, parts, PASSWORD};
+use common::hub::{call, developer_session, expect_error, login, parts, PASSWORD};
 use common::{eventually, spawn_app_with, start_on, Backend, TestApp};
 use figment::providers::Serialized;
 use figment::Figment;
@@ -159,29 +158,6 @@ async fn app(backend: Backend) -> Option<TestApp> {
     spawn_app_with(backend, allow_private).await
 }
 
-async fn developer(app: &TestApp, email: &str) -> (String, String) {
-    let dev = developers::create_developer(
-        &app.db,
-        NewDeveloper {
-            email: Email::parse(email).unwrap(),
-            full_name: "Grace Hopper".into(),
-            company_name: None,
-            developer_type: DeveloperType::Individual,
-            role: Role::Developer,
-            password: Some(Password::new(PASSWORD.into(), None).unwrap()),
-            email_verified: true,
-            language: Default::default(),
-        },
-    )
-    .await
-    .unwrap();
-    let session = login(app, email, PASSWORD).await;
-    (
-        dev.id,
-        session["access_token"].as_str().unwrap().to_string(),
-    )
-}
-
 async fn api(
     app: &TestApp,
     method: Method,
@@ -290,7 +266,7 @@ async fn endpoints_are_created_listed_changed_and_deleted_with_validation(backen
     let Some(app) = app(backend).await else {
         return;
     };
-    let (_, token) = developer(&app, "crud@example.com").await;
+    let (_, token) = developer_session(&app, "crud@example.com", true).await;
     let receiver = Receiver::start().await;
 
     // The catalog.
@@ -502,7 +478,7 @@ async fn private_addresses_are_refused_unless_allowed(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |f| f).await else {
         return;
     };
-    let (_, token) = developer(&app, "private@example.com").await;
+    let (_, token) = developer_session(&app, "private@example.com", true).await;
     for url in [
         "http://127.0.0.1:9/hook",
         "http://localhost:9/hook",
@@ -530,7 +506,7 @@ async fn key_events_reach_a_subscribed_endpoint_signed(backend: Backend) {
     let Some(app) = app(backend).await else {
         return;
     };
-    let (_, token) = developer(&app, "signed@example.com").await;
+    let (_, token) = developer_session(&app, "signed@example.com", true).await;
     let receiver = Receiver::start().await;
     let e = endpoint(
         &app,
@@ -611,7 +587,7 @@ async fn failed_attempts_are_retried_with_the_same_webhook_id(backend: Backend) 
     let Some(app) = app(backend).await else {
         return;
     };
-    let (_, token) = developer(&app, "retry@example.com").await;
+    let (_, token) = developer_session(&app, "retry@example.com", true).await;
     let receiver = Receiver::start().await;
     receiver.fail_next(2);
     let e = endpoint(
@@ -666,7 +642,7 @@ async fn gone_disables_the_endpoint_and_tells_the_developer(backend: Backend) {
     let Some(app) = app(backend).await else {
         return;
     };
-    let (dev_id, token) = developer(&app, "gone@example.com").await;
+    let (dev_id, token) = developer_session(&app, "gone@example.com", true).await;
     let receiver = Receiver::start().await;
     receiver.answer(Some(410));
     let e = endpoint(
@@ -736,7 +712,7 @@ async fn test_sends_and_secret_rotation(backend: Backend) {
     let Some(app) = app(backend).await else {
         return;
     };
-    let (_, token) = developer(&app, "test-send@example.com").await;
+    let (_, token) = developer_session(&app, "test-send@example.com", true).await;
     let receiver = Receiver::start().await;
     let e = endpoint(
         &app,
@@ -880,7 +856,7 @@ async fn replay_and_recover_send_again(backend: Backend) {
     let Some(app) = app(backend).await else {
         return;
     };
-    let (_, token) = developer(&app, "replay@example.com").await;
+    let (_, token) = developer_session(&app, "replay@example.com", true).await;
     let receiver = Receiver::start().await;
     receiver.answer(Some(503));
     let e = endpoint(
@@ -999,7 +975,7 @@ async fn events_are_listed_filtered_paged_and_fetched(backend: Backend) {
     let Some(app) = app(backend).await else {
         return;
     };
-    let (_, token) = developer(&app, "events@example.com").await;
+    let (_, token) = developer_session(&app, "events@example.com", true).await;
     let before = common::unix_now() * 1000 - 1;
     let mut keys = Vec::new();
     for i in 0..3 {
@@ -1216,8 +1192,8 @@ async fn the_event_stream_delivers_new_events_and_resumes(backend: Backend) {
     let Some(app) = app(backend).await else {
         return;
     };
-    let (_, token) = developer(&app, "stream@example.com").await;
-    let (_, other) = developer(&app, "stream-other@example.com").await;
+    let (_, token) = developer_session(&app, "stream@example.com", true).await;
+    let (_, other) = developer_session(&app, "stream-other@example.com", true).await;
     // An event before connecting is not sent without Last-Event-ID.
     create_key(&app, &token, "before").await;
     let mut stream = SseReader::open(&app, &token, None).await;
@@ -1292,8 +1268,8 @@ async fn other_developers_get_404_everywhere(backend: Backend) {
     let Some(app) = app(backend).await else {
         return;
     };
-    let (_, token) = developer(&app, "owner@example.com").await;
-    let (_, intruder) = developer(&app, "intruder@example.com").await;
+    let (_, token) = developer_session(&app, "owner@example.com", true).await;
+    let (_, intruder) = developer_session(&app, "intruder@example.com", true).await;
     let receiver = Receiver::start().await;
     let e = endpoint(&app, &token, json!({"url": receiver.url})).await;
     let (s, r) = api(
@@ -1399,7 +1375,7 @@ async fn deliveries_survive_a_restart(backend: Backend) {
     let Some(app) = spawn_app_with(backend, configure).await else {
         return;
     };
-    let (_, token) = developer(&app, "restart@example.com").await;
+    let (_, token) = developer_session(&app, "restart@example.com", true).await;
     // A port nobody listens on (yet).
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1449,7 +1425,7 @@ async fn a_slow_endpoint_holds_back_only_itself(backend: Backend) {
     let Some(app) = app(backend).await else {
         return;
     };
-    let (_, token) = developer(&app, "slow@example.com").await;
+    let (_, token) = developer_session(&app, "slow@example.com", true).await;
     // A receiver that never answers (the attempt timeout is 30 s) and a healthy one.
     let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hanging_addr = hanging.local_addr().unwrap();
@@ -1495,7 +1471,7 @@ async fn an_endpoint_failing_for_too_long_is_disabled(backend: Backend) {
     let Some(app) = app(backend).await else {
         return;
     };
-    let (_, token) = developer(&app, "failing@example.com").await;
+    let (_, token) = developer_session(&app, "failing@example.com", true).await;
     let receiver = Receiver::start().await;
     receiver.answer(Some(503));
     let e = endpoint(

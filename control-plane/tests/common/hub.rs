@@ -11,6 +11,31 @@ use std::time::Duration;
 
 /// Where emailed links point in tests.
 pub const PORTAL: &str = "http://portal.test";
+/// A developer created directly (verified or not) with [`PASSWORD`], and
+/// signed in; returns (id, access token).
+pub async fn developer_session(app: &TestApp, email: &str, verified: bool) -> (String, String) {
+    use aihub_control_plane::developers::{
+        self, DeveloperType, Email, NewDeveloper, Password, Role,
+    };
+    let dev = developers::create_developer(
+        &app.db,
+        NewDeveloper {
+            email: Email::parse(email).unwrap(),
+            full_name: "Grace Hopper".into(),
+            company_name: None,
+            developer_type: DeveloperType::Individual,
+            role: Role::Developer,
+            password: Some(Password::new(PASSWORD.into(), None).unwrap()),
+            email_verified: verified,
+            language: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let session = login(app, email, PASSWORD).await;
+    (dev.id, access(&session).to_string())
+}
+
 /// A password that meets the policy.
 pub const PASSWORD: &str = "correct-horse-42";
 /// How long mail may take to arrive.
