@@ -4,6 +4,7 @@ import { Link } from "react-router";
 import { useTranslation } from "react-i18next";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useAuth } from "../auth/AuthProvider";
+import { ChoiceGroup } from "../components/ChoiceGroup";
 import { AuthCard } from "../components/AuthLayout";
 import { Alert } from "../components/Alert";
 import { Button } from "../components/Button";
@@ -90,27 +91,13 @@ export function RegisterPage() {
       {register.isError && <Alert tone="error">{errorMessage(t, register.error)}</Alert>}
       <form className="form" onSubmit={submit} noValidate>
         <fieldset className="form" disabled={closed}>
-          <fieldset className="choice-group">
-            <legend className="field-label">{t("register.developerType")}</legend>
-            <div className="choices">
-              {types.map((type) => (
-                <label
-                  key={type.value}
-                  className={`choice${values.developerType === type.value ? " choice-selected" : ""}`}
-                >
-                  <input
-                    type="radio"
-                    name="developer_type"
-                    value={type.value}
-                    checked={values.developerType === type.value}
-                    onChange={() => setValues((v) => ({ ...v, developerType: type.value }))}
-                  />
-                  <span className="choice-label">{type.label}</span>
-                  <span className="choice-hint">{type.hint}</span>
-                </label>
-              ))}
-            </div>
-          </fieldset>
+          <ChoiceGroup
+            legend={t("register.developerType")}
+            name="developer_type"
+            options={types}
+            value={values.developerType}
+            onChange={(developerType) => setValues((v) => ({ ...v, developerType }))}
+          />
           <TextField
             label={t("register.fullName")}
             name="full_name"

@@ -6,6 +6,7 @@ import { useAuth } from "../../auth/AuthProvider";
 import { ApiError } from "../../api/errors";
 import { ENDPOINT_SCOPES } from "../../api/types";
 import type { AccountLimits, ApiKey, CreatedKey } from "../../api/types";
+import { ChoiceGroup } from "../../components/ChoiceGroup";
 import { Alert } from "../../components/Alert";
 import { Button } from "../../components/Button";
 import { SelectField, TextAreaField, TextField } from "../../components/Field";
@@ -154,28 +155,16 @@ export function KeyFormDialog({
           problem={problems.name}
           autoComplete="off"
         />
-        <fieldset className="choice-group">
-          <legend className="field-label">{t("keys.form.models")}</legend>
-          <div className="choices">
-            {(["all", "some"] as const).map((value) => (
-              <label key={value} className={`choice${form.modelScope === value ? " choice-selected" : ""}`}>
-                <input
-                  type="radio"
-                  name={`${id}-scope`}
-                  value={value}
-                  checked={form.modelScope === value}
-                  onChange={() => set("modelScope", value)}
-                />
-                <span className="choice-label">
-                  {value === "all" ? t("keys.form.allModels") : t("keys.form.someModels")}
-                </span>
-                <span className="choice-hint">
-                  {value === "all" ? t("keys.form.allModelsHint") : t("keys.form.someModelsHint")}
-                </span>
-              </label>
-            ))}
-          </div>
-        </fieldset>
+        <ChoiceGroup
+          legend={t("keys.form.models")}
+          name={`${id}-scope`}
+          options={[
+            { value: "all", label: t("keys.form.allModels"), hint: t("keys.form.allModelsHint") },
+            { value: "some", label: t("keys.form.someModels"), hint: t("keys.form.someModelsHint") },
+          ]}
+          value={form.modelScope}
+          onChange={(v) => set("modelScope", v)}
+        />
         {form.modelScope === "some" && (
           <div className={`field${problems.models ? " field-invalid" : ""}`}>
             <label className="field-label" htmlFor={`${id}-models`}>

@@ -3,6 +3,7 @@ import { useTranslation } from "react-i18next";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useAuth } from "../../auth/AuthProvider";
 import type { ApiKey, CreatedKey, RegeneratedKey } from "../../api/types";
+import { ChoiceGroup } from "../../components/ChoiceGroup";
 import { Alert } from "../../components/Alert";
 import { Button } from "../../components/Button";
 import { Spinner } from "../../components/Loader";
@@ -157,7 +158,6 @@ export function RegenerateDialog({
   const { t } = useTranslation();
   const { client } = useAuth();
   const queryClient = useQueryClient();
-  const name = useId();
   const [grace, setGrace] = useState<number>(3600);
   const regen = useMutation({
     mutationFn: () => client.regenerateKey(apiKey.id, grace),
@@ -184,24 +184,14 @@ export function RegenerateDialog({
       }
     >
       {regen.isError && <Alert tone="error">{errorMessage(t, regen.error)}</Alert>}
-      <fieldset className="choice-group">
-        <legend className="field-label">{t("keys.regen.grace")}</legend>
-        <div className="choices choices-3">
-          {GRACE.map(({ value, label }) => (
-            <label key={value} className={`choice${grace === value ? " choice-selected" : ""}`}>
-              <input
-                type="radio"
-                name={name}
-                value={value}
-                checked={grace === value}
-                onChange={() => setGrace(value)}
-                data-autofocus={grace === value ? true : undefined}
-              />
-              <span className="choice-label">{t(`keys.regen.${label}`)}</span>
-            </label>
-          ))}
-        </div>
-      </fieldset>
+      <ChoiceGroup
+        legend={t("keys.regen.grace")}
+        options={GRACE.map(({ value, label }) => ({ value, label: t(`keys.regen.${label}`) }))}
+        value={grace}
+        onChange={setGrace}
+        columns={3}
+        autoFocusSelected
+      />
     </Modal>
   );
 }

@@ -4,6 +4,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useNavigate } from "react-router";
 import { useAuth } from "../../auth/AuthProvider";
 import type { CreatedWebhookEndpoint, RotatedWebhookSecret, WebhookEndpoint } from "../../api/types";
+import { ChoiceGroup } from "../../components/ChoiceGroup";
 import { Alert } from "../../components/Alert";
 import { Button } from "../../components/Button";
 import { SelectField, TextField } from "../../components/Field";
@@ -174,7 +175,6 @@ function RotateDialog({
   const { t } = useTranslation();
   const { client } = useAuth();
   const queryClient = useQueryClient();
-  const name = useId();
   const [grace, setGrace] = useState<number>(86400);
   const rotate = useMutation({
     mutationFn: () => client.rotateWebhookSecret(endpoint.id, grace),
@@ -201,24 +201,14 @@ function RotateDialog({
       }
     >
       {rotate.isError && <Alert tone="error">{errorMessage(t, rotate.error)}</Alert>}
-      <fieldset className="choice-group">
-        <legend className="field-label">{t("webhooks.rotateDialog.grace")}</legend>
-        <div className="choices choices-3">
-          {GRACE.map(({ value, label }) => (
-            <label key={value} className={`choice${grace === value ? " choice-selected" : ""}`}>
-              <input
-                type="radio"
-                name={name}
-                value={value}
-                checked={grace === value}
-                onChange={() => setGrace(value)}
-                data-autofocus={grace === value ? true : undefined}
-              />
-              <span className="choice-label">{t(`webhooks.rotateDialog.${label}`)}</span>
-            </label>
-          ))}
-        </div>
-      </fieldset>
+      <ChoiceGroup
+        legend={t("webhooks.rotateDialog.grace")}
+        options={GRACE.map(({ value, label }) => ({ value, label: t(`webhooks.rotateDialog.${label}`) }))}
+        value={grace}
+        onChange={setGrace}
+        columns={3}
+        autoFocusSelected
+      />
     </Modal>
   );
 }
