@@ -169,7 +169,8 @@ pub struct UsageBase {
     pub tokens_month: u64,
     /// Cost in `month`, nano-units.
     pub cost_nanos_month: i64,
-    /// Tokens used ever.
+    /// Tokens used ever (for a developer, whose only quota is monthly, a
+    /// change set may send just the month's).
     pub tokens_total: u64,
     /// Cost ever, nano-units.
     pub cost_nanos_total: i64,

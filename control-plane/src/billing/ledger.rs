@@ -127,21 +127,27 @@ pub async fn account(
     developer_id: Option<&str>,
     kind: AccountKind,
 ) -> DomainResult<String> {
-    let sql = match developer_id {
-        Some(_) => {
-            "SELECT id FROM ledger_accounts WHERE developer_id = $1 AND kind = $2 \
-             AND currency = 'USD'"
+    let found = match developer_id {
+        Some(dev) => {
+            sqlx::query(
+                "SELECT id FROM ledger_accounts \
+                 WHERE developer_id = $1 AND kind = $2 AND currency = 'USD'",
+            )
+            .bind(dev)
+            .bind(kind.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
         }
         None => {
-            "SELECT id FROM ledger_accounts WHERE developer_id IS NULL AND kind = $2 \
-             AND currency = 'USD' AND $1 = $1"
+            sqlx::query(
+                "SELECT id FROM ledger_accounts \
+                 WHERE developer_id IS NULL AND kind = $1 AND currency = 'USD'",
+            )
+            .bind(kind.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
         }
     };
-    let found = sqlx::query(sql)
-        .bind(developer_id.unwrap_or(""))
-        .bind(kind.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
     if let Some(row) = found {
         return Ok(row.try_get("id")?);
     }
