@@ -720,6 +720,7 @@ fn entry_from_row(r: &AnyRow) -> DomainResult<DeveloperEntry> {
         active: get_bool(r, "is_active")?,
         requests_per_minute: keys::account_limit(r.try_get("api_rate_limit")?),
         token_quota_monthly: keys::account_limit(r.try_get("api_quota_limit")?),
+        funds: None,
     })
 }
 

@@ -406,6 +406,7 @@ mod tests {
                 active: false,
                 requests_per_minute: None,
                 token_quota_monthly: None,
+                funds: None,
             }],
             catalog: Catalog {
                 providers: vec![ProviderEntry {

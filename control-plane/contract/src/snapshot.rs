@@ -153,6 +153,11 @@ pub enum UsageScope {
     Key,
     /// A developer account, all keys together.
     Developer,
+    /// A developer account's paid usage (see [`Funds`]): `tokens_month` is
+    /// the account's tokens this month (all usage, the plan's allowance
+    /// first), `cost_nanos_total` what usage beyond the allowance has been
+    /// charged ever, `cost_nanos_month` this month; `tokens_total` is 0.
+    Funds,
 }
 
 /// Usage of one key or developer as the control plane knew it: the starting
@@ -190,6 +195,33 @@ pub struct DeveloperEntry {
     /// (`api_quota_limit`).
     #[serde(default)]
     pub token_quota_monthly: Option<u64>,
+    /// What the account may spend: its plan's allowance and its credit.
+    /// `None`: billing does not limit this account (operators, or billing
+    /// turned off).
+    #[serde(default)]
+    pub funds: Option<Funds>,
+}
+
+/// Admission by money for one account. A request is admitted while the
+/// plan's monthly token allowance has room for its prompt, or else while
+/// the account's credit does; usage beyond the allowance is charged at the
+/// model's prices against the credit.
+///
+/// The gateway compares `spend_limit_nanos` with its `Funds` counter
+/// (seeded from the [`UsageScope::Funds`] base, which counts usage charges
+/// ever posted): the room is the spendable balance minus what this gateway
+/// has charged since. Both only grow with usage, so the gateway's
+/// max-merge of counters and bases works as for quotas.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Funds {
+    /// The plan's name, for refusal messages ("Free", "Pro", …).
+    pub plan: String,
+    /// Tokens a calendar month (UTC) the plan includes at no charge.
+    pub allowance_tokens_monthly: u64,
+    /// The spendable credit plus every usage charge posted so far, in
+    /// nano-units; `None` when usage beyond the allowance is invoiced at
+    /// month end instead of paid from credit (not limited by money).
+    pub spend_limit_nanos: Option<i64>,
 }
 
 /// Providers and the public models routed to them.
