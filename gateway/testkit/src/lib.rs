@@ -9,12 +9,16 @@
 //! - [`sse`]: server-sent-event framing and a parser to read streams back.
 //! - [`smtp`]: a real SMTP server process (Python's `aiosmtpd`) that keeps
 //!   what it receives for tests to read.
+//! - [`stripe`]: a stand-in for the parts of Stripe's HTTP API AI Hub uses
+//!   (Checkout Sessions, the hosted payment page, signed webhook events);
+//!   also the `aihub-stub-stripe` binary.
 
 pub mod clickhouse;
 pub mod procs;
 pub mod redis;
 pub mod smtp;
 pub mod sse;
+pub mod stripe;
 pub mod upstream;
 
 pub use upstream::{RecordedRequest, StubConfig, StubUpstream};
