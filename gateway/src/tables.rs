@@ -5,7 +5,7 @@
 
 use aihub_contract::money::Prices;
 use aihub_contract::snapshot::{
-    EndpointScope, KeyLimits, ProviderKind, Snapshot, UsageBase, UsageScope,
+    EndpointScope, Funds, KeyLimits, ProviderKind, Snapshot, UsageBase, UsageScope,
 };
 use arc_swap::ArcSwap;
 use ipnet::IpNet;
@@ -130,12 +130,15 @@ pub struct Tables {
 }
 
 /// A developer account's own limits, shared by all its keys.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccountLimits {
     /// Requests per minute (`api_rate_limit`).
     pub requests_per_minute: Option<u64>,
     /// Tokens per calendar month (`api_quota_limit`).
     pub token_quota_monthly: Option<u64>,
+    /// What the account may spend (plan allowance, spend limit); `None` =
+    /// not limited by money. Admitted by the `quota` plugin's funds scope.
+    pub funds: Option<Funds>,
 }
 
 /// Problems found while compiling a snapshot; the bad entries are skipped.
@@ -195,13 +198,18 @@ impl Tables {
         let account_limits = snapshot
             .developers
             .iter()
-            .filter(|d| d.requests_per_minute.is_some() || d.token_quota_monthly.is_some())
+            .filter(|d| {
+                d.requests_per_minute.is_some()
+                    || d.token_quota_monthly.is_some()
+                    || d.funds.is_some()
+            })
             .map(|d| {
                 (
                     d.id.clone(),
                     AccountLimits {
                         requests_per_minute: d.requests_per_minute,
                         token_quota_monthly: d.token_quota_monthly,
+                        funds: d.funds.clone(),
                     },
                 )
             })
@@ -401,13 +409,26 @@ mod tests {
                     ip_allowlist: None,
                 },
             ],
-            developers: vec![DeveloperEntry {
-                id: "dev_2".into(),
-                active: false,
-                requests_per_minute: None,
-                token_quota_monthly: None,
-                funds: None,
-            }],
+            developers: vec![
+                DeveloperEntry {
+                    id: "dev_2".into(),
+                    active: false,
+                    requests_per_minute: None,
+                    token_quota_monthly: None,
+                    funds: None,
+                },
+                DeveloperEntry {
+                    id: "dev_1".into(),
+                    active: true,
+                    requests_per_minute: None,
+                    token_quota_monthly: None,
+                    funds: Some(Funds {
+                        plan: "Free".into(),
+                        allowance_tokens_monthly: 1000,
+                        spend_limit_nanos: Some(0),
+                    }),
+                },
+            ],
             catalog: Catalog {
                 providers: vec![ProviderEntry {
                     id: "prov_1".into(),
@@ -455,6 +476,15 @@ mod tests {
         assert_eq!(t.keys.len(), 1);
         assert_eq!(warnings.len(), 1);
         assert!(t.suspended.contains("dev_2"));
+        // Funds alone make account data; no limits at all make none.
+        assert_eq!(
+            t.account_limits["dev_1"]
+                .funds
+                .as_ref()
+                .map(|f| f.plan.as_str()),
+            Some("Free")
+        );
+        assert!(!t.account_limits.contains_key("dev_2"));
         let m = &t.models["m"];
         let ids: Vec<&str> = m.deployments.iter().map(|d| d.id.as_str()).collect();
         assert_eq!(ids, vec!["dep_1", "dep_2"]);

@@ -8,8 +8,8 @@
 //! the others of the same request as they were.
 
 use super::{
-    admit_scope, seed, Counters, QuotaDecision, RateCheck, RateDecision, RateKind, RateState,
-    Reservation, Settlement, WINDOW,
+    admit, apply_usage, seed, Counters, QuotaDecision, RateCheck, RateDecision, RateKind,
+    RateState, Reservation, Settlement, WINDOW,
 };
 use aihub_contract::snapshot::UsageScope;
 use dashmap::DashMap;
@@ -218,8 +218,7 @@ impl LocalLimits {
         let mut map = self.quotas.lock().unwrap_or_else(|p| p.into_inner());
         let mut amounts = Vec::with_capacity(r.checks.len());
         for (index, check) in r.checks.iter().enumerate() {
-            let decided =
-                Self::with_scope(&mut map, check, &r.month.name, |c| admit_scope(c, check, r));
+            let decided = Self::with_scope(&mut map, check, &r.month.name, |c| admit(c, check, r));
             match decided {
                 Ok(a) => amounts.push(a),
                 Err((kind, in_flight)) => {
@@ -247,10 +246,7 @@ impl LocalLimits {
             Self::with_scope(&mut map, check, &s.month.name, |counters| {
                 counters.reserved_tokens = counters.reserved_tokens.saturating_sub(*t);
                 counters.reserved_cost = (counters.reserved_cost - c).max(0);
-                counters.tokens_total += s.tokens;
-                counters.cost_total += s.cost_nanos;
-                counters.tokens_month += s.tokens;
-                counters.cost_month += s.cost_nanos;
+                apply_usage(counters, check, s.tokens, s.cost_nanos.max(0));
             });
         }
     }
@@ -351,6 +347,7 @@ mod tests {
             tokens_month: None,
             cost_total: None,
             cost_month: None,
+            funds: None,
         };
         let r = |c| Reservation {
             request_id: "r".into(),
@@ -380,6 +377,176 @@ mod tests {
             QuotaDecision::Refused { .. }
         ));
         assert_eq!(l.counters(UsageScope::Key, "k").unwrap().tokens_total, 95);
+    }
+
+    mod funds {
+        use super::*;
+        use crate::limits::{QuotaCheck, QuotaKind};
+        use aihub_contract::calendar::month_of;
+        use aihub_contract::snapshot::{Funds, UsageBase};
+
+        pub const NOW: i64 = 1_795_629_600_000; // 2026-11-25
+
+        pub fn check(
+            allowance: u64,
+            spend_limit: Option<i64>,
+            base: Option<(u64, i64)>,
+        ) -> QuotaCheck {
+            QuotaCheck::funds(
+                "dev",
+                base.map(|(tokens_month, cost_total)| UsageBase {
+                    scope: UsageScope::Funds,
+                    id: "dev".into(),
+                    month: month_of(NOW).name,
+                    tokens_month,
+                    cost_nanos_month: 0,
+                    tokens_total: 0,
+                    cost_nanos_total: cost_total,
+                }),
+                Funds {
+                    plan: "Free".into(),
+                    allowance_tokens_monthly: allowance,
+                    spend_limit_nanos: spend_limit,
+                },
+            )
+        }
+
+        /// 40 prompt tokens, 300 in all, 10 nano-units a token.
+        pub fn reservation(id: &str, checks: Vec<QuotaCheck>) -> Reservation {
+            Reservation {
+                request_id: id.into(),
+                month: month_of(NOW),
+                min_tokens: 40,
+                tokens: 300,
+                min_cost_nanos: 400,
+                cost_nanos: 3000,
+                checks,
+            }
+        }
+
+        pub fn settle(
+            l: &LocalLimits,
+            id: &str,
+            scopes: Vec<(QuotaCheck, (u64, i64))>,
+            tokens: u64,
+        ) {
+            l.settle(&Settlement {
+                request_id: id.into(),
+                month: month_of(NOW),
+                scopes,
+                tokens,
+                cost_nanos: tokens as i64 * 10,
+            });
+        }
+
+        pub fn admitted(d: QuotaDecision) -> Vec<(u64, i64)> {
+            match d {
+                QuotaDecision::Admitted(a) => a,
+                other => panic!("refused: {other:?}"),
+            }
+        }
+
+        #[test]
+        fn a_request_straddling_the_allowance_pays_for_its_part_beyond() {
+            let l = LocalLimits::default();
+            let c = check(1000, Some(10_000), Some((900, 0)));
+            let a = admitted(l.reserve(&reservation("r1", vec![c.clone()])));
+            assert_eq!(a, vec![(100, 2000)]);
+            // It used 250 tokens: 100 inside the allowance, 150 charged.
+            settle(&l, "r1", vec![(c.clone(), a[0])], 250);
+            let n = l.counters(UsageScope::Funds, "dev").unwrap();
+            assert_eq!(
+                (
+                    n.tokens_month,
+                    n.cost_total,
+                    n.cost_month,
+                    n.reserved_tokens,
+                    n.reserved_cost
+                ),
+                (1150, 1500, 1500, 0, 0)
+            );
+            // The next one is paid from credit alone.
+            assert_eq!(
+                admitted(l.reserve(&reservation("r2", vec![c]))),
+                vec![(0, 3000)]
+            );
+        }
+
+        #[test]
+        fn an_invoiced_account_is_admitted_and_charged_beyond_its_allowance() {
+            let l = LocalLimits::default();
+            let c = check(100, None, None);
+            for i in 0..3 {
+                let id = format!("r{i}");
+                let a = admitted(l.reserve(&reservation(&id, vec![c.clone()])));
+                assert_eq!(a, vec![(if i == 0 { 100 } else { 0 }, 0)]);
+                settle(&l, &id, vec![(c.clone(), a[0])], 300);
+            }
+            let n = l.counters(UsageScope::Funds, "dev").unwrap();
+            assert_eq!((n.tokens_month, n.cost_total), (900, 8000));
+        }
+
+        #[test]
+        fn an_empty_balance_refuses_and_leaves_other_scopes_alone() {
+            let l = LocalLimits::default();
+            let key = QuotaCheck {
+                scope: UsageScope::Key,
+                id: "key".into(),
+                base: None,
+                tokens_total: Some(1_000_000),
+                tokens_month: None,
+                cost_total: None,
+                cost_month: None,
+                funds: None,
+            };
+            let broke = check(1000, Some(5_000), Some((1000, 5_000)));
+            assert_eq!(
+                l.reserve(&reservation("r1", vec![key.clone(), broke])),
+                QuotaDecision::Refused {
+                    index: 1,
+                    kind: QuotaKind::Funds,
+                    in_flight: false
+                }
+            );
+            // The key reserved nothing for the refused request.
+            assert_eq!(
+                l.counters(UsageScope::Key, "key").unwrap().reserved_tokens,
+                0
+            );
+            // A top-up (a higher spend limit) lets it in at once.
+            let topped = check(1000, Some(8_000), Some((1000, 5_000)));
+            assert_eq!(
+                admitted(l.reserve(&reservation("r2", vec![key, topped]))),
+                vec![(300, 3000), (0, 3000)]
+            );
+        }
+
+        #[test]
+        fn credit_held_by_requests_in_flight_refuses_as_in_flight() {
+            let l = LocalLimits::default();
+            let c = check(0, Some(3_500), None);
+            let a = admitted(l.reserve(&reservation("r1", vec![c.clone()])));
+            assert_eq!(a, vec![(0, 3000)]);
+            // 500 left, the prompt costs 400... but a second takes it; the third waits.
+            assert_eq!(
+                admitted(l.reserve(&reservation("r2", vec![c.clone()]))),
+                vec![(0, 500)]
+            );
+            assert_eq!(
+                l.reserve(&reservation("r3", vec![c.clone()])),
+                QuotaDecision::Refused {
+                    index: 0,
+                    kind: QuotaKind::Funds,
+                    in_flight: true
+                }
+            );
+            // The first used 100 tokens (1000): the rest comes back.
+            settle(&l, "r1", vec![(c.clone(), a[0])], 100);
+            assert_eq!(
+                admitted(l.reserve(&reservation("r3", vec![c]))),
+                vec![(0, 2000)]
+            );
+        }
     }
 
     #[test]

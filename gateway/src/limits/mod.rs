@@ -18,7 +18,9 @@
 //!
 //! **Quotas** (tokens and spend, per key and per account, total and per UTC
 //! month) reserve before forwarding and settle after: see [`Reservation`] for
-//! the bound on how far concurrent requests can overshoot. A scope's
+//! the bound on how far concurrent requests can overshoot. **Funds** (an
+//! account's plan allowance and credit, [`admit_funds`]) are one more scope
+//! reserved and settled the same way, with their own rule. A scope's
 //! counters never fall below the control plane's usage base for it (each
 //! counter is the larger of the two), so a quota set on a key already in use
 //! counts what it used, and a Redis that lost its data starts from the
@@ -28,7 +30,7 @@ pub mod local;
 pub mod shared;
 
 use aihub_contract::calendar::Month;
-use aihub_contract::snapshot::{UsageBase, UsageScope};
+use aihub_contract::snapshot::{Funds, UsageBase, UsageScope};
 use std::time::Duration;
 
 /// The window every rate limit is expressed over.
@@ -71,11 +73,21 @@ pub struct RateCheck {
 impl RateCheck {
     /// A stable name for the bucket.
     pub fn bucket(&self) -> String {
-        let scope = match self.scope {
-            UsageScope::Key => "k",
-            UsageScope::Developer => "d",
-        };
-        format!("{scope}:{}:{}", self.id, self.kind.as_str())
+        format!(
+            "{}:{}:{}",
+            scope_letter(self.scope),
+            self.id,
+            self.kind.as_str()
+        )
+    }
+}
+
+/// The scope's letter in bucket and hash names.
+pub(crate) fn scope_letter(s: UsageScope) -> &'static str {
+    match s {
+        UsageScope::Key => "k",
+        UsageScope::Developer => "d",
+        UsageScope::Funds => "f",
     }
 }
 
@@ -122,12 +134,15 @@ pub enum QuotaKind {
     CostTotal,
     /// Spend this month.
     CostMonth,
+    /// The account's plan allowance is used up and its credit cannot pay
+    /// for the request (see [`admit_funds`]).
+    Funds,
 }
 
 /// The quotas of one scope (key or account) a request is admitted against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuotaCheck {
-    /// Key or account.
+    /// Key, account, or the account's funds.
     pub scope: UsageScope,
     /// Its id.
     pub id: String,
@@ -141,6 +156,27 @@ pub struct QuotaCheck {
     pub cost_total: Option<i64>,
     /// Spend per month, nano-units.
     pub cost_month: Option<i64>,
+    /// The account's plan allowance and spend limit: set for the
+    /// [`UsageScope::Funds`] scope only, which is then admitted by
+    /// [`admit_funds`] and settled by [`funds_charge`] (the four limits
+    /// above are unused).
+    pub funds: Option<Funds>,
+}
+
+impl QuotaCheck {
+    /// The funds scope of developer `id`.
+    pub fn funds(id: &str, base: Option<UsageBase>, funds: Funds) -> Self {
+        QuotaCheck {
+            scope: UsageScope::Funds,
+            id: id.to_string(),
+            base,
+            tokens_total: None,
+            tokens_month: None,
+            cost_total: None,
+            cost_month: None,
+            funds: Some(funds),
+        }
+    }
 }
 
 /// A request asking to be admitted against quotas.
@@ -154,6 +190,15 @@ pub struct QuotaCheck {
 /// it was reached* use beyond their reservations: at most, per scope, the
 /// sum over those requests of (actual − reserved). A request with
 /// `max_tokens` reserves all it can use unless the cap cut it.
+///
+/// **Funds** ([`admit_funds`]) follow the same idea with money: a request
+/// reserves the allowance tokens it may use and the price of the rest of its
+/// estimate, capped at the money left; settling charges the part of its real
+/// usage beyond the allowance ([`funds_charge`]). So the money spent beyond
+/// the spend limit is at most the sum, over the requests in flight when the
+/// money ran out, of (actual beyond-allowance cost − reserved cost); with
+/// `max_tokens` set that is only the prompt estimate's error (and, for an
+/// invoiced account, without a spend limit, nothing is limited).
 #[derive(Debug, Clone)]
 pub struct Reservation {
     /// The request (reservation id).
@@ -407,6 +452,120 @@ pub fn admit_scope(
     Ok((reserve_tokens, reserve_cost))
 }
 
+/// `ceil(a × part / whole)` for `0 ≤ part ≤ whole`: the price of `part` of
+/// `whole` tokens costing `a` (all of `a` when `part == whole`, 0 when
+/// `whole == 0`). The Redis scripts compute the same.
+pub fn share(a: i64, part: u64, whole: u64) -> i64 {
+    if a <= 0 || part == 0 || whole == 0 {
+        return 0;
+    }
+    if part >= whole {
+        return a;
+    }
+    let n = i128::from(a) * i128::from(part);
+    let d = i128::from(whole);
+    i64::try_from((n + d - 1) / d).unwrap_or(i64::MAX)
+}
+
+/// The admission rule of an account's funds (the Redis script mirrors it).
+/// The counters are those of the [`UsageScope::Funds`] scope:
+/// `tokens_month` the account's tokens this month, `cost_total` what usage
+/// beyond the allowance has been charged, `reserved_*` what requests in
+/// flight hold. With `tok_room` the allowance left and `money_room` the
+/// spend limit left (unlimited when there is none):
+///
+/// - while the allowance has room for the prompt (`min_tokens`), admit and
+///   reserve the estimate's tokens up to `tok_room`, plus the price of the
+///   rest of the estimate (proportionally, rounded up) capped at
+///   `money_room`;
+/// - else, without a spend limit (usage beyond the allowance is invoiced),
+///   admit and reserve what is left of the allowance;
+/// - else while the money left pays for the prompt (`min_cost_nanos`), admit
+///   and reserve what is left of the allowance and the estimate's price
+///   capped at `money_room`;
+/// - else refuse with [`QuotaKind::Funds`], `in_flight` when it would have
+///   been admitted without the reservations of requests in progress.
+pub fn admit_funds(
+    c: &Counters,
+    funds: &Funds,
+    r: &Reservation,
+) -> Result<(u64, i64), (QuotaKind, bool)> {
+    let est_cost = r.cost_nanos.max(0);
+    let decide = |reserved_tokens: u64, reserved_cost: i64| -> Option<(u64, i64)> {
+        let tok_room = funds
+            .allowance_tokens_monthly
+            .saturating_sub(c.tokens_month.saturating_add(reserved_tokens));
+        let money_room = funds.spend_limit_nanos.map(|l| {
+            l.saturating_sub(c.cost_total.saturating_add(reserved_cost))
+                .max(0)
+        });
+        let take_tokens = r.tokens.min(tok_room);
+        if tok_room > 0 && tok_room >= r.min_tokens {
+            let beyond = share(est_cost, r.tokens - take_tokens, r.tokens);
+            return Some((take_tokens, money_room.map_or(0, |m| beyond.min(m))));
+        }
+        match money_room {
+            None => Some((take_tokens, 0)),
+            Some(m) if m > 0 && m >= r.min_cost_nanos => Some((take_tokens, est_cost.min(m))),
+            Some(_) => None,
+        }
+    };
+    match decide(c.reserved_tokens, c.reserved_cost) {
+        Some(amounts) => Ok(amounts),
+        None => Err((QuotaKind::Funds, decide(0, 0).is_some())),
+    }
+}
+
+/// What settling a request charges an account's funds: the part of its
+/// real usage (`tokens`, costing `cost_nanos`) beyond the monthly
+/// `allowance`, given the month's tokens `used_before` it, priced
+/// proportionally and rounded up (all of the cost when all of it is beyond,
+/// nothing when it used no tokens).
+pub fn funds_charge(allowance: u64, used_before: u64, tokens: u64, cost_nanos: i64) -> i64 {
+    let over = used_before
+        .saturating_add(tokens)
+        .saturating_sub(allowance)
+        .min(tokens);
+    share(cost_nanos, over, tokens)
+}
+
+/// Settles a request's real usage into a scope's counters (the reservation
+/// itself is released by the caller).
+pub(crate) fn apply_usage(c: &mut Counters, check: &QuotaCheck, tokens: u64, cost_nanos: i64) {
+    match &check.funds {
+        Some(f) => {
+            let charge = funds_charge(
+                f.allowance_tokens_monthly,
+                c.tokens_month,
+                tokens,
+                cost_nanos,
+            );
+            c.tokens_month = c.tokens_month.saturating_add(tokens);
+            c.cost_total = c.cost_total.saturating_add(charge);
+            c.cost_month = c.cost_month.saturating_add(charge);
+        }
+        None => {
+            c.tokens_total = c.tokens_total.saturating_add(tokens);
+            c.cost_total = c.cost_total.saturating_add(cost_nanos);
+            c.tokens_month = c.tokens_month.saturating_add(tokens);
+            c.cost_month = c.cost_month.saturating_add(cost_nanos);
+        }
+    }
+}
+
+/// The admission rule of any scope: [`admit_funds`] for funds, else
+/// [`admit_scope`].
+pub fn admit(
+    c: &Counters,
+    check: &QuotaCheck,
+    r: &Reservation,
+) -> Result<(u64, i64), (QuotaKind, bool)> {
+    match &check.funds {
+        Some(f) => admit_funds(c, f, r),
+        None => admit_scope(c, check, r),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -432,6 +591,7 @@ mod tests {
             tokens_month,
             cost_total: None,
             cost_month,
+            funds: None,
         }
     }
 
@@ -478,6 +638,169 @@ mod tests {
             admit_scope(&spent, &check(None, Some(10)), &reservation(1, 1)),
             Err((QuotaKind::CostMonth, false))
         );
+    }
+
+    fn funds(allowance: u64, spend_limit: Option<i64>) -> Funds {
+        Funds {
+            plan: "Free".into(),
+            allowance_tokens_monthly: allowance,
+            spend_limit_nanos: spend_limit,
+        }
+    }
+
+    /// A prompt of 40 tokens, 300 with the completion, at 10 nano-units a token.
+    fn priced() -> Reservation {
+        Reservation {
+            min_cost_nanos: 400,
+            cost_nanos: 3000,
+            ..reservation(40, 300)
+        }
+    }
+
+    fn used(tokens_month: u64, cost_total: i64) -> Counters {
+        Counters {
+            tokens_month,
+            cost_total,
+            ..Counters::default()
+        }
+    }
+
+    #[test]
+    fn funds_reserve_the_allowance_first_and_price_the_rest() {
+        let r = priced();
+        // 100 tokens of allowance left: they are reserved, the other 200
+        // tokens of the estimate are priced (2000) and reserved from the money.
+        assert_eq!(
+            admit_funds(&used(900, 0), &funds(1000, Some(10_000)), &r),
+            Ok((100, 2000))
+        );
+        // ...capped at the money left, even when nothing is left.
+        assert_eq!(
+            admit_funds(&used(900, 9_500), &funds(1000, Some(10_000)), &r),
+            Ok((100, 500))
+        );
+        assert_eq!(
+            admit_funds(&used(900, 10_000), &funds(1000, Some(10_000)), &r),
+            Ok((100, 0))
+        );
+        // Invoiced beyond the allowance: no money is reserved.
+        assert_eq!(
+            admit_funds(&used(900, 0), &funds(1000, None), &r),
+            Ok((100, 0))
+        );
+        // The whole estimate fits in the allowance: no money either.
+        assert_eq!(
+            admit_funds(&used(0, 0), &funds(1000, Some(0)), &r),
+            Ok((300, 0))
+        );
+        // Rounded up: 1 token beyond of 3 costing 10 is 4.
+        let tiny = Reservation {
+            min_cost_nanos: 1,
+            cost_nanos: 10,
+            ..reservation(1, 3)
+        };
+        assert_eq!(
+            admit_funds(&used(998, 0), &funds(1000, Some(100)), &tiny),
+            Ok((2, 4))
+        );
+    }
+
+    #[test]
+    fn funds_past_the_allowance_pay_from_credit_or_refuse() {
+        let r = priced();
+        // Allowance used up: the credit pays, capped at what is left.
+        assert_eq!(
+            admit_funds(&used(1000, 8_000), &funds(1000, Some(10_000)), &r),
+            Ok((0, 2000))
+        );
+        assert_eq!(
+            admit_funds(&used(1000, 0), &funds(1000, Some(10_000)), &r),
+            Ok((0, 3000))
+        );
+        // 20 tokens left do not hold the 40-token prompt: the credit pays
+        // for the whole estimate, the 20 are reserved too.
+        assert_eq!(
+            admit_funds(&used(980, 0), &funds(1000, Some(10_000)), &r),
+            Ok((20, 3000))
+        );
+        // Invoiced: always admitted, nothing reserved once the allowance is used.
+        assert_eq!(
+            admit_funds(&used(5000, 1 << 40), &funds(1000, None), &r),
+            Ok((0, 0))
+        );
+        // Empty balance: refused, spent.
+        assert_eq!(
+            admit_funds(&used(1000, 10_000), &funds(1000, Some(10_000)), &r),
+            Err((QuotaKind::Funds, false))
+        );
+        assert_eq!(
+            admit_funds(&used(0, 0), &funds(0, Some(0)), &r),
+            Err((QuotaKind::Funds, false))
+        );
+        // Less left than the prompt costs: refused, spent.
+        assert_eq!(
+            admit_funds(&used(1000, 9_700), &funds(1000, Some(10_000)), &r),
+            Err((QuotaKind::Funds, false))
+        );
+    }
+
+    #[test]
+    fn funds_held_by_requests_in_flight_refuse_as_in_flight() {
+        let r = priced();
+        // The money left is reserved.
+        let c = Counters {
+            reserved_cost: 1_000,
+            ..used(1000, 9_000)
+        };
+        assert_eq!(
+            admit_funds(&c, &funds(1000, Some(10_000)), &r),
+            Err((QuotaKind::Funds, true))
+        );
+        // The allowance left is reserved and there is no credit.
+        let c = Counters {
+            reserved_tokens: 100,
+            ..used(900, 0)
+        };
+        assert_eq!(
+            admit_funds(&c, &funds(1000, Some(0)), &r),
+            Err((QuotaKind::Funds, true))
+        );
+        // Both reserved by others, but the money left would not hold the
+        // prompt anyway: spent.
+        let c = Counters {
+            reserved_cost: 100,
+            ..used(1000, 9_800)
+        };
+        assert_eq!(
+            admit_funds(&c, &funds(1000, Some(10_000)), &r),
+            Err((QuotaKind::Funds, false))
+        );
+    }
+
+    #[test]
+    fn settling_charges_only_usage_beyond_the_allowance() {
+        // Straddling: 100 of the 300 tokens were in the allowance.
+        assert_eq!(funds_charge(1000, 900, 300, 3000), 2000);
+        // All inside, all beyond, and beyond already.
+        assert_eq!(funds_charge(1000, 0, 300, 3000), 0);
+        assert_eq!(funds_charge(1000, 700, 300, 3000), 0);
+        assert_eq!(funds_charge(1000, 1000, 300, 3000), 3000);
+        assert_eq!(funds_charge(0, 0, 300, 3000), 3000);
+        assert_eq!(funds_charge(1000, 5000, 300, 3001), 3001);
+        // Rounded up; nothing for no tokens.
+        assert_eq!(funds_charge(1000, 999, 3, 10), 7);
+        assert_eq!(funds_charge(1000, 2000, 0, 10), 0);
+        // No overflow with large costs.
+        assert_eq!(funds_charge(1, 0, 2, i64::MAX - 1), i64::MAX / 2);
+
+        let mut c = used(900, 50);
+        let check = QuotaCheck::funds("dev", None, funds(1000, Some(10_000)));
+        apply_usage(&mut c, &check, 300, 3000);
+        assert_eq!(
+            (c.tokens_month, c.cost_total, c.cost_month),
+            (1200, 2050, 2000)
+        );
+        assert_eq!(c.tokens_total, 0);
     }
 
     #[test]

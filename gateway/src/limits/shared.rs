@@ -5,20 +5,22 @@
 //! Keys (prefix `aihub:` by default):
 //! - `rl:{k|d}:{id}:{requests|tokens}` — a rate limit's GCRA theoretical
 //!   arrival time in microseconds, expiring when it is whole again;
-//! - `q:{k|d}:{id}` — a hash of quota counters: `tt`/`ct` tokens and cost
-//!   ever, `tm`/`cm` tokens and cost in month `m`, `rt`/`rc` reserved by
-//!   requests in flight, and `r:{request id}` = `tokens:cost` per reservation;
-//! - `q:{k|d}:{id}:res` — reservation expiry times (a reservation whose
+//! - `q:{k|d|f}:{id}` — a hash of quota counters (`f`: an account's funds,
+//!   by developer id): `tt`/`ct` tokens and cost ever, `tm`/`cm` tokens and
+//!   cost in month `m`, `rt`/`rc` reserved by requests in flight, and
+//!   `r:{request id}` = `tokens:cost` per reservation. For funds, `ct`/`cm`
+//!   count only what was charged beyond the plan's allowance, and `tt` stays
+//!   as seeded (see [`super::admit_funds`]);
+//! - `q:{k|d|f}:{id}:res` — reservation expiry times (a reservation whose
 //!   gateway died is released after `reservation_ttl_secs`).
 //!
 //! A counter hash missing (first use, or a Redis that lost its data) is
 //! created from the control plane's usage base, so totals survive.
 
 use super::{
-    QuotaCheck, QuotaDecision, QuotaKind, RateCheck, RateDecision, RateState, Reservation,
-    Settlement,
+    scope_letter, QuotaCheck, QuotaDecision, QuotaKind, RateCheck, RateDecision, RateState,
+    Reservation, Settlement,
 };
-use aihub_contract::snapshot::UsageScope;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -70,8 +72,22 @@ return 1
 "#;
 
 /// Shared by the reserve and settle scripts: creates a scope's hash from
-/// its seed, rolls its month, releases reservations past their expiry.
+/// its seed, rolls its month, releases reservations past their expiry;
+/// `share` is [`super::share`], exact while `a` and `whole`² stay below 2^53.
 const PREPARE: &str = r#"
+local function share(a, part, whole)
+  if a <= 0 or part <= 0 or whole <= 0 then return 0 end
+  if part >= whole then return a end
+  -- a * part / whole as q * part + rem * part / whole, each product exact.
+  local q = math.floor(a / whole)
+  while q * whole > a do q = q - 1 end
+  while (q + 1) * whole <= a do q = q + 1 end
+  local x = (a - q * whole) * part
+  local k = math.floor(x / whole)
+  while k * whole < x do k = k + 1 end
+  while k > 0 and (k - 1) * whole >= x do k = k - 1 end
+  return q * part + k
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local month = ARGV[1]
@@ -97,8 +113,8 @@ local function prepare(h, z, base)
     local a = redis.call('HGET', h, 'r:' .. id)
     if a then
       local rt, rc = string.match(a, '(%d+):(%d+)')
-      redis.call('HINCRBY', h, 'rt', -tonumber(rt))
-      redis.call('HINCRBY', h, 'rc', -tonumber(rc))
+      redis.call('HINCRBY', h, 'rt', 0 - tonumber(rt))
+      redis.call('HINCRBY', h, 'rc', 0 - tonumber(rc))
       redis.call('HDEL', h, 'r:' .. id)
     end
   end
@@ -107,7 +123,8 @@ end
 "#;
 
 /// ARGV: month, request id, min tokens, tokens, min cost, cost, ttl ms, then
-/// per scope 8 values: seeds tt ct tm cm, limits tt tm ct cm (-1 = none).
+/// per scope 10 values: seeds tt ct tm cm, limits tt tm ct cm (-1 = none),
+/// funds allowance (-1 = not a funds scope) and spend limit (-1 = none).
 /// KEYS: per scope the hash and the expiry set.
 const RESERVE: &str = r#"
 local rid = ARGV[2]
@@ -121,15 +138,39 @@ local function room(limit, used, reserved)
   if r < 0 then r = 0 end
   return r
 end
+-- admit_funds: what to reserve, or nil.
+local function funds(allowance, limit, tm, ct, rt, rc)
+  local tok_room = allowance - tm - rt
+  if tok_room < 0 then tok_room = 0 end
+  local take_t = math.min(est_t, tok_room)
+  local money = room(limit, ct, rc)
+  if tok_room > 0 and tok_room >= min_t then
+    if money == nil then return {take_t, 0} end
+    return {take_t, math.min(share(est_c, est_t - take_t, est_t), money)}
+  end
+  if money == nil then return {take_t, 0} end
+  if money > 0 and money >= min_c then return {take_t, math.min(est_c, money)} end
+  return nil
+end
 local amounts = {}
 for i = 1, n do
   local h, z = KEYS[2 * i - 1], KEYS[2 * i]
-  local base = 8 + (i - 1) * 8
+  local base = 8 + (i - 1) * 10
   prepare(h, z, base)
   local v = redis.call('HMGET', h, 'tt', 'ct', 'tm', 'cm', 'rt', 'rc')
   local tt, ct, tm, cm = tonumber(v[1]), tonumber(v[2]), tonumber(v[3]), tonumber(v[4])
   local rt, rc = tonumber(v[5]), tonumber(v[6])
+  local allowance, limit = tonumber(ARGV[base + 8]), tonumber(ARGV[base + 9])
   local take_t, take_c = est_t, est_c
+  if allowance >= 0 then
+    local a = funds(allowance, limit, tm, ct, rt, rc)
+    if a == nil then
+      local in_flight = 0
+      if funds(allowance, limit, tm, ct, 0, 0) ~= nil then in_flight = 1 end
+      return {i, 5, in_flight}
+    end
+    take_t, take_c = a[1], a[2]
+  end
   local checks = {
     {1, room(tonumber(ARGV[base + 4]), tt, rt), min_t},
     {2, room(tonumber(ARGV[base + 5]), tm, rt), min_t},
@@ -137,6 +178,7 @@ for i = 1, n do
     {4, room(tonumber(ARGV[base + 7]), cm, rc), min_c},
   }
   local used = {tt, tm, ct, cm}
+  if allowance >= 0 then checks = {} end
   for _, c in ipairs(checks) do
     local r = c[2]
     if r ~= nil then
@@ -169,26 +211,41 @@ end
 return out
 "#;
 
-/// ARGV: month, request id, tokens, cost, then per scope 8 values (seeds as
-/// in RESERVE, limits unused). KEYS as in RESERVE.
+/// ARGV: month, request id, tokens, cost, then per scope 10 values as in
+/// RESERVE (only the seeds and the funds allowance are used). KEYS as in
+/// RESERVE. A funds scope is charged [`super::funds_charge`].
 const SETTLE: &str = r#"
 local rid = ARGV[2]
 local tokens, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
 for i = 1, #KEYS / 2 do
   local h, z = KEYS[2 * i - 1], KEYS[2 * i]
-  prepare(h, z, 5 + (i - 1) * 8)
+  local base = 5 + (i - 1) * 10
+  prepare(h, z, base)
   local a = redis.call('HGET', h, 'r:' .. rid)
   if a then
     local rt, rc = string.match(a, '(%d+):(%d+)')
-    redis.call('HINCRBY', h, 'rt', -tonumber(rt))
-    redis.call('HINCRBY', h, 'rc', -tonumber(rc))
+    -- `0 - x`, not `-x`: Redis refuses -0 (a reservation of 0) as an integer.
+    redis.call('HINCRBY', h, 'rt', 0 - tonumber(rt))
+    redis.call('HINCRBY', h, 'rc', 0 - tonumber(rc))
     redis.call('HDEL', h, 'r:' .. rid)
     redis.call('ZREM', z, rid)
   end
-  redis.call('HINCRBY', h, 'tt', tokens)
-  redis.call('HINCRBY', h, 'tm', tokens)
-  redis.call('HINCRBY', h, 'ct', cost)
-  redis.call('HINCRBY', h, 'cm', cost)
+  local allowance = tonumber(ARGV[base + 8])
+  if allowance >= 0 then
+    local before = tonumber(redis.call('HGET', h, 'tm') or '0')
+    local over = before + tokens - allowance
+    if over < 0 then over = 0 end
+    if over > tokens then over = tokens end
+    local charge = share(cost, over, tokens)
+    redis.call('HINCRBY', h, 'tm', tokens)
+    redis.call('HINCRBY', h, 'ct', string.format('%d', charge))
+    redis.call('HINCRBY', h, 'cm', string.format('%d', charge))
+  else
+    redis.call('HINCRBY', h, 'tt', tokens)
+    redis.call('HINCRBY', h, 'tm', tokens)
+    redis.call('HINCRBY', h, 'ct', cost)
+    redis.call('HINCRBY', h, 'cm', cost)
+  end
 end
 return 1
 "#;
@@ -217,13 +274,6 @@ pub enum StoreError {
     /// The call failed or took longer than the timeout.
     #[error("redis: {0}")]
     Redis(String),
-}
-
-fn scope_letter(s: UsageScope) -> &'static str {
-    match s {
-        UsageScope::Key => "k",
-        UsageScope::Developer => "d",
-    }
 }
 
 fn opt_u(v: Option<u64>) -> i64 {
@@ -371,7 +421,13 @@ impl RedisLimits {
             .arg(opt_u(check.tokens_total))
             .arg(opt_u(check.tokens_month))
             .arg(opt_i(check.cost_total))
-            .arg(opt_i(check.cost_month));
+            .arg(opt_i(check.cost_month))
+            .arg(opt_u(
+                check.funds.as_ref().map(|f| f.allowance_tokens_monthly),
+            ))
+            .arg(opt_i(
+                check.funds.as_ref().and_then(|f| f.spend_limit_nanos),
+            ));
     }
 
     /// See [`super::local::LocalLimits::reserve`].
@@ -395,7 +451,8 @@ impl RedisLimits {
                 1 => QuotaKind::TokensTotal,
                 2 => QuotaKind::TokensMonth,
                 3 => QuotaKind::CostTotal,
-                _ => QuotaKind::CostMonth,
+                4 => QuotaKind::CostMonth,
+                _ => QuotaKind::Funds,
             };
             return Ok(QuotaDecision::Refused {
                 index: usize::try_from(first - 1).unwrap_or(0),

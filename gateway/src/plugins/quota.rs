@@ -1,13 +1,18 @@
 //! `quota`: token quotas and spend budgets, per key (total and per UTC
 //! month) and per account (`api_quota_limit` tokens per month, all keys
-//! together).
+//! together), then the account's funds: its plan's monthly token allowance
+//! and its credit (developers whose entry has `funds`; see
+//! [`crate::limits::admit_funds`]).
 //!
 //! Before forwarding, the request's estimate (see `rate_limit`'s
 //! [`Estimate`]) is reserved in every scope it counts against; after the
 //! response, the reservation is replaced by the metered usage, or released
 //! when nothing was used. The bound on overshoot under concurrency is in
-//! [`crate::limits::Reservation`]. A refusal is a `429` with code
-//! `insufficient_quota`, as OpenAI answers an exhausted quota.
+//! [`crate::limits::Reservation`]. A refusal is a `429` of type
+//! `insufficient_quota`, as OpenAI answers an exhausted quota, with code
+//! `insufficient_quota` (a quota or budget is spent), `insufficient_balance`
+//! (the plan's allowance is used and the credit cannot pay) or
+//! `quota_reserved` (what is left is held by requests in progress).
 //!
 //! Must come after `routing` (it prices the estimate with the model's
 //! prices) and after `metering` (it settles with the metered usage).
@@ -64,10 +69,46 @@ struct Reserved {
     decider: Decider,
 }
 
+/// `1234567` → `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+fn funds_refusal(check: &QuotaCheck, in_flight: bool, month: &Month) -> ApiError {
+    if in_flight {
+        return ApiError::too_many_requests(
+            "insufficient_quota",
+            "quota_reserved",
+            "What is left of your plan's allowance and credit is reserved by requests in \
+             progress. Retry when they finish, or send a smaller max_tokens.",
+        );
+    }
+    let message = match &check.funds {
+        Some(f) if f.allowance_tokens_monthly > 0 => format!(
+            "You have used the {} tokens your {} plan includes in {} and your credit balance \
+             is empty. Add credit or upgrade your plan in the AI Hub portal.",
+            thousands(f.allowance_tokens_monthly),
+            f.plan,
+            month.name
+        ),
+        _ => "Your credit balance is empty. Add credit in the AI Hub portal.".to_string(),
+    };
+    ApiError::too_many_requests("insufficient_quota", "insufficient_balance", message)
+}
+
 fn refusal(check: &QuotaCheck, kind: QuotaKind, in_flight: bool, month: &Month) -> ApiError {
     let whose = match check.scope {
         UsageScope::Key => "this API key's",
         UsageScope::Developer => "your account's",
+        UsageScope::Funds => return funds_refusal(check, in_flight, month),
     };
     let next_month = month_of(month.end_ms).name;
     let (what, amount, when) = match kind {
@@ -97,6 +138,7 @@ fn refusal(check: &QuotaCheck, kind: QuotaKind, in_flight: bool, month: &Month) 
             ),
             format!("It resets on {next_month}-01 (UTC), or raise it in the AI Hub portal."),
         ),
+        QuotaKind::Funds => return funds_refusal(check, in_flight, month),
     };
     if in_flight {
         return ApiError::too_many_requests(
@@ -125,7 +167,7 @@ impl Plugin for Quota {
         let (Route::Model(_), Some(key)) = (ctx.route, ctx.key.clone()) else {
             return Ok(());
         };
-        let mut checks = Vec::with_capacity(2);
+        let mut checks = Vec::with_capacity(3);
         if key.limits.has_quota() {
             checks.push(QuotaCheck {
                 scope: UsageScope::Key,
@@ -139,6 +181,7 @@ impl Plugin for Quota {
                 tokens_month: key.limits.token_quota_monthly,
                 cost_total: key.limits.budget_total_nanos,
                 cost_month: key.limits.budget_monthly_nanos,
+                funds: None,
             });
         }
         let account = ctx.tables.account_limits.get(&key.developer_id);
@@ -155,7 +198,18 @@ impl Plugin for Quota {
                 tokens_month: Some(monthly),
                 cost_total: None,
                 cost_month: None,
+                funds: None,
             });
+        }
+        if let Some(funds) = account.and_then(|a| a.funds.as_ref()) {
+            checks.push(QuotaCheck::funds(
+                &key.developer_id,
+                ctx.tables
+                    .usage_bases
+                    .get(&(UsageScope::Funds, key.developer_id.clone()))
+                    .cloned(),
+                funds.clone(),
+            ));
         }
         if checks.is_empty() {
             return Ok(());
@@ -221,5 +275,52 @@ impl Plugin for Quota {
                 tokio::spawn(async move { limits.settle(&settlement, Decider::Redis).await });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aihub_contract::snapshot::Funds;
+
+    fn funds(allowance: u64) -> QuotaCheck {
+        QuotaCheck::funds(
+            "dev",
+            None,
+            Funds {
+                plan: "Free".into(),
+                allowance_tokens_monthly: allowance,
+                spend_limit_nanos: Some(0),
+            },
+        )
+    }
+
+    #[test]
+    fn funds_refusals_say_why_and_what_to_do() {
+        let month = month_of(1_795_629_600_000); // 2026-11
+        let e = refusal(&funds(1000), QuotaKind::Funds, false, &month);
+        assert_eq!(
+            (e.status, e.kind, e.code),
+            (429, "insufficient_quota", "insufficient_balance")
+        );
+        assert_eq!(
+            e.message,
+            "You have used the 1,000 tokens your Free plan includes in 2026-11 and your credit \
+             balance is empty. Add credit or upgrade your plan in the AI Hub portal."
+        );
+        let e = refusal(&funds(0), QuotaKind::Funds, false, &month);
+        assert_eq!(e.code, "insufficient_balance");
+        assert_eq!(
+            e.message,
+            "Your credit balance is empty. Add credit in the AI Hub portal."
+        );
+        let e = refusal(&funds(1000), QuotaKind::Funds, true, &month);
+        assert_eq!((e.kind, e.code), ("insufficient_quota", "quota_reserved"));
+        assert!(e
+            .message
+            .starts_with("What is left of your plan's allowance and credit"));
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(0), "0");
     }
 }

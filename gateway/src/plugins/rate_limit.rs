@@ -111,7 +111,7 @@ struct RlState {
 fn describe(check: &RateCheck) -> String {
     let whose = match check.scope {
         UsageScope::Key => "this API key",
-        UsageScope::Developer => "your account",
+        UsageScope::Developer | UsageScope::Funds => "your account",
     };
     format!("{} per minute on {whose}", check.kind.as_str())
 }
