@@ -2,6 +2,11 @@ import { Route, Routes } from "react-router";
 import { GuestOnly, RequireAuth } from "./auth/guards";
 import { AppLayout } from "./components/AppLayout";
 import { AuthLayout } from "./components/AuthLayout";
+import { BillingPage } from "./pages/billing/BillingPage";
+import { CreditPage } from "./pages/billing/CreditPage";
+import { InvoicePage } from "./pages/billing/InvoicePage";
+import { InvoicesPage } from "./pages/billing/InvoicesPage";
+import { PlansPage } from "./pages/billing/PlansPage";
 import { DashboardPage } from "./pages/DashboardPage";
 import { KeysPage } from "./pages/KeysPage";
 import { EventsPage } from "./pages/events/EventsPage";
@@ -13,6 +18,7 @@ import { NotFoundPage } from "./pages/NotFoundPage";
 import { ProfilePage } from "./pages/ProfilePage";
 import { RegisterPage } from "./pages/RegisterPage";
 import { ResetPasswordPage } from "./pages/ResetPasswordPage";
+import { UsagePage } from "./pages/usage/UsagePage";
 import { VerifyEmailPage } from "./pages/VerifyEmailPage";
 
 /**
@@ -40,6 +46,12 @@ export function AppRoutes() {
           <Route path="/webhooks" element={<WebhooksPage />} />
           <Route path="/webhooks/:id" element={<WebhookDetailPage />} />
           <Route path="/events" element={<EventsPage />} />
+          <Route path="/usage" element={<UsagePage />} />
+          <Route path="/billing" element={<BillingPage />} />
+          <Route path="/billing/plans" element={<PlansPage />} />
+          <Route path="/billing/credit" element={<CreditPage />} />
+          <Route path="/billing/invoices" element={<InvoicesPage />} />
+          <Route path="/billing/invoices/:id" element={<InvoicePage />} />
           <Route path="/profile" element={<ProfilePage />} />
         </Route>
       </Route>

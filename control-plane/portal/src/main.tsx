@@ -9,6 +9,7 @@ import "./styles/components.css";
 import "./styles/layout.css";
 import "./styles/keys.css";
 import "./styles/webhooks.css";
+import "./styles/billing.css";
 
 const root = document.getElementById("root");
 if (root) {

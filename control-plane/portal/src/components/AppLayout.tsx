@@ -38,11 +38,7 @@ export function AppLayout() {
     return () => document.removeEventListener("keydown", onKey);
   }, [menuOpen]);
 
-  const soon = [
-    { key: "usage", icon: ChartIcon },
-    { key: "billing", icon: CardIcon },
-    { key: "docs", icon: BookIcon },
-  ] as const;
+  const soon = [{ key: "docs", icon: BookIcon }] as const;
 
   return (
     <div className={`app${menuOpen ? " app-menu-open" : ""}`}>
@@ -89,6 +85,16 @@ export function AppLayout() {
             <li>
               <NavLink to="/events" className="nav-item">
                 <PulseIcon /> {t("nav.events")}
+              </NavLink>
+            </li>
+            <li>
+              <NavLink to="/usage" className="nav-item">
+                <ChartIcon /> {t("nav.usage")}
+              </NavLink>
+            </li>
+            <li>
+              <NavLink to="/billing" className="nav-item">
+                <CardIcon /> {t("nav.billing")}
               </NavLink>
             </li>
             {soon.map(({ key, icon: Icon }) => (
