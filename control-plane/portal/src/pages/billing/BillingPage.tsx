@@ -5,7 +5,7 @@ import { Link } from "react-router";
 import type { Billing } from "../../api/billing";
 import { Alert } from "../../components/Alert";
 import { FullPageLoader } from "../../components/Loader";
-import { CardIcon, ChartIcon, PlusIcon, SparkIcon } from "../../components/icons";
+import { CardIcon, PlusIcon, SparkIcon } from "../../components/icons";
 import { useDocumentTitle } from "../../lib/useDocumentTitle";
 import { BillingTabs, billingErrorMessage, billingQuery, useBillingApi, useFormat } from "./shared";
 
@@ -105,7 +105,7 @@ function Overview({ billing }: { billing: Billing }) {
               {t("billing.month.title", { month: f.month(billing.period.month) })}
             </h2>
             <Link to="/usage" className="link-small">
-              <ChartIcon size={14} /> {t("billing.month.details")}
+              {t("billing.month.details")}
             </Link>
           </div>
           <dl className="billing-facts">
@@ -177,13 +177,13 @@ function Allowance({ billing }: { billing: Billing }) {
         <h2 id={`${id}-title`} className="card-title">
           {t("billing.allowance.title")}
         </h2>
-        <span className="small muted">
-          {t("billing.allowance.period", {
-            from: f.date(billing.period.start),
-            to: f.date(billing.period.end - 1),
-          })}
-        </span>
       </div>
+      <p className="small muted billing-period">
+        {t("billing.allowance.period", {
+          from: f.date(billing.period.start),
+          to: f.date(billing.period.end - 1),
+        })}
+      </p>
       {included > 0 ? (
         <>
           <p className="billing-allowance-text" id={`${id}-text`}>
