@@ -3,7 +3,7 @@
 -- One row per metered request, written by the gateway's usage sink (the
 -- `clickhouse` crate, RowBinary, compression off). The columns are exactly the
 -- fields of `aihub_contract::usage::UsageRow`, in the same order, followed by
--- two MATERIALIZED time columns that inserts never send.
+-- three MATERIALIZED time columns that inserts never send.
 --
 -- Compatibility: accepted by Debian's ClickHouse 18.16 and by current releases.
 -- 18.16 has no DateTime64, no Bool and (without a setting) no LowCardinality,
@@ -49,7 +49,10 @@ CREATE TABLE IF NOT EXISTS aihub.usage_records
     -- Arrival time in seconds (UTC), for dashboards and time filters.
     ts                DateTime('UTC') MATERIALIZED toDateTime(intDiv(ts_ms, 1000), 'UTC'),
     -- Arrival day (UTC), the partition key.
-    date              Date MATERIALIZED toDate(toDateTime(intDiv(ts_ms, 1000), 'UTC'))
+    date              Date MATERIALIZED toDate(toDateTime(intDiv(ts_ms, 1000), 'UTC')),
+    -- When ClickHouse stored the row: the control plane's charger reads
+    -- rows in this order.
+    inserted_at       DateTime('UTC') MATERIALIZED now()
 )
 ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMM(date)

@@ -39,6 +39,61 @@ pub struct Config {
     pub email: EmailConfig,
     /// Webhook delivery.
     pub webhooks: WebhooksConfig,
+    /// Usage charges, invoices, alerts.
+    pub billing: BillingConfig,
+    /// The payment provider.
+    pub payments: PaymentsConfig,
+    /// Where gateways store usage rows when not through this control plane.
+    pub clickhouse: ClickHouseConfig,
+}
+
+/// `[billing]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingConfig {
+    /// Milliseconds between the charger's rounds.
+    pub charge_interval_ms: u64,
+    /// Hours after a month ends before its invoices are finalized.
+    pub invoice_grace_hours: u64,
+    /// A low-balance alert fires below this amount (USD, e.g. "1.00").
+    pub low_balance_alert: String,
+    /// Close months on a schedule (off: only `aihub admin close-month`).
+    pub close_months: bool,
+}
+
+/// `[payments]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsConfig {
+    /// `none` or `stripe`.
+    pub provider: String,
+    /// Stripe's API base (a stand-in in tests).
+    pub stripe_api_base: String,
+    /// Stripe secret key (`sk_…`).
+    pub stripe_secret_key: SharedSecret,
+    /// Stripe webhook signing secret (`whsec_…`).
+    pub stripe_webhook_secret: SharedSecret,
+    /// Smallest top-up (USD).
+    pub min_top_up: String,
+    /// Largest top-up (USD).
+    pub max_top_up: String,
+}
+
+/// `[clickhouse]`: the usage store the gateways write to; empty `url` =
+/// the control plane's own table (the embedded default).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    /// HTTP URL, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// Database.
+    pub database: String,
+    /// Table.
+    pub table: String,
+    /// User.
+    pub user: String,
+    /// Password.
+    pub password: SharedSecret,
 }
 
 /// `[server]`
@@ -393,6 +448,7 @@ impl Config {
 
         self.validate_accounts(&mut problems);
         self.validate_webhooks(&mut problems);
+        self.validate_billing(&mut problems);
 
         if self.log.level.trim().is_empty()
             || tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err()
@@ -431,6 +487,65 @@ impl Config {
         }
         if w.disable_after_failing_hours == 0 {
             problems.push("webhooks.disable_after_failing_hours: expected at least 1".into());
+        }
+    }
+
+    fn validate_billing(&self, problems: &mut Vec<String>) {
+        let b = &self.billing;
+        if !(100..=3_600_000).contains(&b.charge_interval_ms) {
+            problems.push("billing.charge_interval_ms: expected 100 to 3600000".into());
+        }
+        if b.invoice_grace_hours > 24 * 31 {
+            problems.push("billing.invoice_grace_hours: expected 0 to 744".into());
+        }
+        if crate::billing::money::parse_positive(
+            &b.low_balance_alert,
+            "billing.low_balance_alert",
+            2,
+        )
+        .is_err()
+        {
+            problems.push(format!(
+                "billing.low_balance_alert: expected an amount such as \"1.00\", got '{}'",
+                b.low_balance_alert
+            ));
+        }
+        let p = &self.payments;
+        match p.provider.as_str() {
+            "none" => {}
+            "stripe" => {
+                if !is_http_url(&p.stripe_api_base) {
+                    problems.push("payments.stripe_api_base: expected an http(s) URL".into());
+                }
+                if p.stripe_secret_key.expose().trim().is_empty() {
+                    problems.push(
+                        "payments.stripe_secret_key: required with provider = \"stripe\"".into(),
+                    );
+                }
+                if p.stripe_webhook_secret.expose().trim().is_empty() {
+                    problems.push(
+                        "payments.stripe_webhook_secret: required with provider = \"stripe\" (the endpoint's signing secret, whsec_…)".into(),
+                    );
+                }
+            }
+            other => problems.push(format!(
+                "payments.provider: expected \"none\" or \"stripe\", got '{other}'"
+            )),
+        }
+        let min = crate::billing::money::parse_positive(&p.min_top_up, "payments.min_top_up", 2);
+        let max = crate::billing::money::parse_positive(&p.max_top_up, "payments.max_top_up", 2);
+        match (min, max) {
+            (Ok(a), Ok(b)) if a <= b => {}
+            (Ok(_), Ok(_)) => {
+                problems.push("payments.min_top_up: must not exceed payments.max_top_up".into())
+            }
+            _ => problems.push(
+                "payments.min_top_up, payments.max_top_up: expected amounts such as \"5.00\""
+                    .into(),
+            ),
+        }
+        if !self.clickhouse.url.is_empty() && !is_http_url(&self.clickhouse.url) {
+            problems.push("clickhouse.url: expected an http(s) URL or empty".into());
         }
     }
 

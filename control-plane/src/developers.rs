@@ -414,6 +414,7 @@ pub async fn insert(
         Err(e) if db::is_unique_violation(&e) => return Err(email_taken(&new.email)),
         other => other?,
     };
+    crate::billing::plans::start(tx, &id).await?;
     db::record_change(tx, backend, Entity::Developer, &id).await?;
     fetch_by_id(tx, &id)
         .await?

@@ -34,8 +34,10 @@ pub async fn snapshot(db: &Db) -> DomainResult<Snapshot> {
     // the gateway then simply receives again. The other order could skip one.
     let version = db::current_version(&mut conn).await?;
     let keys = keys::active_entries(&mut conn).await?;
-    let developers = developers::key_owner_entries(&mut conn).await?;
-    let usage = usage_bases(&mut conn, &keys, &developers, db::now_ms()).await?;
+    let mut developers = developers::key_owner_entries(&mut conn).await?;
+    crate::billing::plans::fill_funds(&mut conn, &mut developers).await?;
+    let mut usage = usage_bases(&mut conn, &keys, &developers, db::now_ms()).await?;
+    usage.extend(funds_bases(&mut conn, &developers, db::now_ms()).await?);
     Ok(Snapshot {
         version,
         keys,
@@ -213,6 +215,48 @@ async fn usage_bases(
     Ok(out)
 }
 
+/// The [`UsageScope::Funds`] bases of developers billed by money: this
+/// month's tokens and charges, and every charge ever (the charger's running
+/// totals, `billing_usage`).
+async fn funds_bases(
+    conn: &mut AnyConnection,
+    developers: &[DeveloperEntry],
+    now_ms: i64,
+) -> DomainResult<Vec<UsageBase>> {
+    let month = calendar::month_of(now_ms);
+    let mut out = Vec::new();
+    for d in developers.iter().filter(|d| d.funds.is_some()) {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN period = $2 THEN tokens ELSE 0 END), 0) AS BIGINT) \
+                    AS tokens_month, \
+                    CAST(COALESCE(SUM(CASE WHEN period = $2 THEN charged_nanos ELSE 0 END), 0) \
+                    AS BIGINT) AS cost_month, \
+                    CAST(COALESCE(SUM(charged_nanos), 0) AS BIGINT) AS cost_total \
+             FROM billing_usage WHERE developer_id = $1",
+        )
+        .bind(&d.id)
+        .bind(&month.name)
+        .fetch_one(&mut *conn)
+        .await?;
+        let tokens_month: i64 = row.try_get("tokens_month")?;
+        let cost_month: i64 = row.try_get("cost_month")?;
+        let cost_total: i64 = row.try_get("cost_total")?;
+        if tokens_month == 0 && cost_total == 0 {
+            continue;
+        }
+        out.push(UsageBase {
+            scope: UsageScope::Funds,
+            id: d.id.clone(),
+            month: month.name.clone(),
+            tokens_month: u64::try_from(tokens_month).unwrap_or(0),
+            cost_nanos_month: cost_month,
+            tokens_total: 0,
+            cost_nanos_total: cost_total,
+        });
+    }
+    Ok(out)
+}
+
 /// The current version.
 pub async fn version(db: &Db) -> DomainResult<i64> {
     let mut conn = db.pool().acquire().await?;
@@ -277,6 +321,7 @@ pub async fn changes(db: &Db, since: i64, upto: i64) -> DomainResult<Changes> {
     if catalog_changed {
         out.catalog = Some(catalog::gateway_catalog(&mut conn).await?);
     }
+    crate::billing::plans::fill_funds(&mut conn, &mut out.developers_upsert).await?;
     out.usage = changed_bases(
         &mut conn,
         &out.keys_upsert,
@@ -284,6 +329,8 @@ pub async fn changes(db: &Db, since: i64, upto: i64) -> DomainResult<Changes> {
         db::now_ms(),
     )
     .await?;
+    out.usage
+        .extend(funds_bases(&mut conn, &out.developers_upsert, db::now_ms()).await?);
     Ok(out)
 }
 

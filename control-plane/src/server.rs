@@ -31,6 +31,7 @@ pub struct Application {
     mail_worker: tokio::task::JoinHandle<()>,
     housekeeping: tokio::task::JoinHandle<()>,
     webhook_worker: tokio::task::JoinHandle<()>,
+    billing_jobs: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -62,7 +63,13 @@ impl Application {
             .context("cannot build the webhook HTTP client")?,
         );
         let webhook_worker = delivery::spawn_worker(deliverer.clone(), shutdown_rx.clone());
+        let billing = Arc::new(
+            crate::billing::Billing::from_config(config)
+                .map_err(|e| anyhow::anyhow!("billing configuration: {e}"))?,
+        );
+        let billing_jobs = billing.spawn(db.clone(), shutdown_rx.clone());
         let api = Arc::new(ApiState {
+            billing,
             accounts,
             trusted_proxies: config.auth.trusted_networks(),
             sealing_secret: config.auth.token_secret.expose().as_bytes().to_vec(),
@@ -86,6 +93,7 @@ impl Application {
             mail_worker,
             housekeeping,
             webhook_worker,
+            billing_jobs,
         })
     }
 
@@ -115,6 +123,7 @@ impl Application {
             mail_worker,
             housekeeping,
             webhook_worker,
+            billing_jobs,
         } = self;
         let app = http::router(state).layer(Extension(api));
         let stop = async move {
@@ -135,6 +144,7 @@ impl Application {
         let _ = mail_worker.await;
         let _ = housekeeping.await;
         let _ = webhook_worker.await;
+        let _ = billing_jobs.await;
         db.close().await;
         tracing::info!("control plane stopped");
         Ok(())

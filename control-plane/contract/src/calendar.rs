@@ -33,6 +33,24 @@ pub fn month_of(ms: i64) -> Month {
     }
 }
 
+/// The month named `YYYY-MM`, `None` when the name is not one.
+pub fn month_named(name: &str) -> Option<Month> {
+    let (y, m) = name.split_once('-')?;
+    if y.len() != 4 || m.len() != 2 {
+        return None;
+    }
+    let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
+    if !(1970..=9998).contains(&y) || !(1..=12).contains(&m) {
+        return None;
+    }
+    Some(month_of(first_of(y, m)))
+}
+
+/// The month before `m`.
+pub fn previous(m: &Month) -> Month {
+    month_of(m.start_ms - 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +66,10 @@ mod tests {
         assert_eq!(dec.name, "2026-12");
         assert_eq!(month_of(dec.end_ms).name, "2027-01");
         assert_eq!(month_of(dec.end_ms - 1).name, "2026-12");
+        assert_eq!(month_named("2026-11"), Some(m.clone()));
+        assert_eq!(previous(&dec), m);
+        for bad in ["2026-13", "2026-1", "26-11", "abcd-ef", "2026-00", ""] {
+            assert_eq!(month_named(bad), None, "{bad}");
+        }
     }
 }

@@ -45,3 +45,77 @@ pub fn conflict() -> ApiFailure {
         "Idempotency-Key: this key was already used with a different request body",
     )
 }
+
+/// What a creating POST needs to answer a retry and store its first answer.
+pub struct Idem {
+    key: Option<String>,
+    hash: String,
+    developer_id: String,
+}
+
+/// How a creating POST goes on: the stored answer of a retry, or a write
+/// transaction to do the work in (then [`finish`]).
+pub enum Start {
+    /// A retry: send this again.
+    Replay(Response),
+    /// New: do the work in this transaction.
+    Go(sqlx::Transaction<'static, sqlx::Any>, Idem),
+}
+
+/// Opens the write transaction of a creating POST, answering a retry with
+/// its first answer (or a conflict when the body differs).
+pub async fn start(
+    db: &crate::db::Db,
+    secret: &[u8],
+    developer_id: &str,
+    headers: &HeaderMap,
+    body: &Value,
+) -> Result<Start, ApiFailure> {
+    let key = key_from(headers)?;
+    let hash = idempotency::request_hash(body);
+    let mut tx = db
+        .begin_write()
+        .await
+        .map_err(crate::error::DomainError::from)?;
+    if let Some(k) = &key {
+        match idempotency::lookup(&mut tx, secret, developer_id, k, &hash).await? {
+            idempotency::Lookup::New => {}
+            idempotency::Lookup::Replay { status, body } => {
+                return Ok(Start::Replay(replayed(status, body)))
+            }
+            idempotency::Lookup::Conflict => return Err(conflict()),
+        }
+    }
+    Ok(Start::Go(
+        tx,
+        Idem {
+            key,
+            hash,
+            developer_id: developer_id.to_string(),
+        },
+    ))
+}
+
+/// Stores the answer under the request's key (if any), commits and answers.
+pub async fn finish(
+    mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    idem: Idem,
+    secret: &[u8],
+    status: StatusCode,
+    answer: Value,
+) -> Result<Response, ApiFailure> {
+    if let Some(k) = &idem.key {
+        idempotency::store(
+            &mut tx,
+            secret,
+            &idem.developer_id,
+            k,
+            &idem.hash,
+            status.as_u16(),
+            &answer,
+        )
+        .await?;
+    }
+    tx.commit().await.map_err(crate::error::DomainError::from)?;
+    Ok(no_store(status, answer))
+}

@@ -20,6 +20,7 @@
 //! as a request extension by [`crate::server`].
 
 pub mod admin;
+pub mod billing;
 pub mod developer;
 mod error;
 pub mod events;
@@ -43,6 +44,8 @@ use std::sync::Arc;
 
 /// What the management API's handlers share.
 pub struct ApiState {
+    /// Plans, credit, invoices and payments.
+    pub billing: Arc<crate::billing::Billing>,
     /// The account service.
     pub accounts: Accounts,
     /// Peers whose `x-forwarded-for` names the client.
@@ -67,6 +70,7 @@ where
         .merge(webhooks::router())
         .merge(events::router())
         .merge(admin::router())
+        .merge(billing::router())
 }
 
 /// The shared [`ApiState`], taken from the request's extensions.

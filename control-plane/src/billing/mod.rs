@@ -1,4 +1,118 @@
-//! Money: the double-entry [`ledger`]. Plans, credit, invoices and payments
-//! (issue 7) build on it.
+//! Money: plans and subscriptions ([`plans`]), prepaid credit ([`credit`]),
+//! usage charges ([`charges`]), invoices and month close ([`invoices`]),
+//! payments through Stripe ([`payments`]), usage alerts ([`alerts`]),
+//! reconciliation ([`reconcile`]), all posted to the double-entry
+//! [`ledger`]. Amounts are nano-units (10^-9 USD) in storage and
+//! `rust_decimal` at the edges ([`money`]).
 
+pub mod alerts;
+pub mod charges;
+pub mod credit;
+pub mod invoices;
 pub mod ledger;
+pub mod money;
+pub mod payments;
+pub mod plans;
+pub mod reconcile;
+
+/// What billing needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The portal's billing page, for links in mail.
+    pub billing_url: String,
+    /// A low-balance alert fires when prepaid credit falls below this, nano-units.
+    pub low_balance_nanos: i64,
+    /// Hours after a month ends before its invoices are finalized (late usage).
+    pub invoice_grace_hours: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            billing_url: "http://localhost:8080/billing".into(),
+            low_balance_nanos: 1_000_000_000,
+            invoice_grace_hours: 24,
+        }
+    }
+}
+
+/// Billing's running parts, built from the configuration.
+#[derive(Debug, Clone)]
+pub struct Billing {
+    /// Thresholds and links.
+    pub settings: Settings,
+    /// Stripe, when configured.
+    pub payments: payments::Payments,
+    /// Where usage rows are read from.
+    pub source: charges::Source,
+    /// Milliseconds between charger rounds.
+    pub charge_interval_ms: u64,
+    /// Close months on a schedule.
+    pub close_months: bool,
+}
+
+impl Billing {
+    /// From the configuration.
+    pub fn from_config(config: &crate::config::Config) -> crate::error::DomainResult<Billing> {
+        let billing_url = format!("{}/billing", config.public.portal_base());
+        let ch = &config.clickhouse;
+        Ok(Billing {
+            settings: Settings {
+                billing_url: billing_url.clone(),
+                low_balance_nanos: money::parse_positive(
+                    &config.billing.low_balance_alert,
+                    "billing.low_balance_alert",
+                    2,
+                )?,
+                invoice_grace_hours: i64::try_from(config.billing.invoice_grace_hours)
+                    .unwrap_or(24),
+            },
+            payments: payments::Payments::from_config(&config.payments, &billing_url)?,
+            source: if ch.url.is_empty() {
+                charges::Source::Sql
+            } else {
+                charges::Source::ClickHouse(charges::ClickHouseSource::new(
+                    &ch.url,
+                    &ch.database,
+                    &ch.table,
+                    &ch.user,
+                    ch.password.expose(),
+                ))
+            },
+            charge_interval_ms: config.billing.charge_interval_ms,
+            close_months: config.billing.close_months,
+        })
+    }
+
+    /// Starts the charger and, when enabled, the month-closing job (every
+    /// ten minutes; closing is idempotent, so several control planes may run it).
+    pub fn spawn(
+        &self,
+        db: crate::db::Db,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let charger = charges::spawn(
+            db.clone(),
+            self.settings.clone(),
+            self.source.clone(),
+            std::time::Duration::from_millis(self.charge_interval_ms),
+            shutdown.clone(),
+        );
+        let this = self.clone();
+        let mut stop = shutdown;
+        tokio::spawn(async move {
+            if this.close_months {
+                loop {
+                    if let Err(e) = invoices::close_due(&db, &this.settings, &this.source).await {
+                        tracing::warn!(error = %e, "closing months failed; retrying later");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+                        _ = stop.changed() => break,
+                    }
+                }
+            }
+            let _ = charger.await;
+        })
+    }
+}

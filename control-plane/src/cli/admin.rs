@@ -14,11 +14,6 @@ use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
-/// A new developer's requests per minute (business plan).
-pub const DEFAULT_RATE_LIMIT: u64 = 100;
-/// A new developer's tokens per month (business plan).
-pub const DEFAULT_QUOTA_LIMIT: u64 = 1000;
-
 /// Operator commands.
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -52,12 +47,13 @@ pub enum AdminCommand {
         /// cannot log in until a password is set.
         #[arg(long)]
         password: Option<String>,
-        /// Requests per minute, all keys together (0 = unlimited).
-        #[arg(long, default_value_t = DEFAULT_RATE_LIMIT)]
-        rate_limit: u64,
-        /// Tokens per calendar month (UTC), all keys together (0 = unlimited).
-        #[arg(long, default_value_t = DEFAULT_QUOTA_LIMIT)]
-        quota_limit: u64,
+        /// Requests per minute, all keys together (0 = unlimited; default: the plan's).
+        #[arg(long)]
+        rate_limit: Option<u64>,
+        /// A hard cap of tokens per calendar month (UTC), all keys together
+        /// (0 = none, the default: the plan's included tokens and credit apply).
+        #[arg(long)]
+        quota_limit: Option<u64>,
     },
     /// Change a developer's account limits; gateways apply them within a second.
     SetLimits {
@@ -167,6 +163,9 @@ pub enum AdminCommand {
         #[arg(long)]
         developer: String,
     },
+    /// Billing: plans, credit, redemption codes, month close, reconciliation.
+    #[command(subcommand)]
+    Billing(super::billing::BillingCommand),
 }
 
 /// `--type`
@@ -189,7 +188,12 @@ pub enum Kind {
 
 /// Runs one admin command (migrations are applied first, so a fresh
 /// database works straight away).
-pub async fn run(db: &Db, cmd: AdminCommand, out: &Output) -> anyhow::Result<()> {
+pub async fn run(
+    db: &Db,
+    config: &crate::config::Config,
+    cmd: AdminCommand,
+    out: &Output,
+) -> anyhow::Result<()> {
     db.migrate().await.context("cannot apply migrations")?;
     match cmd {
         AdminCommand::CreateOperator {
@@ -248,8 +252,8 @@ pub async fn run(db: &Db, cmd: AdminCommand, out: &Output) -> anyhow::Result<()>
                     language: Language::En,
                 },
                 AccountLimits {
-                    rate_limit: Some(rate_limit),
-                    quota_limit: Some(quota_limit),
+                    rate_limit,
+                    quota_limit,
                 },
             )
             .await?;
@@ -486,6 +490,7 @@ pub async fn run(db: &Db, cmd: AdminCommand, out: &Output) -> anyhow::Result<()>
             }
             out.emit(&json!({"keys": keys}), text.trim_end())
         }
+        AdminCommand::Billing(cmd) => super::billing::run(db, config, cmd, out).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `aihub` command line: `serve`, `up`, `migrate` and `admin …`.
 
 mod admin;
+mod billing;
 mod up;
 
 use crate::config::Config;
@@ -73,7 +74,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 format: config.log.format,
             });
             let db = connect(&config).await?;
-            let result = admin::run(&db, cmd, &Output::new(cli.json)).await;
+            let result = admin::run(&db, &config, cmd, &Output::new(cli.json)).await;
             db.close().await;
             result
         }

@@ -38,6 +38,18 @@ pub enum Template<'a> {
         /// `gone` (it answered 410) or `failing` (it failed for too long).
         reason: &'a str,
     },
+    /// Usage reached a threshold of the plan's allowance or a key's budget,
+    /// or the credit balance ran low.
+    UsageAlert {
+        /// `allowance`, `key_budget_monthly`, `key_budget_total`, `balance_low`, `balance_empty`.
+        kind: &'a str,
+        /// 50, 80 or 100 (percent), or the balance threshold in cents.
+        threshold: i64,
+        /// The plan's name, or the key's name.
+        subject: &'a str,
+        /// The portal's billing page.
+        link: &'a str,
+    },
 }
 
 impl Template<'_> {
@@ -49,6 +61,7 @@ impl Template<'_> {
             Template::Welcome { .. } => "welcome",
             Template::AlreadyRegistered { .. } => "already_registered",
             Template::WebhookDisabled { .. } => "webhook_disabled",
+            Template::UsageAlert { .. } => "usage_alert",
         }
     }
 
@@ -58,6 +71,7 @@ impl Template<'_> {
             Template::Verification { link } | Template::PasswordReset { link } => link,
             Template::Welcome { login } | Template::AlreadyRegistered { login, .. } => login,
             Template::WebhookDisabled { url, .. } => url,
+            Template::UsageAlert { link, .. } => link,
         }
     }
 }
@@ -178,6 +192,44 @@ fn english(template: &Template<'_>, name: &str) -> Content {
                 "A webhook endpoint was disabled",
             )
         },
+        Template::UsageAlert {
+            kind,
+            threshold,
+            subject,
+            link,
+        } => {
+            let (title, text) = match *kind {
+                "allowance" => (
+                    format!("You have used {threshold}% of your {subject} plan's included tokens"),
+                    if *threshold >= 100 {
+                        "Further requests this month are paid from your credit balance at each model's price; with no credit left they are refused. Add credit or upgrade your plan to keep going.".to_string()
+                    } else {
+                        "This is a heads-up so that nothing stops unexpectedly. Usage beyond the included tokens is paid from your credit balance.".to_string()
+                    },
+                ),
+                "key_budget_monthly" | "key_budget_total" => (
+                    format!("Your API key \"{subject}\" has used {threshold}% of its spend budget"),
+                    if *threshold >= 100 {
+                        "Requests with this key are refused until the budget resets or you raise it in the portal.".to_string()
+                    } else {
+                        "Raise the budget in the portal if this key needs more.".to_string()
+                    },
+                ),
+                "balance_empty" => (
+                    "Your AI Hub credit balance is empty".to_string(),
+                    "Requests beyond your plan's included tokens are refused until you add credit.".to_string(),
+                ),
+                _ => (
+                    format!("Your AI Hub credit balance is below ${}.{:02}", threshold / 100, threshold % 100),
+                    "Add credit so that your requests keep working once the included tokens are used.".to_string(),
+                ),
+            };
+            Content {
+                paragraphs: vec![format!("{title}."), text],
+                action: Some(("Open billing".into(), (*link).into())),
+                ..base(&title, "Usage alert")
+            }
+        }
     }
 }
 
@@ -250,6 +302,44 @@ fn chinese(template: &Template<'_>, name: &str) -> Content {
             ],
             ..base("您的 AI Hub Webhook 端点已被停用", "Webhook 端点已被停用")
         },
+        Template::UsageAlert {
+            kind,
+            threshold,
+            subject,
+            link,
+        } => {
+            let (title, text) = match *kind {
+                "allowance" => (
+                    format!("您已使用 {subject} 套餐所含令牌的 {threshold}%"),
+                    if *threshold >= 100 {
+                        "本月后续请求将按各模型价格从您的余额中扣费；余额不足时请求将被拒绝。请充值或升级套餐。".to_string()
+                    } else {
+                        "特此提醒，以免服务意外中断。超出所含令牌的用量将从您的余额中扣费。".to_string()
+                    },
+                ),
+                "key_budget_monthly" | "key_budget_total" => (
+                    format!("您的 API 密钥“{subject}”已使用其消费预算的 {threshold}%"),
+                    if *threshold >= 100 {
+                        "在预算重置或您在门户中提高预算之前，使用此密钥的请求将被拒绝。".to_string()
+                    } else {
+                        "如果此密钥需要更多额度，请在门户中提高预算。".to_string()
+                    },
+                ),
+                "balance_empty" => (
+                    "您的 AI Hub 余额已用完".to_string(),
+                    "在您充值之前，超出套餐所含令牌的请求将被拒绝。".to_string(),
+                ),
+                _ => (
+                    format!("您的 AI Hub 余额已低于 ${}.{:02}", threshold / 100, threshold % 100),
+                    "请及时充值，以便在所含令牌用完后请求仍可正常使用。".to_string(),
+                ),
+            };
+            Content {
+                paragraphs: vec![format!("{title}。"), text],
+                action: Some(("打开账单".into(), (*link).into())),
+                ..base(&title, "用量提醒")
+            }
+        }
     }
 }
 

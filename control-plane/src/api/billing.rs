@@ -1,0 +1,1231 @@
+//! Plans, billing, credit, invoices and usage for developers
+//! (`/api/v1/developer/{plans,billing*,invoices*,usage*}`, described in
+//! `docs/billing-api.md`), Stripe's webhook (`/api/v1/payments/stripe/webhook`)
+//! and the operator's billing routes (`/api/v1/admin/…`).
+
+use super::guard::{AdminUser, AuthUser, Client};
+use super::idempotent::{self, Start};
+use super::{Api, ApiFailure, ApiJson};
+use crate::audit::{self, Actor};
+use crate::billing::charges::Source;
+use crate::billing::credit::RedeemError;
+use crate::billing::payments::{self, Purpose};
+use crate::billing::{charges, credit, invoices, money, plans};
+use crate::db;
+use crate::error::DomainError;
+use aihub_contract::calendar::{month_named, month_of};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+/// The routes.
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/api/v1/developer/plans", get(list_plans))
+        .route("/api/v1/developer/billing", get(overview))
+        .route("/api/v1/developer/billing/plan", post(change_plan))
+        .route("/api/v1/developer/billing/top-ups", post(top_up))
+        .route("/api/v1/developer/billing/redeem", post(redeem))
+        .route("/api/v1/developer/billing/transactions", get(transactions))
+        .route("/api/v1/developer/invoices", get(list_invoices))
+        .route("/api/v1/developer/invoices/{id}", get(show_invoice))
+        .route("/api/v1/developer/invoices/{id}/html", get(invoice_html))
+        .route("/api/v1/developer/invoices/{id}/pay", post(pay_invoice))
+        .route("/api/v1/developer/usage", get(usage))
+        .route("/api/v1/developer/usage/export", get(usage_export))
+        .route("/api/v1/payments/stripe/webhook", post(stripe_webhook))
+        .route("/api/v1/admin/developers/{id}/credit", post(admin_grant))
+        .route("/api/v1/admin/developers/{id}/plan", put(admin_plan))
+        .route("/api/v1/admin/redemption-codes", post(admin_codes))
+        .route("/api/v1/admin/invoices/{id}/payments", post(admin_payment))
+        .route("/api/v1/admin/invoices/{id}/void", post(admin_void))
+        .route("/api/v1/admin/billing/close-month", post(admin_close))
+        .route("/api/v1/admin/billing/reconcile", get(admin_reconcile))
+}
+
+type Conn = sqlx::pool::PoolConnection<sqlx::Any>;
+
+async fn conn(api: &super::ApiState) -> Result<Conn, ApiFailure> {
+    Ok(api
+        .accounts
+        .db()
+        .pool()
+        .acquire()
+        .await
+        .map_err(DomainError::from)?)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, ApiFailure> {
+    serde_json::from_value(body.clone()).map_err(|e| ApiFailure::invalid(e.to_string()))
+}
+
+/// `GET /api/v1/developer/plans`
+async fn list_plans(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Value>, ApiFailure> {
+    let mut c = conn(&api).await?;
+    let sub = plans::subscription(&mut c, &who.developer.id).await?;
+    let data: Vec<Value> = plans::list(&mut c)
+        .await?
+        .iter()
+        .filter(|p| p.public || p.id == sub.plan.id)
+        .map(|p| {
+            let mut v = p.to_json();
+            v["current"] = json!(p.id == sub.plan.id);
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "data": data })))
+}
+
+async fn billing_json(
+    api: &super::ApiState,
+    c: &mut sqlx::AnyConnection,
+    developer_id: &str,
+) -> Result<Value, ApiFailure> {
+    let now = db::now_ms();
+    let month = month_of(now);
+    let sub = plans::subscription(c, developer_id).await?;
+    let balance = credit::balance(c, developer_id).await?;
+    let (requests, tokens, cost, charged) =
+        charges::period_totals(c, developer_id, &month.name).await?;
+    let estimate = invoices::compute(c, developer_id, &month).await?;
+    let pending = match &sub.pending_plan {
+        Some(p) => Some(json!({
+            "id": p.id,
+            "name": p.name,
+            "starts_at": plans::pending_starts_at(c, developer_id).await?,
+        })),
+        None => None,
+    };
+    let overage: i64 = estimate
+        .lines
+        .iter()
+        .filter(|l| l.kind == "overage")
+        .map(|l| l.amount_nanos)
+        .sum();
+    let p = &api.billing.payments;
+    Ok(json!({
+        "plan": {
+            "id": sub.plan.id,
+            "name": sub.plan.name,
+            "price": money::format(sub.price_nanos),
+            "included_tokens": sub.included_tokens,
+            "overage": sub.overage.as_str(),
+        },
+        "pending_plan": pending,
+        "period": {"month": month.name, "start": month.start_ms, "end": month.end_ms},
+        "allowance": {
+            "included_tokens": sub.included_tokens,
+            "used_tokens": tokens,
+            "remaining_tokens": (sub.included_tokens - tokens).max(0),
+        },
+        "balance": balance.to_json(),
+        "month_usage": {
+            "requests": requests,
+            "tokens": tokens,
+            "cost": money::format(cost),
+            "charged": money::format(charged),
+        },
+        "upcoming_invoice": {
+            "subscription": money::format(estimate.fee_nanos),
+            "overage": money::format(overage),
+            "credits_applied": money::format(estimate.credits_applied_nanos),
+            "total": money::format(estimate.total_nanos),
+        },
+        "payments": {
+            "enabled": p.enabled(),
+            "min_top_up": money::format(p.min_top_up_nanos),
+            "max_top_up": money::format(p.max_top_up_nanos),
+        },
+    }))
+}
+
+/// `GET /api/v1/developer/billing`
+async fn overview(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Value>, ApiFailure> {
+    let mut c = conn(&api).await?;
+    Ok(Json(billing_json(&api, &mut c, &who.developer.id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanRequest {
+    plan_id: String,
+}
+
+/// `POST /api/v1/developer/billing/plan` → the new billing overview.
+async fn change_plan(
+    Api(api): Api,
+    AuthUser(who): AuthUser,
+    Client(client): Client,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiFailure> {
+    let r: PlanRequest = parse(&body)?;
+    let db = api.accounts.db();
+    let dev = who.developer.id.as_str();
+    let (mut tx, idem) =
+        match idempotent::start(db, &api.sealing_secret, dev, &headers, &body).await? {
+            Start::Replay(r) => return Ok(r),
+            Start::Go(tx, idem) => (tx, idem),
+        };
+    let change = plans::change(&mut tx, db.backend(), dev, &r.plan_id, true).await?;
+    let actor = Actor {
+        id: dev.to_string(),
+        ip: client.ip.clone(),
+    };
+    let how = match change {
+        plans::Change::Now => "now",
+        plans::Change::NextMonth => "next_month",
+        plans::Change::Cancelled => "pending_change_cancelled",
+        plans::Change::Unchanged => "unchanged",
+    };
+    audit::record(
+        &mut tx,
+        &actor,
+        "billing.plan_changed",
+        dev,
+        &json!({"plan_id": r.plan_id, "effective": how}),
+    )
+    .await?;
+    let mut answer = billing_json(&api, &mut tx, dev).await?;
+    answer["change"] = json!(how);
+    idempotent::finish(tx, idem, &api.sealing_secret, StatusCode::OK, answer).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopUpRequest {
+    amount: Value,
+}
+
+fn amount_text(v: &Value) -> Result<String, ApiFailure> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        _ => Err(ApiFailure::invalid(
+            "amount: expected a decimal string such as \"20.00\"",
+        )),
+    }
+}
+
+/// `POST /api/v1/developer/billing/top-ups` → 201 with the Checkout URL.
+async fn top_up(
+    Api(api): Api,
+    AuthUser(who): AuthUser,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiFailure> {
+    let r: TopUpRequest = parse(&body)?;
+    let p = &api.billing.payments;
+    if !p.enabled() {
+        return Err(ApiFailure::new(
+            StatusCode::CONFLICT,
+            "payments_disabled",
+            "This AI Hub takes no card payments. Ask the operator for credit or a redemption code.",
+        ));
+    }
+    let amount = money::parse_positive(&amount_text(&r.amount)?, "amount", 2)?;
+    if amount < p.min_top_up_nanos || amount > p.max_top_up_nanos {
+        return Err(ApiFailure::invalid(format!(
+            "amount: top-ups are from ${} to ${}",
+            money::format(p.min_top_up_nanos),
+            money::format(p.max_top_up_nanos)
+        )));
+    }
+    let db = api.accounts.db();
+    let dev = &who.developer;
+    // A retry answers with the first session (nothing is written before
+    // Stripe answers except the pending payment).
+    if let Start::Replay(r) =
+        idempotent::start(db, &api.sealing_secret, &dev.id, &headers, &body).await?
+    {
+        return Ok(r);
+    }
+    let (payment_id, url) = p
+        .checkout(db, &dev.id, &dev.email, Purpose::TopUp, amount)
+        .await
+        .map_err(payment_failure)?;
+    let answer = json!({
+        "id": payment_id,
+        "status": "pending",
+        "amount": money::format(amount),
+        "checkout_url": url,
+    });
+    match idempotent::start(db, &api.sealing_secret, &dev.id, &headers, &body).await? {
+        Start::Replay(r) => Ok(r),
+        Start::Go(tx, idem) => {
+            idempotent::finish(tx, idem, &api.sealing_secret, StatusCode::CREATED, answer).await
+        }
+    }
+}
+
+fn payment_failure(e: DomainError) -> ApiFailure {
+    match e {
+        DomainError::Internal(m) => {
+            ApiFailure::new(StatusCode::BAD_GATEWAY, "payment_provider_error", m)
+        }
+        other => other.into(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedeemRequest {
+    code: String,
+}
+
+/// `POST /api/v1/developer/billing/redeem`
+async fn redeem(
+    Api(api): Api,
+    AuthUser(who): AuthUser,
+    Client(client): Client,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiFailure> {
+    let r: RedeemRequest = parse(&body)?;
+    if r.code.trim().is_empty() || r.code.len() > 64 {
+        return Err(ApiFailure::invalid(
+            "code: expected a code such as AIHUB-XXXX-XXXX-XXXX",
+        ));
+    }
+    let db = api.accounts.db();
+    let dev = who.developer.id.as_str();
+    let (mut tx, idem) =
+        match idempotent::start(db, &api.sealing_secret, dev, &headers, &body).await? {
+            Start::Replay(r) => return Ok(r),
+            Start::Go(tx, idem) => (tx, idem),
+        };
+    let amount = match credit::redeem(&mut tx, db.backend(), dev, &r.code).await? {
+        Ok(a) => a,
+        Err(RedeemError::NotFound) => {
+            return Err(ApiFailure::new(
+                StatusCode::NOT_FOUND,
+                "code_not_found",
+                "This code does not exist. Check it for typos.",
+            ))
+        }
+        Err(RedeemError::Redeemed) => {
+            return Err(ApiFailure::new(
+                StatusCode::CONFLICT,
+                "code_redeemed",
+                "This code has already been used.",
+            ))
+        }
+        Err(RedeemError::Expired) => {
+            return Err(ApiFailure::new(
+                StatusCode::CONFLICT,
+                "code_expired",
+                "This code has expired.",
+            ))
+        }
+    };
+    let actor = Actor {
+        id: dev.to_string(),
+        ip: client.ip.clone(),
+    };
+    audit::record(
+        &mut tx,
+        &actor,
+        "billing.code_redeemed",
+        dev,
+        &json!({"amount": money::format(amount)}),
+    )
+    .await?;
+    let balance = credit::balance(&mut tx, dev).await?;
+    let answer = json!({"amount": money::format(amount), "balance": balance.to_json()});
+    idempotent::finish(tx, idem, &api.sealing_secret, StatusCode::OK, answer).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    limit: Option<i64>,
+    before: Option<String>,
+}
+
+/// `GET /api/v1/developer/billing/transactions`
+async fn transactions(
+    Api(api): Api,
+    AuthUser(who): AuthUser,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiFailure> {
+    let Query(q) = q.map_err(|e| ApiFailure::invalid(e.body_text()))?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiFailure::invalid("limit: expected 1 to 200"));
+    }
+    let mut c = conn(&api).await?;
+    let mut rows =
+        credit::history(&mut c, &who.developer.id, limit + 1, q.before.as_deref()).await?;
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    Ok(Json(json!({
+        "data": rows.iter().map(|m| json!({
+            "id": m.id,
+            "kind": m.kind,
+            "amount": money::format(m.amount_nanos),
+            "memo": m.memo,
+            "created_at": m.created_at,
+        })).collect::<Vec<_>>(),
+        "has_more": has_more,
+    })))
+}
+
+/// `GET /api/v1/developer/invoices`
+async fn list_invoices(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Value>, ApiFailure> {
+    let mut c = conn(&api).await?;
+    let all = invoices::list(&mut c, &who.developer.id).await?;
+    Ok(Json(
+        json!({"data": all.iter().map(|i| i.to_json()).collect::<Vec<_>>()}),
+    ))
+}
+
+/// `GET /api/v1/developer/invoices/{id}`
+async fn show_invoice(
+    Api(api): Api,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiFailure> {
+    let mut c = conn(&api).await?;
+    let inv = invoices::get(&mut c, &id, Some(&who.developer.id)).await?;
+    let lines = invoices::lines(&mut c, &inv.id).await?;
+    let mut v = inv.to_json();
+    v["lines"] = json!(lines.iter().map(invoices::line_json).collect::<Vec<_>>());
+    Ok(Json(v))
+}
+
+/// `GET /api/v1/developer/invoices/{id}/html`
+async fn invoice_html(
+    Api(api): Api,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiFailure> {
+    let mut c = conn(&api).await?;
+    let inv = invoices::get(&mut c, &id, Some(&who.developer.id)).await?;
+    let lines = invoices::lines(&mut c, &inv.id).await?;
+    let d = &who.developer;
+    let page = invoices::html(
+        &inv,
+        &lines,
+        &format!("{} <{}>", d.full_name, d.email),
+        d.company_name.as_deref().unwrap_or(""),
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        page,
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/developer/invoices/{id}/pay` → 201 with the Checkout URL.
+async fn pay_invoice(
+    Api(api): Api,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiFailure> {
+    let mut c = conn(&api).await?;
+    let inv = invoices::get(&mut c, &id, Some(&who.developer.id)).await?;
+    drop(c);
+    let due = inv.amount_due();
+    if due <= 0 {
+        return Err(ApiFailure::new(
+            StatusCode::CONFLICT,
+            "nothing_due",
+            format!(
+                "Invoice {} has nothing to pay.",
+                inv.number.as_deref().unwrap_or(&inv.id)
+            ),
+        ));
+    }
+    let p = &api.billing.payments;
+    if !p.enabled() {
+        return Err(ApiFailure::new(
+            StatusCode::CONFLICT,
+            "payments_disabled",
+            "This AI Hub takes no card payments. Pay as the operator's invoice says.",
+        ));
+    }
+    let dev = &who.developer;
+    let (payment_id, url) = p
+        .checkout(
+            api.accounts.db(),
+            &dev.id,
+            &dev.email,
+            Purpose::Invoice(inv),
+            due,
+        )
+        .await
+        .map_err(payment_failure)?;
+    Ok(idempotent::no_store(
+        StatusCode::CREATED,
+        json!({"id": payment_id, "status": "pending", "amount": money::format(due), "checkout_url": url}),
+    ))
+}
+
+/// `POST /api/v1/payments/stripe/webhook`: Stripe's events, verified.
+async fn stripe_webhook(
+    Api(api): Api,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiFailure> {
+    let sig = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiFailure::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_signature",
+                "Stripe-Signature header missing",
+            )
+        })?;
+    let now = db::now_ms() / 1000;
+    api.billing
+        .payments
+        .verify(sig, &body, now)
+        .map_err(|m| ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_signature", m))?;
+    let event: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiFailure::invalid(format!("body: {e}")))?;
+    let handled = payments::handle_event(api.accounts.db(), &event).await?;
+    Ok(Json(json!({
+        "received": true,
+        "handled": match handled {
+            payments::Handled::Applied => "applied",
+            payments::Handled::Duplicate => "duplicate",
+            payments::Handled::Ignored => "ignored",
+        }
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsageQuery {
+    from: Option<String>,
+    to: Option<String>,
+    group_by: Option<String>,
+    key_id: Option<String>,
+    model: Option<String>,
+}
+
+/// A checked period: `[start, end)` in ms and the dates as given.
+struct Period {
+    from: String,
+    to: String,
+    start: i64,
+    end: i64,
+}
+
+fn day_start(d: &NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc().timestamp_millis())
+        .unwrap_or(0)
+}
+
+fn period(q: &UsageQuery) -> Result<Period, ApiFailure> {
+    let now = db::now_ms();
+    let today = DateTime::<Utc>::from_timestamp_millis(now)
+        .map(|t| t.date_naive())
+        .unwrap_or_default();
+    let parse =
+        |v: &Option<String>, field: &str, default: NaiveDate| -> Result<NaiveDate, ApiFailure> {
+            match v {
+                None => Ok(default),
+                Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+                    ApiFailure::invalid(format!("{field}: expected a date like 2026-11-01"))
+                }),
+            }
+        };
+    let first = NaiveDate::from_ymd_opt(
+        chrono::Datelike::year(&today),
+        chrono::Datelike::month(&today),
+        1,
+    )
+    .unwrap_or(today);
+    let from = parse(&q.from, "from", first)?;
+    let to = parse(&q.to, "to", today)?;
+    if to < from {
+        return Err(ApiFailure::invalid("to: must not be before from"));
+    }
+    if (to - from).num_days() > 366 {
+        return Err(ApiFailure::invalid("from, to: at most 366 days at once"));
+    }
+    Ok(Period {
+        from: from.format("%Y-%m-%d").to_string(),
+        to: to.format("%Y-%m-%d").to_string(),
+        start: day_start(&from),
+        end: day_start(&to) + 86_400_000,
+    })
+}
+
+#[derive(Default)]
+struct Agg {
+    requests: i64,
+    prompt: i64,
+    completion: i64,
+    cost: i64,
+    errors: i64,
+    latency_sum: i64,
+}
+
+impl Agg {
+    fn json(&self) -> Value {
+        json!({
+            "requests": self.requests,
+            "prompt_tokens": self.prompt,
+            "completion_tokens": self.completion,
+            "tokens": self.prompt + self.completion,
+            "cost": money::format(self.cost),
+            "errors": self.errors,
+            "avg_latency_ms": if self.requests > 0 {
+                ((self.latency_sum as f64 / self.requests as f64) * 10.0).round() / 10.0
+            } else { 0.0 },
+        })
+    }
+}
+
+/// `GET /api/v1/developer/usage`
+async fn usage(
+    Api(api): Api,
+    AuthUser(who): AuthUser,
+    q: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiFailure> {
+    let Query(q) = q.map_err(|e| ApiFailure::invalid(e.body_text()))?;
+    let p = period(&q)?;
+    let group_by = q.group_by.clone().unwrap_or_else(|| "model".into());
+    let group_sql = match group_by.as_str() {
+        "model" => "model",
+        "key" => "key_id",
+        "day" => "day",
+        _ => return Err(ApiFailure::invalid("group_by: expected model, key or day")),
+    };
+    let key = q.key_id.clone().unwrap_or_default();
+    let model = q.model.clone().unwrap_or_default();
+    let dev = &who.developer.id;
+    let mut groups: Vec<(String, Agg)> = Vec::new();
+    match &api.billing.source {
+        Source::Sql => {
+            let grp = if group_sql == "day" {
+                "CAST(ts_ms / 86400000 AS BIGINT)"
+            } else {
+                group_sql
+            };
+            let sql = format!(
+                "SELECT CAST({grp} AS TEXT) AS grp, COUNT(*) AS requests, \
+                 CAST(SUM(prompt_tokens) AS BIGINT) AS prompt, CAST(SUM(completion_tokens) AS BIGINT) AS completion, \
+                 CAST(SUM(cost_nanos) AS BIGINT) AS cost, \
+                 CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors, \
+                 CAST(SUM(latency_ms) AS BIGINT) AS latency \
+                 FROM usage_records WHERE developer_id = $1 AND ts_ms >= $2 AND ts_ms < $3 \
+                 AND ($4 = '' OR key_id = $4 OR key_id = $5) AND ($6 = '' OR model = $6) \
+                 GROUP BY {grp} ORDER BY {grp}"
+            );
+            let mut c = conn(&api).await?;
+            let rows = sqlx::query(&sql)
+                .bind(dev)
+                .bind(p.start)
+                .bind(p.end)
+                .bind(&key)
+                .bind(format!("{key}{}", aihub_contract::keys::GRACE_SUFFIX))
+                .bind(&model)
+                .fetch_all(&mut *c)
+                .await
+                .map_err(DomainError::from)?;
+            for r in rows {
+                let g = |c: &str| -> Result<i64, ApiFailure> {
+                    Ok(r.try_get::<Option<i64>, _>(c)
+                        .map_err(DomainError::from)?
+                        .unwrap_or(0))
+                };
+                let name: String = r.try_get("grp").map_err(DomainError::from)?;
+                groups.push((
+                    name,
+                    Agg {
+                        requests: g("requests")?,
+                        prompt: g("prompt")?,
+                        completion: g("completion")?,
+                        cost: g("cost")?,
+                        errors: g("errors")?,
+                        latency_sum: g("latency")?,
+                    },
+                ));
+            }
+        }
+        Source::ClickHouse(ch) => {
+            for (name, a) in ch
+                .usage_groups(dev, p.start, p.end, group_sql, &key, &model)
+                .await?
+            {
+                groups.push((
+                    name,
+                    Agg {
+                        requests: a[0],
+                        prompt: a[1],
+                        completion: a[2],
+                        cost: a[3],
+                        errors: a[4],
+                        latency_sum: a[5],
+                    },
+                ));
+            }
+        }
+    }
+    if group_sql == "day" {
+        for (name, _) in groups.iter_mut() {
+            let day: i64 = name.parse().unwrap_or(0);
+            *name = DateTime::<Utc>::from_timestamp_millis(day * 86_400_000)
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default();
+        }
+    } else if group_sql == "key_id" {
+        // A regenerated key's grace rows count with the key.
+        let mut merged: Vec<(String, Agg)> = Vec::new();
+        for (name, a) in groups {
+            let base = aihub_contract::keys::base_key_id(&name).to_string();
+            match merged.iter_mut().find(|(n, _)| *n == base) {
+                Some((_, m)) => {
+                    m.requests += a.requests;
+                    m.prompt += a.prompt;
+                    m.completion += a.completion;
+                    m.cost += a.cost;
+                    m.errors += a.errors;
+                    m.latency_sum += a.latency_sum;
+                }
+                None => merged.push((base, a)),
+            }
+        }
+        groups = merged;
+    }
+    let mut total = Agg::default();
+    for (_, a) in &groups {
+        total.requests += a.requests;
+        total.prompt += a.prompt;
+        total.completion += a.completion;
+        total.cost += a.cost;
+        total.errors += a.errors;
+        total.latency_sum += a.latency_sum;
+    }
+    Ok(Json(json!({
+        "period": {"from": p.from, "to": p.to},
+        "totals": total.json(),
+        "group_by": group_by,
+        "breakdown": groups.iter().map(|(name, a)| {
+            let mut v = a.json();
+            v["group"] = json!(name);
+            v
+        }).collect::<Vec<_>>(),
+    })))
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// `GET /api/v1/developer/usage/export` → CSV, streamed page by page.
+async fn usage_export(
+    Api(api): Api,
+    AuthUser(who): AuthUser,
+    q: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiFailure> {
+    let Query(q) = q.map_err(|e| ApiFailure::invalid(e.body_text()))?;
+    let p = period(&q)?;
+    let dev = who.developer.id.clone();
+    let db = api.accounts.db().clone();
+    let source = api.billing.source.clone();
+    let header_line = "request_id,time,key_id,model,endpoint,status,prompt_tokens,completion_tokens,cached_tokens,cost,latency_ms,error\n";
+    // State: (after (ts, request id), done).
+    let stream = futures::stream::unfold(
+        (Some((p.start - 1, String::new())), true),
+        move |(after, first)| {
+            let db = db.clone();
+            let dev = dev.clone();
+            let source = source.clone();
+            async move {
+                let (ts, rid) = after?;
+                let rows = match &source {
+                    Source::Sql => export_page_sql(&db, &dev, ts, &rid, p.end).await,
+                    Source::ClickHouse(ch) => ch.export_page(&dev, ts, &rid, p.end).await,
+                };
+                let rows = match rows {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "usage export failed");
+                        return Some((Err(std::io::Error::other(e.to_string())), (None, false)));
+                    }
+                };
+                let mut out = String::new();
+                if first {
+                    out.push_str(header_line);
+                }
+                let next = rows.last().map(|r| (r.ts_ms, r.request_id.clone()));
+                for r in &rows {
+                    let time = DateTime::<Utc>::from_timestamp_millis(r.ts_ms)
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                        .unwrap_or_default();
+                    out.push_str(&format!(
+                        "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                        csv_field(&r.request_id),
+                        time,
+                        csv_field(aihub_contract::keys::base_key_id(&r.key_id)),
+                        csv_field(&r.model),
+                        csv_field(&r.endpoint),
+                        r.status,
+                        r.prompt,
+                        r.completion,
+                        r.cached,
+                        money::format(r.cost),
+                        r.latency,
+                        csv_field(&r.error)
+                    ));
+                }
+                if out.is_empty() {
+                    return None;
+                }
+                let state = if rows.len() < EXPORT_PAGE as usize {
+                    None
+                } else {
+                    next
+                };
+                Some((Ok::<_, std::io::Error>(Bytes::from(out)), (state, false)))
+            }
+        },
+    );
+    let filename = format!("aihub-usage-{}-to-{}.csv", p.from, p.to);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// Rows per export page.
+pub const EXPORT_PAGE: i64 = 2000;
+
+/// One exported row.
+pub struct ExportRow {
+    /// Request id.
+    pub request_id: String,
+    /// Start, ms.
+    pub ts_ms: i64,
+    /// Key id.
+    pub key_id: String,
+    /// Model.
+    pub model: String,
+    /// Endpoint.
+    pub endpoint: String,
+    /// HTTP status.
+    pub status: i64,
+    /// Tokens.
+    pub prompt: i64,
+    /// Tokens.
+    pub completion: i64,
+    /// Tokens.
+    pub cached: i64,
+    /// Nano-units.
+    pub cost: i64,
+    /// Milliseconds.
+    pub latency: i64,
+    /// Error, if any.
+    pub error: String,
+}
+
+async fn export_page_sql(
+    db: &db::Db,
+    developer_id: &str,
+    after_ts: i64,
+    after_id: &str,
+    end: i64,
+) -> Result<Vec<ExportRow>, DomainError> {
+    let rows = sqlx::query(
+        "SELECT request_id, ts_ms, key_id, model, endpoint, status, prompt_tokens, completion_tokens, \
+         cached_tokens, cost_nanos, latency_ms, error FROM usage_records \
+         WHERE developer_id = $1 AND ts_ms < $2 AND (ts_ms > $3 OR (ts_ms = $3 AND request_id > $4)) \
+         ORDER BY ts_ms, request_id LIMIT $5",
+    )
+    .bind(developer_id)
+    .bind(end)
+    .bind(after_ts)
+    .bind(after_id)
+    .bind(EXPORT_PAGE)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ExportRow {
+                request_id: r.try_get("request_id")?,
+                ts_ms: r.try_get("ts_ms")?,
+                key_id: r.try_get("key_id")?,
+                model: r.try_get("model")?,
+                endpoint: r.try_get("endpoint")?,
+                status: r.try_get("status")?,
+                prompt: r.try_get("prompt_tokens")?,
+                completion: r.try_get("completion_tokens")?,
+                cached: r.try_get("cached_tokens")?,
+                cost: r.try_get("cost_nanos")?,
+                latency: r.try_get("latency_ms")?,
+                error: r.try_get("error")?,
+            })
+        })
+        .collect()
+}
+
+fn admin_actor(
+    who: &crate::accounts::Authenticated,
+    client: &crate::accounts::ClientMeta,
+) -> Actor {
+    Actor {
+        id: who.developer.id.clone(),
+        ip: client.ip.clone(),
+    }
+}
+
+async fn known_developer(c: &mut sqlx::AnyConnection, id: &str) -> Result<(), ApiFailure> {
+    if crate::developers::fetch_by_id(c, id).await?.is_none() {
+        return Err(DomainError::NotFound(format!("no developer '{id}'")).into());
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantRequest {
+    amount: Value,
+    #[serde(default)]
+    memo: String,
+}
+
+/// `POST /api/v1/admin/developers/{id}/credit` → the new balance.
+async fn admin_grant(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiFailure> {
+    let r: GrantRequest = parse(&body)?;
+    let amount = money::parse_positive(&amount_text(&r.amount)?, "amount", 9)?;
+    let db = api.accounts.db();
+    let (mut tx, idem) = match idempotent::start(
+        db,
+        &api.sealing_secret,
+        &admin.developer.id,
+        &headers,
+        &body,
+    )
+    .await?
+    {
+        Start::Replay(r) => return Ok(r),
+        Start::Go(tx, idem) => (tx, idem),
+    };
+    known_developer(&mut tx, &id).await?;
+    let posted = credit::grant(&mut tx, db.backend(), &id, amount, &r.memo).await?;
+    audit::record(
+        &mut tx,
+        &admin_actor(&admin, &client),
+        "billing.credit_granted",
+        &id,
+        &json!({"amount": money::format(amount), "memo": r.memo, "transaction_id": posted.id}),
+    )
+    .await?;
+    let balance = credit::balance(&mut tx, &id).await?;
+    idempotent::finish(
+        tx,
+        idem,
+        &api.sealing_secret,
+        StatusCode::CREATED,
+        json!({"transaction_id": posted.id, "balance": balance.to_json()}),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminPlanRequest {
+    plan_id: String,
+    #[serde(default)]
+    price: Option<String>,
+    #[serde(default)]
+    included_tokens: Option<i64>,
+    #[serde(default)]
+    overage: Option<String>,
+}
+
+/// `PUT /api/v1/admin/developers/{id}/plan`: assigns a plan at once, with
+/// optional custom terms.
+async fn admin_plan(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<Value>, ApiFailure> {
+    let r: AdminPlanRequest = parse(&body)?;
+    let db = api.accounts.db();
+    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
+    known_developer(&mut tx, &id).await?;
+    plans::change(&mut tx, db.backend(), &id, &r.plan_id, false).await?;
+    let price = match &r.price {
+        Some(p) if p.trim() == "0" || p.trim() == "0.00" => Some(0),
+        Some(p) => Some(money::parse_positive(p, "price", 2)?),
+        None => None,
+    };
+    let overage = match r.overage.as_deref() {
+        None => None,
+        Some(o) => Some(
+            plans::Overage::parse(o)
+                .ok_or_else(|| ApiFailure::invalid("overage: expected prepaid or invoice"))?,
+        ),
+    };
+    if price.is_some() || r.included_tokens.is_some() || overage.is_some() {
+        plans::set_terms(
+            &mut tx,
+            db.backend(),
+            &id,
+            &plans::Terms {
+                price_nanos: price,
+                included_tokens: r.included_tokens,
+                overage,
+            },
+        )
+        .await?;
+    }
+    audit::record(
+        &mut tx,
+        &admin_actor(&admin, &client),
+        "billing.plan_assigned",
+        &id,
+        &body,
+    )
+    .await?;
+    let answer = billing_json(&api, &mut tx, &id).await?;
+    tx.commit().await.map_err(DomainError::from)?;
+    Ok(Json(answer))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodesRequest {
+    count: usize,
+    amount: Value,
+    #[serde(default)]
+    expires_in_days: Option<i64>,
+}
+
+/// `POST /api/v1/admin/redemption-codes` → 201 with the codes (shown once).
+async fn admin_codes(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiFailure> {
+    let r: CodesRequest = parse(&body)?;
+    let amount = money::parse_positive(&amount_text(&r.amount)?, "amount", 2)?;
+    if r.expires_in_days.is_some_and(|d| !(1..=3650).contains(&d)) {
+        return Err(ApiFailure::invalid("expires_in_days: expected 1 to 3650"));
+    }
+    let expires = r.expires_in_days.map(|d| db::now_ms() + d * 86_400_000);
+    let db = api.accounts.db();
+    let (mut tx, idem) = match idempotent::start(
+        db,
+        &api.sealing_secret,
+        &admin.developer.id,
+        &headers,
+        &body,
+    )
+    .await?
+    {
+        Start::Replay(r) => return Ok(r),
+        Start::Go(tx, idem) => (tx, idem),
+    };
+    let batch =
+        credit::create_codes(&mut tx, r.count, amount, expires, Some(&admin.developer.id)).await?;
+    audit::record(
+        &mut tx,
+        &admin_actor(&admin, &client),
+        "billing.codes_created",
+        &batch.batch_id,
+        &json!({"count": r.count, "amount": money::format(amount), "expires_at": expires}),
+    )
+    .await?;
+    let answer = json!({
+        "batch_id": batch.batch_id,
+        "amount": money::format(amount),
+        "expires_at": expires,
+        "codes": batch.codes,
+    });
+    // The codes are secrets: a replay answers without them.
+    let mut stored = answer.clone();
+    stored["codes"] = json!([]);
+    stored["note"] = json!("codes are shown only in the first answer");
+    idempotent::finish(tx, idem, &api.sealing_secret, StatusCode::CREATED, stored)
+        .await
+        .map(|_| idempotent::no_store(StatusCode::CREATED, answer))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentRequest {
+    #[serde(default)]
+    amount: Option<Value>,
+}
+
+/// `POST /api/v1/admin/invoices/{id}/payments`: a payment received by hand.
+async fn admin_payment(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiFailure> {
+    let r: PaymentRequest = parse(&body)?;
+    let amount = match &r.amount {
+        Some(v) => Some(money::parse_positive(&amount_text(v)?, "amount", 2)?),
+        None => None,
+    };
+    let db = api.accounts.db();
+    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
+    let inv = invoices::get(&mut tx, &id, None).await?;
+    let payment_id = payments::record_manual(&mut tx, db.backend(), &inv, amount).await?;
+    audit::record(
+        &mut tx,
+        &admin_actor(&admin, &client),
+        "billing.payment_recorded",
+        &id,
+        &json!({"payment_id": payment_id}),
+    )
+    .await?;
+    let inv = invoices::get(&mut tx, &id, None).await?;
+    tx.commit().await.map_err(DomainError::from)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"payment_id": payment_id, "invoice": inv.to_json()})),
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/admin/invoices/{id}/void`
+async fn admin_void(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiFailure> {
+    let db = api.accounts.db();
+    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
+    let inv = invoices::get(&mut tx, &id, None).await?;
+    invoices::void(&mut tx, &inv).await?;
+    audit::record(
+        &mut tx,
+        &admin_actor(&admin, &client),
+        "billing.invoice_voided",
+        &id,
+        &json!({}),
+    )
+    .await?;
+    let inv = invoices::get(&mut tx, &id, None).await?;
+    tx.commit().await.map_err(DomainError::from)?;
+    Ok(Json(inv.to_json()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseRequest {
+    month: String,
+    #[serde(default)]
+    finalize: Option<bool>,
+}
+
+/// `POST /api/v1/admin/billing/close-month` `{"month": "2026-10"}`
+async fn admin_close(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<Value>, ApiFailure> {
+    let r: CloseRequest = parse(&body)?;
+    let month =
+        month_named(&r.month).ok_or_else(|| ApiFailure::invalid("month: expected YYYY-MM"))?;
+    let b = &api.billing;
+    let report = invoices::close_month(
+        api.accounts.db(),
+        &b.settings,
+        &b.source,
+        &month,
+        r.finalize.unwrap_or(true),
+    )
+    .await?;
+    let mut c = conn(&api).await?;
+    audit::record(
+        &mut c,
+        &admin_actor(&admin, &client),
+        "billing.month_closed",
+        &month.name,
+        &body,
+    )
+    .await?;
+    Ok(Json(close_json(&report)))
+}
+
+/// A close report's shape (API and CLI).
+pub fn close_json(r: &invoices::CloseReport) -> Value {
+    json!({
+        "month": r.period,
+        "charged_rows": r.charged_rows,
+        "drafts": r.drafts,
+        "finalized": r.finalized,
+        "unchanged": r.unchanged,
+        "closed": r.closed,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReconcileQuery {
+    month: String,
+}
+
+/// `GET /api/v1/admin/billing/reconcile?month=2026-10`
+async fn admin_reconcile(
+    Api(api): Api,
+    _admin: AdminUser,
+    Query(q): Query<ReconcileQuery>,
+) -> Result<Json<Value>, ApiFailure> {
+    let month =
+        month_named(&q.month).ok_or_else(|| ApiFailure::invalid("month: expected YYYY-MM"))?;
+    let r = crate::billing::reconcile::run(api.accounts.db(), &api.billing.source, &month).await?;
+    Ok(Json(reconcile_json(&r)))
+}
+
+/// A reconciliation report's shape (API and CLI).
+pub fn reconcile_json(r: &crate::billing::reconcile::Report) -> Value {
+    json!({
+        "month": r.period,
+        "ok": r.ok(),
+        "usage_rows": r.usage_rows,
+        "usage_cost": money::format(r.usage_cost_nanos),
+        "charged": money::format(r.charged_nanos),
+        "transactions": r.transactions,
+        "invoices": r.invoices,
+        "differences": r.differences,
+    })
+}

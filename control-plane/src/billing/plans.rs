@@ -1,0 +1,572 @@
+//! Plans and subscriptions. Every developer has one subscription row (its
+//! plan, a pending downgrade, custom terms) and a history of plan changes
+//! (`plan_changes`) that prorates the monthly fee on the invoice.
+//!
+//! Changing to a plan with a higher fee takes effect at once (the month's
+//! fee is prorated by the millisecond between the plans, and the new
+//! plan's included tokens apply for the whole month); changing to a
+//! cheaper one takes effect at the start of the next month.
+
+use super::money;
+use crate::db::{self, get_bool, Backend, Entity};
+use crate::error::{DomainError, DomainResult};
+use aihub_contract::calendar::month_of;
+use aihub_contract::snapshot::Funds;
+use serde_json::{json, Value};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+/// The plan every new developer starts on.
+pub const DEFAULT_PLAN: &str = "free";
+
+/// How usage beyond the included tokens is paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overage {
+    /// From credit; refused when there is none.
+    Prepaid,
+    /// On the monthly invoice.
+    Invoice,
+}
+
+impl Overage {
+    /// Stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Overage::Prepaid => "prepaid",
+            Overage::Invoice => "invoice",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Overage> {
+        match s {
+            "prepaid" => Some(Overage::Prepaid),
+            "invoice" => Some(Overage::Invoice),
+            _ => None,
+        }
+    }
+}
+
+/// A plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// `free`, `developer`, …
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Monthly fee, nano-units.
+    pub price_nanos: i64,
+    /// Tokens a month included.
+    pub included_tokens: i64,
+    /// Account requests/min applied with the plan (0 = none).
+    pub requests_per_minute: i64,
+    /// Account hard monthly token cap applied with the plan (0 = none).
+    pub token_quota_monthly: i64,
+    /// How overage is paid.
+    pub overage: Overage,
+    /// Open to self-service.
+    pub public: bool,
+}
+
+impl Plan {
+    /// The API shape.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "price": money::format(self.price_nanos),
+            "included_tokens": self.included_tokens,
+            "requests_per_minute": positive(self.requests_per_minute),
+            "token_quota_monthly": positive(self.token_quota_monthly),
+            "overage": self.overage.as_str(),
+        })
+    }
+}
+
+fn positive(v: i64) -> Option<i64> {
+    (v > 0).then_some(v)
+}
+
+const PLAN_COLUMNS: &str = "id, name, price_nanos, included_tokens, requests_per_minute, \
+     token_quota_monthly, overage, public";
+
+fn plan_from_row(r: &AnyRow) -> DomainResult<Plan> {
+    let overage: String = r.try_get("overage")?;
+    Ok(Plan {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        price_nanos: r.try_get("price_nanos")?,
+        included_tokens: r.try_get("included_tokens")?,
+        requests_per_minute: r.try_get("requests_per_minute")?,
+        token_quota_monthly: r.try_get("token_quota_monthly")?,
+        overage: Overage::parse(&overage)
+            .ok_or_else(|| DomainError::Internal(format!("plan overage '{overage}'")))?,
+        public: get_bool(r, "public")?,
+    })
+}
+
+/// Every plan, in display order.
+pub async fn list(conn: &mut AnyConnection) -> DomainResult<Vec<Plan>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {PLAN_COLUMNS} FROM plans ORDER BY sort_order, id"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(plan_from_row).collect()
+}
+
+/// One plan, `NotFound` when there is no such id.
+pub async fn get(conn: &mut AnyConnection, id: &str) -> DomainResult<Plan> {
+    let row = sqlx::query(&format!("SELECT {PLAN_COLUMNS} FROM plans WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        Some(r) => plan_from_row(&r),
+        None => Err(DomainError::NotFound(format!("plan '{id}' does not exist"))),
+    }
+}
+
+/// A developer's subscription with its terms resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// The developer.
+    pub developer_id: String,
+    /// The plan.
+    pub plan: Plan,
+    /// A cheaper plan starting next month.
+    pub pending_plan: Option<Plan>,
+    /// The fee in force (custom or the plan's).
+    pub price_nanos: i64,
+    /// Included tokens in force.
+    pub included_tokens: i64,
+    /// Overage in force.
+    pub overage: Overage,
+}
+
+/// The developer's subscription (the default plan's terms when a row is
+/// missing, e.g. an account created before billing existed).
+pub async fn subscription(
+    conn: &mut AnyConnection,
+    developer_id: &str,
+) -> DomainResult<Subscription> {
+    let row = sqlx::query(
+        "SELECT plan_id, pending_plan_id, custom_price_nanos, custom_included_tokens, custom_overage \
+         FROM subscriptions WHERE developer_id = $1",
+    )
+    .bind(developer_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (plan_id, pending, price, included, overage) = match row {
+        Some(r) => (
+            r.try_get::<String, _>("plan_id")?,
+            r.try_get::<Option<String>, _>("pending_plan_id")?,
+            r.try_get::<Option<i64>, _>("custom_price_nanos")?,
+            r.try_get::<Option<i64>, _>("custom_included_tokens")?,
+            r.try_get::<Option<String>, _>("custom_overage")?,
+        ),
+        None => (DEFAULT_PLAN.to_string(), None, None, None, None),
+    };
+    let plan = get(conn, &plan_id).await?;
+    let pending_plan = match pending {
+        Some(p) => Some(get(conn, &p).await?),
+        None => None,
+    };
+    Ok(Subscription {
+        developer_id: developer_id.to_string(),
+        price_nanos: price.unwrap_or(plan.price_nanos),
+        included_tokens: included.unwrap_or(plan.included_tokens),
+        overage: overage
+            .as_deref()
+            .and_then(Overage::parse)
+            .unwrap_or(plan.overage),
+        plan,
+        pending_plan,
+    })
+}
+
+/// Puts a new developer on the default plan (inside its creating
+/// transaction) and applies the plan's account limits.
+pub async fn start(conn: &mut AnyConnection, developer_id: &str) -> DomainResult<()> {
+    let plan = get(conn, DEFAULT_PLAN).await?;
+    let now = db::now_ms();
+    sqlx::query(
+        "INSERT INTO subscriptions (developer_id, plan_id, updated_at) VALUES ($1, $2, $3)",
+    )
+    .bind(developer_id)
+    .bind(&plan.id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    record_plan(conn, developer_id, &plan.id, plan.price_nanos, now).await?;
+    apply_limits(conn, developer_id, &plan).await
+}
+
+async fn record_plan(
+    conn: &mut AnyConnection,
+    developer_id: &str,
+    plan_id: &str,
+    price_nanos: i64,
+    effective_at: i64,
+) -> DomainResult<()> {
+    sqlx::query(
+        "INSERT INTO plan_changes (id, developer_id, plan_id, price_nanos, effective_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(db::new_id("pch_"))
+    .bind(developer_id)
+    .bind(plan_id)
+    .bind(price_nanos)
+    .bind(effective_at)
+    .bind(db::now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn apply_limits(
+    conn: &mut AnyConnection,
+    developer_id: &str,
+    plan: &Plan,
+) -> DomainResult<()> {
+    sqlx::query(
+        "UPDATE developers SET api_rate_limit = $1, api_quota_limit = $2, updated_at = $3 \
+         WHERE id = $4",
+    )
+    .bind(plan.requests_per_minute)
+    .bind(plan.token_quota_monthly)
+    .bind(db::now_ms())
+    .bind(developer_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// What a plan change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// In force now.
+    Now,
+    /// Starts with the next month.
+    NextMonth,
+    /// A pending change was cancelled (the current plan was chosen again).
+    Cancelled,
+    /// Nothing to do.
+    Unchanged,
+}
+
+/// Changes a developer's plan: a dearer one now, a cheaper one at the end
+/// of the month. `self_service` refuses plans not open to developers.
+/// Operators (`self_service = false`) change at once either way.
+pub async fn change(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    developer_id: &str,
+    plan_id: &str,
+    self_service: bool,
+) -> DomainResult<Change> {
+    let target = match get(conn, plan_id).await {
+        Ok(p) => p,
+        Err(DomainError::NotFound(_)) => {
+            return Err(DomainError::invalid(format!(
+                "plan_id: there is no plan '{plan_id}'"
+            )))
+        }
+        Err(e) => return Err(e),
+    };
+    if self_service && !target.public {
+        return Err(DomainError::invalid(format!(
+            "plan_id: the {} plan is arranged with the operator, not chosen here",
+            target.name
+        )));
+    }
+    let current = subscription(conn, developer_id).await?;
+    let now = db::now_ms();
+    if target.id == current.plan.id {
+        if current.pending_plan.is_some() {
+            sqlx::query(
+                "UPDATE subscriptions SET pending_plan_id = NULL, updated_at = $1 \
+                 WHERE developer_id = $2",
+            )
+            .bind(now)
+            .bind(developer_id)
+            .execute(&mut *conn)
+            .await?;
+            return Ok(Change::Cancelled);
+        }
+        return Ok(Change::Unchanged);
+    }
+    if self_service && target.price_nanos < current.price_nanos {
+        sqlx::query(
+            "UPDATE subscriptions SET pending_plan_id = $1, updated_at = $2 WHERE developer_id = $3",
+        )
+        .bind(&target.id)
+        .bind(now)
+        .bind(developer_id)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(Change::NextMonth);
+    }
+    switch(conn, backend, developer_id, &target, now).await?;
+    Ok(Change::Now)
+}
+
+/// Puts the developer on `plan` from `effective_at`, clearing custom terms
+/// and any pending change, applying its limits, and telling the gateways.
+async fn switch(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    developer_id: &str,
+    plan: &Plan,
+    effective_at: i64,
+) -> DomainResult<()> {
+    let now = db::now_ms();
+    let updated = sqlx::query(
+        "UPDATE subscriptions SET plan_id = $1, pending_plan_id = NULL, custom_price_nanos = NULL, \
+         custom_included_tokens = NULL, custom_overage = NULL, updated_at = $2 \
+         WHERE developer_id = $3",
+    )
+    .bind(&plan.id)
+    .bind(now)
+    .bind(developer_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        sqlx::query(
+            "INSERT INTO subscriptions (developer_id, plan_id, updated_at) VALUES ($1, $2, $3)",
+        )
+        .bind(developer_id)
+        .bind(&plan.id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    record_plan(conn, developer_id, &plan.id, plan.price_nanos, effective_at).await?;
+    apply_limits(conn, developer_id, plan).await?;
+    db::record_change(conn, backend, Entity::Developer, developer_id).await?;
+    Ok(())
+}
+
+/// Custom terms an operator sets (Enterprise and special deals); `None`
+/// fields keep the plan's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Terms {
+    /// Monthly fee, nano-units.
+    pub price_nanos: Option<i64>,
+    /// Included tokens a month.
+    pub included_tokens: Option<i64>,
+    /// Overage mode.
+    pub overage: Option<Overage>,
+}
+
+/// Sets custom terms on the developer's current plan (from now on).
+pub async fn set_terms(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    developer_id: &str,
+    terms: &Terms,
+) -> DomainResult<()> {
+    if terms.price_nanos.is_some_and(|p| p < 0) || terms.included_tokens.is_some_and(|t| t < 0) {
+        return Err(DomainError::invalid(
+            "terms: the price and included tokens cannot be negative",
+        ));
+    }
+    let current = subscription(conn, developer_id).await?;
+    let now = db::now_ms();
+    sqlx::query(
+        "UPDATE subscriptions SET custom_price_nanos = $1, custom_included_tokens = $2, \
+         custom_overage = $3, updated_at = $4 WHERE developer_id = $5",
+    )
+    .bind(terms.price_nanos)
+    .bind(terms.included_tokens)
+    .bind(terms.overage.map(Overage::as_str))
+    .bind(now)
+    .bind(developer_id)
+    .execute(&mut *conn)
+    .await?;
+    let price = terms.price_nanos.unwrap_or(current.plan.price_nanos);
+    if price != current.price_nanos {
+        record_plan(conn, developer_id, &current.plan.id, price, now).await?;
+    }
+    db::record_change(conn, backend, Entity::Developer, developer_id).await?;
+    Ok(())
+}
+
+/// Applies pending downgrades whose month has begun (run by the billing
+/// job; idempotent). Returns how many developers changed plan.
+pub async fn apply_pending(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    now_ms: i64,
+) -> DomainResult<usize> {
+    let rows = sqlx::query(
+        "SELECT developer_id, pending_plan_id, updated_at FROM subscriptions \
+         WHERE pending_plan_id IS NOT NULL",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut changed = 0;
+    for r in rows {
+        let developer_id: String = r.try_get("developer_id")?;
+        let pending: String = r.try_get("pending_plan_id")?;
+        let chosen_at: i64 = r.try_get("updated_at")?;
+        let starts = month_of(chosen_at).end_ms;
+        if starts > now_ms {
+            continue;
+        }
+        let plan = get(conn, &pending).await?;
+        switch(conn, backend, &developer_id, &plan, starts).await?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+/// When a pending change starts: the start of the month after it was chosen.
+pub async fn pending_starts_at(
+    conn: &mut AnyConnection,
+    developer_id: &str,
+) -> DomainResult<Option<i64>> {
+    let row = sqlx::query(
+        "SELECT updated_at FROM subscriptions WHERE developer_id = $1 AND pending_plan_id IS NOT NULL",
+    )
+    .bind(developer_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        Some(r) => Some(month_of(r.try_get::<i64, _>("updated_at")?).end_ms),
+        None => None,
+    })
+}
+
+/// One stretch of a month under one fee.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// Plan id.
+    pub plan_id: String,
+    /// Fee per whole month, nano-units.
+    pub price_nanos: i64,
+    /// Start, unix ms (inclusive).
+    pub from_ms: i64,
+    /// End, unix ms (exclusive).
+    pub to_ms: i64,
+}
+
+/// The fee segments of `[start, end)` from the developer's plan history.
+pub async fn segments(
+    conn: &mut AnyConnection,
+    developer_id: &str,
+    start_ms: i64,
+    end_ms: i64,
+) -> DomainResult<Vec<Segment>> {
+    let rows = sqlx::query(
+        "SELECT plan_id, price_nanos, effective_at FROM plan_changes \
+         WHERE developer_id = $1 AND effective_at < $2 ORDER BY effective_at, created_at",
+    )
+    .bind(developer_id)
+    .bind(end_ms)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut history: Vec<(String, i64, i64)> = Vec::with_capacity(rows.len());
+    for r in rows {
+        history.push((
+            r.try_get("plan_id")?,
+            r.try_get("price_nanos")?,
+            r.try_get("effective_at")?,
+        ));
+    }
+    Ok(split(&history, start_ms, end_ms))
+}
+
+/// Cuts `[start, end)` into segments from a plan history sorted by time
+/// (a change at the same instant as another replaces it).
+pub fn split(history: &[(String, i64, i64)], start_ms: i64, end_ms: i64) -> Vec<Segment> {
+    let mut out: Vec<Segment> = Vec::new();
+    for (i, (plan, price, at)) in history.iter().enumerate() {
+        let next = history.get(i + 1).map(|h| h.2).unwrap_or(end_ms);
+        let from = (*at).max(start_ms);
+        let to = next.min(end_ms);
+        if to <= from {
+            continue;
+        }
+        out.push(Segment {
+            plan_id: plan.clone(),
+            price_nanos: *price,
+            from_ms: from,
+            to_ms: to,
+        });
+    }
+    out
+}
+
+/// Sets [`DeveloperEntry::funds`] of each entry: operators are not
+/// limited by money (`None`), developers by their plan and credit.
+pub async fn fill_funds(
+    conn: &mut AnyConnection,
+    entries: &mut [aihub_contract::snapshot::DeveloperEntry],
+) -> DomainResult<()> {
+    for e in entries.iter_mut() {
+        let role: Option<String> = sqlx::query("SELECT role FROM developers WHERE id = $1")
+            .bind(&e.id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get("role"))
+            .transpose()?;
+        e.funds = match role.as_deref() {
+            Some("developer") => Some(funds(conn, &e.id).await?),
+            _ => None,
+        };
+    }
+    Ok(())
+}
+
+/// The gateway's [`Funds`] for a developer: its plan's allowance and, for
+/// prepaid overage, the spend limit (spendable balance + charges posted).
+pub async fn funds(conn: &mut AnyConnection, developer_id: &str) -> DomainResult<Funds> {
+    let sub = subscription(conn, developer_id).await?;
+    let spend_limit_nanos = match sub.overage {
+        Overage::Invoice => None,
+        Overage::Prepaid => {
+            let balance = super::credit::balance(conn, developer_id).await?;
+            let charged = super::charges::charged_total(conn, developer_id).await?;
+            Some(balance.total().saturating_add(charged))
+        }
+    };
+    Ok(Funds {
+        plan: sub.plan.name.clone(),
+        allowance_tokens_monthly: u64::try_from(sub.included_tokens).unwrap_or(0),
+        spend_limit_nanos,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_month_is_cut_at_each_change() {
+        let h = vec![
+            ("free".to_string(), 0, 0),
+            ("developer".to_string(), 29, 100),
+            ("pro".to_string(), 99, 150),
+        ];
+        let s = split(&h, 50, 200);
+        assert_eq!(
+            s.iter()
+                .map(|s| (s.plan_id.as_str(), s.from_ms, s.to_ms))
+                .collect::<Vec<_>>(),
+            vec![
+                ("free", 50, 100),
+                ("developer", 100, 150),
+                ("pro", 150, 200)
+            ]
+        );
+        // Changes after the period and before it are cut away.
+        assert_eq!(split(&h, 160, 170).len(), 1);
+        assert!(split(&h[..0], 0, 10).is_empty());
+        // Two changes at one instant: only the later one counts.
+        let same = vec![("a".to_string(), 1, 10), ("b".to_string(), 2, 10)];
+        assert_eq!(split(&same, 0, 20)[0].plan_id, "b");
+        assert_eq!(split(&same, 0, 20).len(), 1);
+    }
+}
