@@ -5,7 +5,7 @@
 // every delivery with the `standardwebhooks` package. Run: npm run test:browser
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { WebhookReceiver, newEmail, startSystem, waitFor, withContext } from "./harness.mjs";
+import { WebhookReceiver, aihubAdmin, newEmail, startSystem, waitFor, withContext } from "./harness.mjs";
 
 const DESKTOP = { viewport: { width: 1280, height: 800 }, locale: "en-US" };
 const PHONE = {
@@ -853,6 +853,89 @@ describe("webhooks and events (issue 6)", () => {
       await test.getByRole("button", { name: "关闭" }).last().click(); // the footer's, not the corner ×
       await test.waitFor({ state: "detached" });
       await page.locator(".delivery-list").getByText("成功", { exact: true }).waitFor(); // the log refreshed
+    });
+  });
+});
+
+
+describe("billing and usage (issue 7)", () => {
+  it("sees the Free plan, redeems a code, upgrades to Developer, and exports usage as CSV", async () => {
+    const email = await verifiedAccount("billing");
+    // A $5 code, as an operator makes them: `aihub --json admin billing codes`.
+    const batch = await aihubAdmin(system.databaseUrl, ["billing", "codes", "--amount", "5", "--count", "1"]);
+    assert.equal(batch.codes?.length, 1, JSON.stringify(batch));
+    const [code] = batch.codes;
+    assert.match(code, /^AIHUB-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$/);
+    await withContext(system, "billing-story", { ...DESKTOP, acceptDownloads: true }, async (context, shot) => {
+      const page = await context.newPage();
+      const nav = page.getByRole("navigation", { name: "Main navigation" });
+      await page.goto(`${system.baseUrl}/login`);
+      await signIn(page, email, PASSWORD);
+      await page.getByRole("heading", { name: "Welcome, Grace" }).waitFor();
+
+      // The overview: a new account is on Free, with 1,000 included tokens and no credit.
+      await nav.getByRole("link", { name: "Billing" }).click();
+      await page.getByRole("heading", { name: "Billing", level: 1 }).waitFor();
+      assert.equal((await page.getByTestId("current-plan").textContent()).trim(), "Free");
+      await page.getByText("0 of 1,000 tokens used").first().waitFor();
+      const bar = page.getByRole("progressbar", { name: "Included tokens" });
+      assert.equal(await bar.getAttribute("aria-valuemax"), "1000");
+      assert.equal((await page.getByTestId("balance-total").textContent()).trim(), "$0.00");
+      await shot("1-overview");
+
+      // A wrong code is refused clearly; the real one adds $5.00.
+      await page.getByRole("link", { name: "Redeem a code" }).click();
+      await page.waitForURL(/\/billing\/credit#redeem$/);
+      const redeem = page.getByRole("region", { name: "Redeem a code" });
+      await redeem.getByLabel("Code", { exact: true }).fill("AIHUB-NOPE-NOPE-NOPE");
+      await redeem.getByRole("button", { name: "Redeem" }).click();
+      await redeem.getByText("This code doesn't exist. Check it and try again.").waitFor();
+      await redeem.getByLabel("Code", { exact: true }).fill(code);
+      await redeem.getByRole("button", { name: "Redeem" }).click();
+      await redeem.getByText("$5.00 added. Your balance is now $5.00.").waitFor();
+      await page.getByRole("region", { name: "Transactions" }).getByText("+$5.00").waitFor();
+      // The same code a second time: already redeemed.
+      await redeem.getByLabel("Code", { exact: true }).fill(code);
+      await redeem.getByRole("button", { name: "Redeem" }).click();
+      await redeem.getByText("This code has already been redeemed.").waitFor();
+      await shot("2-redeemed");
+
+      await page.getByRole("navigation", { name: "Billing sections" }).getByRole("link", { name: "Overview" }).click();
+      await page.getByTestId("balance-total").getByText("$5.00").waitFor();
+
+      // Upgrade to Developer: the confirmation says it applies now.
+      await page.getByRole("link", { name: "Change plan" }).click();
+      const developer = page.getByRole("listitem").filter({ has: page.getByRole("heading", { name: "Developer" }) });
+      await developer.getByRole("button", { name: "Upgrade to Developer" }).click();
+      const dialog = page.getByRole("dialog", { name: "Upgrade to Developer?" });
+      await dialog.getByText(/^The change takes effect now\./).waitFor();
+      await page.waitForTimeout(250); // the dialog fades in
+      await shot("3-confirm");
+      await dialog.getByRole("button", { name: "Upgrade now" }).click();
+      await page.getByText("You're on Developer now.").waitFor();
+      await developer.getByText("Current", { exact: true }).waitFor();
+      await page.getByRole("navigation", { name: "Billing sections" }).getByRole("link", { name: "Overview" }).click();
+      await page.getByTestId("current-plan").getByText("Developer").waitFor();
+      await shot("4-developer");
+
+      // Usage: this month so far, and its requests as CSV.
+      await nav.getByRole("link", { name: "Usage" }).click();
+      await page.getByRole("heading", { name: "Usage", level: 1 }).waitFor();
+      await page.getByRole("button", { name: "This month", pressed: true }).waitFor();
+      await page.getByTestId("usage-requests").getByText("0").waitFor();
+      await shot("5-usage");
+      const [download] = await Promise.all([
+        page.waitForEvent("download"),
+        page.getByRole("button", { name: "Export CSV" }).click(),
+      ]);
+      assert.match(download.suggestedFilename(), /^aihub-usage-\d{4}-\d{2}-01-to-\d{4}-\d{2}-\d{2}\.csv$/);
+      const chunks = [];
+      for await (const chunk of await download.createReadStream()) chunks.push(chunk);
+      const csv = Buffer.concat(chunks).toString("utf8");
+      assert.equal(
+        csv.split(/\r?\n/)[0],
+        "request_id,time,key_id,model,endpoint,status,prompt_tokens,completion_tokens,cached_tokens,cost,latency_ms,error",
+      );
     });
   });
 });
