@@ -528,6 +528,10 @@ const en = {
     changePlan: "Change plan",
     topUp: "Top up",
     redeem: "Redeem a code",
+    checkout: {
+      success: "Payment received. Your credit or invoice is updated as soon as the payment provider confirms it, usually within seconds.",
+      cancelled: "Payment cancelled. Nothing was charged.",
+    },
     tabs: {
       label: "Billing sections",
       overview: "Overview",

@@ -530,6 +530,10 @@ const zhCN: Catalogue = {
     changePlan: "更换套餐",
     topUp: "充值",
     redeem: "兑换码",
+    checkout: {
+      success: "已收到付款。支付服务商确认后（通常几秒内），您的余额或发票会随即更新。",
+      cancelled: "已取消付款，未产生任何扣费。",
+    },
     tabs: {
       label: "账单分区",
       overview: "概览",

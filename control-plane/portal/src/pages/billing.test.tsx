@@ -558,3 +558,19 @@ describe("Invoices", () => {
     expect(split.html).toContain('a style="kept" in the text');
   });
 });
+
+describe("Back from Checkout", () => {
+  it("says the payment went through (and looks for the credit) or was cancelled", async () => {
+    let calls = 0;
+    const server = sessionServer(1).on("GET", "/developer/billing", () => {
+      calls += 1;
+      return json(200, calls < 2 ? billing() : billing({ balance: { total: "32.50", paid: "30.00", promotional: "2.50" } }));
+    });
+    const view = renderApp("/billing?checkout=success&session_id=cs_1", server);
+    expect(await screen.findByText(/^Payment received\./)).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByTestId("balance-total")).toHaveTextContent("$32.50"), { timeout: 3000 });
+    view.unmount();
+    renderApp("/billing?checkout=cancelled", server);
+    expect(await screen.findByText("Payment cancelled. Nothing was charged.")).toBeInTheDocument();
+  });
+});

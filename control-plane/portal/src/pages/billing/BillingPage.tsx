@@ -1,7 +1,7 @@
-import { useId } from "react";
+import { useId, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { useQuery } from "@tanstack/react-query";
-import { Link } from "react-router";
+import { Link, useSearchParams } from "react-router";
 import type { Billing } from "../../api/billing";
 import { Alert } from "../../components/Alert";
 import { FullPageLoader } from "../../components/Loader";
@@ -14,7 +14,15 @@ export function BillingPage() {
   const { t } = useTranslation();
   const api = useBillingApi();
   useDocumentTitle(t("billing.title"));
-  const billing = useQuery(billingQuery(api));
+  // Checkout returns here with `?checkout=success` or `?checkout=cancelled`.
+  const [params] = useSearchParams();
+  const checkout = params.get("checkout");
+  const [returnedAt] = useState(() => Date.now());
+  const billing = useQuery({
+    ...billingQuery(api),
+    // The credit lands when the provider's webhook arrives: look again for a little while.
+    refetchInterval: checkout === "success" && Date.now() - returnedAt < 15_000 ? 1_000 : false,
+  });
 
   return (
     <div className="page">
@@ -23,6 +31,8 @@ export function BillingPage() {
         <p className="page-subtitle">{t("billing.subtitle")}</p>
       </div>
       <BillingTabs />
+      {checkout === "success" && <Alert tone="success">{t("billing.checkout.success")}</Alert>}
+      {checkout === "cancelled" && <Alert tone="info">{t("billing.checkout.cancelled")}</Alert>}
       {billing.isPending && <FullPageLoader />}
       {billing.isError && <Alert tone="error">{billingErrorMessage(t, billing.error)}</Alert>}
       {billing.data && <Overview billing={billing.data} />}
