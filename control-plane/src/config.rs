@@ -59,6 +59,8 @@ pub struct BillingConfig {
     pub low_balance_alert: String,
     /// Close months on a schedule (off: only `aihub admin close-month`).
     pub close_months: bool,
+    /// The plan new developers start on.
+    pub default_plan: String,
 }
 
 /// `[payments]`

@@ -67,6 +67,10 @@ impl Application {
             crate::billing::Billing::from_config(config)
                 .map_err(|e| anyhow::anyhow!("billing configuration: {e}"))?,
         );
+        billing
+            .apply(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let billing_jobs = billing.spawn(db.clone(), shutdown_rx.clone());
         let api = Arc::new(ApiState {
             billing,

@@ -438,7 +438,7 @@ async fn account_limits_set_by_the_cli_reach_a_running_control_plane(backend: Ba
     )
     .await;
     assert_eq!(plain["rate_limit"], 100);
-    assert_eq!(plain["quota_limit"], 1000);
+    assert_eq!(plain["quota_limit"], 0);
     let dev = run_json(
         &url,
         &[

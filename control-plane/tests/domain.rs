@@ -95,11 +95,12 @@ async fn migrations_apply_and_are_idempotent(backend: Backend) {
     .execute(db.pool())
     .await;
     assert!(upper.is_err());
-    // Defaults from the business plan.
+    // The Free plan's limits: 100 requests/min and no hard token cap (its
+    // 1,000 included tokens and the credit balance decide instead).
     let d = developers::create_developer(&db, new_dev("plan@example.com"))
         .await
         .unwrap();
-    assert_eq!((d.api_quota_limit, d.api_rate_limit), (1000, 100));
+    assert_eq!((d.api_quota_limit, d.api_rate_limit), (0, 100));
     assert!(d.is_active && !d.email_verified);
 }
 

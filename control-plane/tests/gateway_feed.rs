@@ -451,9 +451,27 @@ async fn account_limits_reach_the_snapshot_and_the_stream(backend: Backend) {
     };
     let dev = developer(&app, "limits@example.com").await;
     key(&app, &dev.id, None).await;
-    // The business plan's defaults.
+    // The Free plan's defaults: 100 requests/min, no hard token cap, and
+    // its 1,000 included tokens with an empty balance as funds.
     let snap = snapshot(&app).await;
     assert_eq!(snap.developers[0].requests_per_minute, Some(100));
+    assert_eq!(snap.developers[0].token_quota_monthly, None);
+    let funds = snap.developers[0].funds.clone().unwrap();
+    assert_eq!(
+        (funds.plan.as_str(), funds.allowance_tokens_monthly, funds.spend_limit_nanos),
+        ("Free", 1000, Some(0))
+    );
+    developers::set_limits(
+        &app.db,
+        "limits@example.com",
+        developers::AccountLimits {
+            rate_limit: None,
+            quota_limit: Some(1000),
+        },
+    )
+    .await
+    .unwrap();
+    let snap = snapshot(&app).await;
     assert_eq!(snap.developers[0].token_quota_monthly, Some(1000));
 
     let v = snap.version;
@@ -532,6 +550,17 @@ async fn snapshot_carries_usage_bases_for_developers_and_quota_keys(backend: Bac
         return;
     };
     let ada = developer(&app, "ada@example.com").await;
+    // An account quota, so the account's base travels with its changes.
+    developers::set_limits(
+        &app.db,
+        &ada.id,
+        developers::AccountLimits {
+            rate_limit: None,
+            quota_limit: Some(1_000_000),
+        },
+    )
+    .await
+    .unwrap();
     let bob = developer(&app, "bob@example.com").await;
     // Carol has usage but no key that can authenticate: not in the snapshot.
     let carol = developer(&app, "carol@example.com").await;

@@ -880,13 +880,33 @@ fn no_limits() -> Value {
     })
 }
 
+async fn set_account_quota(app: &TestApp, developer_id: &str, tokens: u64) {
+    aihub_control_plane::developers::set_limits(
+        &app.db,
+        developer_id,
+        aihub_control_plane::developers::AccountLimits {
+            rate_limit: None,
+            quota_limit: Some(tokens),
+        },
+    )
+    .await
+    .unwrap();
+}
+
 async fn scopes_limits_allowlists_and_metadata_round_trip_and_reach_the_gateways(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
     let (dev, token) = developer_session(&app, "scoped@example.com", true).await;
 
-    // The account's limits are listed with the keys (business plan defaults).
+    // The account's limits are listed with the keys (the Free plan's: no
+    // hard token cap), here with a cap an operator set.
+    let (_, list) = api(&app, Method::GET, KEYS, &token, None).await;
+    assert_eq!(
+        list,
+        json!({"data": [], "account_limits": {"requests_per_minute": 100, "token_quota_monthly": null}})
+    );
+    set_account_quota(&app, &dev, 1000).await;
     let (_, list) = api(&app, Method::GET, KEYS, &token, None).await;
     assert_eq!(
         list,
@@ -1076,6 +1096,7 @@ async fn invalid_scopes_limits_allowlists_and_metadata_are_refused(backend: Back
         return;
     };
     let (dev, token) = developer_session(&app, "strict@example.com", true).await;
+    set_account_quota(&app, &dev, 1000).await;
     let key = create(
         &app,
         &token,

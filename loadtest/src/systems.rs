@@ -113,6 +113,9 @@ impl AiHub {
                 ("AIHUB_LOG__LEVEL", "warn"),
                 // The webhook scenario's receiver listens on 127.0.0.1.
                 ("AIHUB_WEBHOOKS__ALLOW_PRIVATE_NETWORKS", "true"),
+                // Millions of tokens go through one account: invoiced, not
+                // refused for want of credit (the charger still charges it all).
+                ("AIHUB_BILLING__DEFAULT_PLAN", "enterprise"),
             ],
         )?;
         control_plane

@@ -102,6 +102,13 @@ CREATE TABLE billing_periods (
     closed_at  BIGINT NOT NULL
 );
 
+-- Settings the configuration writes at start (billing.default_plan).
+CREATE TABLE billing_settings (
+    name  TEXT NOT NULL PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT INTO billing_settings (name, value) VALUES ('default_plan', 'free');
+
 CREATE TABLE billing_counters (
     name  TEXT   NOT NULL PRIMARY KEY,
     value BIGINT NOT NULL

@@ -49,6 +49,8 @@ pub struct Billing {
     pub charge_interval_ms: u64,
     /// Close months on a schedule.
     pub close_months: bool,
+    /// The plan new developers start on.
+    pub default_plan: String,
 }
 
 impl Billing {
@@ -81,7 +83,16 @@ impl Billing {
             },
             charge_interval_ms: config.billing.charge_interval_ms,
             close_months: config.billing.close_months,
+            default_plan: config.billing.default_plan.clone(),
         })
+    }
+
+    /// Writes the settings the database keeps (the default plan).
+    pub async fn apply(&self, db: &crate::db::Db) -> crate::error::DomainResult<()> {
+        let mut tx = db.begin_write().await?;
+        plans::set_default(&mut tx, &self.default_plan).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Starts the charger and, when enabled, the month-closing job (every

@@ -16,8 +16,33 @@ use serde_json::{json, Value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-/// The plan every new developer starts on.
+/// The plan a developer has when no subscription row exists.
 pub const DEFAULT_PLAN: &str = "free";
+
+/// Makes `plan_id` the plan new developers start on (`billing.default_plan`,
+/// written at start so the CLI and every control plane agree).
+pub async fn set_default(conn: &mut AnyConnection, plan_id: &str) -> DomainResult<()> {
+    get(conn, plan_id).await.map_err(|_| {
+        DomainError::invalid(format!(
+            "billing.default_plan: there is no plan '{plan_id}' (free, developer, pro, payg, enterprise)"
+        ))
+    })?;
+    sqlx::query("UPDATE billing_settings SET value = $1 WHERE name = 'default_plan'")
+        .bind(plan_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn default_plan(conn: &mut AnyConnection) -> DomainResult<String> {
+    let row = sqlx::query("SELECT value FROM billing_settings WHERE name = 'default_plan'")
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get("value")?,
+        None => DEFAULT_PLAN.to_string(),
+    })
+}
 
 /// How usage beyond the included tokens is paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,10 +210,11 @@ pub async fn subscription(
     })
 }
 
-/// Puts a new developer on the default plan (inside its creating
+/// Puts a new developer on the default plan (`billing.default_plan`; inside its creating
 /// transaction) and applies the plan's account limits.
 pub async fn start(conn: &mut AnyConnection, developer_id: &str) -> DomainResult<()> {
-    let plan = get(conn, DEFAULT_PLAN).await?;
+    let id = default_plan(conn).await?;
+    let plan = get(conn, &id).await?;
     let now = db::now_ms();
     sqlx::query(
         "INSERT INTO subscriptions (developer_id, plan_id, updated_at) VALUES ($1, $2, $3)",

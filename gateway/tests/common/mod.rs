@@ -161,7 +161,15 @@ impl Stack {
             ("AIHUB_INTERNAL__SHARED_SECRET", SECRET),
             ("AIHUB_AUTH__TOKEN_SECRET", TOKEN_SECRET),
             ("AIHUB_LOG__LEVEL", "info"),
+            // Tests about other things are not limited by money: usage is
+            // charged and invoiced, never refused (billing tests choose a plan).
+            ("AIHUB_BILLING__DEFAULT_PLAN", "enterprise"),
         ];
+        let clickhouse = self.clickhouse.clone();
+        if let Some((url, db)) = &clickhouse {
+            envs.push(("AIHUB_CLICKHOUSE__URL", url.as_str()));
+            envs.push(("AIHUB_CLICKHOUSE__DATABASE", db.as_str()));
+        }
         envs.extend(self.cp_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut cp = Proc::bin("aihub", &["serve"], &envs).unwrap();
         cp.wait_http_ok(&format!("http://{listen}/readyz"), START_TIMEOUT)
