@@ -6,12 +6,15 @@
 // real `aihub-gateway` on the same control plane, plus the official OpenAI
 // Python SDK to call it with. Webhook tests start a `WebhookReceiver` in the
 // test process (the control plane is told to allow loopback URLs and to retry
-// after 300 ms).
+// after 300 ms). Payments go through the Stripe stand-in (`aihub-stub-stripe`)
+// when it is built.
 //
 // Environment:
 //   AIHUB_BIN           the aihub binary (default ${CARGO_TARGET_DIR:-../../target}/debug/aihub)
 //   AIHUB_GATEWAY_BIN   the gateway (default: aihub-gateway next to AIHUB_BIN)
 //   AIHUB_STUB_UPSTREAM_BIN  the stand-in provider (default: aihub-stub-upstream next to AIHUB_BIN)
+//   AIHUB_STUB_STRIPE_BIN    the Stripe stand-in (default: aihub-stub-stripe next to AIHUB_BIN); when
+//                       it is there, `aihub serve` takes payments through it (Checkout and its webhooks)
 //   AIHUB_TEST_PYTHON   a python with aiosmtpd (and the `openai` SDK for the
 //                       gateway's tests) (default python3)
 //   CHROMIUM            the browser (default /usr/bin/chromium)
@@ -37,8 +40,11 @@ export const AIHUB_BIN = process.env.AIHUB_BIN ?? join(repoTarget, "debug", "aih
 export const GATEWAY_BIN = process.env.AIHUB_GATEWAY_BIN ?? join(dirname(AIHUB_BIN), "aihub-gateway");
 export const STUB_UPSTREAM_BIN =
   process.env.AIHUB_STUB_UPSTREAM_BIN ?? join(dirname(AIHUB_BIN), "aihub-stub-upstream");
+export const STUB_STRIPE_BIN = process.env.AIHUB_STUB_STRIPE_BIN ?? join(dirname(AIHUB_BIN), "aihub-stub-stripe");
 export const PYTHON = process.env.AIHUB_TEST_PYTHON ?? "python3";
 const INTERNAL_SECRET = "browser-tests-internal-secret-0123456789";
+const STRIPE_SECRET_KEY = "sk_test_browser_tests";
+const STRIPE_WEBHOOK_SECRET = "whsec_browser_tests";
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 export const CHROMIUM_ARGS = [
   "--headless",
@@ -174,6 +180,43 @@ export async function startSystem() {
     const port = await freePort();
     const baseUrl = `http://127.0.0.1:${port}`;
     const databaseUrl = `sqlite://${join(tmp, "aihub.db")}?mode=rwc`;
+
+    // Payments through the Stripe stand-in, when it is built: its hosted page
+    // pays, and it sends the signed webhook to this control plane.
+    let stripe = null;
+    const paymentsEnv = {};
+    if (existsSync(STUB_STRIPE_BIN)) {
+      const stripePort = await freePort();
+      const child = start(
+        "aihub-stub-stripe",
+        STUB_STRIPE_BIN,
+        [
+          "--port",
+          String(stripePort),
+          "--secret-key",
+          STRIPE_SECRET_KEY,
+          "--webhook-secret",
+          STRIPE_WEBHOOK_SECRET,
+          "--webhook-url",
+          `${baseUrl}/api/v1/payments/stripe/webhook`,
+        ],
+        {},
+      );
+      system.children.push(child);
+      await waitFor("the Stripe stand-in", () => {
+        if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}`);
+        return canConnect(stripePort);
+      }, 15_000).catch((e) => {
+        throw new Error(`${e.message}\n${child.describe()}`);
+      });
+      stripe = { url: `http://127.0.0.1:${stripePort}` };
+      Object.assign(paymentsEnv, {
+        AIHUB_PAYMENTS__PROVIDER: "stripe",
+        AIHUB_PAYMENTS__STRIPE_API_BASE: stripe.url,
+        AIHUB_PAYMENTS__STRIPE_SECRET_KEY: STRIPE_SECRET_KEY,
+        AIHUB_PAYMENTS__STRIPE_WEBHOOK_SECRET: STRIPE_WEBHOOK_SECRET,
+      });
+    }
     const aihub = start("aihub serve", AIHUB_BIN, ["serve"], {
       cwd: tmp,
       env: {
@@ -192,6 +235,7 @@ export async function startSystem() {
         // come quickly so a test can watch a delivery fail and then succeed.
         AIHUB_WEBHOOKS__ALLOW_PRIVATE_NETWORKS: "true",
         AIHUB_WEBHOOKS__RETRY_DELAYS_MS: "[300,300,300]",
+        ...paymentsEnv,
       },
     });
     system.children.push(aihub);
@@ -222,6 +266,8 @@ export async function startSystem() {
       },
       mailbox,
       browser,
+      /** The Stripe stand-in ({ url }), or null when its binary is not built. */
+      stripe,
       logs: () => system.children.map((c) => c.describe()).join("\n"),
       api: (path, body) =>
         fetch(`${baseUrl}/api/v1${path}`, {

@@ -938,4 +938,39 @@ describe("billing and usage (issue 7)", () => {
       );
     });
   });
+  it("tops up $20 through Checkout (the Stripe stand-in) and sees the credit", async () => {
+    assert.ok(system.stripe, "aihub-stub-stripe not found: build it (cargo build -p aihub-testkit --bins) or set AIHUB_STUB_STRIPE_BIN");
+    const email = await verifiedAccount("topup");
+    await withContext(system, "topup-story", DESKTOP, async (context, shot) => {
+      const page = await context.newPage();
+      await page.goto(`${system.baseUrl}/login`);
+      await signIn(page, email, PASSWORD);
+      await page.getByRole("heading", { name: "Welcome, Grace" }).waitFor();
+      await page.goto(`${system.baseUrl}/billing`);
+      await page.getByRole("link", { name: "Top up" }).click();
+      const card = page.getByRole("region", { name: "Top up" });
+      const amount = card.getByLabel("Amount (USD)", { exact: true });
+      await card.getByText("Between $5.00 and $10,000.00.").waitFor();
+      await amount.fill("4");
+      await card.getByRole("button", { name: "Continue to payment" }).click();
+      await card.getByText("The smallest top-up is $5.00.").waitFor();
+      await amount.fill("20");
+      await shot("1-amount");
+      await card.getByRole("button", { name: "Continue to payment" }).click();
+
+      // The provider's page, then back to the portal with the credit there.
+      await page.waitForURL((url) => url.href.startsWith(`${system.stripe.url}/checkout/`));
+      assert.match(await page.getByTestId("amount").textContent(), /20/);
+      await shot("2-checkout");
+      await page.getByRole("button", { name: "Pay", exact: true }).click();
+      await page.waitForURL(/\/billing\?checkout=success/);
+      await page.getByText(/^Payment received\./).waitFor();
+      await page.getByTestId("balance-total").getByText("$20.00").waitFor();
+      await shot("3-back");
+      await page.getByRole("navigation", { name: "Billing sections" }).getByRole("link", { name: "Credit" }).click();
+      const history = page.getByRole("region", { name: "Transactions" });
+      await history.getByRole("cell", { name: "Top-up", exact: true }).waitFor();
+      await history.getByText("+$20.00").waitFor();
+    });
+  });
 });
