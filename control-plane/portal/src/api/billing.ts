@@ -100,6 +100,8 @@ export interface InvoiceSummary {
   subtotal: Money;
   credits_applied: Money;
   total: Money;
+  /** Paid so far (the server sends it though the contract does not list it). */
+  amount_paid?: Money;
   amount_due: Money;
   created_at: number;
   finalized_at: number | null;

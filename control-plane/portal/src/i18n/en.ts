@@ -726,6 +726,7 @@ const en = {
       amount: "Amount",
       subtotal: "Subtotal",
       creditsApplied: "Credits applied",
+      amountPaid: "Paid so far",
       total: "Total",
       download: "Download HTML",
       printNow: "Print or save as PDF",

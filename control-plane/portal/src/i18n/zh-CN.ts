@@ -728,6 +728,7 @@ const zhCN: Catalogue = {
       amount: "金额",
       subtotal: "小计",
       creditsApplied: "已抵扣额度",
+      amountPaid: "已付金额",
       total: "合计",
       download: "下载 HTML",
       printNow: "打印或另存为 PDF",

@@ -498,7 +498,7 @@ describe("Invoices", () => {
       '<!doctype html><html><head><title>Invoice</title><style>body{font-family:serif}</style></head>' +
       '<body><h1 style="color:red">AIH-2026-000012</h1><script>alert(1)</script></body></html>';
     const server = sessionServer(1)
-      .on("GET", "/developer/invoices/inv_1", () => json(200, invoice))
+      .on("GET", "/developer/invoices/inv_1", () => json(200, { ...invoice, amount_paid: "10.00", amount_due: "19.00" }))
       .on("GET", "/developer/invoices/inv_1/html", () => new Response(html, { headers: { "content-type": "text/html" } }))
       .on("POST", "/developer/invoices/inv_1/pay", () => json(201, { id: "pay_9", checkout_url: "https://checkout.example/pay_9" }));
     renderApp("/billing/invoices/inv_1", server);
@@ -525,7 +525,9 @@ describe("Invoices", () => {
     expect(htmlCall?.headers.accept).toBe("text/html");
     await userEvent.click(within(dialog).getByRole("button", { name: "Close" }));
 
-    await userEvent.click(screen.getByRole("button", { name: "Pay $29.00" }));
+    expect(within(lines).getByRole("row", { name: "Paid so far $10.00" })).toBeInTheDocument();
+    expect(within(lines).getByRole("row", { name: "Amount due $19.00" })).toBeInTheDocument();
+    await userEvent.click(screen.getByRole("button", { name: "Pay $19.00" }));
     await waitFor(() => expect(assign).toHaveBeenCalledWith("https://checkout.example/pay_9"));
     expect(server.calls("POST", "/developer/invoices/inv_1/pay")[0]?.idempotencyKey).toMatch(/\S{8,}/);
   });

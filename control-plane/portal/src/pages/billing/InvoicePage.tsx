@@ -165,6 +165,14 @@ function InvoiceView({ invoice }: { invoice: Invoice }) {
                     {f.money(invoice.total)}
                   </td>
                 </tr>
+                {invoice.amount_paid !== undefined && compareMoney(invoice.amount_paid, "0") !== 0 && (
+                  <tr>
+                    <th scope="row" colSpan={3}>
+                      {t("billing.invoice.amountPaid")}
+                    </th>
+                    <td className="num">{f.money(invoice.amount_paid)}</td>
+                  </tr>
+                )}
                 <tr>
                   <th scope="row" colSpan={3}>
                     {t("billing.invoices.amountDue")}
