@@ -84,8 +84,8 @@ describe("usage periods", () => {
     expect(checkPeriod({ from: "2026-02-30", to: "2026-03-01" })).toBe("fromInvalid");
     expect(checkPeriod({ from: "2026-11-01", to: "" })).toBe("toInvalid");
     expect(checkPeriod({ from: "2026-11-02", to: "2026-11-01" })).toBe("toBeforeFrom");
-    expect(checkPeriod({ from: "2025-01-01", to: "2026-01-01" })).toBeNull(); // 366 days
-    expect(checkPeriod({ from: "2025-01-01", to: "2026-01-02" })).toBe("tooLong");
+    expect(checkPeriod({ from: "2025-01-01", to: "2026-01-02" })).toBeNull(); // to - from = 366 days
+    expect(checkPeriod({ from: "2025-01-01", to: "2026-01-03" })).toBe("tooLong");
   });
 });
 

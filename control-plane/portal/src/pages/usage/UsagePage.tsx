@@ -12,7 +12,7 @@ import { Spinner } from "../../components/Loader";
 import { ChartIcon } from "../../components/icons";
 import { useDocumentTitle } from "../../lib/useDocumentTitle";
 import { billingErrorMessage, saveBlob, useBillingApi, useFormat } from "../billing/shared";
-import { PRESETS, checkPeriod, dateMs, matchPreset, parseGroupBy, presetPeriod } from "./period";
+import { MAX_PERIOD_DAYS, PRESETS, checkPeriod, dateMs, matchPreset, parseGroupBy, presetPeriod } from "./period";
 import type { Period, Preset } from "./period";
 
 /**
@@ -115,7 +115,7 @@ export function UsagePage() {
           </SelectField>
         </div>
         {(problem === "toBeforeFrom" || problem === "tooLong") && (
-          <Alert tone="error">{t(`usage.problems.${problem}`, { days: 366 })}</Alert>
+          <Alert tone="error">{t(`usage.problems.${problem}`, { days: MAX_PERIOD_DAYS })}</Alert>
         )}
         <p className="small muted">{t("usage.utcNote")}</p>
       </section>

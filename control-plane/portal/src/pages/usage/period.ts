@@ -60,7 +60,8 @@ export function checkPeriod(period: Period): PeriodProblem | null {
   if (Number.isNaN(from)) return "fromInvalid";
   if (Number.isNaN(to)) return "toInvalid";
   if (to < from) return "toBeforeFrom";
-  if ((to - from) / DAY_MS + 1 > MAX_PERIOD_DAYS) return "tooLong";
+  // As the server counts: `to - from` in days, at most 366.
+  if ((to - from) / DAY_MS > MAX_PERIOD_DAYS) return "tooLong";
   return null;
 }
 
