@@ -288,6 +288,20 @@ impl Stack {
         aihub_json(&self.database_url, args)
     }
 
+    /// The environment `aihub` commands need to act on this stack's
+    /// control plane (its database, and its ClickHouse when it has one).
+    pub fn cli_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("AIHUB_DATABASE__URL".to_string(), self.database_url.clone()),
+            ("AIHUB_INTERNAL__SHARED_SECRET".to_string(), SECRET.to_string()),
+        ];
+        if let Some((url, db)) = &self.clickhouse {
+            env.push(("AIHUB_CLICKHOUSE__URL".to_string(), url.clone()));
+            env.push(("AIHUB_CLICKHOUSE__DATABASE".to_string(), db.clone()));
+        }
+        env
+    }
+
     /// A developer with one key; returns (developer id, key id, secret).
     pub fn developer_with_key(&self, email: &str, extra: &[&str]) -> (String, String, String) {
         let dev = self.aihub(&[

@@ -1,0 +1,218 @@
+//! Admission by money through the real binaries: a Free developer is
+//! refused once the plan's 1,000 tokens are used, until credit arrives or
+//! the plan is upgraded; 500 concurrent requests against an almost empty
+//! balance spend exactly the balance, and reconciliation agrees afterwards.
+//! Runs on the embedded setup and, in CI's second pass, with PostgreSQL,
+//! ClickHouse (the charger reads the gateways' rows there) and Redis.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use aihub_testkit::{StubConfig, StubUpstream};
+use common::Stack;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// Completion tokens cost $2,000 per million (2,000,000 nano-units each);
+/// prompts are free, so the gateway's prompt estimate costs nothing and a
+/// request with `max_tokens` = its completion reserves exactly its cost.
+async fn stack() -> (Stack, StubUpstream) {
+    let up = StubUpstream::start(StubConfig::named("primary")).unwrap();
+    let mut s = Stack::start_with(&[
+        ("AIHUB_BILLING__DEFAULT_PLAN", "free"),
+        ("AIHUB_BILLING__CHARGE_INTERVAL_MS", "200"),
+        ("AIHUB_BILLING__CLOSE_MONTHS", "false"),
+    ])
+    .await;
+    s.add_provider("primary", "openai", &up.base_url(), "k");
+    s.add_model(
+        "gpt-4o-mini",
+        "primary",
+        &[
+            "--input-price-per-million",
+            "0",
+            "--output-price-per-million",
+            "2000",
+        ],
+    );
+    s.start_gateway().await;
+    (s, up)
+}
+
+fn chat(words: u32) -> Value {
+    json!({"model": "gpt-4o-mini", "max_tokens": words,
+           "messages": [{"role": "user", "content": format!("hello there [[stub words={words}]]")}]})
+}
+
+/// Costs nothing and is refused while the account has no funds at all.
+fn probe() -> Value {
+    json!({"model": "gpt-4o-mini", "max_tokens": 1,
+           "messages": [{"role": "user", "content": "probe [[stub status=500]]"}]})
+}
+
+async fn error_of(resp: reqwest::Response) -> (String, String) {
+    let v: Value = resp.json().await.unwrap();
+    (
+        v["error"]["code"].as_str().unwrap_or_default().to_string(),
+        v["error"]["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+async fn billing(s: &Stack, token: &str) -> Value {
+    let resp = s
+        .client
+        .get(s.url("/api/v1/developer/billing"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+/// Waits until `n` answered requests' usage rows are stored.
+async fn rows_stored(s: &Stack, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = s.usage_rows().await;
+        if rows.iter().filter(|r| r.status == 200).count() >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "usage rows never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until every usage row is charged and reconciliation of this
+/// month agrees, then returns its report.
+async fn reconciled(s: &Stack) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = std::process::Command::new(aihub_testkit::procs::bin_path("aihub").unwrap())
+            .args(["--json", "admin", "billing", "reconcile"])
+            .envs(s.cli_env())
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if out.status.success() && report["ok"] == true {
+            return report;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reconciliation never agreed: {report} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_free_developer_is_refused_after_the_included_tokens_until_credit_or_an_upgrade() {
+    let (s, _up) = stack().await;
+    let (dev, _key_id, key, token) = s.developer_session(s.gw_port, "free@example.com", &[]).await;
+    // The Free plan's 100 requests/min stay out of the way.
+    s.aihub(&["admin", "set-limits", &dev, "--rate-limit", "0"]);
+    s.wait_for_status(s.gw_port, &key, &probe(), 500).await;
+    // 52 tokens a request (2 prompt + 50 completion).
+    let body = chat(50);
+    let mut ok = 0u64;
+    let refusal = loop {
+        let r = s.post("/v1/chat/completions", &key, body.clone()).await;
+        match r.status().as_u16() {
+            200 => ok += 1,
+            429 => break r,
+            other => panic!("unexpected {other}: {}", r.text().await.unwrap()),
+        }
+        assert!(ok < 100, "never refused");
+    };
+    let used = ok * 52;
+    assert!((948..=1052).contains(&used), "{used} tokens used of 1,000");
+    let (code, message) = error_of(refusal).await;
+    assert_eq!(code, "insufficient_balance");
+    assert!(
+        message.contains("1,000 tokens your Free plan includes") && message.contains("credit"),
+        "{message}"
+    );
+    // Refused before any upstream call, and again.
+    let again = s.post("/v1/chat/completions", &key, body.clone()).await;
+    assert_eq!(again.status(), 429);
+
+    // Everything charged so far (the request that crossed the allowance
+    // pays for its tokens beyond it, invoiced), then $1.00 of credit:
+    // exactly ten more requests ($0.10 each).
+    rows_stored(&s, ok as usize).await;
+    reconciled(&s).await;
+    s.aihub(&["admin", "billing", "grant", &dev, "1.00"]);
+    s.wait_for_status(s.gw_port, &key, &body, 200).await;
+    let mut paid = 1;
+    loop {
+        let r = s.post("/v1/chat/completions", &key, body.clone()).await;
+        match r.status().as_u16() {
+            200 => paid += 1,
+            429 => {
+                assert_eq!(error_of(r).await.0, "insufficient_balance");
+                break;
+            }
+            other => panic!("unexpected {other}"),
+        }
+        assert!(paid < 50, "credit never ran out");
+    }
+    assert_eq!(paid, 10, "$1.00 buys ten $0.10 requests");
+    rows_stored(&s, ok as usize + 10).await;
+    reconciled(&s).await;
+    let b = billing(&s, &token).await;
+    assert_eq!(b["balance"]["total"], "0.00");
+    assert_eq!(b["allowance"]["used_tokens"].as_u64().unwrap(), used + 520);
+
+    // An upgrade: 100,000 tokens included, at once.
+    s.aihub(&["admin", "billing", "set-plan", &dev, "developer"]);
+    s.wait_for_status(s.gw_port, &key, &body, 200).await;
+}
+
+#[tokio::test]
+async fn concurrent_requests_spend_an_almost_empty_balance_exactly_and_reconcile() {
+    let (s, _up) = stack().await;
+    let (dev, _key_id, key, token) = s.developer_session(s.gw_port, "burst@example.com", &[]).await;
+    // Pay as you go: no included tokens, everything from credit.
+    s.aihub(&["admin", "billing", "set-plan", &dev, "payg"]);
+    s.aihub(&["admin", "set-limits", &dev, "--rate-limit", "0"]);
+    let (code, _) = error_of(s.wait_for_status(s.gw_port, &key, &probe(), 429).await).await;
+    assert_eq!(code, "insufficient_balance");
+    // Twenty requests' worth: 20 × 5 tokens × 2,000,000 nano-units.
+    s.aihub(&["admin", "billing", "grant", &dev, "0.20"]);
+    s.wait_for_status(s.gw_port, &key, &probe(), 500).await;
+
+    const CONCURRENCY: usize = 500;
+    let sends = (0..CONCURRENCY).map(|_| s.post("/v1/chat/completions", &key, chat(5)));
+    let mut ok = 0;
+    for r in futures::future::join_all(sends).await {
+        match r.status().as_u16() {
+            200 => ok += 1,
+            429 => {
+                let (code, _) = error_of(r).await;
+                assert!(
+                    code == "insufficient_balance" || code == "quota_reserved",
+                    "{code}"
+                );
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    // Reservations equal costs here, so the documented bound (what requests
+    // in flight use beyond their reservations) is zero: exactly the balance.
+    assert_eq!(ok, 20, "admitted {ok} requests for twenty requests' credit");
+    let after = s.post("/v1/chat/completions", &key, chat(5)).await;
+    assert_eq!(error_of(after).await.0, "insufficient_balance");
+
+    rows_stored(&s, ok).await;
+    let report = reconciled(&s).await;
+    assert_eq!(report["charged"], "0.20");
+    let b = billing(&s, &token).await;
+    assert_eq!(b["balance"]["total"], "0.00");
+    assert_eq!(b["month_usage"]["charged"], "0.20");
+    assert_eq!(
+        b["upcoming_invoice"]["total"], "0.00",
+        "nothing owed beyond the credit: {b}"
+    );
+}
