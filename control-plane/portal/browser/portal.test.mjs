@@ -973,4 +973,35 @@ describe("billing and usage (issue 7)", () => {
       await history.getByText("+$20.00").waitFor();
     });
   });
+  it("shows Billing and Usage on a phone in Chinese without sideways scrolling", async () => {
+    const email = await verifiedAccount("billphone", "zh-CN");
+    await withContext(system, "billing-phone", PHONE, async (context, shot) => {
+      const page = await context.newPage();
+      await page.goto(`${system.baseUrl}/login`);
+      await signIn(page, email, PASSWORD, { email: "邮箱", password: "密码", submit: "登录" });
+      await page.getByRole("heading", { name: "欢迎，Grace" }).waitFor();
+      await page.getByRole("button", { name: "打开菜单" }).click();
+      await page.getByRole("navigation", { name: "主导航" }).getByRole("link", { name: "账单" }).click();
+      await page.getByRole("heading", { name: "账单", level: 1 }).waitFor();
+      await page.getByText("已用 0 / 1,000 个 Token").first().waitFor();
+      await assertNoHorizontalScroll(page);
+      await shot("1-overview");
+      const tabs = page.getByRole("navigation", { name: "账单分区" });
+      for (const [tab, name, check] of [
+        ["套餐", "plans", () => page.getByRole("button", { name: "升级到 Developer" }).waitFor()],
+        ["余额", "credit", () => page.getByRole("region", { name: "兑换码" }).waitFor()],
+        ["发票", "invoices", () => page.getByRole("heading", { name: "暂无发票" }).waitFor()],
+      ]) {
+        await tabs.getByRole("link", { name: tab }).click();
+        await check();
+        await assertNoHorizontalScroll(page);
+        await shot(`2-${name}`);
+      }
+      await page.goto(`${system.baseUrl}/usage`);
+      await page.getByRole("heading", { name: "用量", level: 1 }).waitFor();
+      await page.getByText("此时间段内没有请求。").waitFor();
+      await assertNoHorizontalScroll(page);
+      await shot("3-usage");
+    });
+  });
 });
