@@ -789,7 +789,7 @@ pub fn html(inv: &Invoice, lines: &[Line], bill_to: &str, company: &str) -> Stri
 <style>body{{font-family:system-ui,sans-serif;max-width:760px;margin:40px auto;color:#111}}\
 table{{width:100%;border-collapse:collapse;margin-top:24px}}td,th{{padding:8px;border-bottom:1px solid #ddd;text-align:left}}\
 .num{{text-align:right}}.tot td{{font-weight:600;border:none}}.muted{{color:#555}}\
-@media print{{button{{display:none}}}}</style></head><body>\
+</style></head><body>\
 <h1>{title}</h1><p class=\"muted\">Period {period} · Status {status}</p>\
 <p><strong>Billed to</strong><br>{bill_to}{company}</p>\
 <table><thead><tr><th>Description</th><th class=\"num\">Tokens</th><th class=\"num\">Amount (USD)</th></tr></thead><tbody>{rows}</tbody>\
@@ -797,7 +797,7 @@ table{{width:100%;border-collapse:collapse;margin-top:24px}}td,th{{padding:8px;b
 <tr class=\"tot\"><td>Credits applied</td><td></td><td class=\"num\">${credits}</td></tr>\
 <tr class=\"tot\"><td>Total</td><td></td><td class=\"num\">${total}</td></tr>\
 <tr class=\"tot\"><td>Amount due</td><td></td><td class=\"num\">${due}</td></tr></tbody></table>\
-<p><button onclick=\"window.print()\">Print or save as PDF</button></p></body></html>",
+</body></html>",
         period = esc(&inv.period),
         status = esc(&inv.status),
         bill_to = esc(bill_to),

@@ -1,9 +1,10 @@
 //! The event types a developer can subscribe an endpoint to, with what
 //! each one's `data` looks like (`GET /api/v1/developer/event-types`).
 //! The `api_key.*` events are emitted by [`crate::keys::owned`]; the
-//! `webhook.*` ones by the webhook machinery; the others are documented
-//! here for the features that will emit them, so endpoints can subscribe
-//! ahead of time.
+//! `webhook.*` ones by the webhook machinery; `api.usage_alert`,
+//! `billing.payment` and `invoice.finalized` by [`crate::billing`]; the
+//! others are documented here for the features that will emit them, so
+//! endpoints can subscribe ahead of time.
 
 use serde_json::{json, Value};
 
@@ -87,19 +88,20 @@ pub const ALL: &[EventType] = &[
     },
     EventType {
         name: "api.usage_alert",
-        description: "Usage crossed an alert threshold of a limit. `scope` is `account` or \
-                      `key` (then `key_id` names it); `limit` and `used` are in `unit` \
-                      (tokens, requests or a currency amount as decimal text) over `period`.",
+        description: "Usage crossed an alert threshold, once per threshold and period. `kind`: \
+                      `allowance` (50/80/100% of the plan's included tokens this month: \
+                      `used_tokens`, `included_tokens`), `key_budget_monthly` or \
+                      `key_budget_total` (50/80/100% of a key's spend budget: `key_id`, \
+                      `spent`, `budget`), `balance_low` (prepaid credit fell below \
+                      `threshold`) or `balance_empty`. Amounts are decimal text.",
         example: || {
             json!({
-                "scope": "key",
-                "key_id": "key_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "kind": "allowance",
                 "threshold_percent": 80,
-                "used": 800_000,
-                "limit": 1_000_000,
-                "unit": "tokens",
-                "period": "month",
-                "period_start_ms": 1_735_689_600_000_i64,
+                "period": "2026-11",
+                "plan": "developer",
+                "included_tokens": 100_000,
+                "used_tokens": 80_412,
             })
         },
     },
@@ -121,30 +123,33 @@ pub const ALL: &[EventType] = &[
     },
     EventType {
         name: "billing.payment",
-        description: "A payment was received or failed. Amounts are decimal text.",
+        description: "A payment succeeded: a top-up (`purpose` `top_up`, credited to the \
+                      balance) or an invoice (`purpose` `invoice`), through `provider` \
+                      `stripe` or recorded by the operator (`manual`). Amounts are decimal text.",
         example: || {
             json!({
                 "payment_id": "pay_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
-                "status": "succeeded",
-                "amount": "100.00",
-                "currency": "USD",
-                "method": "card",
+                "purpose": "invoice",
                 "invoice_id": "inv_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
-                "failure_reason": null,
+                "amount": "29.00",
+                "currency": "usd",
+                "provider": "stripe",
+                "status": "succeeded",
             })
         },
     },
     EventType {
         name: "invoice.finalized",
-        description: "A monthly invoice was finalized and can be paid or downloaded.",
+        description: "A monthly invoice was finalized with its number: `open` with \
+                      `amount_due` to pay, or `paid` when nothing was due.",
         example: || {
             json!({
                 "invoice_id": "inv_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
-                "period_start_ms": 1_733_011_200_000_i64,
-                "period_end_ms": 1_735_689_600_000_i64,
+                "number": "AIH-2026-000042",
+                "month": "2026-10",
+                "status": "open",
                 "total": "42.17",
-                "currency": "USD",
-                "due_at_ms": 1_736_899_200_000_i64,
+                "amount_due": "42.17",
             })
         },
     },

@@ -165,6 +165,9 @@ impl Stack {
             // charged and invoiced, never refused (billing tests choose a plan).
             ("AIHUB_BILLING__DEFAULT_PLAN", "enterprise"),
         ];
+        // Mail (usage alerts, …) goes to files in the stack's folder.
+        let outbox = self.dir.path().join("outbox").display().to_string();
+        envs.push(("AIHUB_EMAIL__OUTBOX_DIR", outbox.as_str()));
         let clickhouse = self.clickhouse.clone();
         if let Some((url, db)) = &clickhouse {
             envs.push(("AIHUB_CLICKHOUSE__URL", url.as_str()));
