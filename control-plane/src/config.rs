@@ -57,7 +57,7 @@ pub struct BillingConfig {
     pub invoice_grace_hours: u64,
     /// A low-balance alert fires below this amount (USD, e.g. "1.00").
     pub low_balance_alert: String,
-    /// Close months on a schedule (off: only `aihub admin close-month`).
+    /// Close months on a schedule (off: only `aihub admin billing close-month`).
     pub close_months: bool,
     /// The plan new developers start on.
     pub default_plan: String,

@@ -14,7 +14,7 @@ use aihub_contract::usage::{UsageBatch, UsageRow};
 use aihub_control_plane::billing::{self, charges, credit, invoices, reconcile};
 use aihub_control_plane::developers::{self, DeveloperType, Email, NewDeveloper, Password, Role};
 use aihub_testkit::stripe::{StripeConfig, StripeStandIn};
-use common::hub::{call, developer_session, expect_error, login, parts, access, PASSWORD};
+use common::hub::{access, call, developer_session, expect_error, login, parts, PASSWORD};
 use common::{spawn_app_with, Backend, TestApp};
 use figment::providers::Serialized;
 use figment::Figment;
@@ -47,7 +47,8 @@ async fn app(backend: Backend) -> Option<TestApp> {
 }
 
 async fn settings(app: &TestApp) -> billing::Billing {
-    let config = aihub_control_plane::config::Config::from_figment(quiet(app.database.figment())).unwrap();
+    let config =
+        aihub_control_plane::config::Config::from_figment(quiet(app.database.figment())).unwrap();
     billing::Billing::from_config(&config).unwrap()
 }
 
@@ -76,7 +77,13 @@ async fn get(app: &TestApp, path: &str, token: &str) -> Value {
     body
 }
 
-async fn send(app: &TestApp, method: Method, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     parts(call(app, method, path, Some(token), Some(body)).await).await
 }
 
@@ -116,7 +123,9 @@ async fn ingest(app: &TestApp, rows: Vec<UsageRow>) {
 
 async fn charge(app: &TestApp) -> usize {
     let b = settings(app).await;
-    charges::run_once(&app.db, &b.settings, &b.source).await.unwrap()
+    charges::run_once(&app.db, &b.settings, &b.source)
+        .await
+        .unwrap()
 }
 
 async fn balance(app: &TestApp, dev: &str) -> credit::Balance {
@@ -127,97 +136,235 @@ async fn balance(app: &TestApp, dev: &str) -> credit::Balance {
 async fn reconcile_ok(app: &TestApp, month: &aihub_contract::calendar::Month) -> reconcile::Report {
     let b = settings(app).await;
     let r = reconcile::run(&app.db, &b.source, month).await.unwrap();
-    assert!(r.ok(), "reconciliation of {}: {:?}", month.name, r.differences);
+    assert!(
+        r.ok(),
+        "reconciliation of {}: {:?}",
+        month.name,
+        r.differences
+    );
     r
 }
 
 async fn plans_change_now_or_next_month_and_prorate(backend: Backend) {
-    let Some(app) = app(backend).await else { return };
+    let Some(app) = app(backend).await else {
+        return;
+    };
     let (_, token) = developer_session(&app, "plans@example.com", true).await;
     let plans = get(&app, "/api/v1/developer/plans", &token).await;
-    let ids: Vec<&str> = plans["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["free", "developer", "pro", "payg"], "Enterprise is not self-service");
+    let ids: Vec<&str> = plans["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["free", "developer", "pro", "payg"],
+        "Enterprise is not self-service"
+    );
     assert_eq!(plans["data"][1]["price"], "29.00");
     assert_eq!(plans["data"][2]["included_tokens"], 1_000_000);
     assert_eq!(plans["data"][0]["current"], true);
 
     let b = get(&app, "/api/v1/developer/billing", &token).await;
     assert_eq!(b["plan"]["id"], "free");
-    assert_eq!(b["allowance"], json!({"included_tokens": 1000, "used_tokens": 0, "remaining_tokens": 1000}));
+    assert_eq!(
+        b["allowance"],
+        json!({"included_tokens": 1000, "used_tokens": 0, "remaining_tokens": 1000})
+    );
     assert_eq!(b["balance"]["total"], "0.00");
     assert_eq!(b["upcoming_invoice"]["total"], "0.00");
 
     // Upgrade: now, fee prorated from now to the month's end.
-    let (status, b) = send(&app, Method::POST, "/api/v1/developer/billing/plan", &token, json!({"plan_id": "pro"})).await;
+    let (status, b) = send(
+        &app,
+        Method::POST,
+        "/api/v1/developer/billing/plan",
+        &token,
+        json!({"plan_id": "pro"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{b}");
-    assert_eq!((b["change"].as_str(), b["plan"]["id"].as_str()), (Some("now"), Some("pro")));
+    assert_eq!(
+        (b["change"].as_str(), b["plan"]["id"].as_str()),
+        (Some("now"), Some("pro"))
+    );
     assert_eq!(b["allowance"]["included_tokens"], 1_000_000);
     let month = month_of(aihub_control_plane::db::now_ms());
-    let fee: rust_decimal::Decimal = b["upcoming_invoice"]["subscription"].as_str().unwrap().parse().unwrap();
+    let fee: rust_decimal::Decimal = b["upcoming_invoice"]["subscription"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let full: rust_decimal::Decimal = "99".parse().unwrap();
-    assert!(fee > rust_decimal::Decimal::ZERO && fee <= full, "prorated fee {fee}");
+    assert!(
+        fee > rust_decimal::Decimal::ZERO && fee <= full,
+        "prorated fee {fee}"
+    );
     // The proration is the remaining share of the month, to the cent.
     let share = rust_decimal::Decimal::from(month.end_ms - aihub_control_plane::db::now_ms())
         / rust_decimal::Decimal::from(month.end_ms - month.start_ms);
-    assert!((fee - full * share).abs() <= "0.05".parse().unwrap(), "{fee} vs {}", full * share);
+    assert!(
+        (fee - full * share).abs() <= "0.05".parse().unwrap(),
+        "{fee} vs {}",
+        full * share
+    );
 
     // Downgrade: at the month's end; choosing Pro again cancels it.
-    let (_, b) = send(&app, Method::POST, "/api/v1/developer/billing/plan", &token, json!({"plan_id": "developer"})).await;
+    let (_, b) = send(
+        &app,
+        Method::POST,
+        "/api/v1/developer/billing/plan",
+        &token,
+        json!({"plan_id": "developer"}),
+    )
+    .await;
     assert_eq!(b["change"], "next_month");
     assert_eq!(b["plan"]["id"], "pro");
     assert_eq!(b["pending_plan"]["id"], "developer");
     assert_eq!(b["pending_plan"]["starts_at"], month.end_ms);
-    let (_, b) = send(&app, Method::POST, "/api/v1/developer/billing/plan", &token, json!({"plan_id": "pro"})).await;
+    let (_, b) = send(
+        &app,
+        Method::POST,
+        "/api/v1/developer/billing/plan",
+        &token,
+        json!({"plan_id": "pro"}),
+    )
+    .await;
     assert_eq!(b["change"], "pending_change_cancelled");
     assert!(b["pending_plan"].is_null());
 
     // Enterprise and unknown plans are refused, with nothing changed.
     for bad in ["enterprise", "gold"] {
-        let resp = call(&app, Method::POST, "/api/v1/developer/billing/plan", Some(&token), Some(json!({"plan_id": bad}))).await;
+        let resp = call(
+            &app,
+            Method::POST,
+            "/api/v1/developer/billing/plan",
+            Some(&token),
+            Some(json!({"plan_id": bad})),
+        )
+        .await;
         expect_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
     }
-    let resp = call(&app, Method::POST, "/api/v1/developer/billing/plan", Some(&token), Some(json!({"plan": "pro"}))).await;
+    let resp = call(
+        &app,
+        Method::POST,
+        "/api/v1/developer/billing/plan",
+        Some(&token),
+        Some(json!({"plan": "pro"})),
+    )
+    .await;
     expect_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
-    assert_eq!(get(&app, "/api/v1/developer/billing", &token).await["plan"]["id"], "pro");
+    assert_eq!(
+        get(&app, "/api/v1/developer/billing", &token).await["plan"]["id"],
+        "pro"
+    );
     app.stop().await;
 }
 
 async fn codes_and_grants_credit_the_balance_once(backend: Backend) {
-    let Some(app) = app(backend).await else { return };
+    let Some(app) = app(backend).await else {
+        return;
+    };
     let (dev, token) = developer_session(&app, "codes@example.com", true).await;
     let (other, other_token) = developer_session(&app, "other@example.com", true).await;
     let admin = operator(&app, "ops@example.com").await;
 
     // Developers cannot make codes or grant credit.
-    let resp = call(&app, Method::POST, "/api/v1/admin/redemption-codes", Some(&token), Some(json!({"count": 1, "amount": "5"}))).await;
+    let resp = call(
+        &app,
+        Method::POST,
+        "/api/v1/admin/redemption-codes",
+        Some(&token),
+        Some(json!({"count": 1, "amount": "5"})),
+    )
+    .await;
     expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
 
-    let (status, batch) = send(&app, Method::POST, "/api/v1/admin/redemption-codes", &admin, json!({"count": 3, "amount": "5.00"})).await;
+    let (status, batch) = send(
+        &app,
+        Method::POST,
+        "/api/v1/admin/redemption-codes",
+        &admin,
+        json!({"count": 3, "amount": "5.00"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{batch}");
-    let codes: Vec<String> = batch["codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    let codes: Vec<String> = batch["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
     assert_eq!(codes.len(), 3);
 
-    let (status, r) = send(&app, Method::POST, "/api/v1/developer/billing/redeem", &token, json!({"code": codes[0].to_lowercase()})).await;
+    let (status, r) = send(
+        &app,
+        Method::POST,
+        "/api/v1/developer/billing/redeem",
+        &token,
+        json!({"code": codes[0].to_lowercase()}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{r}");
     assert_eq!(r["amount"], "5.00");
     assert_eq!(r["balance"]["promotional"], "5.00");
     // Used: by the same developer or another.
     for t in [&token, &other_token] {
-        let resp = call(&app, Method::POST, "/api/v1/developer/billing/redeem", Some(t), Some(json!({"code": codes[0]}))).await;
+        let resp = call(
+            &app,
+            Method::POST,
+            "/api/v1/developer/billing/redeem",
+            Some(t),
+            Some(json!({"code": codes[0]})),
+        )
+        .await;
         expect_error(resp, StatusCode::CONFLICT, "code_redeemed").await;
     }
-    let resp = call(&app, Method::POST, "/api/v1/developer/billing/redeem", Some(&token), Some(json!({"code": "AIHUB-2222-3333-4444"}))).await;
+    let resp = call(
+        &app,
+        Method::POST,
+        "/api/v1/developer/billing/redeem",
+        Some(&token),
+        Some(json!({"code": "AIHUB-2222-3333-4444"})),
+    )
+    .await;
     expect_error(resp, StatusCode::NOT_FOUND, "code_not_found").await;
 
     // An expired code.
-    sqlx::query("UPDATE credit_codes SET expires_at = 1").execute(app.db.pool()).await.unwrap();
-    let resp = call(&app, Method::POST, "/api/v1/developer/billing/redeem", Some(&token), Some(json!({"code": codes[1]}))).await;
+    sqlx::query("UPDATE credit_codes SET expires_at = 1")
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    let resp = call(
+        &app,
+        Method::POST,
+        "/api/v1/developer/billing/redeem",
+        Some(&token),
+        Some(json!({"code": codes[1]})),
+    )
+    .await;
     expect_error(resp, StatusCode::CONFLICT, "code_expired").await;
-    sqlx::query("UPDATE credit_codes SET expires_at = NULL").execute(app.db.pool()).await.unwrap();
+    sqlx::query("UPDATE credit_codes SET expires_at = NULL")
+        .execute(app.db.pool())
+        .await
+        .unwrap();
 
     // Two developers race for one code: one wins, the other is told.
-    let a = call(&app, Method::POST, "/api/v1/developer/billing/redeem", Some(&token), Some(json!({"code": codes[2]})));
-    let b = call(&app, Method::POST, "/api/v1/developer/billing/redeem", Some(&other_token), Some(json!({"code": codes[2]})));
+    let a = call(
+        &app,
+        Method::POST,
+        "/api/v1/developer/billing/redeem",
+        Some(&token),
+        Some(json!({"code": codes[2]})),
+    );
+    let b = call(
+        &app,
+        Method::POST,
+        "/api/v1/developer/billing/redeem",
+        Some(&other_token),
+        Some(json!({"code": codes[2]})),
+    );
     let (a, b) = tokio::join!(a, b);
     let mut statuses = [a.status().as_u16(), b.status().as_u16()];
     statuses.sort();
@@ -239,17 +386,46 @@ async fn codes_and_grants_credit_the_balance_once(backend: Backend) {
             .unwrap();
         assert_eq!(resp.status(), StatusCode::CREATED);
     }
-    assert_eq!(balance(&app, &dev).await.promo - before.promo, 2_500_000_000);
+    assert_eq!(
+        balance(&app, &dev).await.promo - before.promo,
+        2_500_000_000
+    );
     let history = get(&app, "/api/v1/developer/billing/transactions", &token).await;
-    let kinds: Vec<&str> = history["data"].as_array().unwrap().iter().map(|m| m["kind"].as_str().unwrap()).collect();
-    assert!(kinds.contains(&"grant") && kinds.contains(&"redemption"), "{history}");
+    let kinds: Vec<&str> = history["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"grant") && kinds.contains(&"redemption"),
+        "{history}"
+    );
     assert_eq!(history["data"][0]["amount"], "2.50");
     // Bad input writes nothing.
-    for body in [json!({"amount": "-1"}), json!({"amount": "abc"}), json!({"amount": "1", "x": 1})] {
-        let resp = call(&app, Method::POST, &format!("/api/v1/admin/developers/{dev}/credit"), Some(&admin), Some(body)).await;
+    for body in [
+        json!({"amount": "-1"}),
+        json!({"amount": "abc"}),
+        json!({"amount": "1", "x": 1}),
+    ] {
+        let resp = call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/admin/developers/{dev}/credit"),
+            Some(&admin),
+            Some(body),
+        )
+        .await;
         expect_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
     }
-    let resp = call(&app, Method::POST, "/api/v1/admin/developers/dev_nobody/credit", Some(&admin), Some(json!({"amount": "1"}))).await;
+    let resp = call(
+        &app,
+        Method::POST,
+        "/api/v1/admin/developers/dev_nobody/credit",
+        Some(&admin),
+        Some(json!({"amount": "1"})),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     let month = month_of(aihub_control_plane::db::now_ms());
     reconcile_ok(&app, &month).await;
@@ -257,43 +433,65 @@ async fn codes_and_grants_credit_the_balance_once(backend: Backend) {
 }
 
 async fn usage_beyond_the_allowance_is_charged_from_credit_then_receivable(backend: Backend) {
-    let Some(app) = app(backend).await else { return };
+    let Some(app) = app(backend).await else {
+        return;
+    };
     let (dev, token) = developer_session(&app, "usage@example.com", true).await;
     let admin = operator(&app, "ops2@example.com").await;
     let now = aihub_control_plane::db::now_ms();
-    // 1,000 tokens included. 900 used, then a 300-token row: 200 beyond →
-    // two thirds of its 3,000 nano-units = 2,000.
-    ingest(&app, vec![row("r1", &dev, now - 3, 900, 9_000), row("r2", &dev, now - 2, 300, 3_000)]).await;
+    // 1,000 tokens included. 900 used, then a 300-token row costing $0.30:
+    // 200 tokens beyond → two thirds of its cost, $0.20.
+    ingest(
+        &app,
+        vec![
+            row("r1", &dev, now - 3, 900, 9_000_000),
+            row("r2", &dev, now - 2, 300, 300_000_000),
+        ],
+    )
+    .await;
     // No credit: what is beyond the allowance is receivable.
     assert_eq!(charge(&app).await, 2);
     assert_eq!(charge(&app).await, 0, "charged once");
     let b = get(&app, "/api/v1/developer/billing", &token).await;
     assert_eq!(b["allowance"]["used_tokens"], 1200);
     assert_eq!(b["allowance"]["remaining_tokens"], 0);
-    assert_eq!(b["month_usage"]["charged"], "0.000002");
-    assert_eq!(b["upcoming_invoice"]["overage"], "0.000002");
-    assert_eq!(b["upcoming_invoice"]["total"], "0.000002");
+    assert_eq!(b["month_usage"]["charged"], "0.20");
+    assert_eq!(b["upcoming_invoice"]["overage"], "0.20");
+    assert_eq!(b["upcoming_invoice"]["total"], "0.20");
 
-    // With credit: charges come from promotional credit first.
-    send(&app, Method::POST, &format!("/api/v1/admin/developers/{dev}/credit"), &admin, json!({"amount": "0.00001"})).await;
-    ingest(&app, vec![row("r3", &dev, now - 1, 500, 12_000)]).await;
+    // With credit: charges come from promotional credit first; what it
+    // does not cover is owed.
+    send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/admin/developers/{dev}/credit"),
+        &admin,
+        json!({"amount": "0.10"}),
+    )
+    .await;
+    ingest(&app, vec![row("r3", &dev, now - 1, 500, 123_456_789)]).await;
     // A row ingested again is not charged again.
-    ingest(&app, vec![row("r3", &dev, now - 1, 500, 12_000)]).await;
+    ingest(&app, vec![row("r3", &dev, now - 1, 500, 123_456_789)]).await;
     assert_eq!(charge(&app).await, 1);
     let bal = balance(&app, &dev).await;
-    assert_eq!(bal.promo, 0, "10,000 of credit, 12,000 charged");
+    assert_eq!(bal.promo, 0, "$0.10 of credit, $0.123456789 charged");
     let b = get(&app, "/api/v1/developer/billing", &token).await;
-    assert_eq!(b["month_usage"]["charged"], "0.000014");
-    assert_eq!(b["upcoming_invoice"]["credits_applied"], "-0.00001");
-    assert_eq!(b["upcoming_invoice"]["total"], "0.000004");
+    assert_eq!(b["month_usage"]["charged"], "0.323456789");
+    assert_eq!(b["upcoming_invoice"]["credits_applied"], "-0.10");
+    // $0.223456789 owed, invoiced in whole cents.
+    assert_eq!(b["upcoming_invoice"]["total"], "0.22");
     let month = month_of(now);
     let r = reconcile_ok(&app, &month).await;
-    assert_eq!((r.usage_rows, r.charged_nanos), (3, 14_000));
+    assert_eq!((r.usage_rows, r.charged_nanos), (3, 323_456_789));
     app.stop().await;
 }
 
-async fn closing_a_month_twice_makes_one_invoice_that_matches_its_lines_and_the_ledger(backend: Backend) {
-    let Some(app) = app(backend).await else { return };
+async fn closing_a_month_twice_makes_one_invoice_that_matches_its_lines_and_the_ledger(
+    backend: Backend,
+) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
     let (dev, token) = developer_session(&app, "close@example.com", true).await;
     let (_, other_token) = developer_session(&app, "nosy@example.com", true).await;
     let now = aihub_control_plane::db::now_ms();
@@ -319,11 +517,102 @@ async fn closing_a_month_twice_makes_one_invoice_that_matches_its_lines_and_the_
         ],
     )
     .await;
+    // A pay-as-you-go account whose usage is not whole cents, and one that
+    // had a paid plan long ago and nothing last month (no invoice).
+    let (payg, payg_token) = developer_session(&app, "payg@example.com", true).await;
+    sqlx::query("UPDATE subscriptions SET plan_id = 'payg' WHERE developer_id = $1")
+        .bind(&payg)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE plan_changes SET plan_id = 'payg', effective_at = $1 WHERE developer_id = $2",
+    )
+    .bind(last.start_ms - 1)
+    .bind(&payg)
+    .execute(app.db.pool())
+    .await
+    .unwrap();
+    ingest(
+        &app,
+        vec![row("p1", &payg, last.start_ms + 5000, 10, 1_234_567_891)],
+    )
+    .await;
+    let (former, _) = developer_session(&app, "former@example.com", true).await;
+    sqlx::query("UPDATE plan_changes SET plan_id = 'pro', price_nanos = 99000000000, effective_at = $1 WHERE developer_id = $2")
+        .bind(last.start_ms - 10_000_000_000)
+        .bind(&former)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO plan_changes (id, developer_id, plan_id, price_nanos, effective_at, created_at) VALUES ('pch_back', $1, 'free', 0, $2, 0)")
+        .bind(&former)
+        .bind(last.start_ms - 5_000_000_000)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+
     let b = settings(&app).await;
-    let first = invoices::close_month(&app.db, &b.settings, &b.source, &last, true).await.unwrap();
-    assert_eq!((first.charged_rows, first.finalized), (2, 1));
-    let second = invoices::close_month(&app.db, &b.settings, &b.source, &last, true).await.unwrap();
-    assert_eq!((second.charged_rows, second.finalized, second.unchanged), (0, 0, 1));
+    let first = invoices::close_month(&app.db, &b.settings, &b.source, &last, true)
+        .await
+        .unwrap();
+    assert_eq!((first.charged_rows, first.finalized), (3, 2));
+    let second = invoices::close_month(&app.db, &b.settings, &b.source, &last, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        (second.charged_rows, second.finalized, second.unchanged),
+        (0, 0, 2)
+    );
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invoices WHERE developer_id = $1")
+        .bind(&former)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "no invoice for a month without fee or usage");
+
+    // $1.234567891 of usage is invoiced as $1.23, the rest a rounding line
+    // the ledger books too.
+    let payg_list = get(&app, "/api/v1/developer/invoices", &payg_token).await;
+    let payg_inv = &payg_list["data"][0];
+    assert_eq!(payg_inv["total"], "1.23");
+    let payg_id = payg_inv["id"].as_str().unwrap().to_string();
+    let full = get(
+        &app,
+        &format!("/api/v1/developer/invoices/{payg_id}"),
+        &payg_token,
+    )
+    .await;
+    let kinds: Vec<&str> = full["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["overage", "rounding"]);
+    assert_eq!(full["lines"][1]["amount"], "-0.004567891");
+    reconcile_ok(&app, &last).await;
+    // Voided: the ledger reverses what it booked, and still agrees.
+    let admin = operator(&app, "voider@example.com").await;
+    let (status, voided) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/admin/invoices/{payg_id}/void"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{voided}");
+    assert_eq!(voided["status"], "void");
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/admin/invoices/{payg_id}/void"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
 
     let list = get(&app, "/api/v1/developer/invoices", &token).await;
     let all = list["data"].as_array().unwrap();
@@ -343,11 +632,26 @@ async fn closing_a_month_twice_makes_one_invoice_that_matches_its_lines_and_the_
     assert_eq!(lines[1]["tokens"], 50_000);
     assert_eq!(lines[1]["amount"], "0.70");
     // Print-ready HTML, and nobody else's.
-    let html = app.client.get(app.url(&format!("/api/v1/developer/invoices/{id}/html"))).bearer_auth(&token).send().await.unwrap();
-    assert!(html.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = app
+        .client
+        .get(app.url(&format!("/api/v1/developer/invoices/{id}/html")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(html.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let html = html.text().await.unwrap();
-    assert!(html.contains(inv["number"].as_str().unwrap()) && html.contains("29.70"), "{html}");
-    for path in [format!("/api/v1/developer/invoices/{id}"), format!("/api/v1/developer/invoices/{id}/html")] {
+    assert!(
+        html.contains(inv["number"].as_str().unwrap()) && html.contains("29.70"),
+        "{html}"
+    );
+    for path in [
+        format!("/api/v1/developer/invoices/{id}"),
+        format!("/api/v1/developer/invoices/{id}/html"),
+    ] {
         let resp = call(&app, Method::GET, &path, Some(&other_token), None).await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     }
@@ -355,14 +659,18 @@ async fn closing_a_month_twice_makes_one_invoice_that_matches_its_lines_and_the_
     ingest(&app, vec![row("c3", &dev, last.start_ms + 3000, 10, 5)]).await;
     charge(&app).await;
     let mut c = app.db.pool().acquire().await.unwrap();
-    let (_, tokens, _, _) = charges::period_totals(&mut c, &dev, &month_of(now).name).await.unwrap();
+    let (_, tokens, _, _) = charges::period_totals(&mut c, &dev, &month_of(now).name)
+        .await
+        .unwrap();
     assert_eq!(tokens, 10);
     drop(c);
     reconcile_ok(&app, &last).await;
     app.stop().await;
 }
 
-async fn stripe_top_ups_and_invoice_payments_apply_once_however_often_the_webhook_comes(backend: Backend) {
+async fn stripe_top_ups_and_invoice_payments_apply_once_however_often_the_webhook_comes(
+    backend: Backend,
+) {
     let stripe = StripeStandIn::start(StripeConfig {
         secret_key: STRIPE_KEY.into(),
         webhook_url: None,
@@ -373,9 +681,18 @@ async fn stripe_top_ups_and_invoice_payments_apply_once_however_often_the_webhoo
     let Some(app) = spawn_app_with(backend, |f| {
         quiet(f)
             .merge(Serialized::default("payments.provider", "stripe"))
-            .merge(Serialized::default("payments.stripe_api_base", base.clone()))
-            .merge(Serialized::default("payments.stripe_secret_key", STRIPE_KEY))
-            .merge(Serialized::default("payments.stripe_webhook_secret", WEBHOOK_SECRET))
+            .merge(Serialized::default(
+                "payments.stripe_api_base",
+                base.clone(),
+            ))
+            .merge(Serialized::default(
+                "payments.stripe_secret_key",
+                STRIPE_KEY,
+            ))
+            .merge(Serialized::default(
+                "payments.stripe_webhook_secret",
+                WEBHOOK_SECRET,
+            ))
     })
     .await
     else {
@@ -385,19 +702,44 @@ async fn stripe_top_ups_and_invoice_payments_apply_once_however_often_the_webhoo
     let (dev, token) = developer_session(&app, "payer@example.com", true).await;
 
     // Amount checks.
-    for bad in [json!({"amount": "1.00"}), json!({"amount": "20.001"}), json!({"amount": "20000"})] {
-        let resp = call(&app, Method::POST, "/api/v1/developer/billing/top-ups", Some(&token), Some(bad)).await;
+    for bad in [
+        json!({"amount": "1.00"}),
+        json!({"amount": "20.001"}),
+        json!({"amount": "20000"}),
+    ] {
+        let resp = call(
+            &app,
+            Method::POST,
+            "/api/v1/developer/billing/top-ups",
+            Some(&token),
+            Some(bad),
+        )
+        .await;
         expect_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
     }
-    let (status, top) = send(&app, Method::POST, "/api/v1/developer/billing/top-ups", &token, json!({"amount": "20.00"})).await;
+    let (status, top) = send(
+        &app,
+        Method::POST,
+        "/api/v1/developer/billing/top-ups",
+        &token,
+        json!({"amount": "20.00"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{top}");
     let sessions = stripe.sessions();
     assert_eq!(sessions.len(), 1);
     let s = &sessions[0];
-    assert_eq!(s.param("line_items[0][price_data][unit_amount]"), Some("2000"));
+    assert_eq!(
+        s.param("line_items[0][price_data][unit_amount]"),
+        Some("2000")
+    );
     assert_eq!(s.param("client_reference_id"), top["id"].as_str());
     assert_eq!(top["checkout_url"], s.object["url"]);
-    assert_eq!(balance(&app, &dev).await.total(), 0, "nothing before Stripe confirms");
+    assert_eq!(
+        balance(&app, &dev).await.total(),
+        0,
+        "nothing before Stripe confirms"
+    );
 
     // Paid; Stripe retries the same event twice more.
     let event = stripe.complete(&s.id).await.unwrap();
@@ -406,16 +748,25 @@ async fn stripe_top_ups_and_invoice_payments_apply_once_however_often_the_webhoo
         let d = stripe.resend(event_id).await.unwrap();
         assert_eq!(d.status, Some(200));
     }
-    assert!(stripe.events_sent().iter().all(|d| d.status == Some(200)), "{:?}", stripe.events_sent());
+    assert!(
+        stripe.events_sent().iter().all(|d| d.status == Some(200)),
+        "{:?}",
+        stripe.events_sent()
+    );
     let bal = balance(&app, &dev).await;
     assert_eq!((bal.paid, bal.promo), (20_000_000_000, 0), "credited once");
 
     // A forged or stale signature is refused and changes nothing.
-    let body = serde_json::to_string(&event).unwrap().replace(event_id, "evt_forged");
+    let body = serde_json::to_string(&event)
+        .unwrap()
+        .replace(event_id, "evt_forged");
     let d = stripe.send_raw(body.clone(), "t=1,v1=00").await.unwrap();
     assert_eq!(d.status, Some(400));
     let stale = aihub_testkit::stripe::sign(WEBHOOK_SECRET, common::unix_now() - 3600, &body);
-    assert_eq!(stripe.send_raw(body, stale).await.unwrap().status, Some(400));
+    assert_eq!(
+        stripe.send_raw(body, stale).await.unwrap().status,
+        Some(400)
+    );
     assert_eq!(balance(&app, &dev).await.paid, 20_000_000_000);
 
     // An open invoice paid through Checkout: the webhook three times, paid once.
@@ -428,30 +779,103 @@ async fn stripe_top_ups_and_invoice_payments_apply_once_however_often_the_webhoo
         .await
         .unwrap();
     let b = settings(&app).await;
-    invoices::close_month(&app.db, &b.settings, &b.source, &last, true).await.unwrap();
+    invoices::close_month(&app.db, &b.settings, &b.source, &last, true)
+        .await
+        .unwrap();
     let list = get(&app, "/api/v1/developer/invoices", &token).await;
     let inv = &list["data"][0];
-    assert_eq!((inv["status"].as_str(), inv["amount_due"].as_str()), (Some("open"), Some("99.00")));
+    assert_eq!(
+        (inv["status"].as_str(), inv["amount_due"].as_str()),
+        (Some("open"), Some("99.00"))
+    );
     let id = inv["id"].as_str().unwrap();
-    let (status, pay) = send(&app, Method::POST, &format!("/api/v1/developer/invoices/{id}/pay"), &token, json!({})).await;
+    let (status, pay) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/developer/invoices/{id}/pay"),
+        &token,
+        json!({}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{pay}");
-    let session = stripe.sessions().into_iter().find(|s| s.object["url"] == pay["checkout_url"]).unwrap();
-    assert_eq!(session.param("line_items[0][price_data][unit_amount]"), Some("9900"));
+    let session = stripe
+        .sessions()
+        .into_iter()
+        .find(|s| s.object["url"] == pay["checkout_url"])
+        .unwrap();
+    assert_eq!(
+        session.param("line_items[0][price_data][unit_amount]"),
+        Some("9900")
+    );
     let event = stripe.complete(&session.id).await.unwrap();
     for _ in 0..2 {
         stripe.resend(event["id"].as_str().unwrap()).await.unwrap();
     }
     let inv = get(&app, &format!("/api/v1/developer/invoices/{id}"), &token).await;
-    assert_eq!((inv["status"].as_str(), inv["amount_paid"].as_str(), inv["amount_due"].as_str()), (Some("paid"), Some("99.00"), Some("0.00")));
-    let resp = call(&app, Method::POST, &format!("/api/v1/developer/invoices/{id}/pay"), Some(&token), Some(json!({}))).await;
+    assert_eq!(
+        (
+            inv["status"].as_str(),
+            inv["amount_paid"].as_str(),
+            inv["amount_due"].as_str()
+        ),
+        (Some("paid"), Some("99.00"), Some("0.00"))
+    );
+    let resp = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/developer/invoices/{id}/pay"),
+        Some(&token),
+        Some(json!({})),
+    )
+    .await;
     expect_error(resp, StatusCode::CONFLICT, "nothing_due").await;
-    // One billing.payment event per payment.
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE type = 'billing.payment' AND developer_id = $1")
-        .bind(&dev)
-        .fetch_one(app.db.pool())
+    // A second session for the same invoice, opened before the first was
+    // paid and paid too: the money is not refused but becomes credit.
+    let second = stripe.sessions().into_iter().find(|s| {
+        s.param("line_items[0][price_data][unit_amount]") == Some("9900") && s.id != session.id
+    });
+    assert!(second.is_none(), "only one invoice session so far");
+    sqlx::query("UPDATE invoices SET status = 'open', amount_paid_nanos = 0 WHERE id = $1")
+        .bind(id)
+        .execute(app.db.pool())
         .await
         .unwrap();
-    assert_eq!(n, 2);
+    let (_, pay2) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/developer/invoices/{id}/pay"),
+        &token,
+        json!({}),
+    )
+    .await;
+    sqlx::query(
+        "UPDATE invoices SET status = 'paid', amount_paid_nanos = total_nanos WHERE id = $1",
+    )
+    .bind(id)
+    .execute(app.db.pool())
+    .await
+    .unwrap();
+    let session2 = stripe
+        .sessions()
+        .into_iter()
+        .find(|s| s.object["url"] == pay2["checkout_url"])
+        .unwrap();
+    let d = stripe.complete(&session2.id).await.unwrap();
+    assert_eq!(d["type"], "checkout.session.completed");
+    assert_eq!(stripe.events_sent().last().unwrap().status, Some(200));
+    assert_eq!(
+        balance(&app, &dev).await.paid,
+        20_000_000_000 + 99_000_000_000
+    );
+    // One billing.payment event per payment.
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM events WHERE type = 'billing.payment' AND developer_id = $1",
+    )
+    .bind(&dev)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(n, 3);
     reconcile_ok(&app, &last).await;
     reconcile_ok(&app, &month_of(now)).await;
     drop(stripe);
@@ -459,7 +883,9 @@ async fn stripe_top_ups_and_invoice_payments_apply_once_however_often_the_webhoo
 }
 
 async fn alerts_fire_once_per_threshold_and_period(backend: Backend) {
-    let Some(app) = app(backend).await else { return };
+    let Some(app) = app(backend).await else {
+        return;
+    };
     let (dev, _) = developer_session(&app, "alerts@example.com", true).await;
     let now = aihub_control_plane::db::now_ms();
     let count = |kind: &'static str| {
@@ -482,27 +908,47 @@ async fn alerts_fire_once_per_threshold_and_period(backend: Backend) {
     ingest(&app, vec![row("a2", &dev, now - 4, 450, 10)]).await;
     charge(&app).await;
     assert_eq!(count("allowance").await, 2, "50% and 80%");
-    ingest(&app, vec![row("a3", &dev, now - 3, 200, 10), row("a4", &dev, now - 2, 200, 10)]).await;
+    ingest(
+        &app,
+        vec![
+            row("a3", &dev, now - 3, 200, 10),
+            row("a4", &dev, now - 2, 200, 10),
+        ],
+    )
+    .await;
     charge(&app).await;
     assert_eq!(count("allowance").await, 3, "and 100%, once");
-    let events: Vec<String> = sqlx::query_scalar("SELECT data FROM events WHERE type = 'api.usage_alert' AND developer_id = $1 ORDER BY id")
-        .bind(&dev)
-        .fetch_all(app.db.pool())
-        .await
-        .unwrap();
-    let pct: Vec<i64> = events.iter().map(|e| serde_json::from_str::<Value>(e).unwrap()["threshold_percent"].as_i64().unwrap()).collect();
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT data FROM events WHERE type = 'api.usage_alert' AND developer_id = $1 ORDER BY id",
+    )
+    .bind(&dev)
+    .fetch_all(app.db.pool())
+    .await
+    .unwrap();
+    let pct: Vec<i64> = events
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<Value>(e).unwrap()["threshold_percent"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
     assert_eq!(pct, [50, 80, 100]);
-    let mails: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbound_emails WHERE kind = 'usage_alert' AND developer_id = $1")
-        .bind(&dev)
-        .fetch_one(app.db.pool())
-        .await
-        .unwrap();
+    let mails: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbound_emails WHERE kind = 'usage_alert' AND developer_id = $1",
+    )
+    .bind(&dev)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
     assert_eq!(mails, 3);
     app.stop().await;
 }
 
 async fn usage_reports_and_exports_only_the_callers_rows(backend: Backend) {
-    let Some(app) = app(backend).await else { return };
+    let Some(app) = app(backend).await else {
+        return;
+    };
     let (dev, token) = developer_session(&app, "report@example.com", true).await;
     let (other, other_token) = developer_session(&app, "else@example.com", true).await;
     let now = aihub_control_plane::db::now_ms();
@@ -516,27 +962,61 @@ async fn usage_reports_and_exports_only_the_callers_rows(backend: Backend) {
         .unwrap()
         .format("%Y-%m-%d")
         .to_string();
-    let u = get(&app, &format!("/api/v1/developer/usage?from={today}&to={today}"), &token).await;
+    let u = get(
+        &app,
+        &format!("/api/v1/developer/usage?from={today}&to={today}"),
+        &token,
+    )
+    .await;
     assert_eq!(u["totals"]["requests"], 2);
     assert_eq!(u["totals"]["tokens"], 150);
     assert_eq!(u["totals"]["cost"], "0.000002");
     assert_eq!(u["totals"]["errors"], 1);
-    let groups: Vec<&str> = u["breakdown"].as_array().unwrap().iter().map(|g| g["group"].as_str().unwrap()).collect();
+    let groups: Vec<&str> = u["breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
     assert_eq!(groups, ["gpt-4o", "gpt-4o-mini"]);
     let by_day = get(&app, "/api/v1/developer/usage?group_by=day", &token).await;
     assert_eq!(by_day["breakdown"][0]["group"], today);
-    for bad in ["group_by=week", "from=2026-13-01", "from=2026-11-10&to=2026-11-01", "from=2020-01-01&to=2026-01-01"] {
-        let resp = call(&app, Method::GET, &format!("/api/v1/developer/usage?{bad}"), Some(&token), None).await;
+    for bad in [
+        "group_by=week",
+        "from=2026-13-01",
+        "from=2026-11-10&to=2026-11-01",
+        "from=2020-01-01&to=2026-01-01",
+    ] {
+        let resp = call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/developer/usage?{bad}"),
+            Some(&token),
+            None,
+        )
+        .await;
         expect_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
     }
-    let csv = app.client.get(app.url("/api/v1/developer/usage/export")).bearer_auth(&token).send().await.unwrap();
+    let csv = app
+        .client
+        .get(app.url("/api/v1/developer/usage/export"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(csv.status(), StatusCode::OK);
-    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(csv.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
     let text = csv.text().await.unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("request_id,time,key_id,model"));
     assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines[1].starts_with("u1,") && lines[2].contains("\"upstream, \"\"boom\"\"\""), "{text}");
+    assert!(
+        lines[1].starts_with("u1,") && lines[2].contains("\"upstream, \"\"boom\"\"\""),
+        "{text}"
+    );
     assert!(!text.contains("u3"));
     let theirs = get(&app, "/api/v1/developer/usage", &other_token).await;
     assert_eq!(theirs["totals"]["requests"], 1);
@@ -545,7 +1025,9 @@ async fn usage_reports_and_exports_only_the_callers_rows(backend: Backend) {
 }
 
 async fn reconciliation_names_a_tampered_ledger(backend: Backend) {
-    let Some(app) = app(backend).await else { return };
+    let Some(app) = app(backend).await else {
+        return;
+    };
     let (dev, _) = developer_session(&app, "tamper@example.com", true).await;
     let now = aihub_control_plane::db::now_ms();
     let month = month_of(now);
@@ -553,27 +1035,47 @@ async fn reconciliation_names_a_tampered_ledger(backend: Backend) {
     // Not charged yet: reconciliation says so.
     let b = settings(&app).await;
     let r = reconcile::run(&app.db, &b.source, &month).await.unwrap();
-    assert!(r.differences.iter().any(|d| d.contains("1 usage rows")), "{:?}", r.differences);
+    assert!(
+        r.differences.iter().any(|d| d.contains("1 usage rows")),
+        "{:?}",
+        r.differences
+    );
     charge(&app).await;
     reconcile_ok(&app, &month).await;
     // Someone edits a charge in place: caught twice over.
-    sqlx::query("UPDATE usage_charges SET charged_nanos = charged_nanos + 1 WHERE request_id = 't1'")
-        .execute(app.db.pool())
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE usage_charges SET charged_nanos = charged_nanos + 1 WHERE request_id = 't1'",
+    )
+    .execute(app.db.pool())
+    .await
+    .unwrap();
     let r = reconcile::run(&app.db, &b.source, &month).await.unwrap();
-    assert!(r.differences.iter().any(|d| d.starts_with("ledger:")), "{:?}", r.differences);
-    assert!(r.differences.iter().any(|d| d.starts_with("totals:")), "{:?}", r.differences);
+    assert!(
+        r.differences.iter().any(|d| d.starts_with("ledger:")),
+        "{:?}",
+        r.differences
+    );
+    assert!(
+        r.differences.iter().any(|d| d.starts_with("totals:")),
+        "{:?}",
+        r.differences
+    );
     // And an entry edited so a transaction no longer balances.
-    sqlx::query("UPDATE usage_charges SET charged_nanos = charged_nanos - 1 WHERE request_id = 't1'")
-        .execute(app.db.pool())
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE usage_charges SET charged_nanos = charged_nanos - 1 WHERE request_id = 't1'",
+    )
+    .execute(app.db.pool())
+    .await
+    .unwrap();
     sqlx::query("UPDATE ledger_entries SET amount_nanos = amount_nanos + 7 WHERE id = (SELECT MIN(id) FROM ledger_entries)")
         .execute(app.db.pool())
         .await
         .unwrap();
     let r = reconcile::run(&app.db, &b.source, &month).await.unwrap();
-    assert!(r.differences.iter().any(|d| d.contains("does not balance")), "{:?}", r.differences);
+    assert!(
+        r.differences.iter().any(|d| d.contains("does not balance")),
+        "{:?}",
+        r.differences
+    );
     app.stop().await;
 }

@@ -458,7 +458,11 @@ async fn account_limits_reach_the_snapshot_and_the_stream(backend: Backend) {
     assert_eq!(snap.developers[0].token_quota_monthly, None);
     let funds = snap.developers[0].funds.clone().unwrap();
     assert_eq!(
-        (funds.plan.as_str(), funds.allowance_tokens_monthly, funds.spend_limit_nanos),
+        (
+            funds.plan.as_str(),
+            funds.allowance_tokens_monthly,
+            funds.spend_limit_nanos
+        ),
         ("Free", 1000, Some(0))
     );
     developers::set_limits(

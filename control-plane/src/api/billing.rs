@@ -426,12 +426,27 @@ async fn invoice_html(
         .into_response())
 }
 
-/// `POST /api/v1/developer/invoices/{id}/pay` → 201 with the Checkout URL.
+/// `POST /api/v1/developer/invoices/{id}/pay` → 201 with the Checkout URL
+/// (with an `Idempotency-Key`, a retry gets the same session).
 async fn pay_invoice(
     Api(api): Api,
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiFailure> {
+    let db = api.accounts.db();
+    let idem_body = json!({"invoice": id});
+    if let Start::Replay(r) = idempotent::start(
+        db,
+        &api.sealing_secret,
+        &who.developer.id,
+        &headers,
+        &idem_body,
+    )
+    .await?
+    {
+        return Ok(r);
+    }
     let mut c = conn(&api).await?;
     let inv = invoices::get(&mut c, &id, Some(&who.developer.id)).await?;
     drop(c);
@@ -456,19 +471,16 @@ async fn pay_invoice(
     }
     let dev = &who.developer;
     let (payment_id, url) = p
-        .checkout(
-            api.accounts.db(),
-            &dev.id,
-            &dev.email,
-            Purpose::Invoice(inv),
-            due,
-        )
+        .checkout(db, &dev.id, &dev.email, Purpose::Invoice(inv), due)
         .await
         .map_err(payment_failure)?;
-    Ok(idempotent::no_store(
-        StatusCode::CREATED,
-        json!({"id": payment_id, "status": "pending", "amount": money::format(due), "checkout_url": url}),
-    ))
+    let answer = json!({"id": payment_id, "status": "pending", "amount": money::format(due), "checkout_url": url});
+    match idempotent::start(db, &api.sealing_secret, &dev.id, &headers, &idem_body).await? {
+        Start::Replay(r) => Ok(r),
+        Start::Go(tx, idem) => {
+            idempotent::finish(tx, idem, &api.sealing_secret, StatusCode::CREATED, answer).await
+        }
+    }
 }
 
 /// `POST /api/v1/payments/stripe/webhook`: Stripe's events, verified.
@@ -983,11 +995,11 @@ async fn admin_plan(
     let mut tx = db.begin_write().await.map_err(DomainError::from)?;
     known_developer(&mut tx, &id).await?;
     plans::change(&mut tx, db.backend(), &id, &r.plan_id, false).await?;
-    let price = match &r.price {
-        Some(p) if p.trim() == "0" || p.trim() == "0.00" => Some(0),
-        Some(p) => Some(money::parse_positive(p, "price", 2)?),
-        None => None,
-    };
+    let price = r
+        .price
+        .as_deref()
+        .map(|p| money::parse_non_negative(p, "price", 2))
+        .transpose()?;
     let overage = match r.overage.as_deref() {
         None => None,
         Some(o) => Some(

@@ -482,16 +482,9 @@ pub async fn sweep(
 /// when every token is beyond).
 pub fn split(allowance: i64, used_before: i64, tokens: i64, cost_nanos: i64) -> (i64, i64) {
     if tokens <= 0 {
-        // Nothing metered in tokens (e.g. a refused call): charge its cost
-        // only once the allowance is used up.
-        return (
-            0,
-            if used_before >= allowance {
-                cost_nanos
-            } else {
-                0
-            },
-        );
+        // Nothing metered in tokens (a refused or failed call): nothing
+        // beyond the allowance, as the gateway counts it.
+        return (0, 0);
     }
     let over = (used_before + tokens - allowance).clamp(0, tokens);
     (over, money::share_up(cost_nanos, over, tokens))
@@ -824,7 +817,7 @@ mod tests {
         assert_eq!(split(1000, 0, 300, 3000), (0, 0));
         assert_eq!(split(1000, 1000, 300, 3000), (300, 3000));
         assert_eq!(split(0, 0, 7, 10), (7, 10));
-        assert_eq!(split(1000, 2000, 0, 5), (0, 5));
+        assert_eq!(split(1000, 2000, 0, 5), (0, 0));
         assert_eq!(split(1000, 10, 0, 5), (0, 0));
     }
 
@@ -848,9 +841,9 @@ mod tests {
             // Every token beyond the allowance was counted as overage, once.
             let total: i64 = rows.iter().map(|r| r.0).sum();
             prop_assert_eq!(over_tokens, (total - allowance).max(0));
-            // Fully beyond the allowance, the whole cost is charged.
+            // Fully beyond the allowance, the whole cost of every metered row is charged.
             if allowance == 0 {
-                let cost: i64 = rows.iter().map(|r| r.1).sum();
+                let cost: i64 = rows.iter().filter(|r| r.0 > 0).map(|r| r.1).sum();
                 prop_assert_eq!(charged, cost);
             }
         }

@@ -23,7 +23,7 @@ use sqlx::{AnyConnection, Row};
 /// One line of an invoice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
-    /// `subscription`, `overage` or `credits_applied`.
+    /// `subscription`, `overage`, `rounding` or `credits_applied`.
     pub kind: String,
     /// For people.
     pub description: String,
@@ -42,8 +42,10 @@ pub struct Draft {
     pub lines: Vec<Line>,
     /// The fee.
     pub fee_nanos: i64,
-    /// Fee + overage.
+    /// Fee + overage + rounding.
     pub subtotal_nanos: i64,
+    /// What makes the total whole cents.
+    pub rounding_nanos: i64,
     /// Overage already paid from credit (≤ 0).
     pub credits_applied_nanos: i64,
     /// What the developer owes for the month.
@@ -132,7 +134,21 @@ pub async fn compute(
             amount_nanos: -covered,
         });
     }
-    d.subtotal_nanos = d.fee_nanos + overage;
+    // Invoices are paid in whole cents: the difference to the exact
+    // amount is a line of its own (and a ledger transaction at finalization).
+    let exact = d.fee_nanos + overage - covered;
+    let rounding = money::to_cents(exact) - exact;
+    if rounding != 0 {
+        d.lines.push(Line {
+            kind: "rounding".into(),
+            description: "Rounding to whole cents".into(),
+            model: None,
+            tokens: None,
+            amount_nanos: rounding,
+        });
+    }
+    d.rounding_nanos = rounding;
+    d.subtotal_nanos = d.fee_nanos + overage + rounding;
     d.credits_applied_nanos = -covered;
     d.total_nanos = d.subtotal_nanos - covered;
     Ok(d)
@@ -170,7 +186,7 @@ pub async fn receivable_of(
          FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id \
          JOIN ledger_accounts a ON a.id = e.account_id \
          WHERE t.developer_id = $1 AND t.period = $2 \
-           AND t.kind IN ('usage_charge', 'subscription_fee') \
+           AND t.kind IN ('usage_charge', 'subscription_fee', 'rounding', 'invoice_void') \
            AND a.developer_id = $1 AND a.kind = 'receivable'",
     )
     .bind(developer_id)
@@ -440,6 +456,10 @@ pub async fn close_month(
             continue;
         }
         let draft = compute(&mut tx, &developer_id, month).await?;
+        if draft.lines.is_empty() && existing.is_none() {
+            // E.g. an account that had a paid plan once: nothing this month.
+            continue;
+        }
         let id = write_draft(
             &mut tx,
             existing.map(|i| i.id),
@@ -523,6 +543,19 @@ async fn write_draft(
     Ok(id)
 }
 
+async fn set_period(
+    conn: &mut AnyConnection,
+    transaction_id: &str,
+    period: &str,
+) -> DomainResult<()> {
+    sqlx::query("UPDATE ledger_transactions SET period = $1 WHERE id = $2")
+        .bind(period)
+        .bind(transaction_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 async fn finalize_one(
     conn: &mut AnyConnection,
     id: &str,
@@ -553,11 +586,32 @@ async fn finalize_one(
             },
         )
         .await?;
-        sqlx::query("UPDATE ledger_transactions SET period = $1 WHERE id = $2")
-            .bind(&month.name)
-            .bind(&posted.id)
-            .execute(&mut *conn)
-            .await?;
+        set_period(conn, &posted.id, &month.name).await?;
+    }
+    if d.rounding_nanos != 0 {
+        let receivable = ledger::account(conn, Some(developer_id), AccountKind::Receivable).await?;
+        let revenue = ledger::account(conn, None, AccountKind::RevenueUsage).await?;
+        let posted = ledger::post(
+            conn,
+            &NewTransaction {
+                kind: "rounding".into(),
+                idempotency_key: Some(format!("rounding:{developer_id}:{}", month.name)),
+                developer_id: Some(developer_id.into()),
+                memo: format!("Invoice rounded to whole cents, {}", month.name),
+                postings: vec![
+                    Posting {
+                        account_id: receivable,
+                        amount: nanos_to_decimal(d.rounding_nanos),
+                    },
+                    Posting {
+                        account_id: revenue,
+                        amount: -nanos_to_decimal(d.rounding_nanos),
+                    },
+                ],
+            },
+        )
+        .await?;
+        set_period(conn, &posted.id, &month.name).await?;
     }
     let seq: i64 = sqlx::query(
         "UPDATE billing_counters SET value = value + 1 WHERE name = 'invoice' RETURNING value",
@@ -695,8 +749,10 @@ pub async fn record_payment(
     Ok(true)
 }
 
-/// Voids an open invoice: its receivable is reversed against the revenue
-/// it booked (fee and usage), as new ledger entries.
+/// Voids a draft or open invoice: the receivable its month booked is
+/// reversed against the revenue it came from, as new ledger entries (an
+/// open invoice: fee, usage and rounding; a draft: the usage charged so
+/// far, as its fee and rounding are not posted yet).
 pub async fn void(conn: &mut AnyConnection, invoice: &Invoice) -> DomainResult<()> {
     if invoice.status != "open" && invoice.status != "draft" {
         return Err(DomainError::Conflict(format!(
@@ -710,49 +766,55 @@ pub async fn void(conn: &mut AnyConnection, invoice: &Invoice) -> DomainResult<(
             "this invoice is partly paid; refund the payment first".into(),
         ));
     }
-    if invoice.status == "open" {
-        let fee: i64 = lines(conn, &invoice.id)
-            .await?
+    let lines = lines(conn, &invoice.id).await?;
+    let sum = |kind: &str| -> i64 {
+        lines
             .iter()
-            .filter(|l| l.kind == "subscription")
+            .filter(|l| l.kind == kind)
             .map(|l| l.amount_nanos)
-            .sum();
-        let usage = invoice.total_nanos - fee;
-        let receivable =
-            ledger::account(conn, Some(&invoice.developer_id), AccountKind::Receivable).await?;
-        let mut postings = vec![];
-        if fee != 0 {
-            postings.push(Posting {
-                account_id: ledger::account(conn, None, AccountKind::RevenueSubscription).await?,
-                amount: nanos_to_decimal(fee),
-            });
-        }
-        if usage != 0 {
-            postings.push(Posting {
-                account_id: ledger::account(conn, None, AccountKind::RevenueUsage).await?,
-                amount: nanos_to_decimal(usage),
-            });
-        }
-        if invoice.total_nanos != 0 {
-            postings.push(Posting {
-                account_id: receivable,
-                amount: -nanos_to_decimal(invoice.total_nanos),
-            });
-            ledger::post(
-                conn,
-                &NewTransaction {
-                    kind: "invoice_void".into(),
-                    idempotency_key: Some(format!("void:{}", invoice.id)),
-                    developer_id: Some(invoice.developer_id.clone()),
-                    memo: format!(
-                        "Invoice {} voided",
-                        invoice.number.as_deref().unwrap_or(&invoice.id)
-                    ),
-                    postings,
-                },
-            )
-            .await?;
-        }
+            .sum()
+    };
+    let booked = receivable_of(conn, &invoice.developer_id, &invoice.period).await?;
+    let fee = if invoice.status == "open" {
+        sum("subscription")
+    } else {
+        0
+    };
+    let usage = booked - fee;
+    let mut postings = vec![];
+    if fee != 0 {
+        postings.push(Posting {
+            account_id: ledger::account(conn, None, AccountKind::RevenueSubscription).await?,
+            amount: nanos_to_decimal(fee),
+        });
+    }
+    if usage != 0 {
+        postings.push(Posting {
+            account_id: ledger::account(conn, None, AccountKind::RevenueUsage).await?,
+            amount: nanos_to_decimal(usage),
+        });
+    }
+    if booked != 0 {
+        postings.push(Posting {
+            account_id: ledger::account(conn, Some(&invoice.developer_id), AccountKind::Receivable)
+                .await?,
+            amount: -nanos_to_decimal(booked),
+        });
+        let posted = ledger::post(
+            conn,
+            &NewTransaction {
+                kind: "invoice_void".into(),
+                idempotency_key: Some(format!("void:{}", invoice.id)),
+                developer_id: Some(invoice.developer_id.clone()),
+                memo: format!(
+                    "Invoice {} voided",
+                    invoice.number.as_deref().unwrap_or(&invoice.id)
+                ),
+                postings,
+            },
+        )
+        .await?;
+        set_period(conn, &posted.id, &invoice.period).await?;
     }
     sqlx::query("UPDATE invoices SET status = 'void', voided_at = $1 WHERE id = $2")
         .bind(db::now_ms())

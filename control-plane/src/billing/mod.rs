@@ -95,8 +95,9 @@ impl Billing {
         Ok(())
     }
 
-    /// Starts the charger and, when enabled, the month-closing job (every
-    /// ten minutes; closing is idempotent, so several control planes may run it).
+    /// Starts the charger and the billing job: every minute it applies
+    /// downgrades whose month has begun and, when enabled, closes due months
+    /// (both idempotent, so several control planes may run them).
     pub fn spawn(
         &self,
         db: crate::db::Db,
@@ -112,15 +113,18 @@ impl Billing {
         let this = self.clone();
         let mut stop = shutdown;
         tokio::spawn(async move {
-            if this.close_months {
-                loop {
+            loop {
+                if let Err(e) = plans::apply_pending_now(&db).await {
+                    tracing::warn!(error = %e, "applying plan changes failed; retrying later");
+                }
+                if this.close_months {
                     if let Err(e) = invoices::close_due(&db, &this.settings, &this.source).await {
                         tracing::warn!(error = %e, "closing months failed; retrying later");
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
-                        _ = stop.changed() => break,
-                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+                    _ = stop.changed() => break,
                 }
             }
             let _ = charger.await;

@@ -36,6 +36,14 @@ pub fn parse_positive(raw: &str, field: &str, max_places: u32) -> DomainResult<i
         .ok_or_else(|| DomainError::invalid(format!("{field}: the amount is too large")))
 }
 
+/// Like [`parse_positive`], but zero is accepted too (a custom fee of 0).
+pub fn parse_non_negative(raw: &str, field: &str, max_places: u32) -> DomainResult<i64> {
+    match Decimal::from_str(raw.trim()) {
+        Ok(d) if d.is_zero() => Ok(0),
+        _ => parse_positive(raw, field, max_places),
+    }
+}
+
 /// `a × num / den`, rounded half away from zero, exact in between.
 pub fn prorate(a: i64, num: i64, den: i64) -> i64 {
     if den == 0 {
@@ -99,6 +107,12 @@ mod tests {
         assert!(parse_positive("abc", "amount", 2).is_err());
         assert!(parse_positive("1e400", "amount", 2).is_err());
         assert!(parse_positive("79228162514264337593543950335", "amount", 2).is_err());
+        assert_eq!(parse_non_negative("0.0", "price", 2).unwrap(), 0);
+        assert_eq!(
+            parse_non_negative("1.50", "price", 2).unwrap(),
+            1_500_000_000
+        );
+        assert!(parse_non_negative("-1", "price", 2).is_err());
     }
 
     #[test]

@@ -401,14 +401,20 @@ async fn apply(
     amount_nanos: i64,
     provider: &str,
 ) -> DomainResult<()> {
-    match (purpose, invoice_id) {
-        ("invoice", Some(inv_id)) => {
-            let inv = invoices::get(conn, inv_id, Some(developer_id)).await?;
-            invoices::record_payment(conn, &inv, payment_id, amount_nanos).await?;
+    // Money received is never refused: what an invoice does not take (it
+    // was paid another way meanwhile, or this pays more than is due)
+    // becomes paid credit.
+    let mut to_credit = amount_nanos;
+    if let ("invoice", Some(inv_id)) = (purpose, invoice_id) {
+        let inv = invoices::get(conn, inv_id, Some(developer_id)).await?;
+        let applied = amount_nanos.min(inv.amount_due());
+        if applied > 0 {
+            invoices::record_payment(conn, &inv, payment_id, applied).await?;
         }
-        _ => {
-            credit::top_up(conn, backend, developer_id, payment_id, amount_nanos).await?;
-        }
+        to_credit -= applied;
+    }
+    if to_credit > 0 {
+        credit::top_up(conn, backend, developer_id, payment_id, to_credit).await?;
     }
     crate::audit::emit(
         conn,
@@ -436,11 +442,18 @@ pub async fn record_manual(
     invoice: &invoices::Invoice,
     amount_nanos: Option<i64>,
 ) -> DomainResult<String> {
-    let amount = amount_nanos.unwrap_or(invoice.amount_due());
-    if amount <= 0 {
+    let due = invoice.amount_due();
+    let amount = amount_nanos.unwrap_or(due);
+    if due <= 0 {
         return Err(DomainError::Conflict(format!(
             "invoice {} has nothing due",
             invoice.number.as_deref().unwrap_or(&invoice.id)
+        )));
+    }
+    if amount > due {
+        return Err(DomainError::invalid(format!(
+            "amount: at most what is due, {}",
+            money::format(due)
         )));
     }
     let payment_id = db::new_id("pay_");

@@ -386,7 +386,8 @@ pub struct Terms {
     pub overage: Option<Overage>,
 }
 
-/// Sets custom terms on the developer's current plan (from now on).
+/// Sets custom terms on the developer's current plan (from now on); terms
+/// left `None` keep their current value (custom or the plan's).
 pub async fn set_terms(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -400,9 +401,11 @@ pub async fn set_terms(
     }
     let current = subscription(conn, developer_id).await?;
     let now = db::now_ms();
+    // Terms not given keep their current custom value.
     sqlx::query(
-        "UPDATE subscriptions SET custom_price_nanos = $1, custom_included_tokens = $2, \
-         custom_overage = $3, updated_at = $4 WHERE developer_id = $5",
+        "UPDATE subscriptions SET custom_price_nanos = COALESCE($1, custom_price_nanos), \
+         custom_included_tokens = COALESCE($2, custom_included_tokens), \
+         custom_overage = COALESCE($3, custom_overage), updated_at = $4 WHERE developer_id = $5",
     )
     .bind(terms.price_nanos)
     .bind(terms.included_tokens)
@@ -411,7 +414,7 @@ pub async fn set_terms(
     .bind(developer_id)
     .execute(&mut *conn)
     .await?;
-    let price = terms.price_nanos.unwrap_or(current.plan.price_nanos);
+    let price = terms.price_nanos.unwrap_or(current.price_nanos);
     if price != current.price_nanos {
         record_plan(conn, developer_id, &current.plan.id, price, now).await?;
     }
@@ -446,6 +449,14 @@ pub async fn apply_pending(
         changed += 1;
     }
     Ok(changed)
+}
+
+/// [`apply_pending`] in its own transaction.
+pub async fn apply_pending_now(db: &crate::db::Db) -> DomainResult<usize> {
+    let mut tx = db.begin_write().await?;
+    let n = apply_pending(&mut tx, db.backend(), db::now_ms()).await?;
+    tx.commit().await?;
+    Ok(n)
 }
 
 /// When a pending change starts: the start of the month after it was chosen.

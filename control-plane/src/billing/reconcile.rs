@@ -1,6 +1,6 @@
 //! Reconciliation: proves, for a month, that the usage store, the usage
 //! charges, the ledger, the invoices and the running totals agree, and
-//! names every difference. `aihub admin reconcile` exits non-zero when
+//! names every difference. `aihub admin billing reconcile` exits non-zero when
 //! there is one.
 
 use super::charges::Source;
@@ -206,14 +206,20 @@ pub async fn run(db: &Db, source: &Source, month: &Month) -> DomainResult<Report
                 money::format(inv.total_nanos)
             ));
         }
-        if inv.status == "open" || inv.status == "paid" {
+        let expected = match inv.status.as_str() {
+            "open" | "paid" => Some(inv.total_nanos),
+            "void" => Some(0),
+            _ => None,
+        };
+        if let Some(expected) = expected {
             let booked = invoices::receivable_of(&mut conn, &inv.developer_id, &month.name).await?;
-            if booked != inv.total_nanos {
+            if booked != expected {
                 r.differences.push(format!(
-                    "invoice {name}: total {} but the ledger booked {} receivable for {}",
-                    money::format(inv.total_nanos),
-                    money::format(booked),
-                    month.name
+                    "invoice {name} ({}): expected {} receivable for {} but the ledger booked {}",
+                    inv.status,
+                    money::format(expected),
+                    month.name,
+                    money::format(booked)
                 ));
             }
         }

@@ -145,11 +145,9 @@ pub async fn run(
             let mut tx = db.begin_write().await?;
             let dev = developers::resolve(&mut tx, &developer).await?;
             plans::change(&mut tx, db.backend(), &dev.id, &plan, false).await?;
-            let price = match price.as_deref().map(str::trim) {
-                Some("0") | Some("0.00") => Some(0),
-                Some(p) => Some(money::parse_positive(p, "price", 2)?),
-                None => None,
-            };
+            let price = price
+                .map(|p| money::parse_non_negative(&p, "price", 2))
+                .transpose()?;
             let overage = match overage.as_deref() {
                 Some(o) => {
                     Some(plans::Overage::parse(o).context("overage: expected prepaid or invoice")?)
