@@ -55,7 +55,10 @@ async fn error_of(resp: reqwest::Response) -> (String, String) {
     let v: Value = resp.json().await.unwrap();
     (
         v["error"]["code"].as_str().unwrap_or_default().to_string(),
-        v["error"]["message"].as_str().unwrap_or_default().to_string(),
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     )
 }
 
@@ -110,7 +113,9 @@ async fn reconciled(s: &Stack) -> Value {
 #[tokio::test]
 async fn a_free_developer_is_refused_after_the_included_tokens_until_credit_or_an_upgrade() {
     let (s, _up) = stack().await;
-    let (dev, _key_id, key, token) = s.developer_session(s.gw_port, "free@example.com", &[]).await;
+    let (dev, _key_id, key, token) = s
+        .developer_session(s.gw_port, "free@example.com", &[])
+        .await;
     // The Free plan's 100 requests/min stay out of the way.
     s.aihub(&["admin", "set-limits", &dev, "--rate-limit", "0"]);
     s.wait_for_status(s.gw_port, &key, &probe(), 500).await;
@@ -173,7 +178,9 @@ async fn a_free_developer_is_refused_after_the_included_tokens_until_credit_or_a
 #[tokio::test]
 async fn concurrent_requests_spend_an_almost_empty_balance_exactly_and_reconcile() {
     let (s, _up) = stack().await;
-    let (dev, _key_id, key, token) = s.developer_session(s.gw_port, "burst@example.com", &[]).await;
+    let (dev, _key_id, key, token) = s
+        .developer_session(s.gw_port, "burst@example.com", &[])
+        .await;
     // Pay as you go: no included tokens, everything from credit.
     s.aihub(&["admin", "billing", "set-plan", &dev, "payg"]);
     s.aihub(&["admin", "set-limits", &dev, "--rate-limit", "0"]);

@@ -296,7 +296,10 @@ impl Stack {
     pub fn cli_env(&self) -> Vec<(String, String)> {
         let mut env = vec![
             ("AIHUB_DATABASE__URL".to_string(), self.database_url.clone()),
-            ("AIHUB_INTERNAL__SHARED_SECRET".to_string(), SECRET.to_string()),
+            (
+                "AIHUB_INTERNAL__SHARED_SECRET".to_string(),
+                SECRET.to_string(),
+            ),
         ];
         if let Some((url, db)) = &self.clickhouse {
             env.push(("AIHUB_CLICKHOUSE__URL".to_string(), url.clone()));
