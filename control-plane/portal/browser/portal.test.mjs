@@ -96,7 +96,10 @@ describe("portal", () => {
       assert.equal(new URL(page.url()).pathname, "/");
       await page.getByText("Verified", { exact: true }).waitFor();
       assert.equal(await page.getByText("Verify your email address").count(), 0);
-      await page.getByText("Plans arrive soon", { exact: false }).waitFor();
+      // The plan card: a new developer is on Free, none of its 1,000 included tokens used.
+      const planCard = page.getByRole("region", { name: "Plan" });
+      await planCard.getByText("0 of 1,000 tokens this month").waitFor();
+      assert.equal((await planCard.getByTestId("dashboard-plan").textContent()).trim(), "Free");
       await shot("4-dashboard");
 
       // Chinese at once, and still Chinese (and still signed in) after a reload.

@@ -1,13 +1,16 @@
+import { useId } from "react";
 import { Link } from "react-router";
 import { useTranslation } from "react-i18next";
 import { useQuery } from "@tanstack/react-query";
+import type { Billing } from "../api/billing";
 import { useAuth, useProfile } from "../auth/AuthProvider";
 import { Alert } from "../components/Alert";
-import { FullPageLoader } from "../components/Loader";
-import { BookIcon, CardIcon, ChartIcon, CheckCircleIcon, KeyIcon, SparkIcon } from "../components/icons";
+import { FullPageLoader, Spinner } from "../components/Loader";
+import { BookIcon, CardIcon, ChartIcon, KeyIcon, SparkIcon } from "../components/icons";
 import { errorMessage } from "../lib/errors";
 import { ResendButton } from "./ResendButton";
 import { useDocumentTitle } from "../lib/useDocumentTitle";
+import { billingQuery, useBillingApi, useFormat } from "./billing/shared";
 
 export function DashboardPage() {
   const { t, i18n } = useTranslation();
@@ -15,6 +18,8 @@ export function DashboardPage() {
   const profile = useProfile();
   useDocumentTitle(t("nav.dashboard"));
   const config = useQuery({ queryKey: ["auth-config"], queryFn: () => client.getAuthConfig(), staleTime: 60_000 });
+  // The billing overview's query (the same cache entry as /billing): a plan change there shows here at once.
+  const billing = useQuery(billingQuery(useBillingApi()));
 
   if (profile.isPending) return <FullPageLoader />;
   if (profile.isError) return <Alert tone="error">{errorMessage(t, profile.error)}</Alert>;
@@ -23,11 +28,12 @@ export function DashboardPage() {
   const number = new Intl.NumberFormat(i18n.language);
   const firstName = me.full_name.trim().split(/\s+/)[0] || me.email;
 
+  // Cards with a page link to it; the docs are still to come.
   const next = [
-    { key: "keys", icon: KeyIcon },
-    { key: "usage", icon: ChartIcon },
-    { key: "billing", icon: CardIcon },
-    { key: "docs", icon: BookIcon },
+    { key: "keys", icon: KeyIcon, to: "/keys" },
+    { key: "usage", icon: ChartIcon, to: "/usage" },
+    { key: "billing", icon: CardIcon, to: "/billing" },
+    { key: "docs", icon: BookIcon, to: null },
   ] as const;
 
   return (
@@ -97,7 +103,7 @@ export function DashboardPage() {
               <dd>
                 {me.api_quota_limit
                   ? t("dashboard.quotaValue", { quota: number.format(me.api_quota_limit) })
-                  : t("dashboard.unlimited")}
+                  : t("dashboard.quotaNone")}
               </dd>
             </div>
           </dl>
@@ -108,29 +114,25 @@ export function DashboardPage() {
             <h2 id="plan-title" className="card-title">
               {t("dashboard.planTitle")}
             </h2>
-            <span className="badge">{t("common.comingSoon")}</span>
+            <Link to="/billing" className="link-small">
+              {t("dashboard.manageBilling")}
+            </Link>
           </div>
-          <div className="plan">
-            <SparkIcon size={22} className="plan-icon" />
-            <div>
-              <p className="plan-name">{t("dashboard.planName")}</p>
-              <p className="muted">{t("dashboard.planBody")}</p>
-            </div>
-          </div>
-          <ul className="plan-features">
-            {(["subscription", "payg", "invoices"] as const).map((key) => (
-              <li key={key}>
-                <CheckCircleIcon size={16} /> {t(`dashboard.planFeatures.${key}`)}
-              </li>
-            ))}
-          </ul>
+          {billing.isPending && (
+            <p className="center-pad">
+              <Spinner label={t("common.loading")} />
+            </p>
+          )}
+          {/* The app's usual messages: the billing section's own (e.g. its "invoice not found") don't fit here. */}
+          {billing.isError && <Alert tone="error">{errorMessage(t, billing.error)}</Alert>}
+          {billing.data && <PlanSummary billing={billing.data} />}
         </section>
       </div>
 
       <h2 className="section-title">{t("dashboard.nextTitle")}</h2>
       <ul className="grid grid-4 next-list">
-        {next.map(({ key, icon: Icon }) =>
-          key === "keys" ? (
+        {next.map(({ key, icon: Icon, to }) =>
+          to ? (
             <li key={key} className="card next-card next-card-live">
               <div className="next-card-top">
                 <span className="next-icon">
@@ -141,7 +143,7 @@ export function DashboardPage() {
                 </span>
               </div>
               <h3 className="next-title">
-                <Link to="/keys" className="next-link">
+                <Link to={to} className="next-link">
                   {t(`dashboard.next.${key}.title`)}
                 </Link>
               </h3>
@@ -162,5 +164,67 @@ export function DashboardPage() {
         )}
       </ul>
     </div>
+  );
+}
+
+/** The plan card's content: the plan and its price, the month's included tokens, the credit, a pending change. */
+function PlanSummary({ billing }: { billing: Billing }) {
+  const { t } = useTranslation();
+  const f = useFormat();
+  const id = useId();
+  const { plan, pending_plan: pending, balance } = billing;
+  const { included_tokens: included, used_tokens: used } = billing.allowance;
+  const percent = included > 0 ? Math.min(100, Math.round((used / included) * 100)) : 0;
+  const tone = percent >= 100 ? " progress-full" : percent >= 80 ? " progress-high" : "";
+  const usedText = t("dashboard.tokensUsed", { used: f.number(used), included: f.number(included) });
+  return (
+    <>
+      <div className="plan">
+        <SparkIcon size={22} className="plan-icon" />
+        <div>
+          <p className="plan-name" data-testid="dashboard-plan">
+            {plan.name}
+          </p>
+          <p className="muted">{t("dashboard.planPrice", { price: f.money(plan.price) })}</p>
+        </div>
+      </div>
+      <div className="plan-features">
+        {included > 0 ? (
+          <div>
+            <p className="billing-allowance-text" id={`${id}-tokens`}>
+              {usedText}
+            </p>
+            <div
+              className={`progress${tone}`}
+              role="progressbar"
+              aria-label={t("dashboard.includedTokens")}
+              aria-describedby={`${id}-tokens`}
+              aria-valuemin={0}
+              aria-valuemax={included}
+              aria-valuenow={Math.min(used, included)}
+              aria-valuetext={usedText}
+            >
+              <span className="progress-bar" style={{ width: `${percent}%` }} />
+            </div>
+          </div>
+        ) : (
+          <p className="billing-allowance-text">{t("dashboard.noIncludedTokens", { used: f.number(used) })}</p>
+        )}
+        <dl className="billing-facts">
+          <div>
+            <dt>{t("dashboard.balance")}</dt>
+            <dd data-testid="dashboard-balance">{f.money(balance.total)}</dd>
+          </div>
+        </dl>
+        {pending && (
+          <Alert tone="info">{t("dashboard.pendingPlan", { plan: pending.name, date: f.date(pending.starts_at) })}</Alert>
+        )}
+        <div className="billing-actions">
+          <Link className="btn btn-secondary" to="/billing/plans">
+            {t("dashboard.changePlan")}
+          </Link>
+        </div>
+      </div>
+    </>
   );
 }

@@ -1,9 +1,11 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { screen, waitFor } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import i18n, { LANGUAGE_KEY } from "../i18n";
 import { REFRESH_TOKEN_KEY } from "../api/tokens";
-import { FakeServer, apiError, json, profile, sessionServer } from "../test/fakeServer";
+import type { Billing } from "../api/billing";
+import type { Profile } from "../api/types";
+import { FakeServer, apiError, json, profile, session, sessionServer } from "../test/fakeServer";
 import { renderApp } from "../test/renderApp";
 
 const location = () => screen.getByTestId("location").textContent;
@@ -191,5 +193,133 @@ describe("signed in", () => {
       developer_type: "enterprise",
       language: "zh-CN",
     });
+  });
+});
+
+describe("dashboard", () => {
+  const billing = (over: Partial<Billing> = {}): Billing => ({
+    plan: { id: "free", name: "Free", price: "0.00", included_tokens: 1000, overage: "prepaid" },
+    pending_plan: null,
+    period: { month: "2026-11", start: Date.UTC(2026, 10, 1), end: Date.UTC(2026, 11, 1) },
+    allowance: { included_tokens: 1000, used_tokens: 812, remaining_tokens: 188 },
+    balance: { total: "12.50", paid: "10.00", promotional: "2.50" },
+    month_usage: { requests: 41, tokens: 812, cost: "0.004120", charged: "0.00" },
+    upcoming_invoice: { subscription: "0.00", overage: "0.00", credits_applied: "0.00", total: "0.00" },
+    payments: { enabled: true, min_top_up: "5.00", max_top_up: "10000.00" },
+    ...over,
+  });
+
+  /** A signed-in session on the dashboard, with this profile and this answer to the billing overview. */
+  function dashboard(answer: () => Response | Promise<Response>, developer: Profile = profile) {
+    localStorage.setItem(REFRESH_TOKEN_KEY, "refresh-1");
+    const server = sessionServer(1)
+      .on("POST", "/developer/refresh", () => json(200, session(2, developer)))
+      .on("GET", "/developer/profile", () => json(200, developer))
+      .on("GET", "/developer/billing", answer);
+    renderApp("/", server);
+    return server;
+  }
+
+  const planCard = (name = "Plan") => screen.getByRole("region", { name });
+  const nextSteps = () => within(screen.getByRole("heading", { name: "What's next" }).nextElementSibling as HTMLElement);
+  const accountFact = (label: string) => screen.getByText(label, { selector: "dt" }).nextElementSibling;
+
+  it("shows the plan, its price, the month's included tokens and the credit, with links to billing", async () => {
+    const server = dashboard(() => json(200, billing()));
+    expect(await screen.findByTestId("dashboard-plan")).toHaveTextContent("Free");
+    const card = planCard();
+    expect(within(card).getByText("$0.00 / month")).toBeInTheDocument();
+    expect(within(card).getByText("812 of 1,000 tokens this month")).toBeInTheDocument();
+    const bar = within(card).getByRole("progressbar", { name: "Included tokens" });
+    expect(bar).toHaveAttribute("aria-valuenow", "812");
+    expect(bar).toHaveAttribute("aria-valuemax", "1000");
+    expect(bar.className).toContain("progress-high");
+    expect(within(card).getByTestId("dashboard-balance")).toHaveTextContent("$12.50");
+    expect(within(card).getByRole("link", { name: "Manage billing" })).toHaveAttribute("href", "/billing");
+    expect(within(card).getByRole("link", { name: "Change plan" })).toHaveAttribute("href", "/billing/plans");
+    // The preview's placeholder is gone.
+    expect(screen.queryByText(/Plans arrive soon/)).not.toBeInTheDocument();
+    expect(screen.queryByText("Free preview")).not.toBeInTheDocument();
+    expect(within(card).queryByText("Coming soon")).not.toBeInTheDocument();
+    expect(server.calls("GET", "/developer/billing")).toHaveLength(1);
+  });
+
+  it("shows a pending plan change, and a plan without included tokens", async () => {
+    dashboard(() =>
+      json(
+        200,
+        billing({
+          plan: { id: "payg", name: "Pay as you go", price: "0.00", included_tokens: 0, overage: "prepaid" },
+          allowance: { included_tokens: 0, used_tokens: 1234, remaining_tokens: 0 },
+          pending_plan: { id: "free", name: "Free", starts_at: Date.UTC(2026, 11, 1) },
+          balance: { total: "1000.00", paid: "1000.00", promotional: "0.00" },
+        }),
+      ),
+    );
+    expect(await screen.findByTestId("dashboard-plan")).toHaveTextContent("Pay as you go");
+    const card = planCard();
+    expect(within(card).getByText("No included tokens: 1,234 tokens used this month")).toBeInTheDocument();
+    expect(within(card).queryByRole("progressbar")).not.toBeInTheDocument();
+    expect(within(card).getByText("Changes to Free on Dec 1, 2026.")).toBeInTheDocument();
+    expect(within(card).getByTestId("dashboard-balance")).toHaveTextContent("$1,000.00");
+  });
+
+  it("says when billing can't be loaded, and the rest of the page still works", async () => {
+    dashboard(() => apiError(500, "internal_error", "boom"));
+    expect(await screen.findByRole("heading", { name: "Welcome, Ada" })).toBeInTheDocument();
+    expect(await within(planCard()).findByRole("alert")).toHaveTextContent("Something went wrong. Please try again.");
+    expect(screen.queryByTestId("dashboard-plan")).not.toBeInTheDocument();
+    // The way to billing stays open.
+    expect(within(planCard()).getByRole("link", { name: "Manage billing" })).toHaveAttribute("href", "/billing");
+    // The account card and the next steps are unaffected.
+    expect(accountFact("Email")).toHaveTextContent(profile.email);
+    expect(accountFact("Rate limit")).toHaveTextContent("600 requests / min");
+    expect(nextSteps().getByRole("link", { name: "API keys" })).toHaveAttribute("href", "/keys");
+    expect(nextSteps().getByRole("link", { name: "Billing" })).toHaveAttribute("href", "/billing");
+  });
+
+  it("waits for billing with a spinner inside the plan card", async () => {
+    let answer: (res: Response) => void = () => {};
+    dashboard(() => new Promise<Response>((resolve) => (answer = resolve)));
+    expect(await screen.findByRole("heading", { name: "Welcome, Ada" })).toBeInTheDocument();
+    expect(within(planCard()).getByRole("status", { name: "Loading…" })).toBeInTheDocument();
+    answer(json(200, billing()));
+    expect(await screen.findByTestId("dashboard-plan")).toHaveTextContent("Free");
+    expect(within(planCard()).queryByRole("status", { name: "Loading…" })).not.toBeInTheDocument();
+  });
+
+  it("links the usage and billing cards like the keys card; the docs are still to come", async () => {
+    dashboard(() => json(200, billing()));
+    await screen.findByTestId("dashboard-plan");
+    const next = nextSteps();
+    expect(next.getByRole("link", { name: "API keys" })).toHaveAttribute("href", "/keys");
+    expect(next.getByRole("link", { name: "Usage" })).toHaveAttribute("href", "/usage");
+    expect(next.getByRole("link", { name: "Billing" })).toHaveAttribute("href", "/billing");
+    expect(next.queryByRole("link", { name: "Docs" })).not.toBeInTheDocument();
+    expect(next.getAllByText("Coming soon")).toHaveLength(1);
+  });
+
+  it("shows the account's monthly token cap, or None without one", async () => {
+    dashboard(() => json(200, billing()), { ...profile, api_quota_limit: 0 });
+    await screen.findByTestId("dashboard-plan");
+    expect(accountFact("Monthly token cap")).toHaveTextContent(/^None$/);
+    expect(screen.queryByText("Included tokens", { selector: "dt" })).not.toBeInTheDocument();
+  });
+
+  it("shows a set monthly token cap, in Chinese too", async () => {
+    dashboard(() => json(200, billing()), { ...profile, api_quota_limit: 50_000_000 });
+    await screen.findByTestId("dashboard-plan");
+    expect(accountFact("Monthly token cap")).toHaveTextContent("50,000,000 tokens");
+    await i18n.changeLanguage("zh-CN");
+    expect(await screen.findByText("每月令牌上限", { selector: "dt" })).toBeInTheDocument();
+    expect(within(planCard("套餐")).getByText("本月已用 812 / 1,000 个 Token")).toBeInTheDocument();
+    expect(within(planCard("套餐")).getByRole("link", { name: "管理账单" })).toHaveAttribute("href", "/billing");
+  });
+
+  it("says 无 in Chinese when there is no cap", async () => {
+    await i18n.changeLanguage("zh-CN");
+    dashboard(() => json(200, billing()), { ...profile, api_quota_limit: null });
+    await screen.findByTestId("dashboard-plan");
+    expect(screen.getByText("每月令牌上限", { selector: "dt" }).nextElementSibling).toHaveTextContent(/^无$/);
   });
 });
