@@ -613,6 +613,7 @@ async fn closing_a_month_twice_makes_one_invoice_that_matches_its_lines_and_the_
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
+    reconcile_ok(&app, &last).await;
 
     let list = get(&app, "/api/v1/developer/invoices", &token).await;
     let all = list["data"].as_array().unwrap();
@@ -655,6 +656,16 @@ async fn closing_a_month_twice_makes_one_invoice_that_matches_its_lines_and_the_
         let resp = call(&app, Method::GET, &path, Some(&other_token), None).await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     }
+    // Written off: bad debt in the ledger, and the books still agree.
+    let admin = operator(&app, "collector@example.com").await;
+    let path = format!("/api/v1/admin/invoices/{id}/uncollectible");
+    let resp = call(&app, Method::POST, &path, Some(&token), Some(json!({}))).await;
+    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    let (status, inv2) = send(&app, Method::POST, &path, &admin, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{inv2}");
+    assert_eq!(inv2["status"], "uncollectible");
+    assert_eq!(inv2["amount_due"], "0.00");
+    reconcile_ok(&app, &last).await;
     // Late usage of the closed month lands on the current one.
     ingest(&app, vec![row("c3", &dev, last.start_ms + 3000, 10, 5)]).await;
     charge(&app).await;
@@ -867,6 +878,29 @@ async fn stripe_top_ups_and_invoice_payments_apply_once_however_often_the_webhoo
         balance(&app, &dev).await.paid,
         20_000_000_000 + 99_000_000_000
     );
+    // The operator refunds part of the paid credit, never more than there is.
+    let admin = operator(&app, "refunds@example.com").await;
+    let refund = format!("/api/v1/admin/developers/{dev}/refund");
+    let (status, r) = send(
+        &app,
+        Method::POST,
+        &refund,
+        &admin,
+        json!({"amount": "19.00"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    assert_eq!(r["balance"]["paid"], "100.00");
+    let resp = call(
+        &app,
+        Method::POST,
+        &refund,
+        Some(&admin),
+        Some(json!({"amount": "100.01"})),
+    )
+    .await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_eq!(balance(&app, &dev).await.paid, 100_000_000_000);
     // One billing.payment event per payment.
     let n: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM events WHERE type = 'billing.payment' AND developer_id = $1",

@@ -46,6 +46,11 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api/v1/admin/redemption-codes", post(admin_codes))
         .route("/api/v1/admin/invoices/{id}/payments", post(admin_payment))
         .route("/api/v1/admin/invoices/{id}/void", post(admin_void))
+        .route(
+            "/api/v1/admin/invoices/{id}/uncollectible",
+            post(admin_uncollectible),
+        )
+        .route("/api/v1/admin/developers/{id}/refund", post(admin_refund))
         .route("/api/v1/admin/billing/close-month", post(admin_close))
         .route("/api/v1/admin/billing/reconcile", get(admin_reconcile))
 }
@@ -1157,6 +1162,76 @@ async fn admin_void(
     let inv = invoices::get(&mut tx, &id, None).await?;
     tx.commit().await.map_err(DomainError::from)?;
     Ok(Json(inv.to_json()))
+}
+
+/// `POST /api/v1/admin/invoices/{id}/uncollectible`: writes off what is due.
+async fn admin_uncollectible(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiFailure> {
+    let db = api.accounts.db();
+    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
+    let inv = invoices::get(&mut tx, &id, None).await?;
+    invoices::write_off(&mut tx, &inv).await?;
+    audit::record(
+        &mut tx,
+        &admin_actor(&admin, &client),
+        "billing.invoice_uncollectible",
+        &id,
+        &json!({"written_off": money::format(inv.amount_due())}),
+    )
+    .await?;
+    let inv = invoices::get(&mut tx, &id, None).await?;
+    tx.commit().await.map_err(DomainError::from)?;
+    Ok(Json(inv.to_json()))
+}
+
+/// `POST /api/v1/admin/developers/{id}/refund` `{"amount", "memo"}`: takes
+/// paid credit back (the operator returns the money through the provider).
+async fn admin_refund(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiFailure> {
+    let r: GrantRequest = parse(&body)?;
+    let amount = money::parse_positive(&amount_text(&r.amount)?, "amount", 2)?;
+    let db = api.accounts.db();
+    let (mut tx, idem) = match idempotent::start(
+        db,
+        &api.sealing_secret,
+        &admin.developer.id,
+        &headers,
+        &body,
+    )
+    .await?
+    {
+        Start::Replay(r) => return Ok(r),
+        Start::Go(tx, idem) => (tx, idem),
+    };
+    known_developer(&mut tx, &id).await?;
+    let posted = credit::refund(&mut tx, db.backend(), &id, amount, &r.memo).await?;
+    audit::record(
+        &mut tx,
+        &admin_actor(&admin, &client),
+        "billing.credit_refunded",
+        &id,
+        &json!({"amount": money::format(amount), "memo": r.memo, "transaction_id": posted.id}),
+    )
+    .await?;
+    let balance = credit::balance(&mut tx, &id).await?;
+    idempotent::finish(
+        tx,
+        idem,
+        &api.sealing_secret,
+        StatusCode::CREATED,
+        json!({"transaction_id": posted.id, "balance": balance.to_json()}),
+    )
+    .await
 }
 
 #[derive(Deserialize)]

@@ -158,6 +158,53 @@ pub async fn top_up(
     .await
 }
 
+/// Refunds paid credit (the money itself goes back through the payment
+/// provider, by the operator): at most the paid balance.
+pub async fn refund(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    developer_id: &str,
+    amount_nanos: i64,
+    memo: &str,
+) -> DomainResult<ledger::Posted> {
+    let b = balance(conn, developer_id).await?;
+    if amount_nanos <= 0 || amount_nanos > b.paid {
+        return Err(DomainError::invalid(format!(
+            "amount: between 0 and the paid balance, {}",
+            super::money::format(b.paid.max(0))
+        )));
+    }
+    let from = ledger::account(conn, Some(developer_id), AccountKind::CreditPaid).await?;
+    let to = ledger::account(conn, None, AccountKind::Cash).await?;
+    let memo = if memo.trim().is_empty() {
+        "Refund of prepaid credit".to_string()
+    } else {
+        memo.trim().to_string()
+    };
+    let posted = ledger::post(
+        conn,
+        &NewTransaction {
+            kind: "refund".into(),
+            idempotency_key: None,
+            developer_id: Some(developer_id.into()),
+            memo,
+            postings: vec![
+                Posting {
+                    account_id: from,
+                    amount: amount(amount_nanos),
+                },
+                Posting {
+                    account_id: to,
+                    amount: -amount(amount_nanos),
+                },
+            ],
+        },
+    )
+    .await?;
+    db::record_change(conn, backend, Entity::Developer, developer_id).await?;
+    Ok(posted)
+}
+
 /// The alphabet of codes: no 0/O, 1/I/L to misread.
 const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 

@@ -824,6 +824,52 @@ pub async fn void(conn: &mut AnyConnection, invoice: &Invoice) -> DomainResult<(
     Ok(())
 }
 
+/// Marks an open invoice uncollectible: what is still due is written off
+/// (bad debt), as new ledger entries.
+pub async fn write_off(conn: &mut AnyConnection, invoice: &Invoice) -> DomainResult<()> {
+    if invoice.status != "open" {
+        return Err(DomainError::Conflict(format!(
+            "invoice {} is {}; only open invoices can be marked uncollectible",
+            invoice.number.as_deref().unwrap_or(&invoice.id),
+            invoice.status
+        )));
+    }
+    let due = invoice.amount_due();
+    if due > 0 {
+        let bad_debt = ledger::account(conn, None, AccountKind::BadDebt).await?;
+        let receivable =
+            ledger::account(conn, Some(&invoice.developer_id), AccountKind::Receivable).await?;
+        ledger::post(
+            conn,
+            &NewTransaction {
+                kind: "write_off".into(),
+                idempotency_key: Some(format!("write-off:{}", invoice.id)),
+                developer_id: Some(invoice.developer_id.clone()),
+                memo: format!(
+                    "Invoice {} written off as uncollectible",
+                    invoice.number.as_deref().unwrap_or(&invoice.id)
+                ),
+                postings: vec![
+                    Posting {
+                        account_id: bad_debt,
+                        amount: nanos_to_decimal(due),
+                    },
+                    Posting {
+                        account_id: receivable,
+                        amount: -nanos_to_decimal(due),
+                    },
+                ],
+            },
+        )
+        .await?;
+    }
+    sqlx::query("UPDATE invoices SET status = 'uncollectible' WHERE id = $1")
+        .bind(&invoice.id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")

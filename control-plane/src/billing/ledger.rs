@@ -34,6 +34,8 @@ pub enum AccountKind {
     Cash,
     /// The cost of promotional credit given away.
     PromotionExpense,
+    /// Receivables written off (uncollectible invoices).
+    BadDebt,
 }
 
 impl AccountKind {
@@ -47,6 +49,7 @@ impl AccountKind {
             AccountKind::RevenueSubscription => "revenue_subscription",
             AccountKind::Cash => "cash",
             AccountKind::PromotionExpense => "promotion_expense",
+            AccountKind::BadDebt => "bad_debt",
         }
     }
 }

@@ -207,7 +207,7 @@ pub async fn run(db: &Db, source: &Source, month: &Month) -> DomainResult<Report
             ));
         }
         let expected = match inv.status.as_str() {
-            "open" | "paid" => Some(inv.total_nanos),
+            "open" | "paid" | "uncollectible" => Some(inv.total_nanos),
             "void" => Some(0),
             _ => None,
         };

@@ -72,10 +72,25 @@ pub enum BillingCommand {
         #[arg(long)]
         amount: Option<String>,
     },
-    /// Void an open invoice (the ledger reverses it).
+    /// Void a draft or open invoice (the ledger reverses it).
     Void {
         /// Invoice id.
         invoice: String,
+    },
+    /// Mark an open invoice uncollectible (what is due is written off).
+    Uncollectible {
+        /// Invoice id.
+        invoice: String,
+    },
+    /// Take back paid credit (return the money through the payment provider).
+    Refund {
+        /// Id or email.
+        developer: String,
+        /// Amount (USD), at most the paid balance.
+        amount: String,
+        /// A note shown to the developer.
+        #[arg(long, default_value = "")]
+        memo: String,
     },
     /// Prove that usage, charges, ledger, invoices and totals agree for a
     /// month (default: this month); exits 1 naming each difference.
@@ -256,6 +271,37 @@ pub async fn run(
             out.emit(
                 &json!({"invoice": invoice, "status": "void"}),
                 &format!("invoice {invoice} voided"),
+            )
+        }
+        BillingCommand::Uncollectible { invoice } => {
+            let mut tx = db.begin_write().await?;
+            let inv = invoices::get(&mut tx, &invoice, None).await?;
+            invoices::write_off(&mut tx, &inv).await?;
+            tx.commit().await?;
+            out.emit(
+                &json!({"invoice": invoice, "status": "uncollectible", "written_off": money::format(inv.amount_due())}),
+                &format!("invoice {invoice} marked uncollectible; ${} written off", money::format(inv.amount_due())),
+            )
+        }
+        BillingCommand::Refund {
+            developer,
+            amount,
+            memo,
+        } => {
+            let amount = money::parse_positive(&amount, "amount", 2)?;
+            let mut tx = db.begin_write().await?;
+            let dev = developers::resolve(&mut tx, &developer).await?;
+            let posted = credit::refund(&mut tx, db.backend(), &dev.id, amount, &memo).await?;
+            let balance = credit::balance(&mut tx, &dev.id).await?;
+            tx.commit().await?;
+            out.emit(
+                &json!({"developer": dev.id, "transaction_id": posted.id, "balance": balance.to_json()}),
+                &format!(
+                    "refunded ${} of {}'s paid credit; balance ${}",
+                    money::format(amount),
+                    dev.email,
+                    money::format(balance.total())
+                ),
             )
         }
         BillingCommand::Reconcile { month } => {

@@ -140,7 +140,7 @@ const zhCN: Catalogue = {
     memberSince: "注册时间",
     rateLimit: "速率限制",
     rateLimitValue: "每分钟 {{rate}} 次请求",
-    quota: "每月令牌上限",
+    quota: "每月 Token 上限",
     quotaValue: "{{quota}} Token",
     quotaNone: "无",
     unlimited: "平台默认",

@@ -311,7 +311,7 @@ describe("dashboard", () => {
     await screen.findByTestId("dashboard-plan");
     expect(accountFact("Monthly token cap")).toHaveTextContent("50,000,000 tokens");
     await i18n.changeLanguage("zh-CN");
-    expect(await screen.findByText("每月令牌上限", { selector: "dt" })).toBeInTheDocument();
+    expect(await screen.findByText("每月 Token 上限", { selector: "dt" })).toBeInTheDocument();
     expect(within(planCard("套餐")).getByText("本月已用 812 / 1,000 个 Token")).toBeInTheDocument();
     expect(within(planCard("套餐")).getByRole("link", { name: "管理账单" })).toHaveAttribute("href", "/billing");
   });
@@ -320,6 +320,6 @@ describe("dashboard", () => {
     await i18n.changeLanguage("zh-CN");
     dashboard(() => json(200, billing()), { ...profile, api_quota_limit: null });
     await screen.findByTestId("dashboard-plan");
-    expect(screen.getByText("每月令牌上限", { selector: "dt" }).nextElementSibling).toHaveTextContent(/^无$/);
+    expect(screen.getByText("每月 Token 上限", { selector: "dt" }).nextElementSibling).toHaveTextContent(/^无$/);
   });
 });
