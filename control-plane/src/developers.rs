@@ -722,6 +722,7 @@ fn entry_from_row(r: &AnyRow) -> DomainResult<DeveloperEntry> {
         requests_per_minute: keys::account_limit(r.try_get("api_rate_limit")?),
         token_quota_monthly: keys::account_limit(r.try_get("api_quota_limit")?),
         funds: None,
+        prices: Default::default(),
     })
 }
 

@@ -149,7 +149,7 @@ async fn plans_change_now_or_next_month_and_prorate(backend: Backend) {
     let Some(app) = app(backend).await else {
         return;
     };
-    let (_, token) = developer_session(&app, "plans@example.com", true).await;
+    let (dev_id, token) = developer_session(&app, "plans@example.com", true).await;
     let plans = get(&app, "/api/v1/developer/plans", &token).await;
     let ids: Vec<&str> = plans["data"]
         .as_array()
@@ -259,6 +259,31 @@ async fn plans_change_now_or_next_month_and_prorate(backend: Backend) {
         get(&app, "/api/v1/developer/billing", &token).await["plan"]["id"],
         "pro"
     );
+
+    // A price agreed with this developer (Enterprise terms): operators only,
+    // checked, shown to the developer, and removable.
+    let admin = operator(&app, "pricing@example.com").await;
+    let path = format!("/api/v1/admin/developers/{dev_id}/prices");
+    let price = json!({"model": "gpt-4o", "input_per_million": "2.5", "output_per_million": "10"});
+    let resp = call(&app, Method::PUT, &path, Some(&token), Some(price.clone())).await;
+    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    let (status, set) = send(&app, Method::PUT, &path, &admin, price).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    let b = get(&app, "/api/v1/developer/billing", &token).await;
+    assert_eq!(
+        b["custom_prices"],
+        json!([{"model": "gpt-4o", "input_per_million": "2.5", "output_per_million": "10", "cached_per_million": "2.5"}])
+    );
+    let bad = json!({"model": "gpt-4o", "input_per_million": "-1", "output_per_million": "10"});
+    let resp = call(&app, Method::PUT, &path, Some(&admin), Some(bad)).await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let gone = format!("{path}/gpt-4o");
+    let (status, _) = send(&app, Method::DELETE, &gone, &admin, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let b = get(&app, "/api/v1/developer/billing", &token).await;
+    assert_eq!(b["custom_prices"], json!([]));
+    let (status, _) = send(&app, Method::DELETE, &gone, &admin, json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     app.stop().await;
 }
 

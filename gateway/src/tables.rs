@@ -127,6 +127,21 @@ pub struct Tables {
     pub models: HashMap<String, Arc<Model>>,
     /// Sorted public model names, for `GET /v1/models`.
     pub model_names: Vec<String>,
+    /// Prices agreed with single developers, by (developer id, model name).
+    pub custom_prices: HashMap<(String, String), Prices>,
+}
+
+impl Tables {
+    /// What `model` costs `developer_id`: the price agreed with the
+    /// developer, else the model's.
+    pub fn prices_for<'a>(&'a self, developer_id: &str, model: &'a Model) -> &'a Prices {
+        if self.custom_prices.is_empty() {
+            return &model.prices;
+        }
+        self.custom_prices
+            .get(&(developer_id.to_string(), model.name.clone()))
+            .unwrap_or(&model.prices)
+    }
 }
 
 /// A developer account's own limits, shared by all its keys.
@@ -194,6 +209,15 @@ impl Tables {
             .iter()
             .filter(|d| !d.active)
             .map(|d| d.id.clone())
+            .collect();
+        let custom_prices = snapshot
+            .developers
+            .iter()
+            .flat_map(|d| {
+                d.prices
+                    .iter()
+                    .map(|(model, p)| ((d.id.clone(), model.clone()), p.clone()))
+            })
             .collect();
         let account_limits = snapshot
             .developers
@@ -291,6 +315,7 @@ impl Tables {
                 keys,
                 suspended,
                 account_limits,
+                custom_prices,
                 usage_bases,
                 models,
                 model_names,
@@ -416,6 +441,7 @@ mod tests {
                     requests_per_minute: None,
                     token_quota_monthly: None,
                     funds: None,
+                    prices: Default::default(),
                 },
                 DeveloperEntry {
                     id: "dev_1".into(),
@@ -427,6 +453,14 @@ mod tests {
                         allowance_tokens_monthly: 1000,
                         spend_limit_nanos: Some(0),
                     }),
+                    prices: [(
+                        "m".to_string(),
+                        Prices {
+                            input_per_million: 7.into(),
+                            ..Prices::default()
+                        },
+                    )]
+                    .into(),
                 },
             ],
             catalog: Catalog {
@@ -489,5 +523,14 @@ mod tests {
         let ids: Vec<&str> = m.deployments.iter().map(|d| d.id.as_str()).collect();
         assert_eq!(ids, vec!["dep_1", "dep_2"]);
         assert_eq!(m.deployments[0].upstream.host_header, "127.0.0.1:9");
+        // A price agreed with dev_1 replaces the model's for dev_1 only.
+        assert_eq!(
+            t.prices_for("dev_1", m),
+            &Prices {
+                input_per_million: 7.into(),
+                ..Prices::default()
+            }
+        );
+        assert_eq!(t.prices_for("dev_2", m), &m.prices);
     }
 }

@@ -223,3 +223,59 @@ async fn concurrent_requests_spend_an_almost_empty_balance_exactly_and_reconcile
         "nothing owed beyond the credit: {b}"
     );
 }
+
+#[tokio::test]
+async fn a_price_agreed_with_an_enterprise_developer_is_what_its_requests_cost() {
+    let (s, _up) = stack().await;
+    let (dev, _key_id, key, token) = s
+        .developer_session(s.gw_port, "corp@example.com", &[])
+        .await;
+    // Enterprise: usage invoiced, not limited by credit; $4,000 per million
+    // completion tokens instead of the catalog's $2,000.
+    s.aihub(&["admin", "billing", "set-plan", &dev, "enterprise"]);
+    s.aihub(&[
+        "admin",
+        "billing",
+        "set-price",
+        &dev,
+        "gpt-4o-mini",
+        "--input",
+        "0",
+        "--output",
+        "4000",
+    ]);
+    s.wait_for_status(s.gw_port, &key, &probe(), 500).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut answered = 0;
+    loop {
+        let r = s.post("/v1/chat/completions", &key, chat(5)).await;
+        assert_eq!(r.status(), 200);
+        answered += 1;
+        let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+        let row = s.wait_usage_row(&id).await;
+        // Until the gateway has the change: the catalog's price.
+        assert!(
+            row.cost_nanos == 20_000_000 || row.cost_nanos == 10_000_000,
+            "{}",
+            row.cost_nanos
+        );
+        if row.cost_nanos == 20_000_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the agreed price never applied");
+    }
+    rows_stored(&s, answered).await;
+    reconciled(&s).await;
+    let b = billing(&s, &token).await;
+    assert_eq!(b["plan"]["id"], "enterprise");
+    assert_eq!(b["custom_prices"][0]["output_per_million"], "4000");
+    assert_eq!(
+        b["balance"]["total"], "0.00",
+        "invoiced, not paid from credit"
+    );
+    // No included tokens: every request's cost is charged, at the agreed price.
+    assert_eq!(b["month_usage"]["charged"], b["month_usage"]["cost"]);
+    // The answered requests and the probe (refusals before the key was
+    // known leave no row).
+    assert_eq!(b["month_usage"]["requests"], answered + 1);
+}

@@ -200,6 +200,10 @@ pub struct DeveloperEntry {
     /// turned off).
     #[serde(default)]
     pub funds: Option<Funds>,
+    /// Prices agreed with this account (Enterprise terms), by public model
+    /// name; they replace the catalog's for its requests.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub prices: std::collections::BTreeMap<String, Prices>,
 }
 
 /// Admission by money for one account. A request is admitted while the

@@ -51,6 +51,11 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
             post(admin_uncollectible),
         )
         .route("/api/v1/admin/developers/{id}/refund", post(admin_refund))
+        .route("/api/v1/admin/developers/{id}/prices", put(admin_set_price))
+        .route(
+            "/api/v1/admin/developers/{id}/prices/{model}",
+            axum::routing::delete(admin_remove_price),
+        )
         .route("/api/v1/admin/billing/close-month", post(admin_close))
         .route("/api/v1/admin/billing/reconcile", get(admin_reconcile))
 }
@@ -114,8 +119,10 @@ async fn billing_json(
         .filter(|l| l.kind == "overage")
         .map(|l| l.amount_nanos)
         .sum();
+    let custom = plans::custom_prices(c, developer_id).await?;
     let p = &api.billing.payments;
     Ok(json!({
+        "custom_prices": prices_json(&custom),
         "plan": {
             "id": sub.plan.id,
             "name": sub.plan.name,
@@ -1232,6 +1239,95 @@ async fn admin_refund(
         json!({"transaction_id": posted.id, "balance": balance.to_json()}),
     )
     .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceRequest {
+    model: String,
+    input_per_million: String,
+    output_per_million: String,
+    #[serde(default)]
+    cached_per_million: Option<String>,
+}
+
+fn prices_json(
+    prices: &std::collections::BTreeMap<String, aihub_contract::money::Prices>,
+) -> Value {
+    json!(prices
+        .iter()
+        .map(|(model, p)| json!({
+            "model": model,
+            "input_per_million": p.input_per_million.normalize().to_string(),
+            "output_per_million": p.output_per_million.normalize().to_string(),
+            "cached_per_million": p.cached_per_million.normalize().to_string(),
+        }))
+        .collect::<Vec<_>>())
+}
+
+/// `PUT /api/v1/admin/developers/{id}/prices` `{"model", "input_per_million",
+/// "output_per_million", "cached_per_million"?}` (USD per million tokens;
+/// cached defaults to the input price) → the developer's custom prices.
+async fn admin_set_price(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<Value>, ApiFailure> {
+    let r: PriceRequest = parse(&body)?;
+    let input = crate::catalog::prices::parse_price("input_per_million", &r.input_per_million)?;
+    let prices = aihub_contract::money::Prices {
+        input_per_million: input,
+        output_per_million: crate::catalog::prices::parse_price(
+            "output_per_million",
+            &r.output_per_million,
+        )?,
+        cached_per_million: match &r.cached_per_million {
+            Some(c) => crate::catalog::prices::parse_price("cached_per_million", c)?,
+            None => input,
+        },
+    };
+    let db = api.accounts.db();
+    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
+    known_developer(&mut tx, &id).await?;
+    plans::set_custom_price(&mut tx, db.backend(), &id, &r.model, Some(&prices)).await?;
+    audit::record(
+        &mut tx,
+        &admin_actor(&admin, &client),
+        "billing.price_set",
+        &id,
+        &body,
+    )
+    .await?;
+    let all = plans::custom_prices(&mut tx, &id).await?;
+    tx.commit().await.map_err(DomainError::from)?;
+    Ok(Json(json!({"data": prices_json(&all)})))
+}
+
+/// `DELETE /api/v1/admin/developers/{id}/prices/{model}`: back to the
+/// catalog's price.
+async fn admin_remove_price(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path((id, model)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiFailure> {
+    let db = api.accounts.db();
+    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
+    known_developer(&mut tx, &id).await?;
+    plans::set_custom_price(&mut tx, db.backend(), &id, &model, None).await?;
+    audit::record(
+        &mut tx,
+        &admin_actor(&admin, &client),
+        "billing.price_removed",
+        &id,
+        &json!({"model": model}),
+    )
+    .await?;
+    let all = plans::custom_prices(&mut tx, &id).await?;
+    tx.commit().await.map_err(DomainError::from)?;
+    Ok(Json(json!({"data": prices_json(&all)})))
 }
 
 #[derive(Deserialize)]

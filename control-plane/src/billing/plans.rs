@@ -8,9 +8,11 @@
 //! cheaper one takes effect at the start of the next month.
 
 use super::money;
+use crate::catalog::prices::{check_price, stored_price};
 use crate::db::{self, get_bool, Backend, Entity};
 use crate::error::{DomainError, DomainResult};
 use aihub_contract::calendar::month_of;
+use aihub_contract::money::Prices;
 use aihub_contract::snapshot::Funds;
 use serde_json::{json, Value};
 use sqlx::any::AnyRow;
@@ -536,13 +538,108 @@ pub fn split(history: &[(String, i64, i64)], start_ms: i64, end_ms: i64) -> Vec<
     out
 }
 
-/// Sets [`DeveloperEntry::funds`] of each entry: operators are not
-/// limited by money (`None`), developers by their plan and credit.
+/// A developer's custom prices by model.
+pub async fn custom_prices(
+    conn: &mut AnyConnection,
+    developer_id: &str,
+) -> DomainResult<std::collections::BTreeMap<String, Prices>> {
+    let rows = sqlx::query(
+        "SELECT model, input_price_per_million, output_price_per_million, cached_price_per_million \
+         FROM custom_prices WHERE developer_id = $1 ORDER BY model",
+    )
+    .bind(developer_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = std::collections::BTreeMap::new();
+    for r in rows {
+        out.insert(
+            r.try_get::<String, _>("model")?,
+            Prices {
+                input_per_million: stored_price(
+                    &r.try_get::<String, _>("input_price_per_million")?,
+                )?,
+                output_per_million: stored_price(
+                    &r.try_get::<String, _>("output_price_per_million")?,
+                )?,
+                cached_per_million: stored_price(
+                    &r.try_get::<String, _>("cached_price_per_million")?,
+                )?,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Sets (or with `None` removes) a developer's price for a model; the
+/// gateways use it within a poll.
+pub async fn set_custom_price(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    developer_id: &str,
+    model: &str,
+    prices: Option<&Prices>,
+) -> DomainResult<()> {
+    let model = model.trim();
+    if model.is_empty() || model.len() > 200 {
+        return Err(DomainError::invalid("model: expected a public model name"));
+    }
+    match prices {
+        Some(p) => {
+            for (field, d) in [
+                ("input_per_million", p.input_per_million),
+                ("output_per_million", p.output_per_million),
+                ("cached_per_million", p.cached_per_million),
+            ] {
+                if check_price(d).is_none() {
+                    return Err(DomainError::invalid(format!(
+                        "{field}: expected a decimal from 0 to 1000000 with at most 9 decimals"
+                    )));
+                }
+            }
+            sqlx::query(
+                "INSERT INTO custom_prices (developer_id, model, input_price_per_million, \
+                 output_price_per_million, cached_price_per_million, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (developer_id, model) DO UPDATE SET \
+                 input_price_per_million = excluded.input_price_per_million, \
+                 output_price_per_million = excluded.output_price_per_million, \
+                 cached_price_per_million = excluded.cached_price_per_million, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(developer_id)
+            .bind(model)
+            .bind(p.input_per_million.normalize().to_string())
+            .bind(p.output_per_million.normalize().to_string())
+            .bind(p.cached_per_million.normalize().to_string())
+            .bind(db::now_ms())
+            .execute(&mut *conn)
+            .await?;
+        }
+        None => {
+            let n = sqlx::query("DELETE FROM custom_prices WHERE developer_id = $1 AND model = $2")
+                .bind(developer_id)
+                .bind(model)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Err(DomainError::NotFound(format!(
+                    "no custom price for model '{model}'"
+                )));
+            }
+        }
+    }
+    db::record_change(conn, backend, Entity::Developer, developer_id).await?;
+    Ok(())
+}
+
+/// Sets the funds and custom prices of each gateway entry: operators are
+/// not limited by money (`funds: None`), developers by their plan and credit.
 pub async fn fill_funds(
     conn: &mut AnyConnection,
     entries: &mut [aihub_contract::snapshot::DeveloperEntry],
 ) -> DomainResult<()> {
     for e in entries.iter_mut() {
+        e.prices = custom_prices(conn, &e.id).await?;
         let role: Option<String> = sqlx::query("SELECT role FROM developers WHERE id = $1")
             .bind(&e.id)
             .fetch_optional(&mut *conn)

@@ -33,6 +33,26 @@ pub enum BillingCommand {
         #[arg(long)]
         overage: Option<String>,
     },
+    /// Set (or with --remove, drop) a price agreed with one developer for a
+    /// model, in USD per million tokens.
+    SetPrice {
+        /// Id or email.
+        developer: String,
+        /// Public model name.
+        model: String,
+        /// Prompt tokens.
+        #[arg(long, required_unless_present = "remove")]
+        input: Option<String>,
+        /// Completion tokens.
+        #[arg(long, required_unless_present = "remove")]
+        output: Option<String>,
+        /// Cached prompt tokens (default: the input price).
+        #[arg(long)]
+        cached: Option<String>,
+        /// Back to the catalog's price.
+        #[arg(long, conflicts_with_all = ["input", "output", "cached"])]
+        remove: bool,
+    },
     /// Grant promotional credit.
     Grant {
         /// Id or email.
@@ -195,6 +215,60 @@ pub async fn run(
                     sub.included_tokens,
                     sub.overage.as_str()
                 ),
+            )
+        }
+        BillingCommand::SetPrice {
+            developer,
+            model,
+            input,
+            output,
+            cached,
+            remove,
+        } => {
+            use crate::catalog::prices::parse_price;
+            let prices = if remove {
+                None
+            } else {
+                let input = parse_price("--input", input.as_deref().unwrap_or_default())?;
+                Some(aihub_contract::money::Prices {
+                    input_per_million: input,
+                    output_per_million: parse_price(
+                        "--output",
+                        output.as_deref().unwrap_or_default(),
+                    )?,
+                    cached_per_million: match cached.as_deref() {
+                        Some(c) => parse_price("--cached", c)?,
+                        None => input,
+                    },
+                })
+            };
+            let mut tx = db.begin_write().await?;
+            let dev = developers::resolve(&mut tx, &developer).await?;
+            plans::set_custom_price(&mut tx, db.backend(), &dev.id, &model, prices.as_ref())
+                .await?;
+            let all = plans::custom_prices(&mut tx, &dev.id).await?;
+            tx.commit().await?;
+            let text = if all.is_empty() {
+                format!("{} pays the catalog's prices", dev.email)
+            } else {
+                all.iter()
+                    .map(|(m, p)| {
+                        format!(
+                            "{m}: input {} / output {} / cached {} per million tokens",
+                            p.input_per_million, p.output_per_million, p.cached_per_million
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            out.emit(
+                &json!({"developer": dev.id, "prices": all.iter().map(|(m, p)| json!({
+                    "model": m,
+                    "input_per_million": p.input_per_million.normalize().to_string(),
+                    "output_per_million": p.output_per_million.normalize().to_string(),
+                    "cached_per_million": p.cached_per_million.normalize().to_string(),
+                })).collect::<Vec<_>>()}),
+                &text,
             )
         }
         BillingCommand::Grant {

@@ -257,7 +257,11 @@ impl Plugin for Metering {
         }
         self.estimate_if_missing(ctx);
         if let (Some(usage), Some(model)) = (ctx.usage.as_ref(), ctx.model.as_ref()) {
-            ctx.cost_nanos = model.prices.cost_nanos(usage);
+            let prices = match ctx.key.as_ref() {
+                Some(key) => ctx.tables.prices_for(&key.developer_id, model),
+                None => &model.prices,
+            };
+            ctx.cost_nanos = prices.cost_nanos(usage);
         }
     }
 }

@@ -216,17 +216,20 @@ impl Plugin for Quota {
         }
         let (min_tokens, tokens) = self.estimate.of(ctx);
         let (min_cost_nanos, cost_nanos) = match &ctx.model {
-            Some(m) => (
-                m.prices.cost_nanos(&TokenCounts {
-                    prompt: min_tokens,
-                    ..TokenCounts::default()
-                }),
-                m.prices.cost_nanos(&TokenCounts {
-                    prompt: min_tokens,
-                    completion: tokens - min_tokens,
-                    ..TokenCounts::default()
-                }),
-            ),
+            Some(m) => {
+                let prices = ctx.tables.prices_for(&key.developer_id, m);
+                (
+                    prices.cost_nanos(&TokenCounts {
+                        prompt: min_tokens,
+                        ..TokenCounts::default()
+                    }),
+                    prices.cost_nanos(&TokenCounts {
+                        prompt: min_tokens,
+                        completion: tokens - min_tokens,
+                        ..TokenCounts::default()
+                    }),
+                )
+            }
             None => (0, 0),
         };
         let month = month_of(ctx.started_ms);
