@@ -40,7 +40,31 @@ export interface Billing {
   month_usage: { requests: number; tokens: number; cost: Money; charged: Money };
   upcoming_invoice: { subscription: Money; overage: Money; credits_applied: Money; total: Money };
   payments: { enabled: boolean; min_top_up: Money; max_top_up: Money };
+  /**
+   * Prices the operator agreed with this developer (Enterprise terms); they
+   * replace the catalog's prices for this developer's requests. Usually empty.
+   * Optional because a server from before the field omits it: read it with
+   * `customPrices()`, which treats a missing field as empty. `getBilling` and
+   * `changePlan` always fill it in.
+   */
+  custom_prices?: CustomPrice[];
 }
+
+/** One agreed price: US dollars per million tokens, decimal strings as the server sends them. */
+export interface CustomPrice {
+  model: string;
+  input_per_million: Money;
+  output_per_million: Money;
+  cached_per_million: Money;
+}
+
+/** The developer's agreed prices; a missing (or malformed) field is an empty list. */
+export function customPrices(billing: Pick<Billing, "custom_prices">): CustomPrice[] {
+  return Array.isArray(billing.custom_prices) ? billing.custom_prices : [];
+}
+
+/** A billing overview with `custom_prices` always present. */
+const withCustomPrices = (billing: Billing): Billing => ({ ...billing, custom_prices: customPrices(billing) });
 
 export interface Balance {
   total: Money;
@@ -211,13 +235,20 @@ export class BillingApi {
     return (await this.internals.authed<{ data: Plan[] }>("GET", "/developer/plans")).data;
   }
 
-  getBilling(): Promise<Billing> {
-    return this.internals.authed("GET", "/developer/billing");
+  async getBilling(): Promise<Billing> {
+    return withCustomPrices(await this.internals.authed<Billing>("GET", "/developer/billing"));
   }
 
   /** Upgrades at once, or schedules a downgrade for the month's end; the current plan cancels a pending change. */
-  changePlan(planId: string, idempotencyKey?: string): Promise<Billing> {
-    return this.internals.authed("POST", "/developer/billing/plan", { plan_id: planId }, idempotency(idempotencyKey));
+  async changePlan(planId: string, idempotencyKey?: string): Promise<Billing> {
+    return withCustomPrices(
+      await this.internals.authed<Billing>(
+        "POST",
+        "/developer/billing/plan",
+        { plan_id: planId },
+        idempotency(idempotencyKey),
+      ),
+    );
   }
 
   /** Starts a payment; the browser then goes to `checkout_url`. */

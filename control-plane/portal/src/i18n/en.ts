@@ -587,6 +587,14 @@ const en = {
       total: "Estimated total",
       note: "An estimate until the month ends; the invoice is issued on {{date}}.",
     },
+    customPrices: {
+      title: "Your prices",
+      note: "These prices were agreed for your account and replace the standard model prices for your requests.",
+      model: "Model",
+      input: "Input / 1M tokens",
+      output: "Output / 1M tokens",
+      cached: "Cached input / 1M tokens",
+    },
     plans: {
       title: "Plans",
       subtitle: "Pick the plan that fits. Upgrades apply at once; downgrades at the end of the month.",

@@ -589,6 +589,14 @@ const zhCN: Catalogue = {
       total: "预计合计",
       note: "月底前为估算值；发票将于 {{date}} 出具。",
     },
+    customPrices: {
+      title: "您的专属价格",
+      note: "以下价格为您的账户约定的价格，您的请求按此计费，替代标准模型价格。",
+      model: "模型",
+      input: "输入 / 百万 Token",
+      output: "输出 / 百万 Token",
+      cached: "缓存输入 / 百万 Token",
+    },
     plans: {
       title: "套餐",
       subtitle: "选择适合您的套餐。升级立即生效；降级在月底生效。",

@@ -23,6 +23,7 @@ const billing = (over: Partial<Billing> = {}): Billing => ({
   month_usage: { requests: 41, tokens: 812, cost: "0.004120", charged: "0.00" },
   upcoming_invoice: { subscription: "0.00", overage: "0.00", credits_applied: "0.00", total: "0.00" },
   payments: { enabled: true, min_top_up: "5.00", max_top_up: "10000.00" },
+  custom_prices: [],
   ...over,
 });
 
@@ -180,6 +181,55 @@ describe("Billing overview", () => {
     renderApp("/billing", server);
     expect(await screen.findByRole("alert")).toHaveTextContent("出了点问题，请重试。");
     expect(screen.getByRole("heading", { name: "账单", level: 1 })).toBeInTheDocument();
+  });
+});
+
+describe("Your prices", () => {
+  const gpt4o = { model: "gpt-4o", input_per_million: "2.5", output_per_million: "10", cached_per_million: "1.25" };
+
+  it("shows the prices agreed with the operator, per million tokens", async () => {
+    const server = sessionServer(1).on("GET", "/developer/billing", () =>
+      json(200, billing({ custom_prices: [gpt4o] })),
+    );
+    renderApp("/billing", server);
+    const card = await screen.findByRole("region", { name: "Your prices" });
+    expect(within(card).getByText(/replace the standard model prices for your requests/)).toBeInTheDocument();
+    const table = within(card).getByRole("table");
+    expect(within(table).getAllByRole("columnheader").map((h) => h.textContent)).toEqual([
+      "Model",
+      "Input / 1M tokens",
+      "Output / 1M tokens",
+      "Cached input / 1M tokens",
+    ]);
+    const row = within(table).getByRole("row", { name: /gpt-4o/ });
+    expect(within(row).getAllByRole("cell").map((c) => c.textContent)).toEqual(["$2.5", "$10", "$1.25"]);
+  });
+
+  it("is absent when the list is empty", async () => {
+    const server = sessionServer(1).on("GET", "/developer/billing", () => json(200, billing({ custom_prices: [] })));
+    renderApp("/billing", server);
+    expect(await screen.findByTestId("current-plan")).toHaveTextContent("Free");
+    expect(screen.queryByRole("region", { name: "Your prices" })).not.toBeInTheDocument();
+    expect(screen.queryByText("Your prices")).not.toBeInTheDocument();
+  });
+
+  it("treats a missing field as empty", async () => {
+    const { custom_prices: _omitted, ...older } = billing();
+    const server = sessionServer(1).on("GET", "/developer/billing", () => json(200, older));
+    renderApp("/billing", server);
+    expect(await screen.findByTestId("current-plan")).toHaveTextContent("Free");
+    expect(screen.queryByText("Your prices")).not.toBeInTheDocument();
+  });
+
+  it("speaks Chinese, with Token", async () => {
+    await i18n.changeLanguage("zh-CN");
+    const server = sessionServer(1).on("GET", "/developer/billing", () =>
+      json(200, billing({ custom_prices: [gpt4o] })),
+    );
+    renderApp("/billing", server);
+    const card = await screen.findByRole("region", { name: "您的专属价格" });
+    expect(within(card).getByRole("columnheader", { name: "输入 / 百万 Token" })).toBeInTheDocument();
+    expect(card.textContent).not.toContain("令牌");
   });
 });
 

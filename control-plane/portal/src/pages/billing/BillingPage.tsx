@@ -2,6 +2,7 @@ import { useId, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { useQuery } from "@tanstack/react-query";
 import { Link, useSearchParams } from "react-router";
+import { customPrices } from "../../api/billing";
 import type { Billing } from "../../api/billing";
 import { Alert } from "../../components/Alert";
 import { FullPageLoader } from "../../components/Loader";
@@ -167,9 +168,60 @@ function Overview({ billing }: { billing: Billing }) {
           </dl>
           <p className="small muted">{t("billing.upcoming.note", { date: f.date(billing.period.end) })}</p>
         </section>
+
+        <CustomPrices billing={billing} />
       </div>
       {!billing.payments.enabled && <Alert tone="info">{t("billing.credit.disabled")}</Alert>}
     </>
+  );
+}
+
+/** The prices agreed with the operator, when there are any: they replace the catalog's for this developer. */
+function CustomPrices({ billing }: { billing: Billing }) {
+  const { t } = useTranslation();
+  const f = useFormat();
+  const id = useId();
+  const prices = customPrices(billing);
+  if (prices.length === 0) return null;
+  return (
+    <section className="card billing-custom-prices" aria-labelledby={`${id}-title`}>
+      <div className="card-header">
+        <h2 id={`${id}-title`} className="card-title">
+          {t("billing.customPrices.title")}
+        </h2>
+      </div>
+      <p className="small muted" id={`${id}-note`}>
+        {t("billing.customPrices.note")}
+      </p>
+      <div className="table-wrap">
+        <table className="table billing-table" aria-labelledby={`${id}-title`} aria-describedby={`${id}-note`}>
+          <thead>
+            <tr>
+              <th scope="col">{t("billing.customPrices.model")}</th>
+              <th scope="col" className="num">
+                {t("billing.customPrices.input")}
+              </th>
+              <th scope="col" className="num">
+                {t("billing.customPrices.output")}
+              </th>
+              <th scope="col" className="num">
+                {t("billing.customPrices.cached")}
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {prices.map((price) => (
+              <tr key={price.model}>
+                <th scope="row">{price.model}</th>
+                <td className="num">{f.money(price.input_per_million)}</td>
+                <td className="num">{f.money(price.output_per_million)}</td>
+                <td className="num">{f.money(price.cached_per_million)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
   );
 }
 
