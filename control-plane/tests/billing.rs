@@ -578,10 +578,33 @@ async fn closing_a_month_twice_makes_one_invoice_that_matches_its_lines_and_the_
         .unwrap();
 
     let b = settings(&app).await;
+    // Drafts first (the grace window): they follow late usage, so they
+    // cannot be voided yet.
+    let drafts = invoices::close_month(&app.db, &b.settings, &b.source, &last, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (drafts.charged_rows, drafts.drafts, drafts.finalized),
+        (3, 2, 0)
+    );
+    let listed = get(&app, "/api/v1/developer/invoices", &payg_token).await;
+    assert_eq!(listed["data"][0]["status"], "draft");
+    assert!(listed["data"][0]["number"].is_null());
+    let draft_id = listed["data"][0]["id"].as_str().unwrap().to_string();
+    let ops = operator(&app, "early@example.com").await;
+    let resp = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/admin/invoices/{draft_id}/void"),
+        Some(&ops),
+        Some(json!({})),
+    )
+    .await;
+    expect_error(resp, StatusCode::CONFLICT, "conflict").await;
     let first = invoices::close_month(&app.db, &b.settings, &b.source, &last, true)
         .await
         .unwrap();
-    assert_eq!((first.charged_rows, first.finalized), (3, 2));
+    assert_eq!((first.charged_rows, first.finalized), (0, 2));
     let second = invoices::close_month(&app.db, &b.settings, &b.source, &last, true)
         .await
         .unwrap();

@@ -749,14 +749,15 @@ pub async fn record_payment(
     Ok(true)
 }
 
-/// Voids a draft or open invoice: the receivable its month booked is
-/// reversed against the revenue it came from, as new ledger entries (an
-/// open invoice: fee, usage and rounding; a draft: the usage charged so
-/// far, as its fee and rounding are not posted yet).
+/// Voids an open invoice: the receivable its month booked (fee, usage,
+/// rounding) is reversed against the revenue it came from, as new ledger
+/// entries.
 pub async fn void(conn: &mut AnyConnection, invoice: &Invoice) -> DomainResult<()> {
-    if invoice.status != "open" && invoice.status != "draft" {
+    if invoice.status != "open" {
+        // A draft still follows late usage until its month closes; void it
+        // once it is final.
         return Err(DomainError::Conflict(format!(
-            "invoice {} is {}; only draft and open invoices can be voided",
+            "invoice {} is {}; only open invoices can be voided (a draft once its month is closed)",
             invoice.number.as_deref().unwrap_or(&invoice.id),
             invoice.status
         )));
@@ -775,11 +776,7 @@ pub async fn void(conn: &mut AnyConnection, invoice: &Invoice) -> DomainResult<(
             .sum()
     };
     let booked = receivable_of(conn, &invoice.developer_id, &invoice.period).await?;
-    let fee = if invoice.status == "open" {
-        sum("subscription")
-    } else {
-        0
-    };
+    let fee = sum("subscription");
     let usage = booked - fee;
     let mut postings = vec![];
     if fee != 0 {

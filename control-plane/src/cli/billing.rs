@@ -92,7 +92,7 @@ pub enum BillingCommand {
         #[arg(long)]
         amount: Option<String>,
     },
-    /// Void a draft or open invoice (the ledger reverses it).
+    /// Void an open invoice (the ledger reverses what its month booked).
     Void {
         /// Invoice id.
         invoice: String,
