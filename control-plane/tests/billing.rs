@@ -1024,7 +1024,93 @@ async fn alerts_fire_once_per_threshold_and_period(backend: Backend) {
     .await
     .unwrap();
     assert_eq!(mails, 3);
+
+    // A key's monthly spend budget: 50% and 80%, then 100%, once each.
+    let (_, key_token) = developer_session(&app, "budget@example.com", true).await;
+    let (status, key) = send(
+        &app,
+        Method::POST,
+        "/api/v1/developer/keys",
+        &key_token,
+        json!({"name": "budgeted", "limits": {"budget_monthly": "0.10"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let key_id = key["id"].as_str().unwrap().to_string();
+    let owner = key_owner(&app, &key_id).await;
+    let with_key = |id: &str, cost: i64| {
+        let mut r = row(id, &owner, now - 1, 10, cost);
+        r.key_id = key_id.clone();
+        r
+    };
+    ingest(&app, vec![with_key("k1", 60_000_000)]).await;
+    charge(&app).await;
+    ingest(&app, vec![with_key("k2", 25_000_000)]).await;
+    charge(&app).await;
+    let kinds = |subject: String| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT threshold FROM usage_alerts WHERE subject = $1 ORDER BY threshold",
+            )
+            .bind(subject)
+            .fetch_all(db.pool())
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(kinds(key_id.clone()).await, [50, 80]);
+    ingest(&app, vec![with_key("k3", 15_000_000), with_key("k4", 1)]).await;
+    charge(&app).await;
+    assert_eq!(kinds(key_id.clone()).await, [50, 80, 100]);
+
+    // Prepaid credit running low, then out: once each.
+    let (low, _) = developer_session(&app, "low@example.com", true).await;
+    sqlx::query("UPDATE subscriptions SET plan_id = 'payg' WHERE developer_id = $1")
+        .bind(&low)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    let mut c = app.db.begin_write().await.unwrap();
+    credit::grant(&mut c, app.db.backend(), &low, 1_500_000_000, "")
+        .await
+        .unwrap();
+    c.commit().await.unwrap();
+    ingest(&app, vec![row("l1", &low, now - 1, 10, 600_000_000)]).await;
+    charge(&app).await;
+    let low_kinds = || {
+        let db = app.db.clone();
+        let low = low.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT kind FROM usage_alerts WHERE subject = $1 ORDER BY kind",
+            )
+            .bind(low)
+            .fetch_all(db.pool())
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(low_kinds().await, ["balance_low"]);
+    ingest(&app, vec![row("l2", &low, now - 1, 10, 100_000_000)]).await;
+    charge(&app).await;
+    assert_eq!(
+        low_kinds().await,
+        ["balance_low"],
+        "still low: no second alert"
+    );
+    ingest(&app, vec![row("l3", &low, now - 1, 10, 900_000_000)]).await;
+    charge(&app).await;
+    assert_eq!(low_kinds().await, ["balance_empty", "balance_low"]);
     app.stop().await;
+}
+
+async fn key_owner(app: &TestApp, key_id: &str) -> String {
+    sqlx::query_scalar("SELECT developer_id FROM api_keys WHERE id = $1")
+        .bind(key_id)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap()
 }
 
 async fn usage_reports_and_exports_only_the_callers_rows(backend: Backend) {

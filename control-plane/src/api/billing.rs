@@ -1113,12 +1113,14 @@ struct PaymentRequest {
     amount: Option<Value>,
 }
 
-/// `POST /api/v1/admin/invoices/{id}/payments`: a payment received by hand.
+/// `POST /api/v1/admin/invoices/{id}/payments`: a payment received by hand
+/// (with an `Idempotency-Key`, a retry records nothing more).
 async fn admin_payment(
     Api(api): Api,
     AdminUser(admin): AdminUser,
     Client(client): Client,
     Path(id): Path<String>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiFailure> {
     let r: PaymentRequest = parse(&body)?;
@@ -1127,7 +1129,19 @@ async fn admin_payment(
         None => None,
     };
     let db = api.accounts.db();
-    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
+    let idem_body = json!({"invoice": id, "body": body});
+    let (mut tx, idem) = match idempotent::start(
+        db,
+        &api.sealing_secret,
+        &admin.developer.id,
+        &headers,
+        &idem_body,
+    )
+    .await?
+    {
+        Start::Replay(r) => return Ok(r),
+        Start::Go(tx, idem) => (tx, idem),
+    };
     let inv = invoices::get(&mut tx, &id, None).await?;
     let payment_id = payments::record_manual(&mut tx, db.backend(), &inv, amount).await?;
     audit::record(
@@ -1139,12 +1153,14 @@ async fn admin_payment(
     )
     .await?;
     let inv = invoices::get(&mut tx, &id, None).await?;
-    tx.commit().await.map_err(DomainError::from)?;
-    Ok((
+    idempotent::finish(
+        tx,
+        idem,
+        &api.sealing_secret,
         StatusCode::CREATED,
-        Json(json!({"payment_id": payment_id, "invoice": inv.to_json()})),
+        json!({"payment_id": payment_id, "invoice": inv.to_json()}),
     )
-        .into_response())
+    .await
 }
 
 /// `POST /api/v1/admin/invoices/{id}/void`
