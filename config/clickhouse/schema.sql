@@ -3,7 +3,11 @@
 -- One row per metered request, written by the gateway's usage sink (the
 -- `clickhouse` crate, RowBinary, compression off). The columns are exactly the
 -- fields of `aihub_contract::usage::UsageRow`, in the same order, followed by
--- three MATERIALIZED time columns that inserts never send.
+-- three MATERIALIZED time columns that inserts never send. `batch_id` names
+-- the batch a request was an item of (sent by the control plane's batch
+-- workers with `x-aihub-batch`, its cost already discounted), empty for all
+-- other traffic. A table created before it existed gets it with
+-- ALTER TABLE aihub.usage_records ADD COLUMN batch_id String AFTER gateway_id
 --
 -- Compatibility: accepted by Debian's ClickHouse 18.16 and by current releases.
 -- 18.16 has no DateTime64, no Bool and (without a setting) no LowCardinality,
@@ -46,6 +50,8 @@ CREATE TABLE IF NOT EXISTS aihub.usage_records
     user_agent        String,
     error             String,
     gateway_id        String,
+    -- The batch this request belongs to, empty when none.
+    batch_id          String,
     -- Arrival time in seconds (UTC), for dashboards and time filters.
     ts                DateTime('UTC') MATERIALIZED toDateTime(intDiv(ts_ms, 1000), 'UTC'),
     -- Arrival day (UTC), the partition key.

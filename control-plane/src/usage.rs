@@ -27,11 +27,15 @@ fn check(row: &UsageRow) -> DomainResult<()> {
 const COLUMNS: &str = "request_id, ts_ms, developer_id, key_id, endpoint, method, model, \
      deployment_id, provider_id, prompt_tokens, completion_tokens, cached_tokens, \
      reasoning_tokens, cost_nanos, latency_ms, ttft_ms, status, stream, attempts, ip, \
-     user_agent, error, gateway_id, received_at";
-const COLUMN_COUNT: usize = 24;
-/// Rows per INSERT statement: 400 × 24 parameters stays well under both
-/// SQLite's and PostgreSQL's limits.
+     user_agent, error, gateway_id, batch_id, received_at";
+const COLUMN_COUNT: usize = 25;
+/// Rows per INSERT statement: 400 × 25 = 10,000 parameters stays well under
+/// SQLite's (32,766) and PostgreSQL's (65,535) limits.
 const ROWS_PER_STATEMENT: usize = 400;
+const _: () = assert!(
+    ROWS_PER_STATEMENT * COLUMN_COUNT <= 32_766,
+    "a full usage insert must stay under SQLite's (and so PostgreSQL's) parameter limit"
+);
 
 /// `INSERT … VALUES ($1, …), ($25, …) … ON CONFLICT (request_id) DO NOTHING`
 /// for `rows` rows. Only placeholders are generated; every value is bound.
@@ -108,6 +112,7 @@ pub async fn ingest(db: &Db, rows: &[UsageRow]) -> DomainResult<IngestResult> {
                 .bind(&row.user_agent)
                 .bind(&row.error)
                 .bind(&row.gateway_id)
+                .bind(&row.batch_id)
                 .bind(received_at);
             if !row.key_id.is_empty() {
                 let at = last_used.entry(row.key_id.as_str()).or_insert(row.ts_ms);
@@ -251,12 +256,21 @@ mod tests {
     fn insert_sql_numbers_every_placeholder_once() {
         let sql = insert_sql(2, Backend::Postgres);
         assert!(sql.contains("($1, $2,"));
-        assert!(sql.contains("$24), ($25, $26,"));
-        assert!(sql.ends_with("$48) ON CONFLICT (request_id) DO NOTHING"));
+        assert!(sql.contains("$25), ($26, $27,"));
+        assert!(sql.ends_with("$50) ON CONFLICT (request_id) DO NOTHING"));
         let sql = insert_sql(2, Backend::Sqlite);
         assert_eq!(sql.matches('?').count(), 2 * COLUMN_COUNT);
         assert!(!sql.contains('$'));
         assert_eq!(COLUMNS.split(',').count(), COLUMN_COUNT);
+    }
+
+    #[test]
+    fn a_full_statement_stays_under_the_parameter_limits() {
+        // The bound itself is a compile-time assertion next to the constants.
+        let params = ROWS_PER_STATEMENT * COLUMN_COUNT;
+        let sql = insert_sql(ROWS_PER_STATEMENT, Backend::Postgres);
+        assert!(sql.contains(&format!("${params})")));
+        assert!(!sql.contains(&format!("${}", params + 1)));
     }
 
     #[test]

@@ -112,6 +112,7 @@ fn row(request_id: &str, developer_id: &str, ts_ms: i64, tokens: u64, cost_nanos
         user_agent: String::new(),
         error: String::new(),
         gateway_id: "gw".into(),
+        batch_id: String::new(),
     }
 }
 

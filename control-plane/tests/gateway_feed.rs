@@ -546,6 +546,7 @@ fn usage_row(request_id: &str, key_id: &str, dev: &str, ts_ms: i64) -> UsageRow 
         user_agent: "OpenAI/Python".into(),
         error: String::new(),
         gateway_id: "gw-1".into(),
+        batch_id: String::new(),
     }
 }
 

@@ -759,6 +759,7 @@ fn usage_row(request_id: &str, key_id: &str, dev: &str, ts_ms: i64, status: u16)
         user_agent: "OpenAI/Python".into(),
         error: String::new(),
         gateway_id: "gw-1".into(),
+        batch_id: String::new(),
     }
 }
 

@@ -42,6 +42,7 @@ fn row(request_id: &str, key_id: &str, developer_id: &str, ts_ms: i64) -> UsageR
         user_agent: "OpenAI/Python 1.40".into(),
         error: String::new(),
         gateway_id: "gw-1".into(),
+        batch_id: String::new(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::tables::{Deployment, KeyInfo, Model, Tables};
 use aihub_contract::money::TokenCounts;
+use aihub_contract::signing::BatchMark;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -128,6 +129,9 @@ pub struct RequestCtx {
     pub request: Option<ModelRequest>,
     /// Authenticated key.
     pub key: Option<Arc<KeyInfo>>,
+    /// Set when the key was authenticated by the control plane's batch mark
+    /// (`x-aihub-batch`) instead of its secret: the batch and its discount.
+    pub batch: Option<BatchMark>,
     /// Resolved model.
     pub model: Option<Arc<Model>>,
     /// Deployments still to try, in order.
@@ -178,6 +182,7 @@ impl RequestCtx {
             method: String::new(),
             request: None,
             key: None,
+            batch: None,
             model: None,
             candidates: Vec::new(),
             attempt: None,

@@ -49,6 +49,9 @@ pub struct Shared {
     pub instance_id: String,
     /// Rate limits and quotas.
     pub limits: Arc<limits::Limits>,
+    /// The secret shared with the control plane (`control_plane.shared_secret`):
+    /// `auth` verifies batch traffic's `x-aihub-batch` marks with it.
+    pub control_plane_secret: Vec<u8>,
 }
 
 /// Builds every service and runs the gateway until it is told to stop.
@@ -102,6 +105,7 @@ pub fn run(config: GatewayConfig) -> anyhow::Result<()> {
         spool: spool_handle,
         instance_id: instance_id.clone(),
         limits: Arc::new(limits),
+        control_plane_secret: config.control_plane.shared_secret.as_bytes().to_vec(),
     });
     let pipeline = pipeline::build(&config.plugins, &shared).context("configuration")?;
 

@@ -150,7 +150,7 @@ fn construct(
 ) -> Option<Result<Box<dyn Plugin>, String>> {
     Some(match kind {
         "request_id" => plugins::request_id::RequestId::build(settings),
-        "auth" => plugins::auth::Auth::build(settings),
+        "auth" => plugins::auth::Auth::build(settings, shared),
         "access" => plugins::access::Access::build(settings),
         "rate_limit" => plugins::rate_limit::RateLimit::build(settings, shared),
         "quota" => plugins::quota::Quota::build(settings, shared),

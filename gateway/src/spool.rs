@@ -413,6 +413,7 @@ mod tests {
             user_agent: "t".into(),
             error: String::new(),
             gateway_id: "g".into(),
+            batch_id: String::new(),
         }
     }
 

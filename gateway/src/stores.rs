@@ -98,6 +98,7 @@ struct ClickHouseRow<'a> {
     user_agent: &'a str,
     error: &'a str,
     gateway_id: &'a str,
+    batch_id: &'a str,
 }
 
 impl<'a> From<&'a UsageRow> for ClickHouseRow<'a> {
@@ -126,6 +127,7 @@ impl<'a> From<&'a UsageRow> for ClickHouseRow<'a> {
             user_agent: &r.user_agent,
             error: &r.error,
             gateway_id: &r.gateway_id,
+            batch_id: &r.batch_id,
         }
     }
 }

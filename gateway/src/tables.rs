@@ -116,6 +116,10 @@ pub struct Tables {
     pub version: i64,
     /// Keys by the raw SHA-256 of their secret.
     pub keys: HashMap<[u8; 32], Arc<KeyInfo>>,
+    /// The same keys by id, for batch traffic (`x-aihub-batch` names the key
+    /// by id). `:grace` entries are left out: a regenerated key's old secret
+    /// keeps working for its grace period, but batches run as the key itself.
+    pub keys_by_id: HashMap<String, Arc<KeyInfo>>,
     /// Suspended developers (everything else is active).
     pub suspended: std::collections::HashSet<String>,
     /// Account-wide limits by developer id (developers without limits absent).
@@ -165,6 +169,7 @@ impl Tables {
     pub fn build(snapshot: &Snapshot) -> (Tables, Warnings) {
         let mut warnings = Vec::new();
         let mut keys = HashMap::with_capacity(snapshot.keys.len());
+        let mut keys_by_id = HashMap::with_capacity(snapshot.keys.len());
         for k in &snapshot.keys {
             let mut hash = [0u8; 32];
             if hex::decode_to_slice(&k.hash, &mut hash).is_err() {
@@ -190,19 +195,20 @@ impl Tables {
                     Some(nets)
                 }
             };
-            keys.insert(
-                hash,
-                Arc::new(KeyInfo {
-                    id: k.id.clone(),
-                    base_id: aihub_contract::keys::base_key_id(&k.id).to_string(),
-                    developer_id: k.developer_id.clone(),
-                    expires_at_ms: k.expires_at_ms,
-                    allowed_models: k.allowed_models.clone(),
-                    allowed_endpoints: k.allowed_endpoints.clone(),
-                    limits: k.limits.clone(),
-                    ip_allowlist,
-                }),
-            );
+            let info = Arc::new(KeyInfo {
+                id: k.id.clone(),
+                base_id: aihub_contract::keys::base_key_id(&k.id).to_string(),
+                developer_id: k.developer_id.clone(),
+                expires_at_ms: k.expires_at_ms,
+                allowed_models: k.allowed_models.clone(),
+                allowed_endpoints: k.allowed_endpoints.clone(),
+                limits: k.limits.clone(),
+                ip_allowlist,
+            });
+            if info.id == info.base_id {
+                keys_by_id.insert(info.id.clone(), info.clone());
+            }
+            keys.insert(hash, info);
         }
         let suspended = snapshot
             .developers
@@ -313,6 +319,7 @@ impl Tables {
             Tables {
                 version: snapshot.version,
                 keys,
+                keys_by_id,
                 suspended,
                 account_limits,
                 custom_prices,
@@ -424,6 +431,16 @@ mod tests {
                     ip_allowlist: None,
                 },
                 KeyEntry {
+                    id: "key_a:grace".into(),
+                    hash: "cd".repeat(32),
+                    developer_id: "dev_1".into(),
+                    expires_at_ms: None,
+                    allowed_models: None,
+                    allowed_endpoints: None,
+                    limits: Default::default(),
+                    ip_allowlist: None,
+                },
+                KeyEntry {
                     id: "key_bad".into(),
                     hash: "zz".into(),
                     developer_id: "dev_1".into(),
@@ -507,7 +524,13 @@ mod tests {
         };
         let (t, warnings) = Tables::build(&snap);
         assert_eq!(t.version, 7);
-        assert_eq!(t.keys.len(), 1);
+        assert_eq!(t.keys.len(), 2);
+        // By id: the key itself, never its grace entry (nor a skipped one).
+        assert_eq!(
+            t.keys_by_id.keys().collect::<Vec<_>>(),
+            vec![&"key_a".to_string()]
+        );
+        assert!(Arc::ptr_eq(&t.keys_by_id["key_a"], &t.keys[&[0xab; 32]]));
         assert_eq!(warnings.len(), 1);
         assert!(t.suspended.contains("dev_2"));
         // Funds alone make account data; no limits at all make none.

@@ -52,6 +52,11 @@ pub struct UsageRow {
     pub error: String,
     /// Gateway instance that served the request.
     pub gateway_id: String,
+    /// The batch this request was an item of, when the control plane's batch
+    /// workers sent it (`x-aihub-batch`); empty for everything else. Absent
+    /// in rows written before batches existed, hence the default.
+    #[serde(default)]
+    pub batch_id: String,
 }
 
 /// A batch of rows shipped to the control plane.
@@ -68,4 +73,28 @@ pub struct IngestResult {
     pub inserted: u64,
     /// Rows already present (same request id), ignored.
     pub duplicates: u64,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_written_before_batches_still_parse() {
+        let old = r#"{"request_id":"req_1","ts_ms":1,"developer_id":"dev_1","key_id":"key_1",
+            "endpoint":"chat.completions","method":"POST","model":"m","deployment_id":"dep_1",
+            "provider_id":"prov_1","prompt_tokens":1,"completion_tokens":2,"cached_tokens":0,
+            "reasoning_tokens":0,"cost_nanos":3,"latency_ms":4,"ttft_ms":null,"status":200,
+            "stream":false,"attempts":1,"ip":"127.0.0.1","user_agent":"","error":"",
+            "gateway_id":"gw"}"#;
+        let row: UsageRow = serde_json::from_str(old).unwrap();
+        assert_eq!(row.batch_id, "");
+        let json = serde_json::to_value(UsageRow {
+            batch_id: "batch_1".into(),
+            ..row
+        })
+        .unwrap();
+        assert_eq!(json["batch_id"], "batch_1");
+    }
 }

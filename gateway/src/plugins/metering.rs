@@ -14,6 +14,14 @@
 //! prompt tokens = ⌈prompt characters / 4⌉, completion tokens = content
 //! chunks forwarded (one token per chunk, as OpenAI streams them). A stream
 //! that delivered content is therefore never metered as zero.
+//!
+//! **Batch items** (`ctx.batch`, set by `auth` from `x-aihub-batch`) cost
+//! the exact cost × (100 − discount) / 100, rounded half away from zero to a
+//! nano-unit ([`discounted_nanos`]); that is the cost in the usage row, which
+//! the `quota` plugin settles with and the control plane charges. Admission
+//! (the `quota` plugin's spend and funds estimates) still prices the request
+//! undiscounted: a batch item reserves at most what it would cost at list
+//! price, which is conservative, and settling gives back the difference.
 
 use crate::context::{RequestCtx, Route};
 use crate::pipeline::{settings, Outcome, Plugin};
@@ -261,9 +269,30 @@ impl Plugin for Metering {
                 Some(key) => ctx.tables.prices_for(&key.developer_id, model),
                 None => &model.prices,
             };
-            ctx.cost_nanos = prices.cost_nanos(usage);
+            let cost = prices.cost_nanos(usage);
+            ctx.cost_nanos = match &ctx.batch {
+                Some(batch) => discounted_nanos(cost, batch.discount_pct),
+                None => cost,
+            };
         }
     }
+}
+
+/// `cost_nanos` × (100 − `discount_pct`) / 100, rounded half away from zero
+/// to a whole nano-unit, in exact integer arithmetic. A discount above 100
+/// counts as 100 (free), never as a credit.
+pub fn discounted_nanos(cost_nanos: i64, discount_pct: u8) -> i64 {
+    let keep = 100 - i128::from(discount_pct.min(100));
+    let scaled = i128::from(cost_nanos) * keep;
+    let (q, r) = (scaled / 100, scaled % 100);
+    // `/` truncates toward zero; a remainder of half or more moves away from it.
+    let rounded = if r.abs() * 2 >= 100 {
+        q + scaled.signum()
+    } else {
+        q
+    };
+    // |rounded| ≤ |cost_nanos|, so it always fits.
+    i64::try_from(rounded).unwrap_or(cost_nanos)
 }
 
 impl Metering {
@@ -309,5 +338,45 @@ mod tests {
             ),
             EventKind::ContentWithUsage(_)
         ));
+    }
+
+    #[test]
+    fn batch_discount_rounds_half_away_from_zero() {
+        assert_eq!(discounted_nanos(1_000, 50), 500);
+        assert_eq!(discounted_nanos(1_000, 0), 1_000);
+        assert_eq!(discounted_nanos(1_000, 100), 0);
+        assert_eq!(discounted_nanos(0, 50), 0);
+        // Halves go away from zero, less than half toward it.
+        assert_eq!(discounted_nanos(1, 50), 1);
+        assert_eq!(discounted_nanos(3, 50), 2);
+        assert_eq!(discounted_nanos(-1, 50), -1);
+        assert_eq!(discounted_nanos(-3, 50), -2);
+        assert_eq!(discounted_nanos(1, 51), 0); // 0.49
+        assert_eq!(discounted_nanos(1, 49), 1); // 0.51
+        assert_eq!(discounted_nanos(7, 30), 5); // 4.9
+        assert_eq!(discounted_nanos(-7, 30), -5);
+        assert_eq!(discounted_nanos(10, 75), 3); // 2.5
+        assert_eq!(discounted_nanos(-10, 75), -3);
+        assert_eq!(discounted_nanos(999_999_999, 1), 989_999_999); // .01
+                                                                   // No overflow at the edges, and never more than the cost.
+        assert_eq!(discounted_nanos(i64::MAX, 0), i64::MAX);
+        assert_eq!(discounted_nanos(i64::MIN, 0), i64::MIN);
+        assert_eq!(discounted_nanos(i64::MAX, 50), 4_611_686_018_427_387_904);
+        assert_eq!(discounted_nanos(i64::MIN, 50), -4_611_686_018_427_387_904);
+        assert_eq!(discounted_nanos(i64::MAX, 1), 9_131_138_316_486_228_049);
+        assert_eq!(discounted_nanos(5, 200), 0);
+        // Exhaustively, on a small range, against the definition written
+        // another way: round(n / 100) = sign(n) · ⌊(2|n| + 100) / 200⌋.
+        for cost in -1_000i64..=1_000 {
+            for pct in 0u8..=100 {
+                let n = i128::from(cost) * i128::from(100 - pct);
+                let want = n.signum() * ((2 * n.abs() + 100) / 200);
+                assert_eq!(
+                    i128::from(discounted_nanos(cost, pct)),
+                    want,
+                    "{cost} at {pct}%"
+                );
+            }
+        }
     }
 }

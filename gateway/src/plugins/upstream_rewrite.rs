@@ -146,6 +146,7 @@ impl Plugin for UpstreamRewrite {
             "openai-organization",
             "openai-project",
             "anthropic-version",
+            aihub_contract::signing::BATCH_HEADER,
         ] {
             upstream.remove_header(h);
         }

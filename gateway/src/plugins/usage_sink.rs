@@ -83,6 +83,11 @@ pub fn usage_row(outcome: &Outcome, ctx: &RequestCtx, gateway_id: &str) -> Optio
         user_agent: ctx.user_agent.clone(),
         error,
         gateway_id: gateway_id.to_string(),
+        batch_id: ctx
+            .batch
+            .as_ref()
+            .map(|b| b.batch_id.clone())
+            .unwrap_or_default(),
     })
 }
 

@@ -36,6 +36,7 @@ const COLUMNS: &[&str] = &[
     "user_agent",
     "error",
     "gateway_id",
+    "batch_id",
 ];
 
 /// How a gateway can insert the contract type itself: a transparent wrapper
@@ -73,6 +74,12 @@ fn row(request_id: &str, ts_ms: i64, ttft_ms: Option<u32>) -> UsageRow {
         user_agent: "OpenAI/Python 3.0 ✓".into(),
         error: String::new(),
         gateway_id: "gw-a".into(),
+        // Streams here are ordinary traffic, the others batch items.
+        batch_id: if ttft_ms.is_some() {
+            String::new()
+        } else {
+            "batch_1".into()
+        },
     }
 }
 

@@ -503,7 +503,7 @@ impl Stack {
     }
 }
 
-const COLUMNS: &str = "request_id, ts_ms, developer_id, key_id, endpoint, method, model, deployment_id, provider_id, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_nanos, latency_ms, ttft_ms, status, stream, attempts, ip, user_agent, error, gateway_id";
+const COLUMNS: &str = "request_id, ts_ms, developer_id, key_id, endpoint, method, model, deployment_id, provider_id, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_nanos, latency_ms, ttft_ms, status, stream, attempts, ip, user_agent, error, gateway_id, batch_id";
 
 async fn sql_rows(pool: &sqlx::AnyPool) -> Vec<UsageRow> {
     use sqlx::Row;
@@ -541,6 +541,7 @@ async fn sql_rows(pool: &sqlx::AnyPool) -> Vec<UsageRow> {
             user_agent: r.get(20),
             error: r.get(21),
             gateway_id: r.get(22),
+            batch_id: r.get(23),
         })
         .collect()
 }
@@ -583,6 +584,7 @@ async fn clickhouse_rows(url: &str, database: &str) -> Vec<UsageRow> {
                 user_agent: f[20].into(),
                 error: f[21].into(),
                 gateway_id: f[22].into(),
+                batch_id: f[23].into(),
             }
         })
         .collect()
