@@ -45,6 +45,34 @@ pub struct Config {
     pub payments: PaymentsConfig,
     /// Where gateways store usage rows when not through this control plane.
     pub clickhouse: ClickHouseConfig,
+    /// Batches and tasks.
+    pub batches: BatchesConfig,
+}
+
+/// `[batches]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchesConfig {
+    /// Where batch items are sent: the gateway, as this control plane reaches it.
+    pub gateway_url: String,
+    /// Percent off the price of batch items (0 to 100).
+    pub discount_percent: u8,
+    /// Items in flight at once, all developers.
+    pub max_concurrency: usize,
+    /// Items in flight at once for one developer.
+    pub per_developer_concurrency: usize,
+    /// Attempts per item (transient failures) before it fails.
+    pub max_attempts: u32,
+    /// Longest wait for the gateway's answer to one item, milliseconds.
+    pub request_timeout_ms: u64,
+    /// How often the worker looks for due items when not woken, milliseconds.
+    pub poll_ms: u64,
+    /// Requests per batch.
+    pub max_requests: usize,
+    /// Bytes per uploaded file.
+    pub max_file_bytes: usize,
+    /// Run the batch worker in this process.
+    pub run_worker: bool,
 }
 
 /// `[billing]`
@@ -451,6 +479,34 @@ impl Config {
         self.validate_accounts(&mut problems);
         self.validate_webhooks(&mut problems);
         self.validate_billing(&mut problems);
+        let b = &self.batches;
+        if !is_http_url(&b.gateway_url) {
+            problems.push("batches.gateway_url: expected an http(s) URL".into());
+        }
+        if b.discount_percent > 100 {
+            problems.push("batches.discount_percent: expected 0 to 100".into());
+        }
+        if b.max_concurrency == 0
+            || b.per_developer_concurrency == 0
+            || b.per_developer_concurrency > b.max_concurrency
+        {
+            problems.push("batches.max_concurrency, batches.per_developer_concurrency: expected 1 ≤ per developer ≤ max".into());
+        }
+        if b.max_attempts == 0 || b.max_attempts > 20 {
+            problems.push("batches.max_attempts: expected 1 to 20".into());
+        }
+        if !(1000..=600_000).contains(&b.request_timeout_ms) {
+            problems.push("batches.request_timeout_ms: expected 1000 to 600000".into());
+        }
+        if !(10..=60_000).contains(&b.poll_ms) {
+            problems.push("batches.poll_ms: expected 10 to 60000".into());
+        }
+        if b.max_requests == 0 || b.max_requests > 1_000_000 {
+            problems.push("batches.max_requests: expected 1 to 1000000".into());
+        }
+        if b.max_file_bytes < 1024 || b.max_file_bytes > 1 << 30 {
+            problems.push("batches.max_file_bytes: expected 1024 to 1073741824".into());
+        }
 
         if self.log.level.trim().is_empty()
             || tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err()

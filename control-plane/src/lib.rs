@@ -21,6 +21,7 @@ pub mod accounts;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod batches;
 pub mod billing;
 pub mod catalog;
 pub mod cli;

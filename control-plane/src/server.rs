@@ -32,6 +32,7 @@ pub struct Application {
     housekeeping: tokio::task::JoinHandle<()>,
     webhook_worker: tokio::task::JoinHandle<()>,
     billing_jobs: tokio::task::JoinHandle<()>,
+    batch_jobs: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -72,8 +73,19 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let billing_jobs = billing.spawn(db.clone(), shutdown_rx.clone());
+        let batches = Arc::new(crate::batches::Settings::from_config(config));
+        let batch_wake = Arc::new(Notify::new());
+        let batch_jobs = crate::batches::spawn(
+            db.clone(),
+            (*batches).clone(),
+            billing.source.clone(),
+            batch_wake.clone(),
+            shutdown_rx.clone(),
+        );
         let api = Arc::new(ApiState {
             billing,
+            batches,
+            batch_wake,
             accounts,
             trusted_proxies: config.auth.trusted_networks(),
             sealing_secret: config.auth.token_secret.expose().as_bytes().to_vec(),
@@ -98,6 +110,7 @@ impl Application {
             housekeeping,
             webhook_worker,
             billing_jobs,
+            batch_jobs,
         })
     }
 
@@ -128,6 +141,7 @@ impl Application {
             housekeeping,
             webhook_worker,
             billing_jobs,
+            batch_jobs,
         } = self;
         let app = http::router(state).layer(Extension(api));
         let stop = async move {
@@ -149,6 +163,7 @@ impl Application {
         let _ = housekeeping.await;
         let _ = webhook_worker.await;
         let _ = billing_jobs.await;
+        let _ = batch_jobs.await;
         db.close().await;
         tracing::info!("control plane stopped");
         Ok(())

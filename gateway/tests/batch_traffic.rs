@@ -37,11 +37,15 @@ fn mark(key_id: &str) -> String {
         now_secs(),
         key_id,
         BATCH,
+        ITEM.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         50,
         "POST",
         CHAT,
     )
 }
+
+/// Each mark names another item (so another request id).
+static ITEM: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Sends the chat request to `path` with only a batch mark.
 async fn send_marked(s: &Stack, path: &str, mark: &str) -> reqwest::Response {
@@ -146,6 +150,7 @@ async fn signed_batch_items_run_as_the_key_at_the_discount_and_bad_marks_are_ref
         now_secs(),
         &key_id,
         BATCH,
+        900,
         50,
         "POST",
         CHAT,
@@ -162,6 +167,7 @@ async fn signed_batch_items_run_as_the_key_at_the_discount_and_bad_marks_are_ref
         now_secs() - 301,
         &key_id,
         BATCH,
+        900,
         50,
         "POST",
         CHAT,
@@ -178,6 +184,7 @@ async fn signed_batch_items_run_as_the_key_at_the_discount_and_bad_marks_are_ref
         now_secs(),
         &key_id,
         BATCH,
+        900,
         50,
         "POST",
         "/v1/embeddings",

@@ -113,6 +113,10 @@ pub struct BatchMark {
     pub key_id: String,
     /// The batch the request belongs to.
     pub batch_id: String,
+    /// Which of the batch's items: the request id is `<batch>-<item>`, the
+    /// same on every attempt, so an item sent again after a crash is
+    /// metered as the same request (once).
+    pub item: u64,
     /// Discount on the request's cost, percent (0..=100).
     pub discount_pct: u8,
 }
@@ -126,11 +130,13 @@ pub fn is_valid_batch_mark_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+#[allow(clippy::too_many_arguments)]
 fn batch_mac(
     secret: &[u8],
     ts: i64,
     key_id: &str,
     batch_id: &str,
+    item: u64,
     discount_pct: u8,
     method: &str,
     path: &str,
@@ -141,7 +147,9 @@ fn batch_mac(
         Err(_) => return Vec::new(),
     };
     // No field before the path can contain a dot, so the message is unambiguous.
-    m.update(format!("batch.{ts}.{key_id}.{batch_id}.{discount_pct}.{method}.{path}").as_bytes());
+    m.update(
+        format!("batch.{ts}.{key_id}.{batch_id}.{item}.{discount_pct}.{method}.{path}").as_bytes(),
+    );
     m.finalize().into_bytes().to_vec()
 }
 
@@ -152,22 +160,25 @@ fn batch_mac(
 ///
 /// It signs whatever it is given; [`verify_batch`] refuses ids outside
 /// [`is_valid_batch_mark_id`] and discounts above 100, so check them first.
+#[allow(clippy::too_many_arguments)]
 pub fn sign_batch(
     secret: &[u8],
     now: i64,
     key_id: &str,
     batch_id: &str,
+    item: u64,
     discount_pct: u8,
     method: &str,
     path: &str,
 ) -> String {
     format!(
-        "t={now},key={key_id},batch={batch_id},discount={discount_pct},v1={}",
+        "t={now},key={key_id},batch={batch_id},item={item},discount={discount_pct},v1={}",
         hex::encode(batch_mac(
             secret,
             now,
             key_id,
             batch_id,
+            item,
             discount_pct,
             method,
             path
@@ -211,10 +222,11 @@ pub fn verify_batch(
             .and_then(|p| p.strip_prefix(name))
             .and_then(|p| p.strip_prefix('='))
     };
-    let (Some(t), Some(key_id), Some(batch_id), Some(discount), Some(v1)) = (
+    let (Some(t), Some(key_id), Some(batch_id), Some(item), Some(discount), Some(v1)) = (
         field("t"),
         field("key"),
         field("batch"),
+        field("item"),
         field("discount"),
         field("v1"),
     ) else {
@@ -228,7 +240,8 @@ pub fn verify_batch(
         .filter(|d| *d <= u64::from(BATCH_MAX_DISCOUNT_PCT))
         .and_then(|d| u8::try_from(d).ok());
     let sig_ok = v1.len() == 64 && v1.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    let (Some(ts), Some(discount_pct)) = (ts, discount) else {
+    let item = canonical_number(item, 20);
+    let (Some(ts), Some(item), Some(discount_pct)) = (ts, item, discount) else {
         return Err(MALFORMED.into());
     };
     if !sig_ok || !is_valid_batch_mark_id(key_id) || !is_valid_batch_mark_id(batch_id) {
@@ -238,13 +251,23 @@ pub fn verify_batch(
     if now.abs_diff(ts) > MAX_SKEW_SECS.unsigned_abs() {
         return Err("x-aihub-batch timestamp outside the allowed window".into());
     }
-    let expected = batch_mac(secret, ts, key_id, batch_id, discount_pct, method, path);
+    let expected = batch_mac(
+        secret,
+        ts,
+        key_id,
+        batch_id,
+        item,
+        discount_pct,
+        method,
+        path,
+    );
     if expected.is_empty() || !bool::from(expected.ct_eq(&sig)) {
         return Err("x-aihub-batch signature does not match".into());
     }
     Ok(BatchMark {
         key_id: key_id.to_string(),
         batch_id: batch_id.to_string(),
+        item,
         discount_pct,
     })
 }
@@ -314,6 +337,7 @@ mod tests {
         BatchMark {
             key_id: "key_01HX-abc".into(),
             batch_id: "batch_42".into(),
+            item: 7,
             discount_pct,
         }
     }
@@ -324,6 +348,7 @@ mod tests {
             now,
             "key_01HX-abc",
             "batch_42",
+            7,
             discount_pct,
             "POST",
             PATH,
@@ -333,7 +358,7 @@ mod tests {
     #[test]
     fn batch_round_trip() {
         let h = signed(1_000, 50);
-        assert!(h.starts_with("t=1000,key=key_01HX-abc,batch=batch_42,discount=50,v1="));
+        assert!(h.starts_with("t=1000,key=key_01HX-abc,batch=batch_42,item=7,discount=50,v1="));
         assert_eq!(verify_batch(SECRET, &h, 1_000, "POST", PATH), Ok(mark(50)));
         for d in [0, 1, 99, 100] {
             let h = signed(1_000, d);
@@ -346,7 +371,7 @@ mod tests {
         );
         // The longest ids are accepted.
         let long = "k".repeat(BATCH_ID_MAX_LEN);
-        let h = sign_batch(SECRET, 7, &long, &long, 0, "POST", PATH);
+        let h = sign_batch(SECRET, 7, &long, &long, u64::MAX, 0, "POST", PATH);
         assert!(verify_batch(SECRET, &h, 7, "POST", PATH).is_ok());
     }
 
@@ -383,6 +408,7 @@ mod tests {
         mismatch(&with_field(&h, "t", "1001"));
         mismatch(&with_field(&h, "key", "key_01HX-abd"));
         mismatch(&with_field(&h, "batch", "batch_43"));
+        mismatch(&with_field(&h, "item", "8"));
         mismatch(&with_field(&h, "discount", "100"));
         mismatch(&with_field(&h, "discount", "0"));
         let v1 = h.rsplit_once("v1=").unwrap().1;
@@ -406,7 +432,7 @@ mod tests {
             assert!(err.contains("does not match"), "{method} {path}: {err}");
         }
         // No secret never verifies anything.
-        let empty = sign_batch(b"", 1_000, "key_1", "b_1", 0, "POST", PATH);
+        let empty = sign_batch(b"", 1_000, "key_1", "b_1", 1, 0, "POST", PATH);
         assert!(verify_batch(b"", &empty, 1_000, "POST", PATH).is_err());
     }
 
@@ -428,6 +454,9 @@ mod tests {
             with_field(&h, "t", "-1000"),
             with_field(&h, "t", ""),
             with_field(&h, "t", "99999999999999999999"),
+            with_field(&h, "item", "07"),
+            with_field(&h, "item", "-1"),
+            with_field(&h, "item", ""),
             with_field(&h, "discount", "050"),
             with_field(&h, "discount", "101"),
             with_field(&h, "discount", "255"),

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// One metered request. Identified by `request_id`; every store deduplicates
 /// on it, so a row shipped twice (spool replay after a crash) counts once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageRow {
     /// The `x-request-id` the client saw.
     pub request_id: String,

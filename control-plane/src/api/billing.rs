@@ -756,6 +756,71 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// The export's header line.
+const CSV_HEADER: &str = "request_id,time,key_id,model,endpoint,status,prompt_tokens,completion_tokens,cached_tokens,cost,latency_ms,error\n";
+
+/// Appends `rows` as CSV lines.
+fn csv_lines(rows: &[ExportRow], out: &mut String) {
+    for r in rows {
+        let time = DateTime::<Utc>::from_timestamp_millis(r.ts_ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            csv_field(&r.request_id),
+            time,
+            csv_field(aihub_contract::keys::base_key_id(&r.key_id)),
+            csv_field(&r.model),
+            csv_field(&r.endpoint),
+            r.status,
+            r.prompt,
+            r.completion,
+            r.cached,
+            money::format(r.cost),
+            r.latency,
+            csv_field(&r.error)
+        ));
+    }
+}
+
+/// One page of a developer's usage rows after `(after_ts, after_id)`.
+async fn export_page(
+    db: &db::Db,
+    source: &Source,
+    developer_id: &str,
+    after_ts: i64,
+    after_id: &str,
+    end: i64,
+) -> Result<Vec<ExportRow>, DomainError> {
+    match source {
+        Source::Sql => export_page_sql(db, developer_id, after_ts, after_id, end).await,
+        Source::ClickHouse(ch) => ch.export_page(developer_id, after_ts, after_id, end).await,
+    }
+}
+
+/// A developer's usage rows of `[start, end)` as one CSV text (the
+/// `data_export` task).
+pub async fn usage_csv(
+    db: &db::Db,
+    source: &Source,
+    developer_id: &str,
+    start: i64,
+    end: i64,
+) -> Result<String, DomainError> {
+    let mut out = String::from(CSV_HEADER);
+    let mut after = (start - 1, String::new());
+    loop {
+        let rows = export_page(db, source, developer_id, after.0, &after.1, end).await?;
+        csv_lines(&rows, &mut out);
+        match rows.last() {
+            Some(r) if rows.len() == EXPORT_PAGE as usize => {
+                after = (r.ts_ms, r.request_id.clone())
+            }
+            _ => return Ok(out),
+        }
+    }
+}
+
 /// `GET /api/v1/developer/usage/export` → CSV, streamed page by page.
 async fn usage_export(
     Api(api): Api,
@@ -767,7 +832,6 @@ async fn usage_export(
     let dev = who.developer.id.clone();
     let db = api.accounts.db().clone();
     let source = api.billing.source.clone();
-    let header_line = "request_id,time,key_id,model,endpoint,status,prompt_tokens,completion_tokens,cached_tokens,cost,latency_ms,error\n";
     // State: (after (ts, request id), done).
     let stream = futures::stream::unfold(
         (Some((p.start - 1, String::new())), true),
@@ -777,11 +841,7 @@ async fn usage_export(
             let source = source.clone();
             async move {
                 let (ts, rid) = after?;
-                let rows = match &source {
-                    Source::Sql => export_page_sql(&db, &dev, ts, &rid, p.end).await,
-                    Source::ClickHouse(ch) => ch.export_page(&dev, ts, &rid, p.end).await,
-                };
-                let rows = match rows {
+                let rows = match export_page(&db, &source, &dev, ts, &rid, p.end).await {
                     Ok(r) => r,
                     Err(e) => {
                         tracing::warn!(error = %e, "usage export failed");
@@ -790,29 +850,10 @@ async fn usage_export(
                 };
                 let mut out = String::new();
                 if first {
-                    out.push_str(header_line);
+                    out.push_str(CSV_HEADER);
                 }
                 let next = rows.last().map(|r| (r.ts_ms, r.request_id.clone()));
-                for r in &rows {
-                    let time = DateTime::<Utc>::from_timestamp_millis(r.ts_ms)
-                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                        .unwrap_or_default();
-                    out.push_str(&format!(
-                        "{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                        csv_field(&r.request_id),
-                        time,
-                        csv_field(aihub_contract::keys::base_key_id(&r.key_id)),
-                        csv_field(&r.model),
-                        csv_field(&r.endpoint),
-                        r.status,
-                        r.prompt,
-                        r.completion,
-                        r.cached,
-                        money::format(r.cost),
-                        r.latency,
-                        csv_field(&r.error)
-                    ));
-                }
+                csv_lines(&rows, &mut out);
                 if out.is_empty() {
                     return None;
                 }

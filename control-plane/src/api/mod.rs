@@ -24,9 +24,11 @@ pub mod billing;
 pub mod developer;
 mod error;
 pub mod events;
+pub mod files;
 pub mod guard;
 pub mod idempotent;
 pub mod keys;
+pub mod tasks;
 pub mod webhooks;
 
 pub use error::ApiFailure;
@@ -46,6 +48,10 @@ use std::sync::Arc;
 pub struct ApiState {
     /// Plans, credit, invoices and payments.
     pub billing: Arc<crate::billing::Billing>,
+    /// Batch and task settings.
+    pub batches: Arc<crate::batches::Settings>,
+    /// Wakes the batch worker when items are queued.
+    pub batch_wake: Arc<tokio::sync::Notify>,
     /// The account service.
     pub accounts: Accounts,
     /// Peers whose `x-forwarded-for` names the client.
@@ -71,6 +77,8 @@ where
         .merge(events::router())
         .merge(admin::router())
         .merge(billing::router())
+        .merge(files::router())
+        .merge(tasks::router())
 }
 
 /// The shared [`ApiState`], taken from the request's extensions.

@@ -160,6 +160,11 @@ impl Plugin for Auth {
             ));
         }
         ctx.key = Some(key);
+        if let Some(mark) = &batch {
+            // The same id on every attempt at this item: an item sent again
+            // after its worker died is metered as the same request, once.
+            ctx.request_id = format!("{}-{}", mark.batch_id, mark.item);
+        }
         ctx.batch = batch;
         Ok(())
     }
@@ -220,7 +225,16 @@ mod tests {
     }
 
     fn mark(key_id: &str, path: &str) -> String {
-        signing::sign_batch(SECRET, now_ms() / 1000, key_id, "batch_1", 50, "POST", path)
+        signing::sign_batch(
+            SECRET,
+            now_ms() / 1000,
+            key_id,
+            "batch_1",
+            3,
+            50,
+            "POST",
+            path,
+        )
     }
 
     /// Runs the plugin on a chat completion; returns the error code or the
@@ -254,6 +268,7 @@ mod tests {
             Some(BatchMark {
                 key_id: "key_ok".into(),
                 batch_id: "batch_1".into(),
+                item: 3,
                 discount_pct: 50
             })
         );
@@ -268,6 +283,7 @@ mod tests {
             now_ms() / 1000,
             "key_ok",
             "b",
+            1,
             0,
             "POST",
             path,

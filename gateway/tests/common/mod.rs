@@ -164,7 +164,11 @@ impl Stack {
             // Tests about other things are not limited by money: usage is
             // charged and invoiced, never refused (billing tests choose a plan).
             ("AIHUB_BILLING__DEFAULT_PLAN", "enterprise"),
+            // Batch items go through this stack's gateway, looked for often.
+            ("AIHUB_BATCHES__POLL_MS", "50"),
         ];
+        let batch_gateway = format!("http://127.0.0.1:{}", self.gw_port);
+        envs.push(("AIHUB_BATCHES__GATEWAY_URL", batch_gateway.as_str()));
         // Mail (usage alerts, …) goes to files in the stack's folder.
         let outbox = self.dir.path().join("outbox").display().to_string();
         envs.push(("AIHUB_EMAIL__OUTBOX_DIR", outbox.as_str()));
@@ -179,6 +183,13 @@ impl Stack {
             .await
             .unwrap();
         self.cp = Some(cp);
+    }
+
+    /// Kills the control plane without warning (SIGKILL).
+    pub fn kill_control_plane(&mut self) {
+        if let Some(mut cp) = self.cp.take() {
+            cp.kill();
+        }
     }
 
     pub fn stop_control_plane(&mut self) {
