@@ -28,6 +28,88 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
             "/api/v1/developer/tasks/{id}/results/download",
             get(download),
         )
+        .route(
+            "/api/v1/developer/files",
+            post(upload).layer(axum::extract::DefaultBodyLimit::max((1 << 30) + (1 << 20))),
+        )
+        .route("/api/v1/developer/files/{id}/content", get(file_content))
+}
+
+/// `POST /api/v1/developer/files` (multipart: `file`): a CSV or JSONL file
+/// for a `batch_process` task, from the portal → 201 FILE.
+async fn upload(
+    Api(api): Api,
+    AuthUser(who): AuthUser,
+    mut form: axum::extract::Multipart,
+) -> Result<Response, ApiFailure> {
+    let max = api.batches.max_file_bytes;
+    let mut file = None;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiFailure::invalid(format!("the multipart body could not be read: {e}")))?
+    {
+        if field.name() == Some("file") {
+            let name = field.file_name().unwrap_or("upload.jsonl").to_string();
+            let data = field
+                .bytes()
+                .await
+                .map_err(|e| ApiFailure::invalid(format!("file: could not be read: {e}")))?;
+            if data.len() > max {
+                return Err(ApiFailure::invalid(format!("file: at most {max} bytes")));
+            }
+            file = Some((name, data));
+        }
+    }
+    let (name, data) =
+        file.ok_or_else(|| ApiFailure::invalid("file: required (a CSV or JSONL file)"))?;
+    if data.is_empty() {
+        return Err(ApiFailure::invalid("file: the file is empty"));
+    }
+    let name: String = name.chars().filter(|c| !c.is_control()).take(255).collect();
+    let mut tx = api
+        .accounts
+        .db()
+        .begin_write()
+        .await
+        .map_err(DomainError::from)?;
+    let f = files::store(&mut tx, &who.developer.id, "batch", &name, &data).await?;
+    tx.commit().await.map_err(DomainError::from)?;
+    Ok((StatusCode::CREATED, Json(f.to_json())).into_response())
+}
+
+/// `GET /api/v1/developer/files/{id}/content`: one of the developer's files
+/// (e.g. a batch's error file), as a download.
+async fn file_content(
+    Api(api): Api,
+    AuthUser(who): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiFailure> {
+    let mut c = api
+        .accounts
+        .db()
+        .pool()
+        .acquire()
+        .await
+        .map_err(DomainError::from)?;
+    let meta = files::get(&mut c, &who.developer.id, &id).await?;
+    let data = files::content(&mut c, &meta.id).await?;
+    let kind = if meta.filename.ends_with(".csv") {
+        "text/csv; charset=utf-8"
+    } else {
+        "application/jsonl"
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, kind.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", meta.filename),
+            ),
+        ],
+        data,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

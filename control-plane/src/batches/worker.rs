@@ -378,10 +378,47 @@ impl Worker {
                 }
             }
         }
+        progress(&mut tx, &item.batch_id).await?;
         tx.commit().await?;
         store::finalize(&self.db, &item.batch_id, false).await?;
         Ok(())
     }
+}
+
+/// Emits `batch.progress` (Batches API) or `task.progress` when the item
+/// just finished took the batch past another tenth of its items (the last
+/// tenth is the completion event's).
+async fn progress(conn: &mut sqlx::AnyConnection, batch_id: &str) -> DomainResult<()> {
+    let Some(b) = store::by_id(conn, batch_id).await? else {
+        return Ok(());
+    };
+    let done = b.completed + b.failed;
+    if b.total <= 0 || done >= b.total {
+        return Ok(());
+    }
+    let tenth = |n: i64| n * 10 / b.total;
+    if tenth(done) == tenth(done - 1) {
+        return Ok(());
+    }
+    let counts = json!({"total": b.total, "completed": b.completed, "failed": b.failed});
+    if b.origin.starts_with("task_") {
+        crate::audit::emit(
+            conn,
+            "task.progress",
+            &b.developer_id,
+            &json!({"task_id": b.origin, "batch_id": b.id, "progress": done * 100 / b.total, "request_counts": counts}),
+        )
+        .await?;
+    } else {
+        crate::audit::emit(
+            conn,
+            "batch.progress",
+            &b.developer_id,
+            &json!({"batch_id": b.id, "progress": done * 100 / b.total, "request_counts": counts}),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// 1 s, 2 s, 4 s … up to a minute.

@@ -2,9 +2,10 @@
 //! each one's `data` looks like (`GET /api/v1/developer/event-types`).
 //! The `api_key.*` events are emitted by [`crate::keys::owned`]; the
 //! `webhook.*` ones by the webhook machinery; `api.usage_alert`,
-//! `billing.payment` and `invoice.finalized` by [`crate::billing`]; the
-//! others are documented here for the features that will emit them, so
-//! endpoints can subscribe ahead of time.
+//! `billing.payment` and `invoice.finalized` by [`crate::billing`];
+//! `task.*` and `batch.*` by [`crate::batches`]; the others are documented
+//! here for the features that will emit them, so endpoints can subscribe
+//! ahead of time.
 
 use serde_json::{json, Value};
 
@@ -155,44 +156,80 @@ pub const ALL: &[EventType] = &[
     },
     EventType {
         name: "task.completed",
-        description: "An asynchronous task (e.g. a file or fine-tuning job) finished.",
+        description: "A task finished: `data` is the task as `GET /api/v1/developer/tasks/{id}` \
+                      shows it (its `result_file_id` is the download).",
         example: || {
             json!({
-                "task_id": "task_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
-                "kind": "file_processing",
+                "id": "task_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "type": "batch_generate",
                 "status": "completed",
-                "started_at_ms": 1_735_689_600_000_i64,
-                "finished_at_ms": 1_735_689_660_000_i64,
-                "result": {"file_id": "file_0192f0c4"},
+                "progress": 100,
+                "input": {"model": "gpt-4o-mini", "prompts": ["…"]},
+                "request_counts": {"total": 100, "completed": 100, "failed": 0},
+                "usage": {"prompt_tokens": 2_100, "completion_tokens": 9_800},
+                "batch_id": "batch_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "result_file_id": "file-0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "error_message": null,
+                "created_at": 1_735_689_600_000_i64,
+                "started_at": 1_735_689_600_000_i64,
+                "completed_at": 1_735_689_660_000_i64,
             })
         },
     },
     EventType {
         name: "task.failed",
-        description: "An asynchronous task failed. `error` says why.",
+        description: "A task failed (every item failed, its input was refused, or 24 hours \
+                      passed): the task, with `error_message` saying why.",
+        example: || {
+            json!({
+                "id": "task_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "type": "batch_process",
+                "status": "failed",
+                "progress": 100,
+                "request_counts": {"total": 3, "completed": 0, "failed": 3},
+                "error_message": "every item failed; see the error file",
+                "completed_at": 1_735_689_660_000_i64,
+            })
+        },
+    },
+    EventType {
+        name: "task.progress",
+        description: "A task passed another tenth of its items.",
         example: || {
             json!({
                 "task_id": "task_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
-                "kind": "file_processing",
-                "status": "failed",
-                "started_at_ms": 1_735_689_600_000_i64,
-                "finished_at_ms": 1_735_689_660_000_i64,
-                "error": {"code": "invalid_file", "message": "line 3 is not JSON"},
+                "batch_id": "batch_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "progress": 40,
+                "request_counts": {"total": 100, "completed": 39, "failed": 1},
             })
         },
     },
     EventType {
         name: "batch.completed",
-        description: "A batch finished (completed, failed, expired or cancelled), with its \
-                      request counts and output files.",
+        description: "A batch of the Batches API finished (completed, failed, expired or \
+                      cancelled): `data` is the batch object, with its request counts and \
+                      output and error files.",
+        example: || {
+            json!({
+                "id": "batch_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
+                "object": "batch",
+                "endpoint": "/v1/chat/completions",
+                "status": "completed",
+                "request_counts": {"total": 100, "completed": 98, "failed": 2},
+                "output_file_id": "file-0192f0c4out",
+                "error_file_id": "file-0192f0c4err",
+                "completed_at": 1_735_693_200_i64,
+            })
+        },
+    },
+    EventType {
+        name: "batch.progress",
+        description: "A batch of the Batches API passed another tenth of its items.",
         example: || {
             json!({
                 "batch_id": "batch_0192f0c4a7b87f3e9d0e6a1b2c3d4e5f",
-                "status": "completed",
-                "request_counts": {"total": 100, "completed": 98, "failed": 2},
-                "output_file_id": "file_0192f0c4out",
-                "error_file_id": "file_0192f0c4err",
-                "completed_at_ms": 1_735_693_200_000_i64,
+                "progress": 40,
+                "request_counts": {"total": 100, "completed": 39, "failed": 1},
             })
         },
     },
