@@ -18,6 +18,7 @@ on_selected_backend!(
     files_and_batches_need_a_key_and_stay_with_their_owner,
     tasks_are_created_checked_listed_and_cancelled,
     a_usage_export_task_writes_a_downloadable_csv,
+    a_batch_past_its_window_expires_with_its_items_in_the_error_file,
 );
 
 async fn app(backend: Backend) -> Option<TestApp> {
@@ -551,5 +552,71 @@ async fn a_usage_export_task_writes_a_downloadable_csv(backend: Backend) {
     .await
     .unwrap();
     assert_eq!(n, 1);
+    app.stop().await;
+}
+
+async fn a_batch_past_its_window_expires_with_its_items_in_the_error_file(backend: Backend) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
+    let (dev, token, _) = developer_with_key(&app, "late@example.com", json!({"name": "k"})).await;
+    let (status, t) = parts(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/developer/tasks",
+            Some(&token),
+            Some(json!({"type": "batch_generate", "input": {"model": "m", "prompts": ["a", "b"]}})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{t}");
+    let batch_id = t["batch_id"].as_str().unwrap().to_string();
+    // The 24 hours are over.
+    sqlx::query("UPDATE batches SET expires_at = 1 WHERE id = $1")
+        .bind(&batch_id)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    let config = aihub_control_plane::config::Config::from_figment(
+        app.database
+            .figment()
+            .merge(Serialized::default("batches.run_worker", false)),
+    )
+    .unwrap();
+    let worker = aihub_control_plane::batches::worker::Worker::new(
+        app.db.clone(),
+        aihub_control_plane::batches::Settings::from_config(&config),
+        std::sync::Arc::new(tokio::sync::Notify::new()),
+    );
+    worker.round().await.unwrap();
+    let mut c = app.db.pool().acquire().await.unwrap();
+    let b = aihub_control_plane::batches::store::get(&mut c, &dev, &batch_id)
+        .await
+        .unwrap();
+    assert_eq!(b.status, "expired");
+    assert_eq!((b.completed, b.failed), (0, 2));
+    let errors =
+        aihub_control_plane::batches::files::content(&mut c, b.error_file_id.as_deref().unwrap())
+            .await
+            .unwrap();
+    let text = String::from_utf8(errors).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    assert!(text.lines().all(|l| l.contains("batch_expired")), "{text}");
+    drop(c);
+    let (_, t) = parts(
+        call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/developer/tasks/{}", t["id"].as_str().unwrap()),
+            Some(&token),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(t["status"], "failed");
+    assert!(t["error_message"].as_str().unwrap().contains("24 hours"));
     app.stop().await;
 }
