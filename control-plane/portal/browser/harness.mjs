@@ -68,6 +68,18 @@ export function freePort() {
   });
 }
 
+/** A port held by a listening socket until `release()` (then free for the process that needs it). */
+function reservePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer((socket) => socket.destroy());
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      resolvePort({ port, release: () => new Promise((r) => server.close(() => r())) });
+    });
+  });
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` every 100 ms until it returns something truthy. */
@@ -163,6 +175,7 @@ export async function startSystem() {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install chromium`);
   const tmp = mkdtempSync(join(tmpdir(), "aihub-portal-"));
   const system = { tmp, children: [] };
+  let gatewayPort = null;
   try {
     const smtpPort = await freePort();
     const mailbox = new Mailbox(join(tmp, "maildir"));
@@ -179,6 +192,10 @@ export async function startSystem() {
 
     const port = await freePort();
     const baseUrl = `http://127.0.0.1:${port}`;
+    // The gateway starts only when a test asks for it, but the control plane
+    // (started now) sends batch items to it: its port is chosen up front and
+    // held (so no other server of the run takes it) until the gateway starts.
+    gatewayPort = await reservePort();
     const databaseUrl = `sqlite://${join(tmp, "aihub.db")}?mode=rwc`;
 
     // Payments through the Stripe stand-in, when it is built: its hosted page
@@ -235,6 +252,8 @@ export async function startSystem() {
         // come quickly so a test can watch a delivery fail and then succeed.
         AIHUB_WEBHOOKS__ALLOW_PRIVATE_NETWORKS: "true",
         AIHUB_WEBHOOKS__RETRY_DELAYS_MS: "[300,300,300]",
+        // Batch jobs' items go through the gateway of `startGateway()`.
+        AIHUB_BATCHES__GATEWAY_URL: `http://127.0.0.1:${gatewayPort.port}`,
         ...paymentsEnv,
       },
     });
@@ -261,7 +280,7 @@ export async function startSystem() {
       databaseUrl,
       /** Starts the data path once (see `startGateway` below) and returns it. */
       startGateway() {
-        gateway ??= startGateway(system, baseUrl, databaseUrl);
+        gateway ??= startGateway(system, baseUrl, databaseUrl, gatewayPort);
         return gateway;
       },
       mailbox,
@@ -278,11 +297,13 @@ export async function startSystem() {
       async stop() {
         await browser.close().catch(() => {});
         await (await gateway?.catch(() => null))?.sdk.close();
+        await gatewayPort.release();
         for (const child of system.children.reverse()) await stop(child);
         rmSync(tmp, { recursive: true, force: true });
       },
     });
   } catch (e) {
+    await gatewayPort?.release();
     for (const child of system.children.reverse()) await stop(child);
     rmSync(tmp, { recursive: true, force: true });
     throw e;
@@ -307,10 +328,11 @@ export const GATEWAY_MODELS = ["gpt-4o-mini", "gpt-4o"];
 /**
  * The data path next to a running control plane: the stand-in provider, the
  * catalog (provider `stub`, models gpt-4o-mini and gpt-4o), the gateway (ready
- * once /readyz says it has the configuration) and an OpenAI SDK session.
+ * once /readyz says it has the configuration) on the `reserved` port (the
+ * one the control plane sends batch items to) and an OpenAI SDK session.
  * Its processes join `system.children`, so `system.stop()` ends them.
  */
-async function startGateway(system, controlPlaneUrl, databaseUrl) {
+async function startGateway(system, controlPlaneUrl, databaseUrl, reserved) {
   for (const bin of [GATEWAY_BIN, STUB_UPSTREAM_BIN]) {
     if (!existsSync(bin)) {
       throw new Error(
@@ -342,8 +364,9 @@ async function startGateway(system, controlPlaneUrl, databaseUrl) {
   await aihubAdmin(databaseUrl, ["add-model", "--name", "gpt-4o-mini", "--provider", "stub", "--upstream-model", "stub-mini"]);
   await aihubAdmin(databaseUrl, ["add-model", "--name", "gpt-4o", "--provider", "stub", "--upstream-model", "stub-large"]);
 
-  const port = await freePort();
   const opsPort = await freePort();
+  await reserved.release();
+  const port = reserved.port;
   const gw = start("aihub-gateway", GATEWAY_BIN, [], {
     cwd: system.tmp,
     env: {

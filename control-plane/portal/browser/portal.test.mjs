@@ -1008,3 +1008,93 @@ describe("billing and usage (issue 7)", () => {
     });
   });
 });
+
+describe("batch jobs (issue 8)", () => {
+  it("runs a batch_generate job of three prompts through the gateway, follows it to 100 %, sees its results and downloads them", async () => {
+    // The control plane sends the job's items to this gateway (the harness
+    // gives it the gateway's address when it starts).
+    await system.startGateway();
+    const email = await verifiedAccount("batch");
+    await withContext(system, "batch-story", { ...DESKTOP, acceptDownloads: true }, async (context, shot) => {
+      const page = await context.newPage();
+      const nav = page.getByRole("navigation", { name: "Main navigation" });
+      await page.goto(`${system.baseUrl}/login`);
+      await signIn(page, email, PASSWORD);
+      await page.getByRole("heading", { name: "Welcome, Grace" }).waitFor();
+
+      // Jobs run as one of the developer's keys: create one.
+      await nav.getByRole("link", { name: "API keys" }).click();
+      await page.getByRole("heading", { name: "No API keys yet" }).waitFor();
+      await page.getByRole("button", { name: "Create key" }).click();
+      let dialog = page.getByRole("dialog", { name: "Create API key" });
+      await dialog.waitFor();
+      await dialog.getByLabel("Name", { exact: true }).fill("Batch runner");
+      await dialog.getByRole("button", { name: "Create key" }).click();
+      dialog = page.getByRole("dialog", { name: "Save your new key" });
+      await dialog.waitFor();
+      await dialog.getByRole("button", { name: "I've saved it" }).click();
+      await dialog.waitFor({ state: "detached" });
+
+      // Batch jobs: three prompts, the default model, the new key.
+      await nav.getByRole("link", { name: "Batch jobs" }).click();
+      await page.getByRole("heading", { name: "Batch jobs", level: 1 }).waitFor();
+      await page.getByText("No batch jobs yet. Start one above.").waitFor();
+      const form = page.getByRole("form", { name: "New batch job" });
+      await form.getByRole("option", { name: /^Batch runner \(/ }).waitFor({ state: "attached" });
+      const prompts = ["Name a colour", "Name a fruit", "Name a river"].map((p) => `${p} [[stub words=3]]`);
+      await form.getByLabel("Prompts", { exact: true }).fill(prompts.join("\n"));
+      await form.getByText("One prompt per line · 3 prompts").waitFor();
+      assert.equal(await form.getByLabel("Model", { exact: true }).inputValue(), "gpt-4o-mini");
+      await shot("1-form");
+      await form.getByRole("button", { name: "Start job" }).click();
+      await form.getByText(/^Job task_\S+ started\./).waitFor();
+
+      // The list follows it (polling while it runs) until it completes.
+      const row = page.getByTestId("task-row").first();
+      const taskId = await row.getAttribute("data-task-id");
+      assert.match(taskId ?? "", /^task_/);
+      await row.getByText("Completed", { exact: true }).waitFor({ timeout: 60_000 });
+      assert.equal(await row.getByRole("progressbar").getAttribute("aria-valuenow"), "100");
+      await row.getByText(/100%\s*·\s*3 of 3 done/).waitFor();
+      await shot("2-completed");
+
+      // One job: its counts, its three results, its result file.
+      await row.getByRole("link", { name: "Generate from prompts" }).click();
+      await page.waitForURL(`${system.baseUrl}/tasks/${taskId}`);
+      await page.getByRole("heading", { name: "Generate from prompts", level: 1 }).waitFor();
+      assert.equal((await page.getByTestId("task-status").textContent()).trim(), "Completed");
+      assert.equal(await page.getByTestId("count-total").textContent(), "3");
+      assert.equal(await page.getByTestId("count-completed").textContent(), "3");
+      assert.equal(await page.getByTestId("count-failed").textContent(), "0");
+      assert.match(await page.getByTestId("usage-completion").textContent(), /^[1-9]/);
+      const results = page.getByRole("region", { name: "Results" });
+      await waitFor("the three results", async () => (await results.getByTestId("result-row").count()) === 3, 10_000);
+      for (const [i, item] of (await results.getByTestId("result-row").all()).entries()) {
+        const cells = await item.getByRole("cell").allTextContents();
+        assert.equal(cells[0], String(i + 1));
+        assert.equal(cells[1], `item-${i + 1}`);
+        assert.equal(cells[2], "Succeeded");
+        assert.equal(cells[3].trim().split(/\s+/).length, 3, `three words: ${cells[3]}`);
+        assert.equal(cells[4], "—");
+      }
+      await shot("3-detail");
+
+      const [download] = await Promise.all([
+        page.waitForEvent("download"),
+        page.getByRole("button", { name: "Download results" }).click(),
+      ]);
+      assert.match(download.suggestedFilename(), /\.jsonl$/);
+      const chunks = [];
+      for await (const chunk of await download.createReadStream()) chunks.push(chunk);
+      const lines = Buffer.concat(chunks).toString("utf8").trim().split("\n").map((l) => JSON.parse(l));
+      assert.deepEqual(
+        lines.map((l) => l.custom_id),
+        ["item-1", "item-2", "item-3"],
+      );
+      for (const line of lines) {
+        assert.equal(line.response.status_code, 200, JSON.stringify(line));
+        assert.equal(line.response.body.choices[0].message.content.trim().split(/\s+/).length, 3);
+      }
+    });
+  });
+});

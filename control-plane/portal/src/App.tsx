@@ -18,6 +18,8 @@ import { NotFoundPage } from "./pages/NotFoundPage";
 import { ProfilePage } from "./pages/ProfilePage";
 import { RegisterPage } from "./pages/RegisterPage";
 import { ResetPasswordPage } from "./pages/ResetPasswordPage";
+import { TaskPage } from "./pages/tasks/TaskPage";
+import { TasksPage } from "./pages/tasks/TasksPage";
 import { UsagePage } from "./pages/usage/UsagePage";
 import { VerifyEmailPage } from "./pages/VerifyEmailPage";
 
@@ -47,6 +49,8 @@ export function AppRoutes() {
           <Route path="/webhooks/:id" element={<WebhookDetailPage />} />
           <Route path="/events" element={<EventsPage />} />
           <Route path="/usage" element={<UsagePage />} />
+          <Route path="/tasks" element={<TasksPage />} />
+          <Route path="/tasks/:id" element={<TaskPage />} />
           <Route path="/billing" element={<BillingPage />} />
           <Route path="/billing/plans" element={<PlansPage />} />
           <Route path="/billing/credit" element={<CreditPage />} />

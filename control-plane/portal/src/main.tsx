@@ -10,6 +10,7 @@ import "./styles/layout.css";
 import "./styles/keys.css";
 import "./styles/webhooks.css";
 import "./styles/billing.css";
+import "./styles/tasks.css";
 
 const root = document.getElementById("root");
 if (root) {

@@ -13,6 +13,7 @@ import {
   KeyIcon,
   MenuIcon,
   PulseIcon,
+  SparkIcon,
   UserIcon,
   WebhookIcon,
 } from "./icons";
@@ -90,6 +91,11 @@ export function AppLayout() {
             <li>
               <NavLink to="/usage" className="nav-item">
                 <ChartIcon /> {t("nav.usage")}
+              </NavLink>
+            </li>
+            <li>
+              <NavLink to="/tasks" className="nav-item">
+                <SparkIcon /> {t("tasks.nav")}
               </NavLink>
             </li>
             <li>
