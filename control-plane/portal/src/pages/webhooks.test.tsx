@@ -450,7 +450,7 @@ describe("Event type descriptions", () => {
 
   it("has a translation for every known type in both languages", async () => {
     const { KNOWN_EVENT_TYPES, eventTypeDescription } = await import("./webhooks/eventTypes");
-    expect(KNOWN_EVENT_TYPES).toHaveLength(13);
+    expect(KNOWN_EVENT_TYPES).toHaveLength(15);
     for (const language of ["en", "zh-CN"]) {
       const t = i18n.getFixedT(language);
       for (const type of KNOWN_EVENT_TYPES) {

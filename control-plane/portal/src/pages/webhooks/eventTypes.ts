@@ -13,7 +13,9 @@ const DESCRIPTION_KEYS = {
   "invoice.finalized": "webhooks.eventTypes.invoiceFinalized",
   "task.completed": "webhooks.eventTypes.taskCompleted",
   "task.failed": "webhooks.eventTypes.taskFailed",
+  "task.progress": "webhooks.eventTypes.taskProgress",
   "batch.completed": "webhooks.eventTypes.batchCompleted",
+  "batch.progress": "webhooks.eventTypes.batchProgress",
   "webhook.test": "webhooks.eventTypes.webhookTest",
   "webhook.endpoint_disabled": "webhooks.eventTypes.webhookEndpointDisabled",
 } as const;
