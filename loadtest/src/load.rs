@@ -159,6 +159,51 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// Open-loop driver for requests `oha` cannot make (e.g. a different
+/// `Idempotency-Key` on every request): starts `make(i)` at `rate` per
+/// second for `duration` without waiting for earlier ones; latency counts
+/// from each request's scheduled send time to its answer, so queueing is
+/// not hidden. `make` answers whether the request succeeded; percentiles
+/// are over the successful ones, failures are counted as errors.
+pub async fn open_loop<F, Fut>(rate: u32, duration: Duration, make: F) -> Stats
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let n = (rate as f64 * duration.as_secs_f64()) as u64;
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    let start = Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let scheduled = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(scheduled.into()).await;
+        let request = make(i);
+        tasks.push(tokio::spawn(async move {
+            request.await.then(|| scheduled.elapsed())
+        }));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    let mut errors = 0;
+    for t in tasks {
+        match t.await {
+            Ok(Some(d)) => latencies.push(d.as_secs_f64() * 1000.0),
+            _ => errors += 1,
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    Stats {
+        p50_ms: percentile(&latencies, 50.0),
+        p90_ms: percentile(&latencies, 90.0),
+        p95_ms: percentile(&latencies, 95.0),
+        p99_ms: percentile(&latencies, 99.0),
+        p999_ms: percentile(&latencies, 99.9),
+        rps: latencies.len() as f64 / elapsed,
+        errors,
+        total: n,
+    }
+}
+
 /// Open-loop streaming probe: `rate` streamed chat requests per second for
 /// `duration`; time to first token counts from each scheduled send time to
 /// the first body chunk that carries content.

@@ -12,6 +12,7 @@
 //! cargo run --release -p aihub-loadtest -- --soak-minutes 10
 //! ```
 
+mod batches;
 mod load;
 mod report;
 mod systems;
@@ -62,6 +63,26 @@ struct Cli {
     /// Endpoints each event of the webhook scenario is delivered to.
     #[arg(long, default_value_t = 2)]
     webhook_endpoints: u32,
+    /// Tasks created per second in the task-creation scenario (open loop).
+    #[arg(long, default_value_t = 100)]
+    task_rate: u32,
+    /// Prompts (items) per `batch_generate` task created.
+    #[arg(long, default_value_t = 10)]
+    task_prompts: usize,
+    /// Items in the batch-throughput scenario (--quick: at most 2,000).
+    #[arg(long, default_value_t = 10_000)]
+    batch_items: u64,
+    /// The batch worker's `max_concurrency` during the batch scenario.
+    #[arg(long, default_value_t = 64)]
+    batch_concurrency: usize,
+    /// The batch worker's `per_developer_concurrency` during the batch
+    /// scenario (one developer's batch: the default 8 would measure the
+    /// fairness setting, not capacity).
+    #[arg(long, default_value_t = 64)]
+    batch_per_developer: usize,
+    /// The batch worker's `poll_ms` during the batch scenario.
+    #[arg(long, default_value_t = 20)]
+    batch_poll_ms: u64,
     /// Leave LiteLLM out.
     #[arg(long)]
     skip_litellm: bool,
@@ -173,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let stub = Stub::start(2).await?;
     let nginx = Nginx::start(&stub.addr, cli.proxy_threads).await?;
-    let aihub = AiHub::start(&stub, cli.proxy_threads).await?;
+    let mut aihub = AiHub::start(&stub, cli.proxy_threads).await?;
     let litellm = match &litellm_venv {
         Some(venv) => Some(LiteLlm::start(venv, &stub.base_url()).await?),
         None => None,
@@ -338,6 +359,26 @@ async fn main() -> anyhow::Result<()> {
             gw_pid,
         )?);
     }
+
+    // Batches, then task creation: each restarts the control plane with its
+    // own batch worker settings, so they run after everything else. The
+    // task phase turns the worker off and leaves its items queued, so it
+    // comes last.
+    let batch_items = if cli.quick {
+        cli.batch_items.min(2_000)
+    } else {
+        cli.batch_items
+    };
+    report.batch = batches::batch_throughput(
+        &mut aihub,
+        batch_items,
+        cli.batch_concurrency,
+        cli.batch_per_developer,
+        cli.batch_poll_ms,
+    )
+    .await?;
+    report.tasks =
+        batches::task_creation(&mut aihub, cli.task_rate, cli.task_prompts, run_for).await?;
 
     report.stats_rows_shipped =
         report::gateway_metric(&aihub.ops_url, "aihub_gateway_usage_rows_shipped_total").await;

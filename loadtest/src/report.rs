@@ -63,6 +63,10 @@ pub struct Report {
     pub webhooks: Option<crate::webhooks::WebhookStats>,
     /// The soak, when asked for.
     pub soak: Option<Soak>,
+    /// Task creation, if the task API exists.
+    pub tasks: Option<crate::batches::TaskStats>,
+    /// One large batch through the Batches API, if it exists.
+    pub batch: Option<crate::batches::BatchStats>,
     /// Usage rows the gateway shipped during the run (proves metering ran).
     pub stats_rows_shipped: Option<f64>,
 }
@@ -71,6 +75,8 @@ enum Verdict {
     Pass,
     Miss,
     NotYet(&'static str),
+    /// A figure reported next to the targets, with no §3 goal of its own.
+    Info,
 }
 
 struct Row {
@@ -78,6 +84,8 @@ struct Row {
     measured: String,
     goal: String,
     verdict: Verdict,
+    /// How it was measured, printed under the table and in the JSON.
+    note: Option<String>,
 }
 
 fn mb(bytes: u64) -> f64 {
@@ -105,6 +113,8 @@ impl Report {
             management_api: None,
             webhooks: None,
             soak: None,
+            tasks: None,
+            batch: None,
             stats_rows_shipped: None,
         }
     }
@@ -124,6 +134,7 @@ impl Report {
                     measured: format!("{oh:.3} ms ({errors} errors)"),
                     goal: "< 1 ms".into(),
                     verdict: verdict(oh < 1.0 && errors == 0),
+                    note: None,
                 });
             }
             if let (Some(ours), Some(hop)) = (
@@ -138,6 +149,7 @@ impl Report {
                     measured: format!("{ratio:.2}× (AI Hub {ours:.3} ms, nginx {hop:.3} ms)"),
                     goal: "≤ 1.5×".into(),
                     verdict: verdict(ratio <= 1.5),
+                    note: None,
                 });
             }
         }
@@ -152,6 +164,7 @@ impl Report {
                     measured: format!("{oh:.3} ms"),
                     goal: "< 1 ms".into(),
                     verdict: verdict(oh < 1.0),
+                    note: None,
                 });
             }
         }
@@ -161,6 +174,7 @@ impl Report {
                 measured: format!("{:.1} MB", mb(idle)),
                 goal: "< 60 MB".into(),
                 verdict: verdict(mb(idle) < 60.0),
+                note: None,
             });
         }
         if let Some((rate, peak)) = self.rss_under_load.iter().next_back() {
@@ -169,6 +183,7 @@ impl Report {
                 measured: format!("{:.1} MB", mb(*peak)),
                 goal: "< 200 MB".into(),
                 verdict: verdict(mb(*peak) < 200.0),
+                note: None,
             });
         }
         match &self.soak {
@@ -186,6 +201,7 @@ impl Report {
                     ),
                     goal: "flat (growth < 10% after the first minute)".into(),
                     verdict: verdict(growth < 10.0),
+                    note: None,
                 });
             }
             _ => rows.push(Row {
@@ -193,6 +209,7 @@ impl Report {
                 measured: "—".into(),
                 goal: "flat".into(),
                 verdict: Verdict::NotYet("run with --soak-minutes 10"),
+                note: None,
             }),
         }
         match &self.management_api {
@@ -201,12 +218,14 @@ impl Report {
                 measured: format!("{:.2} ms ({} errors)", s.p95_ms, s.errors),
                 goal: "< 20 ms".into(),
                 verdict: verdict(s.p95_ms < 20.0 && s.errors == 0),
+                note: None,
             }),
             None => rows.push(Row {
                 what: "developer management API, p95".into(),
                 measured: "—".into(),
                 goal: "< 20 ms".into(),
                 verdict: Verdict::NotYet("the accounts API (issue 4) is not in this build"),
+                note: None,
             }),
         }
         match &self.webhooks {
@@ -228,12 +247,104 @@ impl Report {
                         && w.p95_ms < 200.0
                         && w.delivered >= w.events * u64::from(w.endpoints),
                 ),
+                note: None,
             }),
             None => rows.push(Row {
                 what: "webhook delivery to a local receiver".into(),
                 measured: "—".into(),
                 goal: "100,000 events/min, p95 < 200 ms".into(),
                 verdict: Verdict::NotYet("the webhooks API (issue 6) is not in this build"),
+                note: None,
+            }),
+        }
+        match &self.tasks {
+            Some(t) => rows.push(Row {
+                what: format!(
+                    "async task creation, p95 (batch_generate × {}, {}/s via the gateway)",
+                    t.prompts_per_task, t.rate
+                ),
+                measured: format!(
+                    "{:.2} ms (p50 {:.2}, p99 {:.2}; {} errors of {})",
+                    t.latency.p95_ms,
+                    t.latency.p50_ms,
+                    t.latency.p99_ms,
+                    t.latency.errors,
+                    t.latency.total
+                ),
+                goal: "< 10 ms (brief: 100 ms)".into(),
+                verdict: verdict(t.latency.p95_ms < 10.0 && t.latency.errors == 0),
+                note: Some(format!(
+                    "open loop, latency from each scheduled send to the 201, a new Idempotency-Key per request; {}",
+                    t.worker
+                )),
+            }),
+            None => rows.push(Row {
+                what: "async task creation, p95".into(),
+                measured: "—".into(),
+                goal: "< 10 ms (brief: 100 ms)".into(),
+                verdict: Verdict::NotYet("the task API (issue 8) is not in this build"),
+                note: None,
+            }),
+        }
+        match &self.batch {
+            Some(b) => {
+                let settings: Vec<String> =
+                    b.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let steady = b
+                    .steady_items_per_s
+                    .map(|r| format!("; {r:.0} items/s between 10 % and 90 % done"))
+                    .unwrap_or_default();
+                let gateway = b
+                    .gateway_p95_ms_le
+                    .map(|p| {
+                        format!("; per item in the gateway (arrival to last byte) p95 ≤ {p} ms")
+                    })
+                    .unwrap_or_default();
+                let first_error = b
+                    .first_error
+                    .as_ref()
+                    .map(|e| format!("; first error: {e}"))
+                    .unwrap_or_default();
+                let stuck = if b.status == "completed" {
+                    String::new()
+                } else {
+                    format!(
+                        "; not final after a minute without progress at {} of {}; the control plane's last warnings: {}",
+                        b.completed + b.failed,
+                        b.items,
+                        if b.control_plane_warnings.is_empty() {
+                            "none".to_string()
+                        } else {
+                            b.control_plane_warnings.join(" | ")
+                        }
+                    )
+                };
+                rows.push(Row {
+                    what: format!("batch throughput ({} items, Batches API, stand-in provider)", b.items),
+                    measured: format!(
+                        "{:.0} items/s, {:.1} s, {} ({} failed)",
+                        b.items_per_s, b.to_completion_s, b.status, b.failed
+                    ),
+                    goal: "no §3 figure (informs capacity)".into(),
+                    verdict: if b.status == "completed" && b.failed == 0 {
+                        Verdict::Info
+                    } else {
+                        Verdict::Miss
+                    },
+                    note: Some(format!(
+                        "batch worker {}; upload {:.2} s, POST /v1/batches (validate + queue) {:.2} s, then until completed; items/s counted from POST /v1/batches to completed{steady}{gateway}{first_error}{stuck}",
+                        settings.join(", "),
+                        b.upload_s,
+                        b.create_s
+                    )),
+                });
+            }
+            None => rows.push(Row {
+                what: "batch throughput".into(),
+                measured: "—".into(),
+                goal: "no §3 figure (informs capacity)".into(),
+                verdict: Verdict::NotYet("the Batches API (issue 8) is not in this build"),
+                note: None,
             }),
         }
         for (what, goal, why) in [
@@ -241,11 +352,6 @@ impl Report {
                 "usage statistics over 10 million rows, p95",
                 "< 50 ms",
                 "arrives with analytics (issue 9)",
-            ),
-            (
-                "async task creation, p95",
-                "< 10 ms",
-                "arrives with tasks and batches (issue 8)",
             ),
             (
                 "capacity: 1,000,000 accounts; 1,000+ concurrent batch tasks",
@@ -258,6 +364,7 @@ impl Report {
                 measured: "—".into(),
                 goal: goal.into(),
                 verdict: Verdict::NotYet(why),
+                note: None,
             });
         }
         rows
@@ -279,13 +386,27 @@ impl Report {
             "{:<66} {:<44} {:<32} result",
             "target (DESIGN §3)", "measured", "goal"
         );
-        for r in self.rows() {
+        let rows = self.rows();
+        for r in &rows {
             let v = match r.verdict {
                 Verdict::Pass => "PASS".to_string(),
                 Verdict::Miss => "MISS".to_string(),
                 Verdict::NotYet(why) => format!("n/a ({why})"),
+                Verdict::Info => "info".to_string(),
             };
             let _ = writeln!(out, "{:<66} {:<44} {:<32} {v}", r.what, r.measured, r.goal);
+        }
+        let notes: Vec<&Row> = rows.iter().filter(|r| r.note.is_some()).collect();
+        if !notes.is_empty() {
+            let _ = writeln!(out, "\nhow:");
+            for r in notes {
+                let _ = writeln!(
+                    out,
+                    "  {}: {}",
+                    r.what,
+                    r.note.as_deref().unwrap_or_default()
+                );
+            }
         }
         for s in &self.scenarios {
             let _ = writeln!(out, "\n{}", s.name);
@@ -346,9 +467,10 @@ impl Report {
             .into_iter()
             .map(|r| {
                 let (result, note) = match r.verdict {
-                    Verdict::Pass => ("PASS", None),
-                    Verdict::Miss => ("MISS", None),
-                    Verdict::NotYet(why) => ("N/A", Some(why)),
+                    Verdict::Pass => ("PASS", r.note),
+                    Verdict::Miss => ("MISS", r.note),
+                    Verdict::NotYet(why) => ("N/A", Some(why.to_string())),
+                    Verdict::Info => ("INFO", r.note),
                 };
                 json!({"target": r.what, "measured": r.measured, "goal": r.goal, "result": result, "note": note})
             })
@@ -368,6 +490,8 @@ impl Report {
             "rss_under_load_bytes": self.rss_under_load,
             "management_api": self.management_api,
             "webhooks": self.webhooks,
+            "task_creation": self.tasks,
+            "batch_throughput": self.batch,
             "soak": self.soak.as_ref().map(|s| json!({"minutes": s.minutes, "rss_bytes": s.rss, "p99_ms": s.p99_ms, "errors": s.errors})),
         })
     }

@@ -56,7 +56,11 @@ impl Stub {
 /// AI Hub: control plane and gateway.
 pub struct AiHub {
     /// Control plane process (stopped on drop).
-    _control_plane: Proc,
+    control_plane: Proc,
+    /// Its listen address and base environment, to restart it with other
+    /// batch settings between phases.
+    cp_listen: String,
+    cp_env: Vec<(String, String)>,
     /// Gateway process.
     pub gateway: Proc,
     /// Gateway base URL (`http://127.0.0.1:PORT`).
@@ -75,6 +79,43 @@ impl AiHub {
     pub fn admin(&self, args: &[&str]) -> anyhow::Result<serde_json::Value> {
         aihub_admin(&self.database_url, args)
     }
+
+    /// Warnings and errors the control plane logged so far (its log level
+    /// is `warn`), the last `n` lines.
+    pub fn control_plane_warnings(&self, n: usize) -> Vec<String> {
+        let out = self.control_plane.stdout() + &self.control_plane.stderr();
+        let lines: Vec<String> = out
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("\"level\""))
+            .map(|l| l.chars().take(400).collect())
+            .collect();
+        lines[lines.len().saturating_sub(n)..].to_vec()
+    }
+
+    /// Stops the control plane (SIGTERM: it drains) and starts it again on
+    /// the same address and database with `extra` added to its environment
+    /// (e.g. batch worker settings); the gateway keeps running and reaches
+    /// it again at the same URL.
+    pub async fn restart_control_plane(&mut self, extra: &[(&str, &str)]) -> anyhow::Result<()> {
+        self.control_plane
+            .terminate(Duration::from_secs(15))
+            .context("stopping the control plane")?;
+        let mut env: Vec<(&str, &str)> = self
+            .cp_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        env.extend_from_slice(extra);
+        self.control_plane = start_control_plane(&self.cp_listen, &env).await?;
+        Ok(())
+    }
+}
+
+async fn start_control_plane(listen: &str, env: &[(&str, &str)]) -> anyhow::Result<Proc> {
+    let mut proc = Proc::bin("aihub", &["serve"], env)?;
+    proc.wait_http_ok(&format!("http://{listen}/readyz"), START)
+        .await?;
+    Ok(proc)
 }
 
 fn aihub_admin(database_url: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
@@ -102,25 +143,33 @@ impl AiHub {
         let database_url = format!("sqlite://{}/aihub.db?mode=rwc", dir.path().display());
         let cp_port = free_port();
         let cp_listen = format!("127.0.0.1:{cp_port}");
-        let mut control_plane = Proc::bin(
-            "aihub",
-            &["serve"],
-            &[
-                ("AIHUB_DATABASE__URL", database_url.as_str()),
-                ("AIHUB_SERVER__LISTEN", cp_listen.as_str()),
-                ("AIHUB_INTERNAL__SHARED_SECRET", SECRET),
-                ("AIHUB_AUTH__TOKEN_SECRET", TOKEN_SECRET),
-                ("AIHUB_LOG__LEVEL", "warn"),
-                // The webhook scenario's receiver listens on 127.0.0.1.
-                ("AIHUB_WEBHOOKS__ALLOW_PRIVATE_NETWORKS", "true"),
-                // Millions of tokens go through one account: invoiced, not
-                // refused for want of credit (the charger still charges it all).
-                ("AIHUB_BILLING__DEFAULT_PLAN", "enterprise"),
-            ],
-        )?;
-        control_plane
-            .wait_http_ok(&format!("http://{cp_listen}/readyz"), START)
-            .await?;
+        // The gateway's address is chosen first: the batch worker sends items
+        // through it.
+        let gw_port = free_port();
+        let listen = format!("127.0.0.1:{gw_port}");
+        let gateway_url = format!("http://{listen}");
+        let cp_env: Vec<(String, String)> = [
+            ("AIHUB_DATABASE__URL", database_url.as_str()),
+            ("AIHUB_SERVER__LISTEN", cp_listen.as_str()),
+            ("AIHUB_INTERNAL__SHARED_SECRET", SECRET),
+            ("AIHUB_AUTH__TOKEN_SECRET", TOKEN_SECRET),
+            ("AIHUB_LOG__LEVEL", "warn"),
+            // The webhook scenario's receiver listens on 127.0.0.1.
+            ("AIHUB_WEBHOOKS__ALLOW_PRIVATE_NETWORKS", "true"),
+            // Millions of tokens go through one account: invoiced, not
+            // refused for want of credit (the charger still charges it all).
+            ("AIHUB_BILLING__DEFAULT_PLAN", "enterprise"),
+            // Batch items go through the gateway started below.
+            ("AIHUB_BATCHES__GATEWAY_URL", gateway_url.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let env: Vec<(&str, &str)> = cp_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let control_plane = start_control_plane(&cp_listen, &env).await?;
         aihub_admin(
             &database_url,
             &[
@@ -173,9 +222,7 @@ impl AiHub {
         )?;
         let key = key["secret"].as_str().context("key secret")?.to_string();
 
-        let gw_port = free_port();
         let ops_port = free_port();
-        let listen = format!("127.0.0.1:{gw_port}");
         let ops = format!("127.0.0.1:{ops_port}");
         let cp_url = format!("http://{cp_listen}");
         let threads = threads.to_string();
@@ -202,7 +249,9 @@ impl AiHub {
             .wait_http_ok(&format!("http://{ops}/readyz"), START)
             .await?;
         Ok(AiHub {
-            _control_plane: control_plane,
+            control_plane,
+            cp_listen,
+            cp_env,
             gateway,
             url: format!("http://{listen}"),
             ops_url: format!("http://{ops}"),
