@@ -80,7 +80,7 @@ CREATE TABLE batch_items (
     UNIQUE (batch_id, custom_id)
 );
 CREATE INDEX batch_items_due ON batch_items (status, next_at);
-CREATE INDEX batch_items_developer ON batch_items (developer_id, status);
+CREATE INDEX batch_items_developer ON batch_items (developer_id, status, batch_id, line_no);
 
 CREATE TABLE tasks (
     id           TEXT   NOT NULL PRIMARY KEY,

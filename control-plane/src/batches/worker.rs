@@ -126,11 +126,11 @@ impl Worker {
         if free == 0 {
             return Ok(0);
         }
+        // Developers with a batch in progress (few rows; claiming finds
+        // whether any of their items is due).
         let due: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT developer_id FROM batch_items WHERE status = 'pending' AND next_at <= $1 \
-             ORDER BY developer_id",
+            "SELECT DISTINCT developer_id FROM batches WHERE status = 'in_progress' ORDER BY developer_id",
         )
-        .bind(now)
         .fetch_all(self.db.pool())
         .await?;
         if due.is_empty() {
@@ -300,10 +300,34 @@ impl Worker {
 
     async fn run(&self, item: Claimed) -> DomainResult<()> {
         let outcome = self.send(&item).await;
+        // A busy database must not leave the item to its lease: the
+        // outcome is written again a few times before giving up (the lease
+        // then hands the item to a worker, which meters it once).
+        let mut last = None;
+        for attempt in 0..5u32 {
+            match self.record(&item, &outcome).await {
+                Ok(finished) => {
+                    if finished {
+                        store::finalize(&self.db, &item.batch_id, false).await?;
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| crate::error::DomainError::Internal("recording failed".into())))
+    }
+
+    /// Writes an attempt's outcome; true when the batch may be finished.
+    async fn record(&self, item: &Claimed, outcome: &Outcome) -> DomainResult<bool> {
         let now = db::now_ms();
         let mut tx = self.db.begin_write().await?;
         match outcome {
             Outcome::Retry(wait, why) if item.attempts < self.settings.max_attempts => {
+                let (wait, why) = (*wait, why.as_str());
                 sqlx::query(
                     "UPDATE batch_items SET status = 'pending', lease_until = NULL, next_at = $1, error = $2 \
                      WHERE batch_id = $3 AND line_no = $4 AND status = 'running'",
@@ -315,7 +339,7 @@ impl Worker {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                return Ok(());
+                return Ok(false);
             }
             Outcome::Retry(_, why) => {
                 let n = sqlx::query(
@@ -343,6 +367,7 @@ impl Worker {
                 prompt,
                 completion,
             } => {
+                let (status, prompt, completion) = (*status, *prompt, *completion);
                 let ok = (200..300).contains(&status);
                 let n = sqlx::query(
                     "UPDATE batch_items SET status = $1, lease_until = NULL, finished_at = $2, \
@@ -353,8 +378,8 @@ impl Worker {
                 .bind(if ok { "succeeded" } else { "failed" })
                 .bind(now)
                 .bind(i64::from(status))
-                .bind(&body)
-                .bind(&request_id)
+                .bind(body)
+                .bind(request_id)
                 .bind(prompt)
                 .bind(completion)
                 .bind(&item.batch_id)
@@ -378,27 +403,28 @@ impl Worker {
                 }
             }
         }
-        progress(&mut tx, &item.batch_id).await?;
+        let finished = progress(&mut tx, &item.batch_id).await?;
         tx.commit().await?;
-        store::finalize(&self.db, &item.batch_id, false).await?;
-        Ok(())
+        Ok(finished)
     }
 }
 
 /// Emits `batch.progress` (Batches API) or `task.progress` when the item
 /// just finished took the batch past another tenth of its items (the last
-/// tenth is the completion event's).
-async fn progress(conn: &mut sqlx::AnyConnection, batch_id: &str) -> DomainResult<()> {
+/// tenth is the completion event's). Returns whether the batch may be
+/// finished now (all items done, or it is being cancelled), so finalizing
+/// is not tried after every item.
+async fn progress(conn: &mut sqlx::AnyConnection, batch_id: &str) -> DomainResult<bool> {
     let Some(b) = store::by_id(conn, batch_id).await? else {
-        return Ok(());
+        return Ok(false);
     };
     let done = b.completed + b.failed;
-    if b.total <= 0 || done >= b.total {
-        return Ok(());
+    if b.status == "cancelling" || b.total <= 0 || done >= b.total {
+        return Ok(true);
     }
     let tenth = |n: i64| n * 10 / b.total;
     if tenth(done) == tenth(done - 1) {
-        return Ok(());
+        return Ok(false);
     }
     let counts = json!({"total": b.total, "completed": b.completed, "failed": b.failed});
     if b.origin.starts_with("task_") {
@@ -418,7 +444,7 @@ async fn progress(conn: &mut sqlx::AnyConnection, batch_id: &str) -> DomainResul
         )
         .await?;
     }
-    Ok(())
+    Ok(false)
 }
 
 /// 1 s, 2 s, 4 s … up to a minute.
