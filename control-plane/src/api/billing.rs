@@ -977,8 +977,43 @@ struct GrantRequest {
     memo: String,
 }
 
+/// What an operator's credit route does.
+#[derive(Clone, Copy)]
+enum CreditMove {
+    /// Promotional credit given.
+    Grant,
+    /// Paid credit taken back (the money goes back through the provider).
+    Refund,
+}
+
 /// `POST /api/v1/admin/developers/{id}/credit` → the new balance.
 async fn admin_grant(
+    api: Api,
+    admin: AdminUser,
+    client: Client,
+    id: Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<Value>,
+) -> Result<Response, ApiFailure> {
+    move_credit(CreditMove::Grant, api, admin, client, id, headers, body).await
+}
+
+/// `POST /api/v1/admin/developers/{id}/refund` `{"amount", "memo"}`: takes
+/// paid credit back (the operator returns the money through the provider).
+async fn admin_refund(
+    api: Api,
+    admin: AdminUser,
+    client: Client,
+    id: Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<Value>,
+) -> Result<Response, ApiFailure> {
+    move_credit(CreditMove::Refund, api, admin, client, id, headers, body).await
+}
+
+/// Grants or refunds credit, audited, once per `Idempotency-Key`.
+async fn move_credit(
+    how: CreditMove,
     Api(api): Api,
     AdminUser(admin): AdminUser,
     Client(client): Client,
@@ -987,7 +1022,12 @@ async fn admin_grant(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiFailure> {
     let r: GrantRequest = parse(&body)?;
-    let amount = money::parse_positive(&amount_text(&r.amount)?, "amount", 9)?;
+    // Grants may be any exact amount; refunds are of money paid, in cents.
+    let places = match how {
+        CreditMove::Grant => 9,
+        CreditMove::Refund => 2,
+    };
+    let amount = money::parse_positive(&amount_text(&r.amount)?, "amount", places)?;
     let db = api.accounts.db();
     let (mut tx, idem) = match idempotent::start(
         db,
@@ -1002,11 +1042,20 @@ async fn admin_grant(
         Start::Go(tx, idem) => (tx, idem),
     };
     known_developer(&mut tx, &id).await?;
-    let posted = credit::grant(&mut tx, db.backend(), &id, amount, &r.memo).await?;
+    let (posted, action) = match how {
+        CreditMove::Grant => (
+            credit::grant(&mut tx, db.backend(), &id, amount, &r.memo).await?,
+            "billing.credit_granted",
+        ),
+        CreditMove::Refund => (
+            credit::refund(&mut tx, db.backend(), &id, amount, &r.memo).await?,
+            "billing.credit_refunded",
+        ),
+    };
     audit::record(
         &mut tx,
         &admin_actor(&admin, &client),
-        "billing.credit_granted",
+        action,
         &id,
         &json!({"amount": money::format(amount), "memo": r.memo, "transaction_id": posted.id}),
     )
@@ -1250,52 +1299,6 @@ async fn admin_uncollectible(
     let inv = invoices::get(&mut tx, &id, None).await?;
     tx.commit().await.map_err(DomainError::from)?;
     Ok(Json(inv.to_json()))
-}
-
-/// `POST /api/v1/admin/developers/{id}/refund` `{"amount", "memo"}`: takes
-/// paid credit back (the operator returns the money through the provider).
-async fn admin_refund(
-    Api(api): Api,
-    AdminUser(admin): AdminUser,
-    Client(client): Client,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<Response, ApiFailure> {
-    let r: GrantRequest = parse(&body)?;
-    let amount = money::parse_positive(&amount_text(&r.amount)?, "amount", 2)?;
-    let db = api.accounts.db();
-    let (mut tx, idem) = match idempotent::start(
-        db,
-        &api.sealing_secret,
-        &admin.developer.id,
-        &headers,
-        &body,
-    )
-    .await?
-    {
-        Start::Replay(r) => return Ok(r),
-        Start::Go(tx, idem) => (tx, idem),
-    };
-    known_developer(&mut tx, &id).await?;
-    let posted = credit::refund(&mut tx, db.backend(), &id, amount, &r.memo).await?;
-    audit::record(
-        &mut tx,
-        &admin_actor(&admin, &client),
-        "billing.credit_refunded",
-        &id,
-        &json!({"amount": money::format(amount), "memo": r.memo, "transaction_id": posted.id}),
-    )
-    .await?;
-    let balance = credit::balance(&mut tx, &id).await?;
-    idempotent::finish(
-        tx,
-        idem,
-        &api.sealing_secret,
-        StatusCode::CREATED,
-        json!({"transaction_id": posted.id, "balance": balance.to_json()}),
-    )
-    .await
 }
 
 #[derive(Deserialize)]

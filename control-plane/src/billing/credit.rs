@@ -64,8 +64,9 @@ fn amount(nanos: i64) -> rust_decimal::Decimal {
     nanos_to_decimal(nanos)
 }
 
-/// Posts `kind` crediting the developer's `credit` account from `source`,
-/// and tells the gateways (the spend limit moved).
+/// Posts `kind` crediting the developer's `credit` account from `source`
+/// (a negative amount moves it back), and tells the gateways (the spend
+/// limit moved).
 #[allow(clippy::too_many_arguments)]
 async fn credit(
     conn: &mut AnyConnection,
@@ -174,35 +175,24 @@ pub async fn refund(
             super::money::format(b.paid.max(0))
         )));
     }
-    let from = ledger::account(conn, Some(developer_id), AccountKind::CreditPaid).await?;
-    let to = ledger::account(conn, None, AccountKind::Cash).await?;
     let memo = if memo.trim().is_empty() {
         "Refund of prepaid credit".to_string()
     } else {
         memo.trim().to_string()
     };
-    let posted = ledger::post(
+    // A top-up backwards: paid credit goes back to cash.
+    credit(
         conn,
-        &NewTransaction {
-            kind: "refund".into(),
-            idempotency_key: None,
-            developer_id: Some(developer_id.into()),
-            memo,
-            postings: vec![
-                Posting {
-                    account_id: from,
-                    amount: amount(amount_nanos),
-                },
-                Posting {
-                    account_id: to,
-                    amount: -amount(amount_nanos),
-                },
-            ],
-        },
+        backend,
+        developer_id,
+        "refund",
+        AccountKind::CreditPaid,
+        AccountKind::Cash,
+        -amount_nanos,
+        memo,
+        None,
     )
-    .await?;
-    db::record_change(conn, backend, Entity::Developer, developer_id).await?;
-    Ok(posted)
+    .await
 }
 
 /// The alphabet of codes: no 0/O, 1/I/L to misread.
