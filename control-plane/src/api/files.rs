@@ -202,42 +202,76 @@ fn page(data: Vec<Value>, limit: i64) -> Value {
 }
 
 /// `POST /v1/files` (multipart: `file`, `purpose=batch`).
-async fn upload(Api(api): Api, headers: HeaderMap, mut form: Multipart) -> Result<Response> {
-    let who = caller(&api, &headers, EndpointScope::Files).await?;
-    let mut purpose = None;
-    let mut file: Option<(String, Vec<u8>)> = None;
-    let max = api.batches.max_file_bytes;
+/// An uploaded multipart form: its `purpose` and its `file` (name made
+/// safe to store, content), as both upload routes read it.
+pub(super) struct Upload {
+    pub(super) purpose: Option<String>,
+    pub(super) file: Option<(String, axum::body::Bytes)>,
+}
+
+/// Reads an upload form; the error says what was wrong (the file larger
+/// than `max` bytes, an unreadable body).
+pub(super) async fn read_upload(
+    form: &mut Multipart,
+    max: usize,
+) -> std::result::Result<Upload, String> {
+    let mut up = Upload {
+        purpose: None,
+        file: None,
+    };
     while let Some(field) = form
         .next_field()
         .await
-        .map_err(|e| OaiError::invalid(format!("The multipart body could not be read: {e}")))?
+        .map_err(|e| format!("the multipart body could not be read: {e}"))?
     {
         match field.name() {
-            Some("purpose") => {
-                purpose = Some(
-                    field
-                        .text()
-                        .await
-                        .map_err(|e| OaiError::invalid(e.to_string()))?,
-                );
-            }
+            Some("purpose") => up.purpose = Some(field.text().await.map_err(|e| e.to_string())?),
             Some("file") => {
-                let name = field.file_name().unwrap_or("upload.jsonl").to_string();
+                let name: String = field
+                    .file_name()
+                    .unwrap_or("upload.jsonl")
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(255)
+                    .collect();
                 let data = field
                     .bytes()
                     .await
-                    .map_err(|e| OaiError::invalid(format!("The file could not be read: {e}")))?;
+                    .map_err(|e| format!("the file could not be read: {e}"))?;
                 if data.len() > max {
-                    return Err(OaiError::invalid(format!(
-                        "File is too large: at most {max} bytes."
-                    ))
-                    .param("file"));
+                    return Err(format!("the file is too large: at most {max} bytes"));
                 }
-                file = Some((name, data.to_vec()));
+                up.file = Some((name, data));
             }
             _ => {}
         }
     }
+    Ok(up)
+}
+
+/// A stored file as a download.
+pub(super) fn download(meta: &files::FileMeta, data: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, meta.content_type().to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"{}\"",
+                    meta.filename.replace('"', "")
+                ),
+            ),
+        ],
+        data,
+    )
+        .into_response()
+}
+
+async fn upload(Api(api): Api, headers: HeaderMap, mut form: Multipart) -> Result<Response> {
+    let who = caller(&api, &headers, EndpointScope::Files).await?;
+    let Upload { purpose, file } = read_upload(&mut form, api.batches.max_file_bytes)
+        .await
+        .map_err(|m| OaiError::invalid(m).param("file"))?;
     let purpose = purpose.ok_or_else(|| {
         OaiError::invalid("Missing required parameter: 'purpose'.").param("purpose")
     })?;
@@ -252,7 +286,6 @@ async fn upload(Api(api): Api, headers: HeaderMap, mut form: Multipart) -> Resul
     if data.is_empty() {
         return Err(OaiError::invalid("The file is empty.").param("file"));
     }
-    let name: String = name.chars().filter(|c| !c.is_control()).take(255).collect();
     let db = api.accounts.db();
     let mut tx = db.begin_write().await?;
     let f = files::store(&mut tx, &who.developer_id, "batch", &name, &data).await?;
@@ -306,12 +339,7 @@ async fn file_content(
     let mut c = api.accounts.db().pool().acquire().await?;
     let meta = files::get(&mut c, &who.developer_id, &id).await?;
     let data = files::content(&mut c, &meta.id).await?;
-    let kind = if meta.filename.ends_with(".csv") {
-        "text/csv"
-    } else {
-        "application/jsonl"
-    };
-    Ok(([(header::CONTENT_TYPE, kind)], data).into_response())
+    Ok(download(&meta, data))
 }
 
 /// `DELETE /v1/files/{id}`

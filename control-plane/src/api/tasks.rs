@@ -9,7 +9,7 @@ use super::{Api, ApiFailure, ApiJson};
 use crate::batches::{files, store, tasks};
 use crate::error::DomainError;
 use axum::extract::{Path, Query};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -42,31 +42,15 @@ async fn upload(
     AuthUser(who): AuthUser,
     mut form: axum::extract::Multipart,
 ) -> Result<Response, ApiFailure> {
-    let max = api.batches.max_file_bytes;
-    let mut file = None;
-    while let Some(field) = form
-        .next_field()
+    let upload = super::files::read_upload(&mut form, api.batches.max_file_bytes)
         .await
-        .map_err(|e| ApiFailure::invalid(format!("the multipart body could not be read: {e}")))?
-    {
-        if field.name() == Some("file") {
-            let name = field.file_name().unwrap_or("upload.jsonl").to_string();
-            let data = field
-                .bytes()
-                .await
-                .map_err(|e| ApiFailure::invalid(format!("file: could not be read: {e}")))?;
-            if data.len() > max {
-                return Err(ApiFailure::invalid(format!("file: at most {max} bytes")));
-            }
-            file = Some((name, data));
-        }
-    }
-    let (name, data) =
-        file.ok_or_else(|| ApiFailure::invalid("file: required (a CSV or JSONL file)"))?;
+        .map_err(|m| ApiFailure::invalid(format!("file: {m}")))?;
+    let (name, data) = upload
+        .file
+        .ok_or_else(|| ApiFailure::invalid("file: required (a CSV or JSONL file)"))?;
     if data.is_empty() {
         return Err(ApiFailure::invalid("file: the file is empty"));
     }
-    let name: String = name.chars().filter(|c| !c.is_control()).take(255).collect();
     let mut tx = api
         .accounts
         .db()
@@ -94,22 +78,7 @@ async fn file_content(
         .map_err(DomainError::from)?;
     let meta = files::get(&mut c, &who.developer.id, &id).await?;
     let data = files::content(&mut c, &meta.id).await?;
-    let kind = if meta.filename.ends_with(".csv") {
-        "text/csv; charset=utf-8"
-    } else {
-        "application/jsonl"
-    };
-    Ok((
-        [
-            (header::CONTENT_TYPE, kind.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}\"", meta.filename),
-            ),
-        ],
-        data,
-    )
-        .into_response())
+    Ok(super::files::download(&meta, data))
 }
 
 #[derive(Deserialize)]
@@ -359,20 +328,5 @@ async fn download(
     };
     let meta = files::get(&mut c, &who.developer.id, file_id).await?;
     let data = files::content(&mut c, &meta.id).await?;
-    let kind = if meta.filename.ends_with(".csv") {
-        "text/csv; charset=utf-8"
-    } else {
-        "application/jsonl"
-    };
-    Ok((
-        [
-            (header::CONTENT_TYPE, kind.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}\"", meta.filename),
-            ),
-        ],
-        data,
-    )
-        .into_response())
+    Ok(super::files::download(&meta, data))
 }

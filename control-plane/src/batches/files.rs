@@ -29,6 +29,15 @@ pub struct FileMeta {
 }
 
 impl FileMeta {
+    /// How the content is served: CSV exports, JSONL otherwise.
+    pub fn content_type(&self) -> &'static str {
+        if self.filename.ends_with(".csv") {
+            "text/csv; charset=utf-8"
+        } else {
+            "application/jsonl"
+        }
+    }
+
     /// OpenAI's file object.
     pub fn to_json(&self) -> Value {
         json!({
