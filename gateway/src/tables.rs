@@ -131,19 +131,18 @@ pub struct Tables {
     pub models: HashMap<String, Arc<Model>>,
     /// Sorted public model names, for `GET /v1/models`.
     pub model_names: Vec<String>,
-    /// Prices agreed with single developers, by (developer id, model name).
-    pub custom_prices: HashMap<(String, String), Prices>,
+    /// Prices agreed with single developers: by developer id, then model
+    /// name (looked up by `&str`, no allocation per request).
+    pub custom_prices: HashMap<String, HashMap<String, Prices>>,
 }
 
 impl Tables {
     /// What `model` costs `developer_id`: the price agreed with the
     /// developer, else the model's.
     pub fn prices_for<'a>(&'a self, developer_id: &str, model: &'a Model) -> &'a Prices {
-        if self.custom_prices.is_empty() {
-            return &model.prices;
-        }
         self.custom_prices
-            .get(&(developer_id.to_string(), model.name.clone()))
+            .get(developer_id)
+            .and_then(|m| m.get(model.name.as_str()))
             .unwrap_or(&model.prices)
     }
 }
@@ -219,10 +218,10 @@ impl Tables {
         let custom_prices = snapshot
             .developers
             .iter()
-            .flat_map(|d| {
-                d.prices
-                    .iter()
-                    .map(|(model, p)| ((d.id.clone(), model.clone()), p.clone()))
+            .filter(|d| !d.prices.is_empty())
+            .map(|d| {
+                let prices = d.prices.iter().map(|(m, p)| (m.clone(), p.clone()));
+                (d.id.clone(), prices.collect())
             })
             .collect();
         let account_limits = snapshot
