@@ -41,6 +41,8 @@ pub struct Metrics {
     pub rows_shipped: IntCounterVec,
     /// Ship failures, by sink.
     pub ship_errors: IntCounterVec,
+    /// Rows of a retried batch the store already had (not sent again), by sink.
+    pub rows_deduplicated: IntCounterVec,
     /// Version of the configuration in use.
     pub config_version: IntGauge,
     /// Unix seconds of the last successful contact with the control plane.
@@ -140,6 +142,11 @@ impl Metrics {
             ship_errors: counter(
                 "usage_ship_errors_total",
                 "Failed shipments, by sink.",
+                &["sink"],
+            )?,
+            rows_deduplicated: counter(
+                "usage_rows_deduplicated_total",
+                "Usage rows of a retried batch the store already had, not sent again, by sink.",
                 &["sink"],
             )?,
             config_version: gauge(

@@ -1,16 +1,31 @@
 //! The usage spool: rows are appended to a local file first, then shipped in
 //! batches to the usage store, so an unreachable store or a crash delays
-//! usage but never loses it.
+//! usage but never loses it, and a row reaches the store once.
 //!
 //! Files in `spool.dir`:
 //! - `active-<n>.jsonl` — being appended (one JSON row a line), flushed and
 //!   fsynced every `flush_interval_ms` (group commit);
 //! - `ready-<n>.jsonl` — sealed every `ship_interval_ms`, waiting to ship;
-//!   deleted once the store acknowledged every row.
+//!   deleted once the store acknowledged every row;
+//! - `ready-<n>.acked` — how many leading rows of `ready-<n>.jsonl` the store
+//!   acknowledged (ASCII decimal), rewritten after every acknowledged batch
+//!   (written to `ready-<n>.acked.tmp`, fsynced, renamed, directory fsynced)
+//!   and removed after the segment.
 //!
-//! At start, leftover `active-*` files (a crash) are sealed and everything
-//! ready is shipped. Stores deduplicate by request id, so a segment shipped
-//! twice (crash after the store acked, before the delete) still counts once.
+//! Exactly once: rollups in ClickHouse count a row as often as it is
+//! inserted, so an acknowledged row is never sent again — shipping resumes
+//! after the acknowledged count. Segments ship strictly in order and the
+//! shipper stops at the first failure, so at most one batch can have an
+//! unknown outcome (a failed call whose insert may have landed, or a crash
+//! between the store's ack and the `.acked` write); that batch is sent with
+//! [`UsageStore::ship_retry`], which skips rows the store already has. After
+//! a restart, every remaining batch of the first unfinished segment goes
+//! through `ship_retry` (`batch_rows` may have changed, so the batch the
+//! previous run had in flight may span several of ours); so does a segment
+//! whose `.acked` file cannot be read.
+//!
+//! At start, leftover `active-*` files (a crash) are sealed, `.acked` files
+//! without their segment are removed, and everything ready is shipped.
 
 use crate::metrics::Metrics;
 use aihub_contract::usage::UsageRow;
@@ -18,7 +33,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -28,8 +43,16 @@ use tokio::sync::Notify;
 pub trait UsageStore: Send + Sync {
     /// Label for metrics and logs.
     fn name(&self) -> &'static str;
-    /// Stores rows; must be idempotent by request id.
+    /// Stores rows. The spool never sends a row again once this returned
+    /// `Ok`, so it need not deduplicate (ClickHouse's rollups do not).
     async fn ship(&self, rows: &[UsageRow]) -> anyhow::Result<()>;
+    /// Stores the rows among `rows` the store does not have yet (by request
+    /// id) and returns how many it already had. Used for a batch whose
+    /// earlier attempt may have been stored. The default calls [`Self::ship`],
+    /// right for stores that deduplicate by request id themselves.
+    async fn ship_retry(&self, rows: &[UsageRow]) -> anyhow::Result<u64> {
+        self.ship(rows).await.map(|()| 0)
+    }
 }
 
 /// Rows handed over by request threads, drained by the writer on each group
@@ -78,6 +101,13 @@ pub struct Spool {
     /// Timestamp (ms) of the oldest unshipped row, 0 when none.
     oldest_ms: Arc<AtomicI64>,
     sealed: Arc<Notify>,
+    /// A batch was sent and its acknowledgement is not on disk (the call
+    /// failed, or recording it did): the next batch goes through `ship_retry`.
+    uncertain: AtomicBool,
+    /// The first unfinished segment found at start (`u64::MAX` when none):
+    /// the previous run may have had a batch of it in flight, so all of its
+    /// remaining batches go through `ship_retry`.
+    resume_segment: AtomicU64,
 }
 
 /// Creates the spool and the handle that feeds it.
@@ -96,6 +126,8 @@ pub fn spool(
             depth: Arc::new(AtomicI64::new(0)),
             oldest_ms: Arc::new(AtomicI64::new(0)),
             sealed: Arc::new(Notify::new()),
+            uncertain: AtomicBool::new(false),
+            resume_segment: AtomicU64::new(u64::MAX),
         },
         SpoolHandle { pending },
     )
@@ -123,6 +155,46 @@ fn list(dir: &Path, prefix: &str) -> std::io::Result<Vec<(u64, PathBuf)>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// The acknowledgement file of segment `ready-<n>.jsonl`.
+fn acked_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("ready-{n:012}.acked"))
+}
+
+/// How many leading rows of a segment the store acknowledged: 0 when there
+/// is no acknowledgement file, an error when it cannot be read or parsed.
+fn read_acked(path: &Path) -> anyhow::Result<usize> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .with_context(|| format!("parsing {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Makes renames and removals in `dir` durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Durably records that the first `acked` rows of a segment are stored:
+/// a temporary file, fsynced, renamed over `path`, the directory fsynced.
+fn write_acked(path: &Path, acked: usize) -> anyhow::Result<()> {
+    let tmp = path.with_extension("acked.tmp");
+    let mut file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    writeln!(file, "{acked}")?;
+    file.sync_all()
+        .with_context(|| format!("syncing {}", tmp.display()))?;
+    drop(file);
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir).with_context(|| format!("syncing {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Reads the complete rows of a segment (a torn last line is skipped).
@@ -196,7 +268,8 @@ impl Writer {
 }
 
 impl Spool {
-    /// Prepares the directory: seals what a crash left active, counts the backlog.
+    /// Prepares the directory: seals what a crash left active, removes
+    /// acknowledgement files without a segment, counts the backlog.
     fn recover(&self) -> anyhow::Result<u64> {
         let dir = &self.settings.dir;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -206,20 +279,54 @@ impl Spool {
             std::fs::rename(&path, &to)?;
             max = max.max(n);
         }
+        let ready = list(dir, "ready-")?;
+        // An `.acked` file outlives its segment after a crash between the two
+        // removals; segment numbers start again above the highest file left,
+        // so a stale one could otherwise skip rows of a new segment.
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let orphan = if name.ends_with(".acked.tmp") {
+                true
+            } else if let Some(n) = name
+                .strip_prefix("ready-")
+                .and_then(|s| s.strip_suffix(".acked"))
+            {
+                n.parse::<u64>()
+                    .map_or(true, |n| !ready.iter().any(|(r, _)| *r == n))
+            } else {
+                false
+            };
+            if orphan {
+                std::fs::remove_file(entry.path())
+                    .with_context(|| format!("removing {}", entry.path().display()))?;
+            }
+        }
         let mut backlog = 0i64;
         let mut oldest = 0i64;
-        for (n, path) in list(dir, "ready-")? {
-            max = max.max(n);
-            let rows = read_segment(&path)?;
-            backlog += rows.len() as i64;
-            if let Some(first) = rows.iter().map(|r| r.ts_ms).min() {
+        let mut resume = u64::MAX;
+        for (n, path) in &ready {
+            max = max.max(*n);
+            let rows = read_segment(path)?;
+            let acked = read_acked(&acked_path(dir, *n))
+                .unwrap_or(0)
+                .min(rows.len());
+            let left = &rows[acked..];
+            if !left.is_empty() && resume == u64::MAX {
+                resume = *n;
+            }
+            backlog += left.len() as i64;
+            if let Some(first) = left.iter().map(|r| r.ts_ms).min() {
                 if oldest == 0 || first < oldest {
                     oldest = first;
                 }
             }
         }
+        self.resume_segment.store(resume, Ordering::Relaxed);
         self.depth.store(backlog, Ordering::Relaxed);
         self.oldest_ms.store(oldest, Ordering::Relaxed);
+        self.metrics.spool_depth.set(backlog);
         if backlog > 0 {
             tracing::info!(
                 rows = backlog,
@@ -307,15 +414,9 @@ impl Spool {
                 }
             };
             let mut failed = false;
-            for (_, path) in segments {
-                match self.ship_segment(&path).await {
-                    Ok(n) => {
-                        self.metrics
-                            .rows_shipped
-                            .with_label_values(&[sink])
-                            .inc_by(n);
-                        backoff = Duration::from_millis(100);
-                    }
+            for (n, path) in segments {
+                match self.ship_segment(n, &path).await {
+                    Ok(()) => backoff = Duration::from_millis(100),
                     Err(e) => {
                         self.metrics.ship_errors.with_label_values(&[sink]).inc();
                         tracing::warn!(sink, "shipping usage failed, will retry: {e:#}");
@@ -335,20 +436,74 @@ impl Spool {
         }
     }
 
-    async fn ship_segment(&self, path: &Path) -> anyhow::Result<u64> {
+    /// Ships the rows of segment `n` not acknowledged yet, recording the
+    /// acknowledged count after each batch, then removes the segment.
+    async fn ship_segment(&self, n: u64, path: &Path) -> anyhow::Result<()> {
+        let sink = self.store.name();
+        let dir = &self.settings.dir;
         let rows = read_segment(path).with_context(|| format!("reading {}", path.display()))?;
-        for batch in rows.chunks(self.settings.batch_rows) {
-            self.store.ship(batch).await?;
+        let acked_file = acked_path(dir, n);
+        let (mut acked, mut all_retry) = match read_acked(&acked_file) {
+            Ok(acked) => (acked.min(rows.len()), false),
+            Err(e) => {
+                // Unknown progress: send everything, but only what is missing.
+                tracing::warn!("{e:#}; re-checking every row of the segment with the store");
+                (0, true)
+            }
+        };
+        all_retry |= self.resume_segment.load(Ordering::Relaxed) == n;
+        while acked < rows.len() {
+            let end = (acked + self.settings.batch_rows).min(rows.len());
+            let batch = &rows[acked..end];
+            // Set before sending, cleared once the ack is on disk: any failure
+            // in between leaves the outcome of this batch uncertain.
+            let retry = self.uncertain.swap(true, Ordering::Relaxed) || all_retry;
+            let already = if retry {
+                self.store.ship_retry(batch).await?
+            } else {
+                self.store.ship(batch).await?;
+                0
+            };
+            write_acked(&acked_file, end)?;
+            self.uncertain.store(false, Ordering::Relaxed);
+            acked = end;
+
+            let already = already.min(batch.len() as u64);
+            self.metrics
+                .rows_shipped
+                .with_label_values(&[sink])
+                .inc_by(batch.len() as u64 - already);
+            if already > 0 {
+                self.metrics
+                    .rows_deduplicated
+                    .with_label_values(&[sink])
+                    .inc_by(already);
+                tracing::info!(
+                    sink,
+                    rows = already,
+                    "usage rows already stored were not sent again"
+                );
+            }
+            let k = batch.len() as i64;
+            let left = self.depth.fetch_sub(k, Ordering::Relaxed) - k;
+            if left <= 0 {
+                self.depth.store(0, Ordering::Relaxed);
+                self.oldest_ms.store(0, Ordering::Relaxed);
+            }
+            self.metrics.spool_depth.set(left.max(0));
         }
+        // The segment goes first, durably, then its ack file: a crash in
+        // between leaves an ack file without a segment, removed at start;
+        // the other order could leave a segment without one, shipped again.
         std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
-        let n = rows.len() as i64;
-        let left = self.depth.fetch_sub(n, Ordering::Relaxed) - n;
-        if left <= 0 {
-            self.depth.store(0, Ordering::Relaxed);
-            self.oldest_ms.store(0, Ordering::Relaxed);
+        sync_dir(dir).with_context(|| format!("syncing {}", dir.display()))?;
+        match std::fs::remove_file(&acked_file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", acked_file.display()))
+            }
+            _ => {}
         }
-        self.metrics.spool_depth.set(left.max(0));
-        Ok(rows.len() as u64)
+        Ok(())
     }
 
     fn update_lag(&self) {
@@ -449,5 +604,219 @@ mod tests {
         assert_eq!(ready.iter().map(|r| r.0).collect::<Vec<_>>(), vec![5]);
         assert_eq!(active.iter().map(|r| r.0).collect::<Vec<_>>(), vec![6]);
         assert_eq!(read_segment(&active[0].1).unwrap()[0].request_id, "b");
+    }
+
+    /// A store that keeps rows in memory and deduplicates in `ship_retry` as
+    /// ClickHouseStore does; the call numbered `fail_on_call` (0-based) stores
+    /// its rows and then fails, as when the ack is lost.
+    #[derive(Default)]
+    struct FakeStore {
+        rows: std::sync::Mutex<Vec<UsageRow>>,
+        calls: std::sync::Mutex<Vec<(&'static str, Vec<String>)>>,
+        fail_on_call: Option<usize>,
+    }
+
+    impl FakeStore {
+        fn ids(&self) -> Vec<String> {
+            self.rows
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|r| r.request_id.clone())
+                .collect()
+        }
+
+        fn calls(&self) -> Vec<(&'static str, Vec<String>)> {
+            self.calls.lock().unwrap().clone()
+        }
+
+        fn record(&self, kind: &'static str, rows: &[UsageRow]) -> anyhow::Result<()> {
+            let mut calls = self.calls.lock().unwrap();
+            let call = calls.len();
+            calls.push((kind, rows.iter().map(|r| r.request_id.clone()).collect()));
+            self.rows.lock().unwrap().extend_from_slice(rows);
+            if self.fail_on_call == Some(call) {
+                anyhow::bail!("stored, but the answer was lost");
+            }
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl UsageStore for FakeStore {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+
+        async fn ship(&self, rows: &[UsageRow]) -> anyhow::Result<()> {
+            self.record("ship", rows)
+        }
+
+        async fn ship_retry(&self, rows: &[UsageRow]) -> anyhow::Result<u64> {
+            let have = self.ids();
+            let missing: Vec<UsageRow> = rows
+                .iter()
+                .filter(|r| !have.contains(&r.request_id))
+                .cloned()
+                .collect();
+            self.record("retry", &missing)?;
+            Ok((rows.len() - missing.len()) as u64)
+        }
+    }
+
+    fn test_spool(dir: &Path, store: Arc<FakeStore>) -> (Spool, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let (spool, _handle) = spool(
+            SpoolSettings {
+                dir: dir.to_path_buf(),
+                flush_interval: Duration::from_millis(10),
+                ship_interval: Duration::from_millis(10),
+                batch_rows: 2,
+            },
+            store,
+            metrics.clone(),
+        );
+        (spool, metrics)
+    }
+
+    fn write_ready(dir: &Path, n: u64, ids: &[&str]) -> PathBuf {
+        let path = dir.join(format!("ready-{n:012}.jsonl"));
+        let mut data = Vec::new();
+        for id in ids {
+            serde_json::to_writer(&mut data, &row(id)).unwrap();
+            data.push(b'\n');
+        }
+        std::fs::write(&path, data).unwrap();
+        path
+    }
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn count(metrics: &Metrics, name: &str) -> f64 {
+        let text = String::from_utf8(metrics.render()).unwrap();
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .map_or(0.0, |v| v.parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_lost_ack_is_retried_without_storing_a_row_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        // The second batch (c, d) is stored but its call fails.
+        let store = Arc::new(FakeStore {
+            fail_on_call: Some(1),
+            ..FakeStore::default()
+        });
+        let (spool, metrics) = test_spool(dir.path(), store.clone());
+        spool.recover().unwrap();
+        let path = write_ready(dir.path(), 1, &["a", "b", "c", "d", "e"]);
+
+        assert!(spool.ship_segment(1, &path).await.is_err());
+        assert_eq!(read_acked(&acked_path(dir.path(), 1)).unwrap(), 2);
+        spool.ship_segment(1, &path).await.unwrap();
+
+        assert_eq!(store.ids(), ids(&["a", "b", "c", "d", "e"]));
+        assert_eq!(
+            store.calls(),
+            vec![
+                ("ship", ids(&["a", "b"])),
+                ("ship", ids(&["c", "d"])),
+                ("retry", vec![]),
+                ("ship", ids(&["e"])),
+            ]
+        );
+        assert!(!path.exists());
+        assert!(!acked_path(dir.path(), 1).exists());
+        assert_eq!(
+            count(&metrics, "aihub_gateway_usage_rows_deduplicated_total"),
+            2.0
+        );
+        assert_eq!(
+            count(&metrics, "aihub_gateway_usage_rows_shipped_total"),
+            3.0
+        );
+    }
+
+    #[tokio::test]
+    async fn recovery_skips_acknowledged_rows_and_rechecks_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        // The previous run had a, b, c acknowledged, then d stored and
+        // crashed before recording it.
+        let store = Arc::new(FakeStore::default());
+        store
+            .rows
+            .lock()
+            .unwrap()
+            .extend(["a", "b", "c", "d"].map(row));
+        let path = write_ready(dir.path(), 4, &["a", "b", "c", "d", "e", "f", "g"]);
+        std::fs::write(acked_path(dir.path(), 4), "3\n").unwrap();
+        // Leftovers of a crash: an ack file whose segment is gone (its number
+        // would be reused) and a half-written temporary one.
+        std::fs::write(acked_path(dir.path(), 9), "2\n").unwrap();
+        std::fs::write(dir.path().join("ready-000000000004.acked.tmp"), "").unwrap();
+
+        let (spool, metrics) = test_spool(dir.path(), store.clone());
+        assert_eq!(spool.recover().unwrap(), 5);
+        assert_eq!(spool.depth.load(Ordering::Relaxed), 4);
+        assert!(!acked_path(dir.path(), 9).exists());
+        assert!(!dir.path().join("ready-000000000004.acked.tmp").exists());
+
+        spool.ship_segment(4, &path).await.unwrap();
+        assert_eq!(store.ids(), ids(&["a", "b", "c", "d", "e", "f", "g"]));
+        // Every remaining batch of the segment in flight at the crash is
+        // re-checked (the previous run's batch size is unknown).
+        assert_eq!(
+            store.calls(),
+            vec![("retry", ids(&["e"])), ("retry", ids(&["f", "g"]))]
+        );
+        assert!(!path.exists());
+        assert!(!acked_path(dir.path(), 4).exists());
+        assert_eq!(spool.depth.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            count(&metrics, "aihub_gateway_usage_rows_deduplicated_total"),
+            1.0
+        );
+    }
+
+    #[tokio::test]
+    async fn later_segments_after_recovery_ship_plainly() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FakeStore::default());
+        let first = write_ready(dir.path(), 1, &["a", "b", "c"]);
+        std::fs::write(acked_path(dir.path(), 1), "3\n").unwrap();
+        let second = write_ready(dir.path(), 2, &["d", "e", "f"]);
+        let (spool, _) = test_spool(dir.path(), store.clone());
+        spool.recover().unwrap();
+        // Segment 1 was fully acknowledged: it is only removed.
+        spool.ship_segment(1, &first).await.unwrap();
+        assert!(!first.exists() && !acked_path(dir.path(), 1).exists());
+        spool.ship_segment(2, &second).await.unwrap();
+        assert_eq!(
+            store.calls(),
+            vec![("retry", ids(&["d", "e"])), ("retry", ids(&["f"]))]
+        );
+        let third = write_ready(dir.path(), 3, &["g"]);
+        spool.ship_segment(3, &third).await.unwrap();
+        assert_eq!(store.calls()[2], ("ship", ids(&["g"])));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_ack_file_rechecks_the_whole_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FakeStore::default());
+        store.rows.lock().unwrap().extend(["a", "b"].map(row));
+        let (spool, _) = test_spool(dir.path(), store.clone());
+        spool.recover().unwrap();
+        let path = write_ready(dir.path(), 1, &["a", "b", "c"]);
+        std::fs::write(acked_path(dir.path(), 1), "garbage").unwrap();
+        spool.ship_segment(1, &path).await.unwrap();
+        assert_eq!(store.ids(), ids(&["a", "b", "c"]));
+        assert_eq!(
+            store.calls(),
+            vec![("retry", vec![]), ("retry", ids(&["c"]))]
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! Usage stores the spool ships to: ClickHouse in production, the control
-//! plane's ingest endpoint in the embedded default. Both deduplicate by
-//! request id.
+//! plane's ingest endpoint in the embedded default. The control plane
+//! deduplicates by request id itself (`ON CONFLICT DO NOTHING`); ClickHouse's
+//! rollup views count every inserted row, so a retried batch first asks
+//! ClickHouse which of its request ids are stored and inserts only the rest.
 
 use crate::spool::UsageStore;
 use aihub_contract::signing;
@@ -8,6 +10,7 @@ use aihub_contract::usage::{IngestResult, UsageBatch, UsageRow};
 use anyhow::Context;
 use async_trait::async_trait;
 use serde::Serialize;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 /// Ships to `POST /internal/v1/usage` on the control plane.
@@ -37,6 +40,17 @@ impl UsageStore for ControlPlaneStore {
     }
 
     async fn ship(&self, rows: &[UsageRow]) -> anyhow::Result<()> {
+        self.send(rows).await.map(|_| ())
+    }
+
+    async fn ship_retry(&self, rows: &[UsageRow]) -> anyhow::Result<u64> {
+        Ok(self.send(rows).await?.duplicates)
+    }
+}
+
+impl ControlPlaneStore {
+    /// Posts rows; the answer says how many were new and how many duplicates.
+    async fn send(&self, rows: &[UsageRow]) -> anyhow::Result<IngestResult> {
         let body = serde_json::to_vec(&UsageBatch {
             rows: rows.to_vec(),
         })?;
@@ -68,7 +82,7 @@ impl UsageStore for ControlPlaneStore {
             duplicates = result.duplicates,
             "usage shipped"
         );
-        Ok(())
+        Ok(result)
     }
 }
 
@@ -159,13 +173,13 @@ impl ClickHouseStore {
     }
 }
 
-#[async_trait]
-impl UsageStore for ClickHouseStore {
-    fn name(&self) -> &'static str {
-        "clickhouse"
-    }
+/// Request ids looked up per query when a batch is retried: keeps the SQL
+/// well under ClickHouse's `max_query_size` (256 KiB by default).
+const LOOKUP_IDS: usize = 1000;
 
-    async fn ship(&self, rows: &[UsageRow]) -> anyhow::Result<()> {
+impl ClickHouseStore {
+    /// One RowBinary insert of `rows`.
+    async fn insert<'a>(&self, rows: impl Iterator<Item = &'a UsageRow>) -> anyhow::Result<()> {
         let mut insert = self
             .client
             .insert::<ClickHouseRow<'_>>(&self.table)
@@ -181,5 +195,95 @@ impl UsageStore for ClickHouseStore {
             .await
             .context("finishing the ClickHouse insert")?;
         Ok(())
+    }
+
+    /// The request ids among `rows` the table already holds. Filters on the
+    /// sorting key `(developer_id, ts_ms, request_id)` so only the granules
+    /// of the batch's developers and time span are read; every value is
+    /// bound (escaped by the client), never pasted into the SQL.
+    async fn stored_ids(&self, rows: &[UsageRow]) -> anyhow::Result<HashSet<String>> {
+        let mut stored = HashSet::new();
+        for chunk in rows.chunks(LOOKUP_IDS) {
+            let developers: BTreeSet<&str> =
+                chunk.iter().map(|r| r.developer_id.as_str()).collect();
+            let ids: BTreeSet<&str> = chunk.iter().map(|r| r.request_id.as_str()).collect();
+            let (Some(min), Some(max)) = (
+                chunk.iter().map(|r| r.ts_ms).min(),
+                chunk.iter().map(|r| r.ts_ms).max(),
+            ) else {
+                continue;
+            };
+            let sql = lookup_sql(&self.table, developers.len(), ids.len());
+            let mut query = self.client.query(&sql);
+            for part in self.table.split('.') {
+                query = query.bind(clickhouse::sql::Identifier(part));
+            }
+            for d in &developers {
+                query = query.bind(*d);
+            }
+            query = query.bind(min).bind(max);
+            for id in &ids {
+                query = query.bind(*id);
+            }
+            let found = query
+                .fetch_all::<String>()
+                .await
+                .context("asking ClickHouse which usage rows it already has")?;
+            stored.extend(found);
+        }
+        Ok(stored)
+    }
+}
+
+/// `SELECT request_id FROM ?.? WHERE developer_id IN (?, …) AND ts_ms
+/// BETWEEN ? AND ? AND request_id IN (?, …)`, one placeholder per value (old
+/// servers refuse an array on the right of IN). The table (optionally
+/// `database.table`) is bound as identifiers.
+fn lookup_sql(table: &str, developers: usize, ids: usize) -> String {
+    let list = |n: usize| vec!["?"; n].join(", ");
+    let from = vec!["?"; table.split('.').count()].join(".");
+    format!(
+        "SELECT request_id FROM {from} WHERE developer_id IN ({}) \
+         AND ts_ms BETWEEN ? AND ? AND request_id IN ({})",
+        list(developers),
+        list(ids)
+    )
+}
+
+#[async_trait]
+impl UsageStore for ClickHouseStore {
+    fn name(&self) -> &'static str {
+        "clickhouse"
+    }
+
+    async fn ship(&self, rows: &[UsageRow]) -> anyhow::Result<()> {
+        self.insert(rows.iter()).await
+    }
+
+    async fn ship_retry(&self, rows: &[UsageRow]) -> anyhow::Result<u64> {
+        let stored = self.stored_ids(rows).await?;
+        let missing: Vec<&UsageRow> = rows
+            .iter()
+            .filter(|r| !stored.contains(r.request_id.as_str()))
+            .collect();
+        if !missing.is_empty() {
+            self.insert(missing.iter().copied()).await?;
+        }
+        Ok((rows.len() - missing.len()) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_sql_has_one_placeholder_per_value() {
+        assert_eq!(
+            lookup_sql("usage_records", 2, 3),
+            "SELECT request_id FROM ? WHERE developer_id IN (?, ?) \
+             AND ts_ms BETWEEN ? AND ? AND request_id IN (?, ?, ?)"
+        );
+        assert!(lookup_sql("db.t", 1, 1).starts_with("SELECT request_id FROM ?.? WHERE"));
     }
 }
