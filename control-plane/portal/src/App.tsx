@@ -1,7 +1,10 @@
+import { Suspense, lazy } from "react";
+import type { ReactNode } from "react";
 import { Route, Routes } from "react-router";
 import { GuestOnly, RequireAuth } from "./auth/guards";
 import { AppLayout } from "./components/AppLayout";
 import { AuthLayout } from "./components/AuthLayout";
+import { FullPageLoader } from "./components/Loader";
 import { BillingPage } from "./pages/billing/BillingPage";
 import { CreditPage } from "./pages/billing/CreditPage";
 import { InvoicePage } from "./pages/billing/InvoicePage";
@@ -22,6 +25,11 @@ import { TaskPage } from "./pages/tasks/TaskPage";
 import { TasksPage } from "./pages/tasks/TasksPage";
 import { UsagePage } from "./pages/usage/UsagePage";
 import { VerifyEmailPage } from "./pages/VerifyEmailPage";
+
+// The analytics pages (and their charts) are chunks of their own, loaded on first visit.
+const AnalyticsPage = lazy(async () => ({ default: (await import("./pages/analytics/AnalyticsPage")).AnalyticsPage }));
+const InsightsPage = lazy(async () => ({ default: (await import("./pages/insights/InsightsPage")).InsightsPage }));
+const deferred = (page: ReactNode) => <Suspense fallback={<FullPageLoader />}>{page}</Suspense>;
 
 /**
  * Every route of the portal. The server answers any non-API path with the
@@ -49,6 +57,8 @@ export function AppRoutes() {
           <Route path="/webhooks/:id" element={<WebhookDetailPage />} />
           <Route path="/events" element={<EventsPage />} />
           <Route path="/usage" element={<UsagePage />} />
+          <Route path="/analytics" element={deferred(<AnalyticsPage />)} />
+          <Route path="/admin/insights" element={deferred(<InsightsPage />)} />
           <Route path="/tasks" element={<TasksPage />} />
           <Route path="/tasks/:id" element={<TaskPage />} />
           <Route path="/billing" element={<BillingPage />} />

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
 import { NavLink, Outlet, useLocation } from "react-router";
 import { useTranslation } from "react-i18next";
+import { useProfile } from "../auth/AuthProvider";
 import { AccountMenu } from "./AccountMenu";
 import { LanguageSwitcher } from "./LanguageSwitcher";
 import { Logo } from "./Logo";
@@ -9,11 +10,13 @@ import {
   CardIcon,
   ChartIcon,
   CloseIcon,
+  InsightsIcon,
   HomeIcon,
   KeyIcon,
   MenuIcon,
   PulseIcon,
   SparkIcon,
+  TrendIcon,
   UserIcon,
   WebhookIcon,
 } from "./icons";
@@ -26,6 +29,8 @@ export function AppLayout() {
   const { t } = useTranslation();
   const [menuOpen, setMenuOpen] = useState(false);
   const location = useLocation();
+  // Operators (role admin) also see the business pages.
+  const isOperator = useProfile().data?.role === "admin";
 
   // A navigation closes the drawer.
   useEffect(() => setMenuOpen(false), [location.pathname]);
@@ -94,6 +99,11 @@ export function AppLayout() {
               </NavLink>
             </li>
             <li>
+              <NavLink to="/analytics" className="nav-item">
+                <TrendIcon /> {t("nav.analytics")}
+              </NavLink>
+            </li>
+            <li>
               <NavLink to="/tasks" className="nav-item">
                 <SparkIcon /> {t("tasks.nav")}
               </NavLink>
@@ -112,6 +122,18 @@ export function AppLayout() {
               </li>
             ))}
           </ul>
+          {isOperator && (
+            <>
+              <p className="nav-heading">{t("nav.operator")}</p>
+              <ul className="nav-list">
+                <li>
+                  <NavLink to="/admin/insights" className="nav-item">
+                    <InsightsIcon /> {t("nav.insights")}
+                  </NavLink>
+                </li>
+              </ul>
+            </>
+          )}
           <p className="nav-heading">{t("nav.account")}</p>
           <ul className="nav-list">
             <li>

@@ -11,6 +11,7 @@ import { errorMessage } from "../lib/errors";
 import { ResendButton } from "./ResendButton";
 import { useDocumentTitle } from "../lib/useDocumentTitle";
 import { billingQuery, useBillingApi, useFormat } from "./billing/shared";
+import { DashboardSummary } from "./analytics/DashboardSummary";
 
 export function DashboardPage() {
   const { t, i18n } = useTranslation();
@@ -128,6 +129,8 @@ export function DashboardPage() {
           {billing.data && <PlanSummary billing={billing.data} />}
         </section>
       </div>
+
+      <DashboardSummary />
 
       <h2 className="section-title">{t("dashboard.nextTitle")}</h2>
       <ul className="grid grid-4 next-list">
