@@ -87,7 +87,8 @@ SETTINGS index_granularity = 8192;
 -- of usage_records older than analytics.raw_retention_months (rollups are
 -- kept). On ClickHouse 19.6 or later a TTL on usage_records does the same.
 
--- Per developer and hour (UTC), by key, model and endpoint: developer analytics.
+-- Per developer and hour (UTC), by key (a regenerated key's grace id
+-- counted under the key's id), model and endpoint: developer analytics.
 CREATE TABLE IF NOT EXISTS aihub.usage_hourly
 (
     developer_id String,
@@ -120,7 +121,7 @@ ORDER BY (developer_id, hour, key_id, model, endpoint);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS aihub.usage_hourly_mv TO aihub.usage_hourly AS
 SELECT
-    developer_id, key_id, model, endpoint, toStartOfHour(toDateTime(intDiv(ts_ms, 1000), 'UTC')) AS hour,
+    developer_id, replaceRegexpOne(key_id, ':grace$', '') AS key_id, model, endpoint, toStartOfHour(toDateTime(intDiv(ts_ms, 1000), 'UTC')) AS hour,
     sumState(toUInt64(1)) AS requests,
     sumState(toUInt64(status >= 400)) AS errors,
     sumState(prompt_tokens) AS prompt_tokens,
@@ -175,7 +176,7 @@ ORDER BY (developer_id, day, key_id, model, endpoint);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS aihub.usage_daily_mv TO aihub.usage_daily AS
 SELECT
-    developer_id, key_id, model, endpoint, toDate(toDateTime(intDiv(ts_ms, 1000), 'UTC')) AS day,
+    developer_id, replaceRegexpOne(key_id, ':grace$', '') AS key_id, model, endpoint, toDate(toDateTime(intDiv(ts_ms, 1000), 'UTC')) AS day,
     sumState(toUInt64(1)) AS requests,
     sumState(toUInt64(status >= 400)) AS errors,
     sumState(prompt_tokens) AS prompt_tokens,

@@ -47,6 +47,17 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     /// Batches and tasks.
     pub batches: BatchesConfig,
+    /// Analytics rollups and raw-row retention.
+    pub analytics: AnalyticsConfig,
+}
+
+/// `[analytics]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsConfig {
+    /// Raw usage rows older than this many whole months are deleted (the
+    /// rollups keep their figures); 0 keeps them forever.
+    pub raw_retention_months: u32,
 }
 
 /// `[batches]`
@@ -482,6 +493,11 @@ impl Config {
         let b = &self.batches;
         if !is_http_url(&b.gateway_url) {
             problems.push("batches.gateway_url: expected an http(s) URL".into());
+        }
+        if self.analytics.raw_retention_months == 1 {
+            problems.push(
+                "analytics.raw_retention_months: expected 0 (keep) or at least 2 (months still being billed need their rows)".into(),
+            );
         }
         if b.discount_percent > 100 {
             problems.push("batches.discount_percent: expected 0 to 100".into());

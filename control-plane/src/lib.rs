@@ -18,6 +18,7 @@
 //! | [`cli`] | the `aihub` command line (`serve`, `up`, `migrate`, `admin …`) |
 
 pub mod accounts;
+pub mod analytics;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -32,6 +32,7 @@ pub struct Application {
     housekeeping: tokio::task::JoinHandle<()>,
     webhook_worker: tokio::task::JoinHandle<()>,
     billing_jobs: tokio::task::JoinHandle<()>,
+    retention: tokio::task::JoinHandle<()>,
     batch_jobs: tokio::task::JoinHandle<()>,
 }
 
@@ -46,6 +47,12 @@ impl Application {
         db.migrate()
             .await
             .context("cannot apply database migrations")?;
+        if let Some(n) = crate::analytics::rollup::ensure_built(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot build the analytics rollups: {e}"))?
+        {
+            tracing::info!(rows = n, "analytics rollups built from stored usage rows");
+        }
         let initial = gateway_feed::version(&db)
             .await
             .context("cannot read the configuration version")?;
@@ -82,7 +89,15 @@ impl Application {
             batch_wake.clone(),
             shutdown_rx.clone(),
         );
+        let retention = crate::analytics::retention::spawn(
+            db.clone(),
+            billing.source.clone(),
+            config.analytics.raw_retention_months,
+            shutdown_rx.clone(),
+        );
+        let analytics = crate::analytics::store::Store::new(db.clone(), billing.source.clone());
         let api = Arc::new(ApiState {
+            analytics,
             billing,
             batches,
             batch_wake,
@@ -110,6 +125,7 @@ impl Application {
             housekeeping,
             webhook_worker,
             billing_jobs,
+            retention,
             batch_jobs,
         })
     }
@@ -141,6 +157,7 @@ impl Application {
             housekeeping,
             webhook_worker,
             billing_jobs,
+            retention,
             batch_jobs,
         } = self;
         let app = http::router(state).layer(Extension(api));
@@ -163,6 +180,7 @@ impl Application {
         let _ = housekeeping.await;
         let _ = webhook_worker.await;
         let _ = billing_jobs.await;
+        let _ = retention.await;
         let _ = batch_jobs.await;
         db.close().await;
         tracing::info!("control plane stopped");

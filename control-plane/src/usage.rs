@@ -4,7 +4,7 @@ use crate::db::{self, Backend, Db};
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
 use aihub_contract::usage::{IngestResult, UsageRow};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 fn to_i64(field: &str, request_id: &str, v: u64) -> DomainResult<i64> {
     i64::try_from(v).map_err(|_| {
@@ -65,7 +65,7 @@ fn insert_sql(rows: usize, backend: Backend) -> String {
         }
         sql.push(')');
     }
-    sql.push_str(" ON CONFLICT (request_id) DO NOTHING");
+    sql.push_str(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
     sql
 }
 
@@ -73,7 +73,9 @@ fn insert_sql(rows: usize, backend: Backend) -> String {
 /// (row-at-a-time inserts cost the embedded setup several times more CPU
 /// under load). Rows whose `request_id` is already stored are counted as
 /// duplicates and left untouched, so a batch replayed after a crash counts
-/// once. Keys seen get their `last_used_at` moved forward.
+/// once. The rows actually inserted (`RETURNING request_id`) are added to
+/// the analytics rollups in the same transaction. Keys seen get their
+/// `last_used_at` moved forward.
 pub async fn ingest(db: &Db, rows: &[UsageRow]) -> DomainResult<IngestResult> {
     for row in rows {
         check(row)?;
@@ -82,6 +84,7 @@ pub async fn ingest(db: &Db, rows: &[UsageRow]) -> DomainResult<IngestResult> {
     let mut inserted = 0u64;
     let mut last_used: HashMap<&str, i64> = HashMap::new();
 
+    let mut deltas = crate::analytics::rollup::Deltas::default();
     let mut tx = db.begin_write().await?;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = insert_sql(chunk.len(), db.backend());
@@ -119,7 +122,21 @@ pub async fn ingest(db: &Db, rows: &[UsageRow]) -> DomainResult<IngestResult> {
                 *at = (*at).max(row.ts_ms);
             }
         }
-        inserted += query.execute(&mut *tx).await?.rows_affected();
+        let stored = query.fetch_all(&mut *tx).await?;
+        let mut new_ids: HashSet<String> = HashSet::with_capacity(stored.len());
+        for r in &stored {
+            new_ids.insert(sqlx::Row::try_get(r, 0)?);
+        }
+        inserted += stored.len() as u64;
+        // `remove`: a request id twice in one batch is stored (and counted) once.
+        for row in chunk {
+            if new_ids.remove(&row.request_id) {
+                deltas.add(row);
+            }
+        }
+    }
+    if !deltas.is_empty() {
+        deltas.write(&mut tx, db.backend()).await?;
     }
     for (key_id, at) in last_used {
         keys::touch_last_used(&mut tx, key_id, at).await?;
@@ -128,6 +145,48 @@ pub async fn ingest(db: &Db, rows: &[UsageRow]) -> DomainResult<IngestResult> {
     Ok(IngestResult {
         inserted,
         duplicates: rows.len() as u64 - inserted,
+    })
+}
+
+/// The columns [`row_from`] reads, for `SELECT {ROW_COLUMNS} FROM usage_records`.
+pub const ROW_COLUMNS: &str = "request_id, ts_ms, developer_id, key_id, endpoint, method, model, \
+     deployment_id, provider_id, prompt_tokens, completion_tokens, cached_tokens, \
+     reasoning_tokens, cost_nanos, latency_ms, ttft_ms, status, stream, attempts, ip, \
+     user_agent, error, gateway_id, batch_id";
+
+/// A stored row back as the gateway sent it.
+pub fn row_from(r: &sqlx::any::AnyRow) -> DomainResult<UsageRow> {
+    use sqlx::Row;
+    let u =
+        |c: &str| -> DomainResult<u64> { Ok(u64::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0)) };
+    let small = |c: &str| -> DomainResult<i64> { Ok(r.try_get::<i64, _>(c)?) };
+    Ok(UsageRow {
+        request_id: r.try_get("request_id")?,
+        ts_ms: r.try_get("ts_ms")?,
+        developer_id: r.try_get("developer_id")?,
+        key_id: r.try_get("key_id")?,
+        endpoint: r.try_get("endpoint")?,
+        method: r.try_get("method")?,
+        model: r.try_get("model")?,
+        deployment_id: r.try_get("deployment_id")?,
+        provider_id: r.try_get("provider_id")?,
+        prompt_tokens: u("prompt_tokens")?,
+        completion_tokens: u("completion_tokens")?,
+        cached_tokens: u("cached_tokens")?,
+        reasoning_tokens: u("reasoning_tokens")?,
+        cost_nanos: r.try_get("cost_nanos")?,
+        latency_ms: u32::try_from(small("latency_ms")?).unwrap_or(u32::MAX),
+        ttft_ms: r
+            .try_get::<Option<i64>, _>("ttft_ms")?
+            .map(|v| u32::try_from(v).unwrap_or(u32::MAX)),
+        status: u16::try_from(small("status")?).unwrap_or(0),
+        stream: db::get_bool(r, "stream")?,
+        attempts: u8::try_from(small("attempts")?).unwrap_or(u8::MAX),
+        ip: r.try_get("ip")?,
+        user_agent: r.try_get("user_agent")?,
+        error: r.try_get("error")?,
+        gateway_id: r.try_get("gateway_id")?,
+        batch_id: r.try_get("batch_id")?,
     })
 }
 
@@ -257,7 +316,7 @@ mod tests {
         let sql = insert_sql(2, Backend::Postgres);
         assert!(sql.contains("($1, $2,"));
         assert!(sql.contains("$25), ($26, $27,"));
-        assert!(sql.ends_with("$50) ON CONFLICT (request_id) DO NOTHING"));
+        assert!(sql.ends_with("$50) ON CONFLICT (request_id) DO NOTHING RETURNING request_id"));
         let sql = insert_sql(2, Backend::Sqlite);
         assert_eq!(sql.matches('?').count(), 2 * COLUMN_COUNT);
         assert!(!sql.contains('$'));

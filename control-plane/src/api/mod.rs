@@ -20,6 +20,7 @@
 //! as a request extension by [`crate::server`].
 
 pub mod admin;
+pub mod analytics;
 pub mod billing;
 pub mod developer;
 mod error;
@@ -46,6 +47,8 @@ use std::sync::Arc;
 
 /// What the management API's handlers share.
 pub struct ApiState {
+    /// Analytics rollups (SQL or ClickHouse).
+    pub analytics: crate::analytics::store::Store,
     /// Plans, credit, invoices and payments.
     pub billing: Arc<crate::billing::Billing>,
     /// Batch and task settings.
@@ -77,6 +80,7 @@ where
         .merge(events::router())
         .merge(admin::router())
         .merge(billing::router())
+        .merge(analytics::router())
         .merge(files::router())
         .merge(tasks::router())
 }

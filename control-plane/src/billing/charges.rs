@@ -87,7 +87,12 @@ impl ClickHouseSource {
         }
     }
 
-    async fn select(&self, sql: &str) -> DomainResult<String> {
+    /// The database holding the usage table (and the rollup tables).
+    pub(crate) fn database(&self) -> &str {
+        self.table.split('.').next().unwrap_or("aihub")
+    }
+
+    pub(crate) async fn select(&self, sql: &str) -> DomainResult<String> {
         let mut req = self.client.post(&self.url).body(sql.to_string());
         if !self.user.is_empty() {
             req = req.header("X-ClickHouse-User", &self.user);
@@ -265,12 +270,12 @@ impl ClickHouseSource {
 }
 
 /// A ClickHouse string literal.
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 /// Undoes TabSeparated's escaping.
-fn unescape(s: &str) -> String {
+pub(crate) fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {

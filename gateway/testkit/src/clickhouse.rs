@@ -99,7 +99,23 @@ mod tests {
     #[test]
     fn statements_split_and_rename() {
         let statements = schema_statements("t_42");
-        assert_eq!(statements.len(), 2, "{statements:#?}");
+        // The database, the usage table, and five rollup tables each with
+        // the materialized view that fills it.
+        assert_eq!(statements.len(), 12, "{statements:#?}");
+        for rollup in [
+            "usage_hourly",
+            "usage_daily",
+            "platform_hourly",
+            "platform_minute",
+            "developer_daily",
+        ] {
+            assert!(
+                statements.iter().any(|s| s.starts_with(&format!(
+                    "CREATE MATERIALIZED VIEW IF NOT EXISTS t_42.{rollup}_mv TO t_42.{rollup}"
+                ))),
+                "{rollup}"
+            );
+        }
         assert_eq!(statements[0], "CREATE DATABASE IF NOT EXISTS t_42");
         assert!(statements[1].starts_with("CREATE TABLE IF NOT EXISTS t_42.usage_records"));
         assert!(statements

@@ -1,0 +1,405 @@
+//! The embedded default's rollups (migration 0011): kept in the transaction
+//! that stores usage rows, from exactly the rows that transaction inserted,
+//! so a row replayed by a gateway (already stored) is not counted again and
+//! a late row (a batch item, a spool shipped after an outage) lands in the
+//! hour and day it belongs to. [`ensure_built`] builds them from
+//! `usage_records` once (databases from before the rollups existed) and
+//! [`rebuild`] again on demand (`aihub admin analytics rebuild`).
+
+use super::{bucket_of, Measures, DAY_MS, HOUR_MS};
+use crate::db::{self, Backend, Db};
+use crate::error::DomainResult;
+use aihub_contract::keys::base_key_id;
+use aihub_contract::usage::UsageRow;
+use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
+
+/// Grains every row is counted in: `h` (UTC hour) and `d` (UTC day).
+const GRAINS: [(&str, i64); 2] = [("h", HOUR_MS), ("d", DAY_MS)];
+
+type UsageKey = (String, &'static str, i64, String, String, String);
+type PlatformKey = (&'static str, i64, String, String, String);
+type LatencyKey = (String, &'static str, i64, String, &'static str, i64);
+type PlatformLatencyKey = (&'static str, i64, String, String, &'static str, i64);
+
+/// Rollup deltas of a set of rows, written with [`Deltas::write`].
+#[derive(Default)]
+pub struct Deltas {
+    usage: HashMap<UsageKey, Measures>,
+    platform: HashMap<PlatformKey, Measures>,
+    developer_daily: HashMap<(i64, String), [i64; 3]>,
+    latency: HashMap<LatencyKey, i64>,
+    platform_latency: HashMap<PlatformLatencyKey, i64>,
+}
+
+impl Deltas {
+    /// Counts one row.
+    pub fn add(&mut self, row: &UsageRow) {
+        let m = Measures::of_row(row);
+        let key = base_key_id(&row.key_id).to_string();
+        for (grain, size) in GRAINS {
+            let t = row.ts_ms.div_euclid(size) * size;
+            self.usage
+                .entry((
+                    row.developer_id.clone(),
+                    grain,
+                    t,
+                    key.clone(),
+                    row.model.clone(),
+                    row.endpoint.clone(),
+                ))
+                .or_default()
+                .add(&m);
+            self.platform
+                .entry((
+                    grain,
+                    t,
+                    row.model.clone(),
+                    row.provider_id.clone(),
+                    row.deployment_id.clone(),
+                ))
+                .or_default()
+                .add(&m);
+            let mut hist = |metric: &'static str, v: i64| {
+                let b = bucket_of(v);
+                *self
+                    .latency
+                    .entry((
+                        row.developer_id.clone(),
+                        grain,
+                        t,
+                        row.model.clone(),
+                        metric,
+                        b,
+                    ))
+                    .or_default() += 1;
+                *self
+                    .platform_latency
+                    .entry((
+                        grain,
+                        t,
+                        row.provider_id.clone(),
+                        row.model.clone(),
+                        metric,
+                        b,
+                    ))
+                    .or_default() += 1;
+            };
+            hist("l", i64::from(row.latency_ms));
+            if let Some(ttft) = row.ttft_ms {
+                hist("t", i64::from(ttft));
+            }
+        }
+        let day = row.ts_ms.div_euclid(DAY_MS) * DAY_MS;
+        let d = self
+            .developer_daily
+            .entry((day, row.developer_id.clone()))
+            .or_default();
+        d[0] += 1;
+        d[1] += m.prompt_tokens + m.completion_tokens;
+        d[2] += m.cost_nanos;
+    }
+
+    /// Whether nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.developer_daily.is_empty()
+    }
+
+    /// Adds the deltas to the rollup tables (inside the caller's transaction).
+    pub async fn write(&self, conn: &mut AnyConnection, backend: Backend) -> DomainResult<()> {
+        let measures = Measures::COLUMNS;
+        // usage_rollup
+        let rows: Vec<(Vec<Value<'_>>, &Measures)> = self
+            .usage
+            .iter()
+            .map(|((dev, grain, t, key, model, endpoint), m)| {
+                (
+                    vec![
+                        Value::S(dev),
+                        Value::S(grain),
+                        Value::I(*t),
+                        Value::S(key),
+                        Value::S(model),
+                        Value::S(endpoint),
+                    ],
+                    m,
+                )
+            })
+            .collect();
+        upsert_measures(
+            conn,
+            backend,
+            "usage_rollup",
+            &[
+                "developer_id",
+                "grain",
+                "t_ms",
+                "key_id",
+                "model",
+                "endpoint",
+            ],
+            &rows,
+            &measures,
+        )
+        .await?;
+        let rows: Vec<(Vec<Value<'_>>, &Measures)> = self
+            .platform
+            .iter()
+            .map(|((grain, t, model, provider, deployment), m)| {
+                (
+                    vec![
+                        Value::S(grain),
+                        Value::I(*t),
+                        Value::S(model),
+                        Value::S(provider),
+                        Value::S(deployment),
+                    ],
+                    m,
+                )
+            })
+            .collect();
+        upsert_measures(
+            conn,
+            backend,
+            "platform_rollup",
+            &["grain", "t_ms", "model", "provider_id", "deployment_id"],
+            &rows,
+            &measures,
+        )
+        .await?;
+        let rows: Vec<Vec<Value<'_>>> = self
+            .developer_daily
+            .iter()
+            .map(|((day, dev), [r, tok, cost])| {
+                vec![
+                    Value::I(*day),
+                    Value::S(dev),
+                    Value::I(*r),
+                    Value::I(*tok),
+                    Value::I(*cost),
+                ]
+            })
+            .collect();
+        upsert(
+            conn,
+            backend,
+            "developer_daily",
+            &["day_ms", "developer_id"],
+            &["requests", "tokens", "cost_nanos"],
+            &rows,
+        )
+        .await?;
+        let rows: Vec<Vec<Value<'_>>> = self
+            .latency
+            .iter()
+            .map(|((dev, grain, t, model, metric, b), n)| {
+                vec![
+                    Value::S(dev),
+                    Value::S(grain),
+                    Value::I(*t),
+                    Value::S(model),
+                    Value::S(metric),
+                    Value::I(*b),
+                    Value::I(*n),
+                ]
+            })
+            .collect();
+        upsert(
+            conn,
+            backend,
+            "latency_rollup",
+            &["developer_id", "grain", "t_ms", "model", "metric", "bucket"],
+            &["n"],
+            &rows,
+        )
+        .await?;
+        let rows: Vec<Vec<Value<'_>>> = self
+            .platform_latency
+            .iter()
+            .map(|((grain, t, provider, model, metric, b), n)| {
+                vec![
+                    Value::S(grain),
+                    Value::I(*t),
+                    Value::S(provider),
+                    Value::S(model),
+                    Value::S(metric),
+                    Value::I(*b),
+                    Value::I(*n),
+                ]
+            })
+            .collect();
+        upsert(
+            conn,
+            backend,
+            "platform_latency",
+            &["grain", "t_ms", "provider_id", "model", "metric", "bucket"],
+            &["n"],
+            &rows,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// A bound value.
+enum Value<'a> {
+    S(&'a str),
+    I(i64),
+}
+
+async fn upsert_measures(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &str,
+    keys: &[&str],
+    rows: &[(Vec<Value<'_>>, &Measures)],
+    measures: &[&str],
+) -> DomainResult<()> {
+    let full: Vec<Vec<Value<'_>>> = rows
+        .iter()
+        .map(|(k, m)| {
+            let mut v: Vec<Value<'_>> = k
+                .iter()
+                .map(|x| match x {
+                    Value::S(s) => Value::S(s),
+                    Value::I(i) => Value::I(*i),
+                })
+                .collect();
+            v.extend(m.values().into_iter().map(Value::I));
+            v
+        })
+        .collect();
+    upsert(conn, backend, table, keys, measures, &full).await
+}
+
+/// `INSERT … ON CONFLICT (keys) DO UPDATE SET m = table.m + excluded.m`,
+/// several hundred rows a statement, every value bound.
+async fn upsert(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &str,
+    keys: &[&str],
+    sums: &[&str],
+    rows: &[Vec<Value<'_>>],
+) -> DomainResult<()> {
+    let cols = keys.len() + sums.len();
+    // Well under SQLite's 32,766 bound parameters a statement.
+    let per_statement = (30_000 / cols).min(1_000);
+    let columns = keys
+        .iter()
+        .chain(sums.iter())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let updates = sums
+        .iter()
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for chunk in rows.chunks(per_statement) {
+        let mut sql = format!("INSERT INTO {table} ({columns}) VALUES ");
+        for r in 0..chunk.len() {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 0..cols {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                match backend {
+                    Backend::Sqlite => sql.push('?'),
+                    Backend::Postgres => {
+                        sql.push('$');
+                        sql.push_str(&(r * cols + c + 1).to_string());
+                    }
+                }
+            }
+            sql.push(')');
+        }
+        sql.push_str(&format!(
+            " ON CONFLICT ({}) DO UPDATE SET {updates}",
+            keys.join(", ")
+        ));
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            for v in row {
+                q = match v {
+                    Value::S(s) => q.bind(*s),
+                    Value::I(i) => q.bind(*i),
+                };
+            }
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+const BUILT: &str = "rollups_built";
+const ROLLUP_TABLES: [&str; 5] = [
+    "usage_rollup",
+    "platform_rollup",
+    "developer_daily",
+    "latency_rollup",
+    "platform_latency",
+];
+/// Rows read a page while rebuilding.
+const PAGE: i64 = 5_000;
+
+/// Builds the rollups from `usage_records` unless that was done already
+/// (the first start after migration 0011). Returns the rows counted, if it
+/// ran.
+pub async fn ensure_built(db: &Db) -> DomainResult<Option<u64>> {
+    let mut conn = db.pool().acquire().await?;
+    let done = sqlx::query("SELECT value FROM analytics_state WHERE name = $1")
+        .bind(BUILT)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some();
+    drop(conn);
+    if done {
+        return Ok(None);
+    }
+    rebuild(db).await.map(Some)
+}
+
+/// Empties the rollups and counts every stored usage row again, in one
+/// write transaction (ingest waits meanwhile). Returns the rows counted.
+pub async fn rebuild(db: &Db) -> DomainResult<u64> {
+    let mut tx = db.begin_write().await?;
+    for t in ROLLUP_TABLES {
+        sqlx::query(&format!("DELETE FROM {t}"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut after = String::new();
+    let mut counted = 0u64;
+    loop {
+        let page = sqlx::query(&format!(
+            "SELECT {} FROM usage_records WHERE request_id > $1 ORDER BY request_id LIMIT $2",
+            crate::usage::ROW_COLUMNS
+        ))
+        .bind(&after)
+        .bind(PAGE)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(last) = page.last() else { break };
+        after = last.try_get("request_id")?;
+        let mut deltas = Deltas::default();
+        for r in &page {
+            deltas.add(&crate::usage::row_from(r)?);
+        }
+        counted += page.len() as u64;
+        deltas.write(&mut tx, db.backend()).await?;
+    }
+    sqlx::query(
+        "INSERT INTO analytics_state (name, value) VALUES ($1, $2) \
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )
+    .bind(BUILT)
+    .bind(db::now_ms())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(counted)
+}
