@@ -492,6 +492,49 @@ async fn embedded_rollups_match_the_raw_rows_after_late_rows_and_a_rebuild(backe
     )
     .await;
 
+    // Revenue is what the charger charged: once every row is charged, the
+    // revenue by model, plan and day sums to the charges of the period's
+    // UTC days.
+    let distinct = rows
+        .iter()
+        .map(|r| &r.request_id)
+        .collect::<HashSet<_>>()
+        .len() as i64;
+    common::eventually(
+        "every row charged",
+        std::time::Duration::from_secs(30),
+        || async {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_charges")
+                .fetch_one(app.db.pool())
+                .await
+                .unwrap();
+            (n == distinct).then_some(())
+        },
+    )
+    .await;
+    let to = today();
+    let from = to - Days::days(4);
+    let (start, end) = shanghai(from, to);
+    let charged: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(charged_nanos), 0) AS BIGINT) FROM usage_charges WHERE ts_ms >= $1 AND ts_ms < $2",
+    )
+    .bind(start.div_euclid(DAY) * DAY)
+    .bind(end)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert!(charged > 0, "the free plan's overage is charged");
+    let q = format!("from={from}&to={to}&tz=Asia/Shanghai");
+    for by in ["model", "plan", "day"] {
+        let rev = get(
+            &app,
+            &admin,
+            &format!("/api/v1/admin/analytics/revenue?{q}&group_by={by}"),
+        )
+        .await;
+        assert_eq!(money(&rev["total"]), charged, "revenue by {by}");
+    }
+
     // A restart that finds the rollups missing builds them from the raw
     // rows: the same answers.
     let before = get(

@@ -44,6 +44,8 @@ pub struct UsageItem {
 /// skipped when charged), so rows committed out of order are not missed.
 const OVERLAP_MS: i64 = 10_000;
 
+const DAY_MS: i64 = 86_400_000;
+
 /// Where usage rows are read from.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -606,6 +608,8 @@ async fn charge_developer(
     };
     let allowance = sub.as_ref().map_or(0, |s| s.included_tokens);
     let mut periods: HashMap<String, (Totals, Totals)> = HashMap::new();
+    // (day, model) → (requests, cost, charged), for revenue_daily.
+    let mut revenue: HashMap<(i64, &str), (i64, i64, i64)> = HashMap::new();
     let mut n = 0;
     for row in rows {
         let period = period_for(row.ts_ms, now, closed);
@@ -644,11 +648,35 @@ async fn charge_developer(
         if inserted == 0 {
             continue;
         }
+        let r = revenue
+            .entry((row.ts_ms.div_euclid(DAY_MS) * DAY_MS, row.model.as_str()))
+            .or_default();
+        r.0 += 1;
+        r.1 += row.cost_nanos;
+        r.2 += charged;
         n += 1;
         state.requests += 1;
         state.tokens += row.tokens;
         state.cost += row.cost_nanos;
         state.charged += charged;
+    }
+    let plan_id = sub.as_ref().map_or("", |s| s.plan.id.as_str());
+    for ((day, model), (requests, cost, charged)) in &revenue {
+        sqlx::query(
+            "INSERT INTO revenue_daily (day_ms, plan_id, model, requests, cost_nanos, charged_nanos) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (day_ms, plan_id, model) DO UPDATE SET \
+             requests = revenue_daily.requests + excluded.requests, \
+             cost_nanos = revenue_daily.cost_nanos + excluded.cost_nanos, \
+             charged_nanos = revenue_daily.charged_nanos + excluded.charged_nanos",
+        )
+        .bind(day)
+        .bind(plan_id)
+        .bind(*model)
+        .bind(requests)
+        .bind(cost)
+        .bind(charged)
+        .execute(&mut *conn)
+        .await?;
     }
     let Some(sub) = sub else {
         return Ok(n);
