@@ -1098,3 +1098,150 @@ describe("batch jobs (issue 8)", () => {
     });
   });
 });
+
+/** The number in a figure such as "$0.000150" or "1,234" (for comparing with what the API says). */
+const figure = (text) => Number(text.replace(/[^0-9.\-]/g, ""));
+
+describe("analytics and insights (issue 9)", () => {
+  it("a developer's calls show in Analytics (English, Chinese, a phone); an operator sees them in Insights", async () => {
+    const { sdk } = await system.startGateway();
+    const email = await verifiedAccount("analytics");
+    const { key, accessToken } = await createKeyViaApi(email, "Analytics key");
+    // The new key reaches the gateway within a second; then three more calls, one of them to gpt-4o.
+    await sdkUntil(sdk, "the new key to work", key.secret, "gpt-4o-mini", works);
+    await assertWorks(sdk, key.secret, "gpt-4o-mini", "second call");
+    await assertWorks(sdk, key.secret, "gpt-4o-mini", "third call");
+    await assertWorks(sdk, key.secret, "gpt-4o", "fourth call");
+    const CALLS = 4;
+
+    // What the developer did, as the usage route counts it once the rows are in (UTC days around now).
+    const day = (ms) => new Date(ms).toISOString().slice(0, 10);
+    const usage = await waitFor(
+      "the four calls in the usage report",
+      async () => {
+        const res = await fetch(
+          `${system.baseUrl}/api/v1/developer/usage?from=${day(Date.now() - 86_400_000)}&to=${day(Date.now() + 86_400_000)}`,
+          { headers: { authorization: `Bearer ${accessToken}` } },
+        );
+        const report = await res.json();
+        return report.totals?.requests === CALLS ? report.totals : null;
+      },
+      30_000,
+    );
+    assert.ok(figure(usage.cost) > 0, `the calls cost something: ${JSON.stringify(usage)}`);
+
+    // The browser in a zone that is not UTC: the page sends it as `tz`.
+    const zone = { timezoneId: "Asia/Shanghai" };
+    await withContext(system, "analytics-story", { ...DESKTOP, ...zone }, async (context, shot) => {
+      const page = await context.newPage();
+      const overviewCalls = [];
+      page.on("request", (r) => {
+        if (r.url().includes("/api/v1/developer/analytics/overview")) overviewCalls.push(new URL(r.url()));
+      });
+      await page.goto(`${system.baseUrl}/login`);
+      await signIn(page, email, PASSWORD);
+      await page.getByRole("heading", { name: "Welcome, Grace" }).waitFor();
+
+      // The dashboard's last 7 days.
+      const summary = page.getByRole("region", { name: "Last 7 days" });
+      await summary.getByTestId("summary-requests").getByText(String(CALLS), { exact: true }).waitFor();
+      assert.equal(figure(await summary.getByTestId("summary-cost").textContent()), figure(usage.cost));
+      await shot("0-dashboard");
+
+      // Analytics: the same requests and cost (the rollups follow the rows; reload until they show).
+      await page.getByRole("navigation", { name: "Main navigation" }).getByRole("link", { name: "Analytics" }).click();
+      await page.getByRole("heading", { name: "Analytics", level: 1 }).waitFor();
+      await page.getByRole("button", { name: "Last 7 days", pressed: true }).waitFor();
+      await waitFor("the overview to count the calls", async () => {
+        const text = await page.getByTestId("overview-requests").textContent({ timeout: 5_000 });
+        if (text?.trim() === String(CALLS)) return true;
+        await page.reload();
+        return false;
+      });
+      assert.equal(figure(await page.getByTestId("overview-cost").textContent()), figure(usage.cost));
+      assert.equal(overviewCalls.at(-1)?.searchParams.get("tz"), "Asia/Shanghai");
+      assert.equal(figure(await page.getByTestId("costs-total").textContent()), figure(usage.cost));
+      const byModel = page.getByTestId("costs-by-model");
+      await byModel.getByRole("rowheader", { name: "gpt-4o-mini" }).waitFor();
+      await byModel.getByRole("rowheader", { name: "gpt-4o", exact: true }).waitFor();
+      const miniRow = page.getByTestId("perf-by-model").getByRole("row").filter({ hasText: "gpt-4o-mini" });
+      assert.equal((await miniRow.getByRole("cell").first().textContent()).trim(), "3");
+      await page.getByRole("img", { name: "Chart of Requests over time" }).locator("svg").first().waitFor();
+      await shot("1-analytics");
+
+      // Another period and grouping ask again, with the same figures for today.
+      await page.getByRole("button", { name: "Today" }).click();
+      await page.getByTestId("overview-requests").getByText(String(CALLS), { exact: true }).waitFor();
+      await page.getByLabel("Group by", { exact: true }).selectOption("model");
+      await page.getByRole("img", { name: "Chart of Requests over time" }).getByText("gpt-4o-mini").first().waitFor();
+
+      // 中文.
+      await page.getByLabel("Language", { exact: true }).selectOption("zh-CN");
+      await page.getByRole("heading", { name: "数据分析", level: 1 }).waitFor();
+      await page.getByRole("heading", { name: "趋势" }).waitFor();
+      await page.getByRole("button", { name: "今天", pressed: true }).waitFor();
+      await page.getByRole("table", { name: "按模型的性能" }).waitFor();
+      assert.equal((await page.getByTestId("overview-requests").textContent()).trim(), String(CALLS));
+      await shot("2-chinese");
+    });
+
+    // A phone, 375 px wide: nothing wider than the screen.
+    await withContext(system, "analytics-phone", { ...PHONE, viewport: { width: 375, height: 800 }, ...zone }, async (context, shot) => {
+      const page = await context.newPage();
+      await page.goto(`${system.baseUrl}/login`);
+      await signIn(page, email, PASSWORD, { email: "邮箱", password: "密码", submit: "登录" });
+      await page.getByRole("heading", { name: "欢迎，Grace" }).waitFor();
+      await page.getByRole("button", { name: "打开菜单" }).click();
+      await page.getByRole("navigation", { name: "主导航" }).getByRole("link", { name: "数据分析" }).click();
+      await page.getByRole("heading", { name: "数据分析", level: 1 }).waitFor();
+      await page.getByTestId("overview-requests").getByText(String(CALLS), { exact: true }).waitFor();
+      await page.getByTestId("perf-by-model").waitFor();
+      await page.getByRole("img", { name: "请求数随时间变化的图表" }).locator("svg").first().waitFor();
+      await assertNoHorizontalScroll(page);
+      await shot("1-phone");
+    });
+
+    // An operator, made with `aihub admin create-operator`, sees the developer and the models in Insights.
+    const operatorEmail = newEmail("operator");
+    await aihubAdmin(system.databaseUrl, ["create-operator", "--email", operatorEmail, "--password", PASSWORD, "--name", "Olive Operator"]);
+    await withContext(system, "insights-story", { ...DESKTOP, ...zone, acceptDownloads: true }, async (context, shot) => {
+      const page = await context.newPage();
+      await page.goto(`${system.baseUrl}/login`);
+      await signIn(page, operatorEmail, PASSWORD);
+      await page.getByRole("heading", { name: "Welcome, Olive" }).waitFor();
+      await page.getByRole("navigation", { name: "Main navigation" }).getByRole("link", { name: "Insights" }).click();
+      await page.getByRole("heading", { name: "Insights", level: 1 }).waitFor();
+      const top = page.getByTestId("top-developers");
+      await top.getByRole("row").filter({ hasText: email }).waitFor();
+      await page.getByTestId("model-mix").getByRole("rowheader", { name: "gpt-4o-mini" }).waitFor();
+      await page.getByTestId("providers-table").getByRole("rowheader", { name: "stub" }).waitFor();
+      assert.ok(figure(await page.getByTestId("insights-requests").textContent()) >= CALLS);
+      await shot("1-insights");
+
+      // The month's report: CSV downloaded with the operator's token, and the printable page.
+      const [download] = await Promise.all([
+        page.waitForEvent("download"),
+        page.getByRole("button", { name: "Download CSV" }).click(),
+      ]);
+      assert.match(download.suggestedFilename(), /^aihub-report-\d{4}-\d{2}\.csv$/);
+      await page.getByRole("button", { name: "Printable report" }).click();
+      const dialog = page.getByRole("dialog", { name: /^Business report \d{4}-\d{2}$/ });
+      await dialog.waitFor();
+      await dialog.getByRole("button", { name: "Print" }).waitFor();
+      await shot("2-report");
+    });
+
+    // A developer is not offered Insights.
+    await withContext(system, "insights-forbidden", DESKTOP, async (context) => {
+      const page = await context.newPage();
+      await page.goto(`${system.baseUrl}/login`);
+      await signIn(page, email, PASSWORD);
+      await page.getByRole("heading", { name: "Welcome, Grace" }).waitFor();
+      const nav = page.getByRole("navigation", { name: "Main navigation" });
+      await nav.getByRole("link", { name: "Analytics" }).waitFor();
+      assert.equal(await nav.getByRole("link", { name: "Insights" }).count(), 0);
+      await page.goto(`${system.baseUrl}/admin/insights`);
+      await page.getByText("For operators only").waitFor();
+    });
+  });
+});

@@ -298,6 +298,8 @@ describe("Analytics page", () => {
 
     await userEvent.click(screen.getByRole("button", { name: "Today" }));
     await waitFor(() => expect(lastQuery(server, "costs")).toEqual({ from: TODAY, to: TODAY, tz: TZ }));
+    // One day reads by the hour unless asked otherwise.
+    await waitFor(() => expect(lastQuery(server, "trends")?.interval).toBe("hour"));
 
     await userEvent.click(screen.getByRole("button", { name: "Month to date" }));
     await waitFor(() => expect(lastQuery(server, "performance")).toEqual({ from: `${TODAY.slice(0, 8)}01`, to: TODAY, tz: TZ }));

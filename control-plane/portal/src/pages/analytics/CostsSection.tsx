@@ -6,6 +6,9 @@ import { QueryState } from "./QueryState";
 import { EmptyState, useAnalyticsFormat } from "./shared";
 import type { AnalyticsFormat, usePeriod } from "./shared";
 
+/** A figure's class: long ones (many decimals) in a smaller size. */
+const statClass = (money: string) => `stat-value${money.length > 8 ? " stat-value-long" : ""}`;
+
 /** Where the money went: by model and by key, the month-end projection and suggestions. */
 export function CostsSection({ period }: { period: ReturnType<typeof usePeriod> }) {
   const { t } = useTranslation();
@@ -32,7 +35,7 @@ function CostsView({ costs, stale }: { costs: AnalyticsCosts; stale: boolean }) 
         <div className="stat-card">
           <dt>{t("analytics.costs.total")}</dt>
           <dd>
-            <span className="stat-value" data-testid="costs-total">
+            <span className={statClass(costs.total_cost)} data-testid="costs-total">
               {f.money(costs.total_cost)}
             </span>
           </dd>
@@ -40,7 +43,7 @@ function CostsView({ costs, stale }: { costs: AnalyticsCosts; stale: boolean }) 
         <div className="stat-card">
           <dt>{t("analytics.costs.monthToDate", { month: projection.month })}</dt>
           <dd>
-            <span className="stat-value" data-testid="costs-month-to-date">
+            <span className={statClass(projection.month_to_date_cost)} data-testid="costs-month-to-date">
               {f.money(projection.month_to_date_cost)}
             </span>
             <span className="stats-detail">
@@ -54,7 +57,7 @@ function CostsView({ costs, stale }: { costs: AnalyticsCosts; stale: boolean }) 
         <div className="stat-card">
           <dt>{t("analytics.costs.projected")}</dt>
           <dd>
-            <span className="stat-value" data-testid="costs-projected">
+            <span className={statClass(projection.projected_month_end_cost)} data-testid="costs-projected">
               {f.money(projection.projected_month_end_cost)}
             </span>
             <span className="stats-detail">{t("analytics.costs.projectionNote")}</span>

@@ -56,7 +56,11 @@ export function TrendsSection({ period }: { period: ReturnType<typeof usePeriod>
   const { t } = useTranslation();
   const search = period.searchParams;
   const hourly = periodDays(period.range) <= MAX_HOURLY_DAYS;
-  const interval: TrendInterval = hourly ? pick(search.get("interval"), ["day", "hour"] as const, "day") : "day";
+  // A day or two reads best by the hour; longer periods by the day.
+  const days = periodDays(period.range);
+  const interval: TrendInterval = hourly
+    ? pick(search.get("interval"), ["day", "hour"] as const, days <= 2 ? "hour" : "day")
+    : "day";
   const groupBy = pick<TrendGroupBy>(search.get("group_by"), TREND_GROUPS, "none");
   const metric = pick<TrendMetric>(search.get("metric"), TREND_METRICS, "requests");
   const trends = useAnalyticsTrends({ ...period.params, interval, group_by: groupBy });
@@ -134,6 +138,7 @@ function TrendsView({ trends, metric, stale }: { trends: AnalyticsTrends; metric
         series={series}
         format={(v) => formatMetric(f, metric, v)}
         label={t("analytics.trends.chartLabel", { metric: metricName })}
+        integer={metric === "requests" || metric === "tokens" || metric === "errors"}
       />
       {trends.series.length > MAX_SERIES && (
         <p className="small muted">{t("analytics.trends.topOnly", { shown: MAX_SERIES })}</p>

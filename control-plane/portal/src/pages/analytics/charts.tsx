@@ -43,6 +43,7 @@ export function LineSeriesChart({
   format,
   label,
   height = 280,
+  integer = false,
 }: {
   data: Datum[];
   xKey: string;
@@ -50,6 +51,8 @@ export function LineSeriesChart({
   format: (value: number) => string;
   label: string;
   height?: number;
+  /** Counts: no ticks between whole numbers. */
+  integer?: boolean;
 }) {
   return (
     <div className="chart" role="img" aria-label={label}>
@@ -63,7 +66,7 @@ export function LineSeriesChart({
             axisLine={false}
             width={64}
             tickFormatter={(v: number) => format(v)}
-            allowDecimals
+            allowDecimals={!integer}
           />
           <Tooltip formatter={(v) => format(Number(v))} contentStyle={TOOLTIP_STYLE} />
           {series.length > 1 && <Legend wrapperStyle={{ fontSize: 12 }} />}

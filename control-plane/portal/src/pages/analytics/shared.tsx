@@ -168,10 +168,13 @@ export function useAnalyticsFormat() {
         const grouped = new Intl.NumberFormat(language, { useGrouping: true }).format(BigInt(whole!));
         return `${sign}$${grouped}${fraction !== undefined ? `.${fraction}` : ""}`;
       },
-      /** Money for a glance: cents, or 4 decimals below a cent ("$1.25", "$0.0042"). */
+      /** Money for a glance: cents, or two significant digits below a cent ("$1.25", "$0.0042"). */
       moneyShort: (value: number) => {
-        const digits = value !== 0 && Math.abs(value) < 0.01 ? 4 : 2;
-        return `$${new Intl.NumberFormat(language, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(value)}`;
+        const small = value !== 0 && Math.abs(value) < 0.01;
+        const options: Intl.NumberFormatOptions = small
+          ? { maximumSignificantDigits: 2 }
+          : { minimumFractionDigits: 2, maximumFractionDigits: 2 };
+        return `$${new Intl.NumberFormat(language, options).format(value)}`;
       },
     };
   }, [language, t]);
@@ -247,7 +250,10 @@ export function StatCard({
     <div className="stat-card">
       <dt>{label}</dt>
       <dd>
-        <span className="stat-value" data-testid={testId}>
+        <span
+          className={`stat-value${typeof value === "string" && value.length > 9 ? " stat-value-long" : ""}`}
+          data-testid={testId}
+        >
           {value}
         </span>
         {change && <span className="stat-change">{change}</span>}

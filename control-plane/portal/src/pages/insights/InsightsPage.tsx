@@ -64,10 +64,8 @@ function Insights() {
           <RevenueSection period={period} />
           <MarginSection period={period} />
           <DevelopersSection period={period} />
-          <div className="analytics-split analytics-split-cards">
-            <ModelsSection period={period} />
-            <ProvidersSection period={period} />
-          </div>
+          <ModelsSection period={period} />
+          <ProvidersSection period={period} />
         </>
       )}
       <ReportCard tz={period.tz} />
@@ -355,13 +353,13 @@ function ModelsSection({ period }: { period: Period }) {
         (rows.length === 0 ? (
           <EmptyState>{t("insights.empty")}</EmptyState>
         ) : (
-          <>
+          <div className="analytics-split">
             <DonutChart
               rows={rows.map((r) => ({ name: r.model, value: r.requests }))}
               format={f.number}
               label={t("insights.models.chart")}
             />
-            <div className="table-wrap">
+            <div className="table-wrap analytics-table-top">
               <table className="table" aria-label={t("insights.models.title")} data-testid="model-mix">
                 <thead>
                   <tr>
@@ -387,7 +385,7 @@ function ModelsSection({ period }: { period: Period }) {
                 </tbody>
               </table>
             </div>
-          </>
+          </div>
         ))}
     </section>
   );
