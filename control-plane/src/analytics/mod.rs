@@ -422,6 +422,7 @@ pub fn parts(start: i64, end: i64) -> Vec<(Grain, i64, i64)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

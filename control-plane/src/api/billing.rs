@@ -633,100 +633,46 @@ async fn usage(
     let key = q.key_id.clone().unwrap_or_default();
     let model = q.model.clone().unwrap_or_default();
     let dev = &who.developer.id;
-    let mut groups: Vec<(String, Agg)> = Vec::new();
-    match &api.billing.source {
-        Source::Sql => {
-            let grp = if group_sql == "day" {
-                "CAST(ts_ms / 86400000 AS BIGINT)"
+    // From the rollups (whole UTC days), never the raw rows.
+    use crate::analytics::store::{Dim, Filter, Scope, Time};
+    let (time, dims): (Time, &[Dim]) = match group_sql {
+        "day" => (Time::Day, &[]),
+        "key_id" => (Time::Total, &[Dim::Key]),
+        _ => (Time::Total, &[Dim::Model]),
+    };
+    let base_key = aihub_contract::keys::base_key_id(&key).to_string();
+    let filter = Filter {
+        key: (!key.is_empty()).then_some(base_key.as_str()),
+        model: (!model.is_empty()).then_some(model.as_str()),
+    };
+    let mut rows = api
+        .analytics
+        .sums(Scope::Developer(dev), p.start, p.end, time, dims, filter)
+        .await?;
+    rows.sort_by(|a, b| a.t.cmp(&b.t).then(a.keys.cmp(&b.keys)));
+    let groups: Vec<(String, Agg)> = rows
+        .into_iter()
+        .map(|r| {
+            let name = if group_sql == "day" {
+                DateTime::<Utc>::from_timestamp_millis(r.t)
+                    .map(|t| t.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default()
             } else {
-                group_sql
+                r.keys.into_iter().next().unwrap_or_default()
             };
-            let sql = format!(
-                "SELECT CAST({grp} AS TEXT) AS grp, COUNT(*) AS requests, \
-                 CAST(SUM(prompt_tokens) AS BIGINT) AS prompt, CAST(SUM(completion_tokens) AS BIGINT) AS completion, \
-                 CAST(SUM(cost_nanos) AS BIGINT) AS cost, \
-                 CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors, \
-                 CAST(SUM(latency_ms) AS BIGINT) AS latency \
-                 FROM usage_records WHERE developer_id = $1 AND ts_ms >= $2 AND ts_ms < $3 \
-                 AND ($4 = '' OR key_id = $4 OR key_id = $5) AND ($6 = '' OR model = $6) \
-                 GROUP BY {grp} ORDER BY {grp}"
-            );
-            let mut c = conn(&api).await?;
-            let rows = sqlx::query(&sql)
-                .bind(dev)
-                .bind(p.start)
-                .bind(p.end)
-                .bind(&key)
-                .bind(format!("{key}{}", aihub_contract::keys::GRACE_SUFFIX))
-                .bind(&model)
-                .fetch_all(&mut *c)
-                .await
-                .map_err(DomainError::from)?;
-            for r in rows {
-                let g = |c: &str| -> Result<i64, ApiFailure> {
-                    Ok(r.try_get::<Option<i64>, _>(c)
-                        .map_err(DomainError::from)?
-                        .unwrap_or(0))
-                };
-                let name: String = r.try_get("grp").map_err(DomainError::from)?;
-                groups.push((
-                    name,
-                    Agg {
-                        requests: g("requests")?,
-                        prompt: g("prompt")?,
-                        completion: g("completion")?,
-                        cost: g("cost")?,
-                        errors: g("errors")?,
-                        latency_sum: g("latency")?,
-                    },
-                ));
-            }
-        }
-        Source::ClickHouse(ch) => {
-            for (name, a) in ch
-                .usage_groups(dev, p.start, p.end, group_sql, &key, &model)
-                .await?
-            {
-                groups.push((
-                    name,
-                    Agg {
-                        requests: a[0],
-                        prompt: a[1],
-                        completion: a[2],
-                        cost: a[3],
-                        errors: a[4],
-                        latency_sum: a[5],
-                    },
-                ));
-            }
-        }
-    }
-    if group_sql == "day" {
-        for (name, _) in groups.iter_mut() {
-            let day: i64 = name.parse().unwrap_or(0);
-            *name = DateTime::<Utc>::from_timestamp_millis(day * 86_400_000)
-                .map(|t| t.format("%Y-%m-%d").to_string())
-                .unwrap_or_default();
-        }
-    } else if group_sql == "key_id" {
-        // A regenerated key's grace rows count with the key.
-        let mut merged: Vec<(String, Agg)> = Vec::new();
-        for (name, a) in groups {
-            let base = aihub_contract::keys::base_key_id(&name).to_string();
-            match merged.iter_mut().find(|(n, _)| *n == base) {
-                Some((_, m)) => {
-                    m.requests += a.requests;
-                    m.prompt += a.prompt;
-                    m.completion += a.completion;
-                    m.cost += a.cost;
-                    m.errors += a.errors;
-                    m.latency_sum += a.latency_sum;
-                }
-                None => merged.push((base, a)),
-            }
-        }
-        groups = merged;
-    }
+            (
+                name,
+                Agg {
+                    requests: r.m.requests,
+                    prompt: r.m.prompt_tokens,
+                    completion: r.m.completion_tokens,
+                    cost: r.m.cost_nanos,
+                    errors: r.m.errors,
+                    latency_sum: r.m.latency_sum,
+                },
+            )
+        })
+        .collect();
     let mut total = Agg::default();
     for (_, a) in &groups {
         total.requests += a.requests;

@@ -167,62 +167,6 @@ impl ClickHouseSource {
         Ok((n, c))
     }
 
-    /// Usage of one developer in `[start, end)` grouped by `group`
-    /// (`model`, `key_id` or `day`): per group requests, prompt and
-    /// completion tokens, cost, errors and Σ latency.
-    pub async fn usage_groups(
-        &self,
-        developer_id: &str,
-        start_ms: i64,
-        end_ms: i64,
-        group: &str,
-        key_id: &str,
-        model: &str,
-    ) -> DomainResult<Vec<(String, [i64; 6])>> {
-        let grp = match group {
-            "model" => "model",
-            "key_id" => "key_id",
-            _ => "toString(intDiv(ts_ms, 86400000))",
-        };
-        let mut filter = format!(
-            "developer_id = {} AND ts_ms >= {start_ms} AND ts_ms < {end_ms}",
-            quote(developer_id)
-        );
-        if !key_id.is_empty() {
-            filter.push_str(&format!(
-                " AND (key_id = {} OR key_id = {})",
-                quote(key_id),
-                quote(&format!("{key_id}{}", aihub_contract::keys::GRACE_SUFFIX))
-            ));
-        }
-        if !model.is_empty() {
-            filter.push_str(&format!(" AND model = {}", quote(model)));
-        }
-        let sql = format!(
-            "SELECT g, count(), sum(p), sum(c), sum(cost), sum(err), sum(lat) FROM \
-             (SELECT {grp} AS g, any(prompt_tokens) AS p, any(completion_tokens) AS c, \
-              any(cost_nanos) AS cost, any(status) >= 400 AS err, any(latency_ms) AS lat \
-              FROM {} WHERE {filter} GROUP BY request_id, g) GROUP BY g ORDER BY g \
-             FORMAT TabSeparated",
-            self.table
-        );
-        let body = self.select(&sql).await?;
-        let mut out = Vec::new();
-        for line in body.lines().filter(|l| !l.is_empty()) {
-            let f: Vec<&str> = line.split('\t').collect();
-            if f.len() != 7 {
-                return Err(DomainError::Internal(
-                    "ClickHouse: unexpected row shape".into(),
-                ));
-            }
-            let mut a = [0i64; 6];
-            for (i, v) in f[1..].iter().enumerate() {
-                a[i] = v.parse().unwrap_or(0);
-            }
-            out.push((unescape(f[0]), a));
-        }
-        Ok(out)
-    }
 
     /// One page of a developer's rows after `(after_ts, after_id)`, for the CSV export.
     pub async fn export_page(
