@@ -1229,6 +1229,14 @@ describe("analytics and insights (issue 9)", () => {
       await dialog.waitFor();
       await dialog.getByRole("button", { name: "Print" }).waitFor();
       await shot("2-report");
+      await page.keyboard.press("Escape");
+      await dialog.waitFor({ state: "detached" });
+
+      // Insights fits a phone too.
+      await page.setViewportSize({ width: 375, height: 800 });
+      await page.getByTestId("top-developers").waitFor();
+      await assertNoHorizontalScroll(page);
+      await shot("3-phone");
     });
 
     // A developer is not offered Insights.

@@ -187,9 +187,11 @@ export interface AdminFigures {
   active_developers: number;
   new_developers: number;
   margin: Money;
+  /** The deployments' upstream prices times the tokens (margin = usage value − upstream cost). */
+  upstream_cost?: Money;
 }
 
-export type AdminChange = { [K in keyof AdminFigures]?: number | null };
+export type AdminChange = { [K in Exclude<keyof AdminFigures, "upstream_cost">]?: number | null };
 
 /** `GET /admin/analytics/overview`. */
 export interface AdminOverview {
@@ -214,6 +216,7 @@ export interface RevenueRow {
 export interface AdminRevenue {
   period: AnswerPeriod;
   group_by?: RevenueGroupBy;
+  total?: Money;
   rows: RevenueRow[];
 }
 

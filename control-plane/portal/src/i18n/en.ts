@@ -935,6 +935,7 @@ const en = {
     empty: "Nothing in this period.",
     overview: {
       title: "Overview",
+      upstreamDetail: "Upstream cost {{cost}}",
     },
     metrics: {
       revenue: "Revenue",
@@ -965,6 +966,7 @@ const en = {
       title: "Developers",
       counts: "{{active}} active · {{new}} new in this period",
       top: "Top developers by cost",
+      chart: "Chart of active and new developers per day",
       developer: "Developer",
       plan: "Plan",
     },

@@ -937,6 +937,7 @@ const zhCN: Catalogue = {
     empty: "此时间段内没有数据。",
     overview: {
       title: "概览",
+      upstreamDetail: "上游成本 {{cost}}",
     },
     metrics: {
       revenue: "收入",
@@ -967,6 +968,7 @@ const zhCN: Catalogue = {
       title: "开发者",
       counts: "此时间段内 {{active}} 位活跃 · {{new}} 位新增",
       top: "按费用排名的开发者",
+      chart: "每天活跃和新增开发者的图表",
       developer: "开发者",
       plan: "套餐",
     },

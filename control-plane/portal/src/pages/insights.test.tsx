@@ -33,6 +33,7 @@ const figures = (over: Partial<AdminFigures> = {}): AdminFigures => ({
   active_developers: 42,
   new_developers: 7,
   margin: "310.250000",
+  upstream_cost: "670.250000",
   ...over,
 });
 
@@ -162,6 +163,7 @@ describe("Insights page", () => {
     expect(await screen.findByTestId("insights-revenue")).toHaveTextContent("$1,250.00");
     expect(screen.getByTestId("insights-usage-value")).toHaveTextContent("$980.500000");
     expect(screen.getByTestId("insights-margin")).toHaveTextContent("$310.250000");
+    expect(screen.getByText("Upstream cost $670.250000")).toBeInTheDocument();
     expect(screen.getByTestId("insights-active")).toHaveTextContent("42");
     expect(screen.getByTestId("insights-new")).toHaveTextContent("7");
     const change = (id: string) => within(screen.getByTestId(id).closest("dd") as HTMLElement).getByTestId("change");

@@ -15,7 +15,7 @@ import { Alert } from "../../components/Alert";
 import { SelectField } from "../../components/Field";
 import { FullPageLoader } from "../../components/Loader";
 import { useDocumentTitle } from "../../lib/useDocumentTitle";
-import { DonutChart, StackedBarChart } from "../analytics/lazyCharts";
+import { DonutChart, LineSeriesChart, StackedBarChart } from "../analytics/lazyCharts";
 import { QueryState } from "../analytics/QueryState";
 import { Change, EmptyState, PeriodPicker, StatCard, useAnalyticsFormat, useDayFormat, usePeriod } from "../analytics/shared";
 import { ReportCard } from "./ReportCard";
@@ -122,6 +122,11 @@ function AdminOverviewCards({ overview, stale }: { overview: AdminOverview; stal
           testId="insights-margin"
           value={f.money(c.margin)}
           change={<Change value={change.margin} />}
+          detail={
+            c.upstream_cost !== undefined
+              ? t("insights.overview.upstreamDetail", { cost: f.money(c.upstream_cost) })
+              : undefined
+          }
         />
         <StatCard
           label={t("analytics.metrics.requests")}
@@ -301,6 +306,20 @@ function DevelopersSection({ period }: { period: Period }) {
           <p className="small muted" data-testid="developers-counts">
             {t("insights.developers.counts", { active: f.number(data.active), new: f.number(data.new) })}
           </p>
+          {data.days.length > 1 && data.days.some((d) => d.active > 0 || d.new > 0) && (
+            <LineSeriesChart
+              data={data.days.map((d) => ({ label: d.day.slice(5), active: d.active, new: d.new }))}
+              xKey="label"
+              series={[
+                { key: "active", name: t("insights.metrics.activeDevelopers") },
+                { key: "new", name: t("insights.metrics.newDevelopers") },
+              ]}
+              format={f.number}
+              label={t("insights.developers.chart")}
+              height={200}
+              integer
+            />
+          )}
           {data.top.length === 0 ? (
             <EmptyState>{t("insights.empty")}</EmptyState>
           ) : (
