@@ -247,34 +247,32 @@ fn date_of(day: i64) -> String {
     humantime::format_rfc3339(t).to_string()[..10].to_string()
 }
 
-/// Usage of key `key_id` (with its `:grace` entry) from the embedded usage
-/// store, by UTC day (`ts_ms / 86 400 000`), for the `days` days ending
-/// today. Deployments whose rows go to ClickHouse have no rows here;
-/// ClickHouse-backed analytics come with the analytics issue.
+/// Usage of key `key_id` (its `:grace` traffic included) by UTC day for
+/// the `days` days ending today, from the analytics rollups (the embedded
+/// store's or ClickHouse's).
 pub async fn key_usage(
-    conn: &mut sqlx::AnyConnection,
+    store: &crate::analytics::store::Store,
+    developer_id: &str,
     key_id: &str,
     days: u32,
     now_ms: i64,
 ) -> DomainResult<KeyUsage> {
-    use sqlx::Row;
+    use crate::analytics::store::{Filter, Scope, Time};
     let today = now_ms / DAY_MS;
     let first = today - i64::from(days.max(1)) + 1;
-    let rows = sqlx::query(
-        "SELECT ts_ms / 86400000 AS day, COUNT(*) AS requests, \
-         CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens, \
-         CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens, \
-         CAST(SUM(cost_nanos) AS BIGINT) AS cost_nanos, \
-         CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors \
-         FROM usage_records WHERE key_id IN ($1, $2) AND ts_ms >= $3 AND ts_ms < $4 \
-         GROUP BY ts_ms / 86400000",
-    )
-    .bind(key_id)
-    .bind(format!("{key_id}{}", keys::GRACE_SUFFIX))
-    .bind(first * DAY_MS)
-    .bind((today + 1) * DAY_MS)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = store
+        .sums(
+            Scope::Developer(developer_id),
+            first * DAY_MS,
+            (today + 1) * DAY_MS,
+            Time::Day,
+            &[],
+            Filter {
+                key: Some(aihub_contract::keys::base_key_id(key_id)),
+                model: None,
+            },
+        )
+        .await?;
     let mut totals = UsageTotals::default();
     let mut by_day: Vec<DayUsage> = (first..=today)
         .map(|d| DayUsage {
@@ -283,25 +281,20 @@ pub async fn key_usage(
         })
         .collect();
     for row in &rows {
-        let day: i64 = row.try_get("day")?;
-        let requests: i64 = row.try_get("requests")?;
-        let prompt: i64 = row.try_get("prompt_tokens")?;
-        let completion: i64 = row.try_get("completion_tokens")?;
-        let cost: i64 = row.try_get("cost_nanos")?;
-        let errors: i64 = row.try_get("errors")?;
-        totals.requests += requests;
-        totals.prompt_tokens += prompt;
-        totals.completion_tokens += completion;
-        totals.cost_nanos += cost;
-        totals.errors += errors;
-        let slot = usize::try_from(day - first)
+        let m = &row.m;
+        totals.requests += m.requests;
+        totals.prompt_tokens += m.prompt_tokens;
+        totals.completion_tokens += m.completion_tokens;
+        totals.cost_nanos += m.cost_nanos;
+        totals.errors += m.errors;
+        let slot = usize::try_from(row.t / DAY_MS - first)
             .ok()
             .and_then(|i| by_day.get_mut(i));
         if let Some(slot) = slot {
-            slot.requests += requests;
-            slot.tokens += prompt + completion;
-            slot.cost_nanos += cost;
-            slot.errors += errors;
+            slot.requests += m.requests;
+            slot.tokens += m.tokens();
+            slot.cost_nanos += m.cost_nanos;
+            slot.errors += m.errors;
         }
     }
     Ok(KeyUsage { totals, by_day })

@@ -309,7 +309,15 @@ async fn key_usage(
         .await
         .map_err(DomainError::from)?;
     let key = owned::get(&mut conn, &who.developer.id, &id).await?;
-    let stats = usage::key_usage(&mut conn, &key.id, days, db::now_ms()).await?;
+    drop(conn);
+    let stats = usage::key_usage(
+        &api.analytics,
+        &who.developer.id,
+        &key.id,
+        days,
+        db::now_ms(),
+    )
+    .await?;
     Ok(Json(json!({
         "key_id": key.id,
         "days": days,
