@@ -159,6 +159,63 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// The distribution of `latencies` (ms, any order) with `errors` failures
+/// out of `total` requests over `elapsed_s` seconds.
+pub fn summarize(mut latencies: Vec<f64>, errors: u64, total: u64, elapsed_s: f64) -> Stats {
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    Stats {
+        p50_ms: percentile(&latencies, 50.0),
+        p90_ms: percentile(&latencies, 90.0),
+        p95_ms: percentile(&latencies, 95.0),
+        p99_ms: percentile(&latencies, 99.0),
+        p999_ms: percentile(&latencies, 99.9),
+        rps: latencies.len() as f64 / elapsed_s.max(1e-9),
+        errors,
+        total,
+    }
+}
+
+/// Closed-loop driver: `n` requests `make(0..n)`, `concurrency` at a time
+/// (each worker sends its next request when the previous one answered).
+/// Answers each request's latency in ms (`None` when `make` said it
+/// failed), by index, and the seconds the whole run took.
+pub async fn closed_loop<F, Fut>(n: u64, concurrency: usize, make: F) -> (Vec<Option<f64>>, f64)
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let make = std::sync::Arc::new(make);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let make = make.clone();
+        let next = next.clone();
+        workers.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let sent = Instant::now();
+                let ok = make(i).await;
+                done.push((i, ok.then(|| sent.elapsed().as_secs_f64() * 1000.0)));
+            }
+            done
+        }));
+    }
+    let mut out = vec![None; n as usize];
+    for w in workers {
+        if let Ok(done) = w.await {
+            for (i, latency) in done {
+                out[i as usize] = latency;
+            }
+        }
+    }
+    (out, started.elapsed().as_secs_f64())
+}
+
 /// Open-loop driver for requests `oha` cannot make (e.g. a different
 /// `Idempotency-Key` on every request): starts `make(i)` at `rate` per
 /// second for `duration` without waiting for earlier ones; latency counts

@@ -10,8 +10,10 @@
 //! cargo run --release -p aihub-loadtest                 # the full report (~6 min)
 //! cargo run --release -p aihub-loadtest -- --quick      # shorter runs, same rows
 //! cargo run --release -p aihub-loadtest -- --soak-minutes 10
+//! cargo run --release -p aihub-loadtest -- --analytics-only --quick   # analytics scale check
 //! ```
 
+mod analytics;
 mod batches;
 mod load;
 mod report;
@@ -92,6 +94,46 @@ struct Cli {
     /// Do not build the release binaries first.
     #[arg(long)]
     no_build: bool,
+    /// Run only the analytics scale check (usage statistics over many rows).
+    #[arg(long)]
+    analytics_only: bool,
+    /// Usage rows generated per store for the analytics scale check
+    /// (default 10,000,000; --quick: 200,000; 0 leaves the check out).
+    #[arg(long)]
+    analytics_rows: Option<u64>,
+    /// Developers the generated rows belong to (Zipf-like shares).
+    #[arg(long, default_value_t = 10_000)]
+    analytics_developers: usize,
+    /// Usage stores to check: embedded (SQLite, rows through the control
+    /// plane), clickhouse (PostgreSQL + ClickHouse from AIHUB_TEST_DATABASE_URL
+    /// and AIHUB_TEST_CLICKHOUSE_URL), both, or auto (both when those are set).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "embedded", "clickhouse", "both"])]
+    analytics_store: String,
+    /// Seed of the row generator.
+    #[arg(long, default_value_t = 42)]
+    analytics_seed: u64,
+    /// Requests per analytics route (--quick: at most 100).
+    #[arg(long, default_value_t = 300)]
+    analytics_requests: u64,
+    /// Analytics requests in flight at once (closed loop).
+    #[arg(long, default_value_t = 4)]
+    analytics_concurrency: usize,
+    /// Rows per ingest request (embedded); ClickHouse INSERTs take 40 times as many.
+    #[arg(long, default_value_t = 5_000)]
+    analytics_batch_rows: usize,
+    /// Ingest requests in flight at once, like as many gateways' usage
+    /// shippers (SQLite has one writer: more adds no throughput, and makes
+    /// its write-ahead log grow). ClickHouse always has two INSERTs in flight.
+    #[arg(long, default_value_t = 1)]
+    analytics_ingest_concurrency: usize,
+    /// Loading stops (the store's run is a MISS) when the embedded control
+    /// plane's directory grows beyond this many GB, to keep the disk.
+    #[arg(long, default_value_t = 30)]
+    analytics_max_disk_gb: u64,
+    /// Where the analytics check's temporary directory (the SQLite database,
+    /// several GB at 10 million rows) goes; default: the system's.
+    #[arg(long)]
+    analytics_dir: Option<PathBuf>,
     /// Where report.json goes.
     #[arg(long, default_value = "loadtest/out")]
     out: PathBuf,
@@ -168,14 +210,82 @@ impl Targets {
     }
 }
 
+impl Cli {
+    /// The analytics check's settings; `None` when it is left out.
+    fn analytics(&self) -> anyhow::Result<Option<analytics::Options>> {
+        let rows = self
+            .analytics_rows
+            .unwrap_or(if self.quick { 200_000 } else { 10_000_000 });
+        if rows == 0 {
+            return Ok(None);
+        }
+        use analytics::Store;
+        let production = aihub_testkit::procs::clickhouse_url().is_some()
+            && aihub_testkit::procs::database_url().is_some();
+        let stores = match self.analytics_store.as_str() {
+            "embedded" => vec![Store::Embedded],
+            "clickhouse" => vec![Store::ClickHouse],
+            "both" => vec![Store::Embedded, Store::ClickHouse],
+            _ if production => vec![Store::Embedded, Store::ClickHouse],
+            _ => vec![Store::Embedded],
+        };
+        if stores.contains(&Store::ClickHouse) && !production {
+            anyhow::bail!(
+                "--analytics-store {} needs AIHUB_TEST_DATABASE_URL (PostgreSQL) and AIHUB_TEST_CLICKHOUSE_URL",
+                self.analytics_store
+            );
+        }
+        Ok(Some(analytics::Options {
+            rows,
+            developers: self.analytics_developers,
+            seed: self.analytics_seed,
+            stores,
+            requests: if self.quick {
+                self.analytics_requests.min(100)
+            } else {
+                self.analytics_requests
+            },
+            concurrency: self.analytics_concurrency,
+            batch_rows: self.analytics_batch_rows,
+            ingest_concurrency: self.analytics_ingest_concurrency,
+            threads: self.proxy_threads,
+            temp_in: self.analytics_dir.clone(),
+            max_disk_bytes: self.analytics_max_disk_gb.saturating_mul(1_000_000_000),
+        }))
+    }
+}
+
+fn write_report(report: &Report, out: &std::path::Path) -> anyhow::Result<()> {
+    let text = report.render();
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")?;
+    std::fs::create_dir_all(out)?;
+    let path = out.join("report.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&report.to_json())?)?;
+    writeln!(stdout, "JSON report: {}", path.display())?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let seconds = if cli.quick { 5 } else { cli.seconds };
     let run_for = Duration::from_secs(seconds);
     let cache = cache_dir();
+    let analytics_opts = cli.analytics()?;
     if !cli.no_build {
         build_release()?;
+    }
+    if cli.analytics_only {
+        let Some(opts) = analytics_opts else {
+            anyhow::bail!("--analytics-only with --analytics-rows 0 measures nothing");
+        };
+        let stub = Stub::start(2).await?;
+        let mut report = Report::new(seconds, cli.proxy_threads, cli.connections);
+        report.only_analytics = true;
+        report.analytics = analytics::run(&stub, &opts).await?;
+        drop(stub);
+        return write_report(&report, &cli.out);
     }
     let oha_bin = load::ensure_oha(&cache)?;
     let litellm_venv = if cli.skip_litellm {
@@ -385,14 +495,13 @@ async fn main() -> anyhow::Result<()> {
     drop(litellm);
     drop(aihub);
     drop(nginx);
+
+    // The analytics scale check starts AI Hub afresh per store, with its
+    // own data, once everything else has stopped.
+    if let Some(opts) = analytics_opts {
+        report.analytics = analytics::run(&stub, &opts).await?;
+    }
     drop(stub);
 
-    let text = report.render();
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{text}")?;
-    std::fs::create_dir_all(&cli.out)?;
-    let path = cli.out.join("report.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&report.to_json())?)?;
-    writeln!(stdout, "JSON report: {}", path.display())?;
-    Ok(())
+    write_report(&report, &cli.out)
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 const START: Duration = Duration::from_secs(60);
 const LITELLM_KEY: &str = "sk-loadtest-7f3a9c2e5b1d4f6a8c0e2b4d6f8a1c3e";
-const SECRET: &str = "loadtest-shared-secret-0123456789abcdefghijkl";
+/// The internal API's shared secret of the systems started here.
+pub const SECRET: &str = "loadtest-shared-secret-0123456789abcdefghijkl";
 const TOKEN_SECRET: &str = "loadtest-token-secret-0123456789abcdefghijklm";
 
 /// The stand-in provider.
@@ -71,7 +72,20 @@ pub struct AiHub {
     pub key: String,
     /// The control plane's database.
     pub database_url: String,
-    _dir: tempfile::TempDir,
+    /// The control plane's base URL (`http://127.0.0.1:PORT`).
+    pub cp_url: String,
+    dir: tempfile::TempDir,
+}
+
+/// Where an [`AiHub`]'s control plane keeps its data.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// Database URL; `None`: SQLite in the system's temporary directory.
+    pub database_url: Option<String>,
+    /// Extra `AIHUB_*` variables for the control plane.
+    pub env: Vec<(String, String)>,
+    /// Where the temporary directory goes (`None`: the system's).
+    pub temp_in: Option<PathBuf>,
 }
 
 impl AiHub {
@@ -139,8 +153,27 @@ impl AiHub {
     /// Starts both planes on SQLite with one provider (the stub), one model
     /// and one developer key; the gateway gets `threads` worker threads.
     pub async fn start(stub: &Stub, threads: usize) -> anyhow::Result<AiHub> {
-        let dir = tempfile::tempdir()?;
-        let database_url = format!("sqlite://{}/aihub.db?mode=rwc", dir.path().display());
+        Self::start_with(stub, threads, &Setup::default()).await
+    }
+
+    /// The temporary directory (SQLite database, gateway state, spool).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// [`AiHub::start`] with the control plane's database and extra
+    /// settings from `setup`.
+    pub async fn start_with(stub: &Stub, threads: usize, setup: &Setup) -> anyhow::Result<AiHub> {
+        let dir = match &setup.temp_in {
+            Some(parent) => tempfile::Builder::new()
+                .prefix("aihub-loadtest-")
+                .tempdir_in(parent)?,
+            None => tempfile::tempdir()?,
+        };
+        let database_url = match &setup.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}/aihub.db?mode=rwc", dir.path().display()),
+        };
         let cp_port = free_port();
         let cp_listen = format!("127.0.0.1:{cp_port}");
         // The gateway's address is chosen first: the batch worker sends items
@@ -164,6 +197,7 @@ impl AiHub {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain(setup.env.iter().cloned())
         .collect();
         let env: Vec<(&str, &str)> = cp_env
             .iter()
@@ -257,7 +291,8 @@ impl AiHub {
             ops_url: format!("http://{ops}"),
             key,
             database_url,
-            _dir: dir,
+            cp_url,
+            dir,
         })
     }
 }
