@@ -10,6 +10,8 @@ mod common;
 
 use aihub_contract::routes;
 use aihub_contract::usage::{UsageBatch, UsageRow};
+use aihub_control_plane::analytics::{backfill, retention};
+use aihub_control_plane::billing::charges::{ClickHouseSource, Source};
 use aihub_control_plane::developers::{self, DeveloperType, Email, NewDeveloper, Role};
 use chrono::{Duration as Days, NaiveDate, Utc};
 use common::hub::{access, developer_session, login, PASSWORD};
@@ -571,6 +573,37 @@ async fn embedded_rollups_match_the_raw_rows_after_late_rows_and_a_rebuild(backe
         Tolerance::Relative(0.025),
     )
     .await;
+
+    // Retention deletes raw rows of months past the limit; the rollups keep
+    // their figures.
+    let old: Vec<UsageRow> = generate(&[dev.as_str()], 50, 12, "old")
+        .into_iter()
+        .map(|mut r| {
+            r.ts_ms -= 120 * DAY;
+            r
+        })
+        .collect();
+    ingest(&app, &old).await;
+    let (from, to) = (today() - Days::days(130), today() - Days::days(110));
+    let path = format!("/api/v1/developer/analytics/overview?from={from}&to={to}&tz=Asia/Shanghai");
+    let before = get(&app, &token, &path).await;
+    assert_eq!(before["current"]["requests"], old.len());
+    let removed = retention::apply(&app.db, &Source::Sql, 2, now_ms())
+        .await
+        .unwrap();
+    assert_eq!(removed, old.len() as u64);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_records")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        rows.iter()
+            .map(|r| &r.request_id)
+            .collect::<HashSet<_>>()
+            .len() as i64
+    );
+    assert_eq!(get(&app, &token, &path).await["current"], before["current"]);
     app.stop().await;
 }
 
@@ -647,6 +680,49 @@ async fn analytics_parameters_are_checked_and_admin_routes_need_an_operator(back
         assert_eq!(resp.status(), 401, "{path}");
     }
     let admin = operator(&app, "olive@example.com").await;
+
+    // Margin: usage value minus what the deployment's provider charges.
+    use aihub_contract::money::Prices;
+    use aihub_contract::snapshot::ProviderKind;
+    use aihub_control_plane::catalog::{self, NewDeployment, NewProvider};
+    catalog::add_provider(
+        &app.db,
+        NewProvider {
+            name: "openai".into(),
+            kind: ProviderKind::Openai,
+            base_url: "https://api.openai.com/v1".into(),
+            api_key: String::new(),
+        },
+    )
+    .await
+    .unwrap();
+    let added = catalog::add_model(
+        &app.db,
+        NewDeployment {
+            upstream_prices: Some(Prices {
+                input_per_million: Decimal::from(2),
+                output_per_million: Decimal::from(8),
+                cached_per_million: Decimal::from(1),
+            }),
+            ..NewDeployment::new("gpt-4o", "openai")
+        },
+    )
+    .await
+    .unwrap();
+    let mut row = generate(&["dev_margin"], 1, 3, "m").remove(0);
+    row.ts_ms = now_ms();
+    row.model = "gpt-4o".into();
+    row.deployment_id = added.deployment_id.clone();
+    (row.prompt_tokens, row.cached_tokens, row.completion_tokens) = (1_000_000, 250_000, 500_000);
+    row.cost_nanos = 9_000_000_000;
+    ingest(&app, &[row]).await;
+    let m = get(&app, &admin, "/api/v1/admin/analytics/margin").await;
+    let r = &m["rows"][0];
+    assert_eq!(r["model"], "gpt-4o");
+    // 750k × $2 + 250k × $1 + 500k × $8 per million = $5.75.
+    assert_eq!(money(&r["upstream_cost"]), 5_750_000_000);
+    assert_eq!(money(&r["margin"]), 3_250_000_000);
+
     let html = app
         .client
         .get(app.url("/api/v1/admin/analytics/report?format=html"))
@@ -665,6 +741,19 @@ async fn analytics_parameters_are_checked_and_admin_routes_need_an_operator(back
         .unwrap();
     assert_eq!(bad.status(), 400);
     app.stop().await;
+}
+
+async fn ch_insert(url: &str, db: &str, rows: &[UsageRow]) {
+    for chunk in rows.chunks(800) {
+        let mut body = format!("INSERT INTO {db}.usage_records FORMAT JSONEachRow\n");
+        for r in chunk {
+            let mut v = serde_json::to_value(r).unwrap();
+            v["stream"] = Value::from(u8::from(r.stream));
+            body.push_str(&v.to_string());
+            body.push('\n');
+        }
+        aihub_testkit::clickhouse::query(url, &body).await.unwrap();
+    }
 }
 
 /// ClickHouse as the usage store: rows inserted into `usage_records` reach
@@ -695,17 +784,100 @@ async fn clickhouse_rollups_match_the_raw_rows() {
     let admin = operator(&app, "olive@example.com").await;
     let devs = [dev.as_str(), "dev_other_1", "dev_other_2"];
     let rows = generate(&devs, 2_400, 11, "c");
-    for chunk in rows.chunks(800) {
-        let mut body = format!("INSERT INTO {db}.usage_records FORMAT JSONEachRow\n");
-        for r in chunk {
-            let mut v = serde_json::to_value(r).unwrap();
-            v["stream"] = Value::from(u8::from(r.stream));
-            body.push_str(&v.to_string());
-            body.push('\n');
-        }
-        aihub_testkit::clickhouse::query(&url, &body).await.unwrap();
+    // The first rows are stored before the views exist (an upgrade): the
+    // backfill counts them, the views count the rest.
+    let views: Vec<String> = aihub_testkit::clickhouse::schema_statements(&db)
+        .into_iter()
+        .filter(|s| s.starts_with("CREATE MATERIALIZED VIEW"))
+        .collect();
+    for v in &views {
+        let name = v.split_whitespace().nth(6).unwrap();
+        aihub_testkit::clickhouse::query(&url, &format!("DROP TABLE {name}"))
+            .await
+            .unwrap();
     }
+    ch_insert(&url, &db, &rows[..600]).await;
+    // The backfill takes rows stored before the second the views were
+    // created: let that second pass (a clock condition, not a delay).
+    let stored: i64 = aihub_testkit::clickhouse::query(
+        &url,
+        &format!("SELECT toInt64(max(toUInt32(inserted_at))) FROM {db}.usage_records"),
+    )
+    .await
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    common::eventually(
+        "the next second",
+        std::time::Duration::from_secs(5),
+        || async {
+            let now: i64 =
+                aihub_testkit::clickhouse::query(&url, "SELECT toInt64(toUInt32(now()))")
+                    .await
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap();
+            (now > stored).then_some(())
+        },
+    )
+    .await;
+    for v in &views {
+        aihub_testkit::clickhouse::query(&url, v).await.unwrap();
+    }
+    ch_insert(&url, &db, &rows[600..]).await;
+    let source = ClickHouseSource::new(&url, &db, "usage_records", "", "");
+    let filled = backfill::clickhouse(&app.db, &source, false).await.unwrap();
+    assert_eq!(filled.len(), 5, "{filled:?}");
+    assert!(
+        backfill::clickhouse(&app.db, &source, false).await.is_err(),
+        "a second backfill would count rows twice"
+    );
     check_against_raw(&app, &token, &admin, &dev, &rows, Tolerance::Rank(0.01)).await;
+
+    // Retention drops whole months of raw rows; the rollups keep them.
+    let old: Vec<UsageRow> = generate(&[dev.as_str()], 50, 12, "old")
+        .into_iter()
+        .map(|mut r| {
+            r.ts_ms -= 120 * DAY;
+            r
+        })
+        .collect();
+    ch_insert(&url, &db, &old).await;
+    let count = |sql: String| {
+        let url = url.clone();
+        async move {
+            aihub_testkit::clickhouse::query(&url, &sql)
+                .await
+                .unwrap()
+                .trim()
+                .parse::<i64>()
+                .unwrap()
+        }
+    };
+    let removed = retention::apply(&app.db, &Source::ClickHouse(source), 2, now_ms())
+        .await
+        .unwrap();
+    assert!(removed >= 1);
+    assert_eq!(
+        count(format!(
+            "SELECT count() FROM {db}.usage_records WHERE request_id LIKE 'old-%'"
+        ))
+        .await,
+        0
+    );
+    assert_eq!(
+        count(format!("SELECT count() FROM {db}.usage_records")).await,
+        rows.len() as i64
+    );
+    assert_eq!(
+        count(format!(
+            "SELECT toInt64(sumMerge(requests)) FROM {db}.usage_daily"
+        ))
+        .await,
+        (rows.len() + old.len()) as i64
+    );
     app.stop().await;
     aihub_testkit::clickhouse::drop_database(&url, &db)
         .await

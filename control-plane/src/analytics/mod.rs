@@ -11,6 +11,7 @@
 //! Periods are whole days in the caller's time zone; rollups are kept per
 //! UTC hour and UTC day ([`Period`], [`parts`]).
 
+pub mod backfill;
 pub mod report;
 pub mod retention;
 pub mod rollup;

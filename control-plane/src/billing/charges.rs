@@ -56,6 +56,21 @@ pub enum Source {
 }
 
 impl Source {
+    /// ClickHouse when `[clickhouse] url` is set, else the embedded store.
+    pub fn from_config(ch: &crate::config::ClickHouseConfig) -> Source {
+        if ch.url.is_empty() {
+            Source::Sql
+        } else {
+            Source::ClickHouse(ClickHouseSource::new(
+                &ch.url,
+                &ch.database,
+                &ch.table,
+                &ch.user,
+                ch.password.expose(),
+            ))
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Source::Sql => "sql",
@@ -166,7 +181,6 @@ impl ClickHouseSource {
         let c = it.next().and_then(|v| v.parse().ok()).unwrap_or(0);
         Ok((n, c))
     }
-
 
     /// One page of a developer's rows after `(after_ts, after_id)`, for the CSV export.
     pub async fn export_page(

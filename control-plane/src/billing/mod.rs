@@ -70,17 +70,7 @@ impl Billing {
                     .unwrap_or(24),
             },
             payments: payments::Payments::from_config(&config.payments, &billing_url)?,
-            source: if ch.url.is_empty() {
-                charges::Source::Sql
-            } else {
-                charges::Source::ClickHouse(charges::ClickHouseSource::new(
-                    &ch.url,
-                    &ch.database,
-                    &ch.table,
-                    &ch.user,
-                    ch.password.expose(),
-                ))
-            },
+            source: charges::Source::from_config(ch),
             charge_interval_ms: config.billing.charge_interval_ms,
             close_months: config.billing.close_months,
             default_plan: config.billing.default_plan.clone(),

@@ -5,6 +5,7 @@ use super::providers::{self, check_name};
 use crate::db::{self, get_bool, Db, Entity};
 use crate::error::{DomainError, DomainResult};
 use aihub_contract::money::Prices;
+use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
@@ -32,6 +33,9 @@ pub struct NewDeployment {
     pub priority: i32,
     /// Per-attempt timeout (default 60 s).
     pub timeout_ms: u64,
+    /// What the provider charges the operator for this deployment (margin
+    /// reports); `None` = unknown (0).
+    pub upstream_prices: Option<Prices>,
 }
 
 impl NewDeployment {
@@ -42,6 +46,7 @@ impl NewDeployment {
             provider: provider.into(),
             upstream_model: None,
             prices: None,
+            upstream_prices: None,
             weight: 1,
             priority: 0,
             timeout_ms: DEFAULT_TIMEOUT_MS,
@@ -135,6 +140,14 @@ pub async fn add_model(db: &Db, new: NewDeployment) -> DomainResult<AddedDeploym
     }
     let given_prices = new.prices.map(check_prices).transpose()?;
     let prices_given = given_prices.is_some();
+    let upstream_prices = match new.upstream_prices {
+        Some(p) => check_prices(p)?,
+        None => Prices {
+            input_per_million: Decimal::ZERO,
+            output_per_million: Decimal::ZERO,
+            cached_per_million: Decimal::ZERO,
+        },
+    };
     let now = db::now_ms();
 
     let mut tx = db.begin_write().await?;
@@ -217,8 +230,9 @@ pub async fn add_model(db: &Db, new: NewDeployment) -> DomainResult<AddedDeploym
     let deployment_id = db::new_id("dep_");
     sqlx::query(
         "INSERT INTO deployments (id, model_id, provider_id, upstream_model, weight, priority, \
-         timeout_ms, enabled, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         timeout_ms, enabled, created_at, updated_at, upstream_input_price_per_million, \
+         upstream_output_price_per_million, upstream_cached_price_per_million) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&deployment_id)
     .bind(&model_id)
@@ -230,6 +244,9 @@ pub async fn add_model(db: &Db, new: NewDeployment) -> DomainResult<AddedDeploym
     .bind(true)
     .bind(now)
     .bind(now)
+    .bind(upstream_prices.input_per_million.to_string())
+    .bind(upstream_prices.output_per_million.to_string())
+    .bind(upstream_prices.cached_per_million.to_string())
     .execute(&mut *tx)
     .await?;
     // Changes are recorded last: on PostgreSQL this takes the change lock,

@@ -154,6 +154,17 @@ pub enum AdminCommand {
         /// Per-attempt upstream timeout in milliseconds.
         #[arg(long, default_value_t = catalog::models::DEFAULT_TIMEOUT_MS)]
         timeout_ms: u64,
+        /// What the provider charges you for a million prompt tokens on this
+        /// deployment (margin reports; requires --upstream-output-price-per-million).
+        #[arg(long, requires = "upstream_output_price_per_million")]
+        upstream_input_price_per_million: Option<String>,
+        /// What the provider charges you for a million completion tokens.
+        #[arg(long, requires = "upstream_input_price_per_million")]
+        upstream_output_price_per_million: Option<String>,
+        /// What the provider charges you for a million cached prompt tokens
+        /// (default: the upstream input price).
+        #[arg(long, requires = "upstream_input_price_per_million")]
+        upstream_cached_price_per_million: Option<String>,
     },
     /// List models, prices and deployments.
     ListModels,
@@ -166,6 +177,9 @@ pub enum AdminCommand {
     /// Billing: plans, credit, redemption codes, month close, reconciliation.
     #[command(subcommand)]
     Billing(super::billing::BillingCommand),
+    /// Analytics rollups: rebuild, ClickHouse backfill, retention.
+    #[command(subcommand)]
+    Analytics(super::analytics::AnalyticsCommand),
 }
 
 /// `--type`
@@ -389,23 +403,22 @@ pub async fn run(
             weight,
             priority,
             timeout_ms,
+            upstream_input_price_per_million,
+            upstream_output_price_per_million,
+            upstream_cached_price_per_million,
         } => {
-            let prices = match (input_price_per_million, output_price_per_million) {
-                (Some(i), Some(o)) => {
-                    let input = parse_price("input price per million", &i)?;
-                    let output = parse_price("output price per million", &o)?;
-                    let cached = match cached_price_per_million {
-                        Some(c) => parse_price("cached price per million", &c)?,
-                        None => input,
-                    };
-                    Some(Prices {
-                        input_per_million: input,
-                        output_per_million: output,
-                        cached_per_million: cached,
-                    })
-                }
-                _ => None,
-            };
+            let prices = price_triple(
+                "",
+                input_price_per_million,
+                output_price_per_million,
+                cached_price_per_million,
+            )?;
+            let upstream_prices = price_triple(
+                "upstream ",
+                upstream_input_price_per_million,
+                upstream_output_price_per_million,
+                upstream_cached_price_per_million,
+            )?;
             let added = catalog::add_model(
                 db,
                 NewDeployment {
@@ -416,6 +429,7 @@ pub async fn run(
                     weight,
                     priority,
                     timeout_ms,
+                    upstream_prices,
                 },
             )
             .await?;
@@ -491,6 +505,7 @@ pub async fn run(
             out.emit(&json!({"keys": keys}), text.trim_end())
         }
         AdminCommand::Billing(cmd) => super::billing::run(db, config, cmd, out).await,
+        AdminCommand::Analytics(cmd) => super::analytics::run(db, config, cmd, out).await,
     }
 }
 
@@ -529,4 +544,28 @@ fn rfc3339(ms: i64) -> String {
     let at =
         std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
     humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// Prices from `--…-price-per-million` options: none, or input and output
+/// (cached defaulting to input).
+fn price_triple(
+    what: &str,
+    input: Option<String>,
+    output: Option<String>,
+    cached: Option<String>,
+) -> anyhow::Result<Option<Prices>> {
+    let (Some(i), Some(o)) = (input, output) else {
+        return Ok(None);
+    };
+    let input = parse_price(&format!("{what}input price per million"), &i)?;
+    let output = parse_price(&format!("{what}output price per million"), &o)?;
+    let cached = match cached {
+        Some(c) => parse_price(&format!("{what}cached price per million"), &c)?,
+        None => input,
+    };
+    Ok(Some(Prices {
+        input_per_million: input,
+        output_per_million: output,
+        cached_per_million: cached,
+    }))
 }

@@ -1,6 +1,7 @@
 //! The `aihub` command line: `serve`, `up`, `migrate` and `admin …`.
 
 mod admin;
+mod analytics;
 mod billing;
 mod up;
 
@@ -42,7 +43,7 @@ pub enum Command {
     Migrate,
     /// Operator commands, working directly on the database.
     #[command(subcommand)]
-    Admin(AdminCommand),
+    Admin(Box<AdminCommand>),
 }
 
 /// Runs a parsed command line.
@@ -74,7 +75,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 format: config.log.format,
             });
             let db = connect(&config).await?;
-            let result = admin::run(&db, &config, cmd, &Output::new(cli.json)).await;
+            let result = admin::run(&db, &config, *cmd, &Output::new(cli.json)).await;
             db.close().await;
             result
         }
