@@ -12,7 +12,7 @@ use crate::error::DomainResult;
 use aihub_contract::keys::base_key_id;
 use aihub_contract::usage::UsageRow;
 use sqlx::{AnyConnection, Row};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 /// Grains every row is counted in: `h` (UTC hour) and `d` (UTC day).
 const GRAINS: [(&str, i64); 2] = [("h", HOUR_MS), ("d", DAY_MS)];
@@ -22,14 +22,17 @@ type PlatformKey = (&'static str, i64, String, String, String);
 type LatencyKey = (String, &'static str, i64, String, &'static str, i64);
 type PlatformLatencyKey = (&'static str, i64, String, String, &'static str, i64);
 
-/// Rollup deltas of a set of rows, written with [`Deltas::write`].
+/// Rollup deltas of a set of rows, written with [`Deltas::write`]. Ordered
+/// maps: every writer upserts rows in key order, so two control planes
+/// ingesting at once on PostgreSQL wait for each other instead of
+/// deadlocking.
 #[derive(Default)]
 pub struct Deltas {
-    usage: HashMap<UsageKey, Measures>,
-    platform: HashMap<PlatformKey, Measures>,
-    developer_daily: HashMap<(i64, String), [i64; 3]>,
-    latency: HashMap<LatencyKey, i64>,
-    platform_latency: HashMap<PlatformLatencyKey, i64>,
+    usage: BTreeMap<UsageKey, Measures>,
+    platform: BTreeMap<PlatformKey, Measures>,
+    developer_daily: BTreeMap<(i64, String), [i64; 3]>,
+    latency: BTreeMap<LatencyKey, i64>,
+    platform_latency: BTreeMap<PlatformLatencyKey, i64>,
 }
 
 impl Deltas {
