@@ -237,6 +237,19 @@ async fn check_against_raw(
         .filter(|r| r.developer_id == dev)
         .collect();
     assert!(mine.len() > 100, "the generated data covers the period");
+    // Percentiles cover the UTC days the period overlaps.
+    let mut seen_days = HashSet::new();
+    let days: Vec<&UsageRow> = rows
+        .iter()
+        .filter(|r| seen_days.insert(r.request_id.clone()))
+        .filter(|r| r.ts_ms >= start.div_euclid(DAY) * DAY && r.ts_ms < end)
+        .collect();
+    let my_days: Vec<&UsageRow> = days
+        .iter()
+        .copied()
+        .filter(|r| r.developer_id == dev)
+        .collect();
+    let my_lat: Vec<i64> = my_days.iter().map(|r| i64::from(r.latency_ms)).collect();
 
     // Overview.
     let o = get(
@@ -263,7 +276,7 @@ async fn check_against_raw(
     let lat: Vec<i64> = mine.iter().map(|r| i64::from(r.latency_ms)).collect();
     let avg = lat.iter().sum::<i64>() as f64 / lat.len() as f64;
     assert!((cur["avg_latency_ms"].as_f64().unwrap() - avg).abs() <= 0.05 + 1e-9);
-    check_percentile("overview p95", &cur["p95_latency_ms"], &lat, 0.95, tol);
+    check_percentile("overview p95", &cur["p95_latency_ms"], &my_lat, 0.95, tol);
     let (pstart, pend) = (start - 5 * DAY, start);
     let previous = rows
         .iter()
@@ -374,21 +387,22 @@ async fn check_against_raw(
     );
     for (i, q) in [(0, 0.5), (2, 0.95), (3, 0.99)] {
         let key = ["p50", "p90", "p95", "p99"][i];
-        check_percentile(key, &p["latency_ms"][key], &lat, q, tol);
+        check_percentile(key, &p["latency_ms"][key], &my_lat, q, tol);
     }
-    let ttft: Vec<i64> = mine
+    let ttft: Vec<i64> = my_days
         .iter()
         .filter_map(|r| r.ttft_ms.map(i64::from))
         .collect();
     check_percentile("ttft p95", &p["ttft_ms"]["p95"], &ttft, 0.95, tol);
     for m in p["by_model"].as_array().unwrap() {
         let model = m["model"].as_str().unwrap();
-        let l: Vec<i64> = mine
+        let n = mine.iter().filter(|r| r.model == model).count();
+        assert_eq!(m["requests"], n);
+        let l: Vec<i64> = my_days
             .iter()
             .filter(|r| r.model == model)
             .map(|r| i64::from(r.latency_ms))
             .collect();
-        assert_eq!(m["requests"], l.len());
         check_percentile(model, &m["p95_ms"], &l, 0.95, tol);
     }
 
@@ -414,12 +428,13 @@ async fn check_against_raw(
     .await;
     for row in prov["rows"].as_array().unwrap() {
         let id = row["provider_id"].as_str().unwrap();
-        let l: Vec<i64> = all
+        let n = all.iter().filter(|r| r.provider_id == id).count();
+        assert_eq!(row["requests"], n);
+        let l: Vec<i64> = days
             .iter()
             .filter(|r| r.provider_id == id)
             .map(|r| i64::from(r.latency_ms))
             .collect();
-        assert_eq!(row["requests"], l.len());
         check_percentile(id, &row["p95_ms"], &l, 0.95, tol);
     }
     let devs = get(

@@ -73,29 +73,28 @@ CREATE TABLE developer_daily (
     PRIMARY KEY (day_ms, developer_id)
 );
 
--- Latency ('l') and time-to-first-token ('t') histograms: bucket b counts
--- values v (ms) with floor(ln(max(v, 1)) / ln(1.05)) = b, so a percentile
--- read from them is within 2.5 % of the exact one.
+-- Latency ('l') and time-to-first-token ('t') histograms per UTC day and
+-- model, one row each: `hist` is "bucket:count" pairs, comma-separated, in
+-- bucket order, where bucket b counts values v (ms) with
+-- floor(ln(max(v, 1)) / ln(1.05)) = b, so a percentile read from them is
+-- within 2.5 % of the exact one. One row per day keeps a month's
+-- percentiles a read of a few hundred rows.
 CREATE TABLE latency_rollup (
     developer_id TEXT   NOT NULL,
-    grain        TEXT   NOT NULL,
-    t_ms         BIGINT NOT NULL,
+    day_ms       BIGINT NOT NULL,
     model        TEXT   NOT NULL,
     metric       TEXT   NOT NULL,
-    bucket       BIGINT NOT NULL,
-    n            BIGINT NOT NULL,
-    PRIMARY KEY (developer_id, grain, t_ms, model, metric, bucket)
+    hist         TEXT   NOT NULL,
+    PRIMARY KEY (developer_id, day_ms, model, metric)
 );
 
 CREATE TABLE platform_latency (
-    grain       TEXT   NOT NULL,
-    t_ms        BIGINT NOT NULL,
+    day_ms      BIGINT NOT NULL,
     provider_id TEXT   NOT NULL,
     model       TEXT   NOT NULL,
     metric      TEXT   NOT NULL,
-    bucket      BIGINT NOT NULL,
-    n           BIGINT NOT NULL,
-    PRIMARY KEY (grain, t_ms, provider_id, model, metric, bucket)
+    hist        TEXT   NOT NULL,
+    PRIMARY KEY (day_ms, provider_id, model, metric)
 );
 
 -- Usage revenue (what the charger charged) per UTC day of the request, plan

@@ -671,14 +671,14 @@ async fn business(store: &Store, db: &Db, p: &Period) -> DomainResult<Business> 
         m.add(mm);
         upstream += u;
     }
-    let devs = store.developers(p.start_ms, p.end_ms, 0).await?;
+    let active = store.active_developers(p.start_ms, p.end_ms).await?;
     Ok(Business {
         revenue,
         usage_value: m.cost_nanos,
         upstream,
         requests: m.requests,
         tokens: m.tokens(),
-        active: devs.active,
+        active,
         new: new_developers(db, p).await?.len() as i64,
     })
 }

@@ -19,8 +19,12 @@ const GRAINS: [(&str, i64); 2] = [("h", HOUR_MS), ("d", DAY_MS)];
 
 type UsageKey = (String, &'static str, i64, String, String, String);
 type PlatformKey = (&'static str, i64, String, String, String);
-type LatencyKey = (String, &'static str, i64, String, &'static str, i64);
-type PlatformLatencyKey = (&'static str, i64, String, String, &'static str, i64);
+/// (developer, UTC day, model, metric)
+type LatencyKey = (String, i64, String, &'static str);
+/// (UTC day, provider, model, metric)
+type PlatformLatencyKey = (i64, String, String, &'static str);
+/// Bucket → count.
+pub type Histogram = BTreeMap<i64, i64>;
 
 /// Rollup deltas of a set of rows, written with [`Deltas::write`]. Ordered
 /// maps: every writer upserts rows in key order, so two control planes
@@ -31,8 +35,8 @@ pub struct Deltas {
     usage: BTreeMap<UsageKey, Measures>,
     platform: BTreeMap<PlatformKey, Measures>,
     developer_daily: BTreeMap<(i64, String), [i64; 3]>,
-    latency: BTreeMap<LatencyKey, i64>,
-    platform_latency: BTreeMap<PlatformLatencyKey, i64>,
+    latency: BTreeMap<LatencyKey, Histogram>,
+    platform_latency: BTreeMap<PlatformLatencyKey, Histogram>,
 }
 
 impl Deltas {
@@ -63,37 +67,27 @@ impl Deltas {
                 ))
                 .or_default()
                 .add(&m);
-            let mut hist = |metric: &'static str, v: i64| {
-                let b = bucket_of(v);
-                *self
-                    .latency
-                    .entry((
-                        row.developer_id.clone(),
-                        grain,
-                        t,
-                        row.model.clone(),
-                        metric,
-                        b,
-                    ))
-                    .or_default() += 1;
-                *self
-                    .platform_latency
-                    .entry((
-                        grain,
-                        t,
-                        row.provider_id.clone(),
-                        row.model.clone(),
-                        metric,
-                        b,
-                    ))
-                    .or_default() += 1;
-            };
-            hist("l", i64::from(row.latency_ms));
-            if let Some(ttft) = row.ttft_ms {
-                hist("t", i64::from(ttft));
-            }
         }
         let day = row.ts_ms.div_euclid(DAY_MS) * DAY_MS;
+        let mut hist = |metric: &'static str, v: i64| {
+            let b = bucket_of(v);
+            *self
+                .latency
+                .entry((row.developer_id.clone(), day, row.model.clone(), metric))
+                .or_default()
+                .entry(b)
+                .or_default() += 1;
+            *self
+                .platform_latency
+                .entry((day, row.provider_id.clone(), row.model.clone(), metric))
+                .or_default()
+                .entry(b)
+                .or_default() += 1;
+        };
+        hist("l", i64::from(row.latency_ms));
+        if let Some(ttft) = row.ttft_ms {
+            hist("t", i64::from(ttft));
+        }
         let d = self
             .developer_daily
             .entry((day, row.developer_id.clone()))
@@ -192,52 +186,55 @@ impl Deltas {
             &rows,
         )
         .await?;
-        let rows: Vec<Vec<Value<'_>>> = self
+        if backend == Backend::Postgres {
+            // Histograms are read, merged and written back: one writer at a
+            // time across control planes (SQLite's write lock does this).
+            sqlx::query("SELECT pg_advisory_xact_lock(7406189)")
+                .execute(&mut *conn)
+                .await?;
+        }
+        let keys: Vec<Vec<Value<'_>>> = self
             .latency
-            .iter()
-            .map(|((dev, grain, t, model, metric, b), n)| {
+            .keys()
+            .map(|(dev, day, model, metric)| {
                 vec![
                     Value::S(dev),
-                    Value::S(grain),
-                    Value::I(*t),
+                    Value::I(*day),
                     Value::S(model),
                     Value::S(metric),
-                    Value::I(*b),
-                    Value::I(*n),
                 ]
             })
             .collect();
-        upsert(
+        let hists: Vec<&Histogram> = self.latency.values().collect();
+        merge_histograms(
             conn,
             backend,
             "latency_rollup",
-            &["developer_id", "grain", "t_ms", "model", "metric", "bucket"],
-            &["n"],
-            &rows,
+            &["developer_id", "day_ms", "model", "metric"],
+            &keys,
+            &hists,
         )
         .await?;
-        let rows: Vec<Vec<Value<'_>>> = self
+        let keys: Vec<Vec<Value<'_>>> = self
             .platform_latency
-            .iter()
-            .map(|((grain, t, provider, model, metric, b), n)| {
+            .keys()
+            .map(|(day, provider, model, metric)| {
                 vec![
-                    Value::S(grain),
-                    Value::I(*t),
+                    Value::I(*day),
                     Value::S(provider),
                     Value::S(model),
                     Value::S(metric),
-                    Value::I(*b),
-                    Value::I(*n),
                 ]
             })
             .collect();
-        upsert(
+        let hists: Vec<&Histogram> = self.platform_latency.values().collect();
+        merge_histograms(
             conn,
             backend,
             "platform_latency",
-            &["grain", "t_ms", "provider_id", "model", "metric", "bucket"],
-            &["n"],
-            &rows,
+            &["day_ms", "provider_id", "model", "metric"],
+            &keys,
+            &hists,
         )
         .await?;
         Ok(())
@@ -335,6 +332,162 @@ async fn upsert(
         }
         q.execute(&mut *conn).await?;
     }
+    Ok(())
+}
+
+/// `"b:n,b:n"` in bucket order.
+pub fn encode(h: &Histogram) -> String {
+    let mut out = String::new();
+    for (b, n) in h {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(&format!("{b}:{n}"));
+    }
+    out
+}
+
+/// Adds an encoded histogram to `into` (malformed pairs are skipped).
+pub fn decode_into(text: &str, into: &mut Histogram) {
+    for pair in text.split(',') {
+        if let Some((b, n)) = pair.split_once(':') {
+            if let (Ok(b), Ok(n)) = (b.parse::<i64>(), n.parse::<i64>()) {
+                *into.entry(b).or_default() += n;
+            }
+        }
+    }
+}
+
+/// Adds `hists` to the stored histograms of `keys` (read, merge, write).
+async fn merge_histograms(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &str,
+    key_cols: &[&str],
+    keys: &[Vec<Value<'_>>],
+    hists: &[&Histogram],
+) -> DomainResult<()> {
+    // A few hundred keys a statement.
+    const CHUNK: usize = 200;
+    let ph = |i: usize| match backend {
+        Backend::Sqlite => "?".to_string(),
+        Backend::Postgres => format!("${}", i + 1),
+    };
+    for (kc, hc) in keys.chunks(CHUNK).zip(hists.chunks(CHUNK)) {
+        let n = key_cols.len();
+        let tuples = (0..kc.len())
+            .map(|r| {
+                format!(
+                    "({})",
+                    (0..n).map(|c| ph(r * n + c)).collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let cols = key_cols.join(", ");
+        let sql = format!("SELECT {cols}, hist FROM {table} WHERE ({cols}) IN (VALUES {tuples})");
+        let mut q = sqlx::query(&sql);
+        for k in kc {
+            for v in k {
+                q = match v {
+                    Value::S(s) => q.bind(*s),
+                    Value::I(i) => q.bind(*i),
+                };
+            }
+        }
+        let stored = q.fetch_all(&mut *conn).await?;
+        let mut existing: BTreeMap<String, String> = BTreeMap::new();
+        for r in &stored {
+            let mut id = String::new();
+            for c in key_cols {
+                let part = match r.try_get::<String, _>(*c) {
+                    Ok(s) => s,
+                    Err(_) => r.try_get::<i64, _>(*c)?.to_string(),
+                };
+                id.push_str(&part);
+                id.push('\u{1f}');
+            }
+            existing.insert(id, r.try_get("hist")?);
+        }
+        let mut merged: Vec<String> = Vec::with_capacity(kc.len());
+        for (k, h) in kc.iter().zip(hc) {
+            let mut id = String::new();
+            for v in k {
+                match v {
+                    Value::S(s) => id.push_str(s),
+                    Value::I(i) => id.push_str(&i.to_string()),
+                }
+                id.push('\u{1f}');
+            }
+            let mut total: Histogram = (*h).clone();
+            if let Some(old) = existing.get(&id) {
+                decode_into(old, &mut total);
+            }
+            merged.push(encode(&total));
+        }
+        let rows: Vec<Vec<Value<'_>>> = kc
+            .iter()
+            .zip(&merged)
+            .map(|(k, text)| {
+                let mut v: Vec<Value<'_>> = k
+                    .iter()
+                    .map(|x| match x {
+                        Value::S(s) => Value::S(s),
+                        Value::I(i) => Value::I(*i),
+                    })
+                    .collect();
+                v.push(Value::S(text));
+                v
+            })
+            .collect();
+        replace(conn, backend, table, key_cols, &rows).await?;
+    }
+    Ok(())
+}
+
+/// `INSERT … ON CONFLICT (keys) DO UPDATE SET hist = excluded.hist`.
+async fn replace(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &str,
+    keys: &[&str],
+    rows: &[Vec<Value<'_>>],
+) -> DomainResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let cols = keys.len() + 1;
+    let mut sql = format!("INSERT INTO {table} ({}, hist) VALUES ", keys.join(", "));
+    for r in 0..rows.len() {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => sql.push_str(&format!("${}", r * cols + c + 1)),
+            }
+        }
+        sql.push(')');
+    }
+    sql.push_str(&format!(
+        " ON CONFLICT ({}) DO UPDATE SET hist = excluded.hist",
+        keys.join(", ")
+    ));
+    let mut q = sqlx::query(&sql);
+    for row in rows {
+        for v in row {
+            q = match v {
+                Value::S(s) => q.bind(*s),
+                Value::I(i) => q.bind(*i),
+            };
+        }
+    }
+    q.execute(&mut *conn).await?;
     Ok(())
 }
 

@@ -248,8 +248,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Latency and TTFT percentiles of `[start, end)`, per value of `by`
-    /// (Model or, platform-wide, Provider) or overall (key `""`).
+    /// Latency and TTFT percentiles of the UTC days `[start, end)`
+    /// overlaps, per value of `by` (Model or, platform-wide, Provider) or
+    /// overall (key `""`).
     pub async fn percentiles(
         &self,
         scope: Scope<'_>,
@@ -263,6 +264,8 @@ impl Store {
         }
     }
 
+    /// Histograms are kept per UTC day: a period's percentiles cover the
+    /// UTC days it overlaps.
     async fn sql_percentiles(
         &self,
         scope: Scope<'_>,
@@ -274,33 +277,24 @@ impl Store {
             Scope::Developer(d) => ("latency_rollup", "developer_id = $1", d),
             Scope::Platform => ("platform_latency", "$1 = $1", ""),
         };
-        // PostgreSQL refuses a constant in GROUP BY.
-        let (group, group_by) = match by {
-            Some(d) => (d.column(), format!("{}, ", d.column())),
-            None => ("''", String::new()),
-        };
+        let group = by.map_or("''", |d| d.column());
         let sql = format!(
-            "SELECT {group} AS grp, metric, bucket, CAST(SUM(n) AS BIGINT) AS n FROM {table} \
-             WHERE {who_clause} AND grain = $2 AND t_ms >= $3 AND t_ms < $4 \
-             GROUP BY {group_by}metric, bucket"
+            "SELECT {group} AS grp, metric, hist FROM {table} \
+             WHERE {who_clause} AND day_ms >= $2 AND day_ms < $3"
         );
-        let mut hists: HashMap<(String, String), HashMap<i64, i64>> = HashMap::new();
         let mut conn = self.db.pool().acquire().await?;
-        for (grain, s, e) in parts(start, end) {
-            let rows = sqlx::query(&sql)
-                .bind(who)
-                .bind(grain.code())
-                .bind(s)
-                .bind(e)
-                .fetch_all(&mut *conn)
-                .await?;
-            for r in rows {
-                let g: String = r.try_get("grp")?;
-                let metric: String = r.try_get("metric")?;
-                let b: i64 = r.try_get("bucket")?;
-                let n: i64 = r.try_get("n")?;
-                *hists.entry((g, metric)).or_default().entry(b).or_default() += n;
-            }
+        let rows = sqlx::query(&sql)
+            .bind(who)
+            .bind(start.div_euclid(DAY_MS) * DAY_MS)
+            .bind(end)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut hists: HashMap<(String, String), super::rollup::Histogram> = HashMap::new();
+        for r in rows {
+            let g: String = r.try_get("grp")?;
+            let metric: String = r.try_get("metric")?;
+            let text: String = r.try_get("hist")?;
+            super::rollup::decode_into(&text, hists.entry((g, metric)).or_default());
         }
         let mut out: HashMap<String, Percentiles> = HashMap::new();
         for ((g, metric), h) in hists {
@@ -314,6 +308,40 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Distinct developers with requests in the UTC days `[start, end)`
+    /// overlaps.
+    pub async fn active_developers(&self, start: i64, end: i64) -> DomainResult<i64> {
+        let first = start.div_euclid(DAY_MS) * DAY_MS;
+        match &self.source {
+            Source::Sql => {
+                let mut conn = self.db.pool().acquire().await?;
+                Ok(sqlx::query(
+                    "SELECT COUNT(DISTINCT developer_id) AS n FROM developer_daily \
+                     WHERE day_ms >= $1 AND day_ms < $2",
+                )
+                .bind(first)
+                .bind(end)
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("n")?)
+            }
+            Source::ClickHouse(ch) => {
+                let body = ch
+                    .select(&format!(
+                        "SELECT uniqExact(developer_id) FROM {}.developer_daily \
+                         WHERE day >= toDate(toDateTime({}, 'UTC')) AND day < toDate(toDateTime({}, 'UTC')) \
+                         FORMAT TabSeparated",
+                        ch.database(),
+                        first / 1000,
+                        end / 1000
+                    ))
+                    .await?;
+                let n = tsv(&body).next().map_or(Ok(0), |f| num(f.first()));
+                n
+            }
+        }
     }
 
     /// Developers with requests per UTC day of `[start, end)`, the number
@@ -340,15 +368,7 @@ impl Store {
                 .iter()
                 .map(|r| Ok((r.try_get("day_ms")?, r.try_get("n")?)))
                 .collect::<DomainResult<Vec<(i64, i64)>>>()?;
-                let active: i64 = sqlx::query(
-                    "SELECT COUNT(DISTINCT developer_id) AS n FROM developer_daily \
-                     WHERE day_ms >= $1 AND day_ms < $2",
-                )
-                .bind(first)
-                .bind(end)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("n")?;
+                let active = self.active_developers(start, end).await?;
                 let top = sqlx::query(
                     "SELECT developer_id, CAST(SUM(requests) AS BIGINT) AS r, \
                      CAST(SUM(tokens) AS BIGINT) AS t, CAST(SUM(cost_nanos) AS BIGINT) AS c \
@@ -390,12 +410,7 @@ impl Store {
                 let per_day = tsv(&body)
                     .map(|f| Ok((num(f.first())?, num(f.get(1))?)))
                     .collect::<DomainResult<Vec<_>>>()?;
-                let body = ch
-                    .select(&format!(
-                        "SELECT uniqExact(developer_id) FROM {db}.developer_daily WHERE {range} FORMAT TabSeparated"
-                    ))
-                    .await?;
-                let active = tsv(&body).next().map_or(Ok(0), |f| num(f.first()))?;
+                let active = self.active_developers(start, end).await?;
                 let body = ch
                     .select(&format!(
                         "SELECT developer_id, toInt64(sumMerge(requests)) AS r, \
@@ -569,11 +584,9 @@ async fn ch_percentiles(
 ) -> DomainResult<HashMap<String, Percentiles>> {
     const Q: &str = "quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)";
     let group = by.map_or("''".to_string(), |d| d.column().to_string());
-    // The states of every part, merged at once.
-    let reads: Vec<(Grain, i64, i64)> = match scope {
-        Scope::Developer(_) => parts(start, end),
-        Scope::Platform => vec![(Grain::Hour, start, end)],
-    };
+    // Like the embedded histograms: the UTC days the period overlaps.
+    let first_day = start.div_euclid(DAY_MS) * DAY_MS;
+    let reads: Vec<(Grain, i64, i64)> = vec![(Grain::Day, first_day, end)];
     let union = reads
         .iter()
         .map(|(g, s, e)| {
