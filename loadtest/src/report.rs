@@ -183,7 +183,7 @@ impl Report {
                         .map(|e| format!("FAILED: {e}; "))
                         .unwrap_or_default(),
                     format_args!(
-                    "{} rows over the last 30 days, {} developers (Zipf-like, seed {}), {} stored; {} rows per {}, {} at a time; routes measured via the gateway, {} requests each, {} in flight (closed loop), cycling over the developers at {} and both periods (7 and 30 days); the billing charger held back",
+                    "{} rows over the last 30 days, {} developers (Zipf-like, seed {}), {} stored; {} rows per {}, {} at a time; routes measured via the gateway, {} requests each, {} in flight (closed loop), cycling over the developers at {} and both periods (7 and 30 days); {}",
                     l.rows,
                     run.developers,
                     run.seed,
@@ -197,7 +197,12 @@ impl Report {
                     l.concurrency,
                     run.requests,
                     run.concurrency,
-                    measured.join(", ")
+                    measured.join(", "),
+                    if run.charger_ran {
+                        "the run outlasted the billing charger's hour: its second round, charging the loaded rows, ran during it"
+                    } else {
+                        "the billing charger held back"
+                    }
                 ))),
             });
             for r in &run.routes {
