@@ -83,6 +83,9 @@ SETTINGS index_granularity = 8192;
 -- once with `aihub admin analytics backfill` (an INSERT ... SELECT from
 -- usage_records FINAL per month).
 --
+-- Rollup rows carry large aggregate states and are read a developer or
+-- an hour at a time, hence a finer index (1,024 rows a mark).
+--
 -- Retention: 18.16 has no TTL. The control plane drops monthly partitions
 -- of usage_records older than analytics.raw_retention_months (rollups are
 -- kept). On ClickHouse 19.6 or later a TTL on usage_records does the same.
@@ -117,7 +120,8 @@ CREATE TABLE IF NOT EXISTS aihub.usage_hourly
 )
 ENGINE = AggregatingMergeTree()
 PARTITION BY toYYYYMM(hour)
-ORDER BY (developer_id, hour, key_id, model, endpoint);
+ORDER BY (developer_id, hour, key_id, model, endpoint)
+SETTINGS index_granularity = 1024;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS aihub.usage_hourly_mv TO aihub.usage_hourly AS
 SELECT
@@ -172,7 +176,8 @@ CREATE TABLE IF NOT EXISTS aihub.usage_daily
 )
 ENGINE = AggregatingMergeTree()
 PARTITION BY toYYYYMM(day)
-ORDER BY (developer_id, day, key_id, model, endpoint);
+ORDER BY (developer_id, day, key_id, model, endpoint)
+SETTINGS index_granularity = 1024;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS aihub.usage_daily_mv TO aihub.usage_daily AS
 SELECT
@@ -226,7 +231,8 @@ CREATE TABLE IF NOT EXISTS aihub.platform_hourly
 )
 ENGINE = AggregatingMergeTree()
 PARTITION BY toYYYYMM(hour)
-ORDER BY (hour, model, provider_id, deployment_id);
+ORDER BY (hour, model, provider_id, deployment_id)
+SETTINGS index_granularity = 1024;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS aihub.platform_hourly_mv TO aihub.platform_hourly AS
 SELECT
@@ -279,7 +285,8 @@ CREATE TABLE IF NOT EXISTS aihub.platform_minute
 )
 ENGINE = AggregatingMergeTree()
 PARTITION BY toYYYYMMDD(minute)
-ORDER BY (minute, model, provider_id);
+ORDER BY (minute, model, provider_id)
+SETTINGS index_granularity = 1024;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS aihub.platform_minute_mv TO aihub.platform_minute AS
 SELECT
@@ -331,7 +338,8 @@ CREATE TABLE IF NOT EXISTS aihub.developer_daily
 )
 ENGINE = AggregatingMergeTree()
 PARTITION BY toYYYYMM(day)
-ORDER BY (day, developer_id);
+ORDER BY (day, developer_id)
+SETTINGS index_granularity = 1024;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS aihub.developer_daily_mv TO aihub.developer_daily AS
 SELECT

@@ -59,17 +59,18 @@ async fn totals_of(
     scope: Scope<'_>,
     p: &Period,
 ) -> DomainResult<(Measures, Percentiles)> {
-    let rows = store
-        .sums(
+    // Independent reads run at once (each is a round trip to ClickHouse).
+    let (rows, pcts) = tokio::try_join!(
+        store.sums(
             scope,
             p.start_ms,
             p.end_ms,
             Time::Total,
             &[],
-            Filter::default(),
-        )
-        .await?;
-    let pcts = store.percentiles(scope, p.start_ms, p.end_ms, None).await?;
+            Filter::default()
+        ),
+        store.percentiles(scope, p.start_ms, p.end_ms, None),
+    )?;
     Ok((totals(&rows), pcts.get("").copied().unwrap_or_default()))
 }
 
@@ -77,8 +78,8 @@ async fn totals_of(
 pub async fn overview(store: &Store, developer_id: &str, p: &Period) -> DomainResult<Value> {
     let scope = Scope::Developer(developer_id);
     let prev = p.previous();
-    let (cur, cur_p) = totals_of(store, scope, p).await?;
-    let (old, old_p) = totals_of(store, scope, &prev).await?;
+    let ((cur, cur_p), (old, old_p)) =
+        tokio::try_join!(totals_of(store, scope, p), totals_of(store, scope, &prev))?;
     let f = |v: Option<f64>| v.unwrap_or(0.0);
     Ok(json!({
         "period": p.json(),
@@ -281,28 +282,39 @@ const CHEAPER_BY: f64 = 0.3;
 /// `GET /api/v1/developer/analytics/costs`
 pub async fn costs(store: &Store, db: &Db, developer_id: &str, p: &Period) -> DomainResult<Value> {
     let scope = Scope::Developer(developer_id);
-    let by_model = store
-        .sums(
+    let now = db::now_ms();
+    let (month, elapsed, days_in_month) = Period::this_month(p.tz, now);
+    let (by_model, by_key, mtd, names, prices, upgrade) = tokio::try_join!(
+        store.sums(
             scope,
             p.start_ms,
             p.end_ms,
             Time::Total,
             &[Dim::Model],
-            Filter::default(),
-        )
-        .await?;
-    let by_key = store
-        .sums(
+            Filter::default()
+        ),
+        store.sums(
             scope,
             p.start_ms,
             p.end_ms,
             Time::Total,
             &[Dim::Key],
+            Filter::default()
+        ),
+        // Month to date in the caller's zone, scaled to the month.
+        store.sums(
+            scope,
+            month.start_ms,
+            (now.div_euclid(HOUR_MS) + 1) * HOUR_MS,
+            Time::Total,
+            &[],
             Filter::default(),
-        )
-        .await?;
+        ),
+        key_names(db, developer_id),
+        model_prices(db),
+        upgrade_suggestion(db, developer_id, now),
+    )?;
     let total = totals(&by_model);
-    let names = key_names(db, developer_id).await?;
     let mut models: Vec<&SumRow> = by_model.iter().collect();
     models.sort_by(|a, b| {
         b.m.cost_nanos
@@ -316,19 +328,6 @@ pub async fn costs(store: &Store, db: &Db, developer_id: &str, p: &Period) -> Do
             .then(a.keys.cmp(&b.keys))
     });
 
-    // Month to date in the caller's zone, scaled to the month.
-    let now = db::now_ms();
-    let (month, elapsed, days_in_month) = Period::this_month(p.tz, now);
-    let mtd = store
-        .sums(
-            scope,
-            month.start_ms,
-            (now.div_euclid(HOUR_MS) + 1) * HOUR_MS,
-            Time::Total,
-            &[],
-            Filter::default(),
-        )
-        .await?;
     let mtd_cost = totals(&mtd).cost_nanos;
     let projected = if elapsed > 0 {
         mtd_cost.saturating_mul(days_in_month) / elapsed
@@ -337,7 +336,7 @@ pub async fn costs(store: &Store, db: &Db, developer_id: &str, p: &Period) -> Do
     };
 
     let mut suggestions = Vec::new();
-    let prices = model_prices(db).await?;
+
     for r in &models {
         let model = r.keys.first().cloned().unwrap_or_default();
         let Some(current) = prices.get(&model) else {
@@ -368,7 +367,7 @@ pub async fn costs(store: &Store, db: &Db, developer_id: &str, p: &Period) -> Do
             }));
         }
     }
-    if let Some(s) = upgrade_suggestion(db, developer_id, now).await? {
+    if let Some(s) = upgrade {
         suggestions.push(s);
     }
 
@@ -476,21 +475,19 @@ async fn upgrade_suggestion(db: &Db, developer_id: &str, now: i64) -> DomainResu
 /// `GET /api/v1/developer/analytics/performance`
 pub async fn performance(store: &Store, developer_id: &str, p: &Period) -> DomainResult<Value> {
     let scope = Scope::Developer(developer_id);
-    let by_model = store
-        .sums(
+    let (by_model, overall, per_model) = tokio::try_join!(
+        store.sums(
             scope,
             p.start_ms,
             p.end_ms,
             Time::Total,
             &[Dim::Model],
-            Filter::default(),
-        )
-        .await?;
+            Filter::default()
+        ),
+        store.percentiles(scope, p.start_ms, p.end_ms, None),
+        store.percentiles(scope, p.start_ms, p.end_ms, Some(Dim::Model)),
+    )?;
     let total = totals(&by_model);
-    let overall = store.percentiles(scope, p.start_ms, p.end_ms, None).await?;
-    let per_model = store
-        .percentiles(scope, p.start_ms, p.end_ms, Some(Dim::Model))
-        .await?;
     let o = overall.get("").copied().unwrap_or_default();
     let mut models: Vec<&SumRow> = by_model.iter().collect();
     models.sort_by(|a, b| b.m.requests.cmp(&a.m.requests).then(a.keys.cmp(&b.keys)));
@@ -663,15 +660,20 @@ struct Business {
 }
 
 async fn business(store: &Store, db: &Db, p: &Period) -> DomainResult<Business> {
-    let revenue: i64 = revenue_rows(db, p).await?.iter().map(|r| r.3 + r.4).sum();
-    let margins = margin_rows(store, db, p).await?;
+    let (revenue, margins, active, new) = tokio::try_join!(
+        revenue_rows(db, p),
+        margin_rows(store, db, p),
+        store.active_developers(p.start_ms, p.end_ms),
+        new_developers(db, p),
+    )?;
+    let revenue: i64 = revenue.iter().map(|r| r.3 + r.4).sum();
     let mut m = Measures::default();
     let mut upstream = 0;
     for (_, mm, u) in &margins {
         m.add(mm);
         upstream += u;
     }
-    let active = store.active_developers(p.start_ms, p.end_ms).await?;
+
     Ok(Business {
         revenue,
         usage_value: m.cost_nanos,
@@ -679,7 +681,7 @@ async fn business(store: &Store, db: &Db, p: &Period) -> DomainResult<Business> 
         requests: m.requests,
         tokens: m.tokens(),
         active,
-        new: new_developers(db, p).await?.len() as i64,
+        new: new.len() as i64,
     })
 }
 
@@ -701,8 +703,7 @@ impl Business {
 /// `GET /api/v1/admin/analytics/overview`
 pub async fn admin_overview(store: &Store, db: &Db, p: &Period) -> DomainResult<Value> {
     let prev = p.previous();
-    let cur = business(store, db, p).await?;
-    let old = business(store, db, &prev).await?;
+    let (cur, old) = tokio::try_join!(business(store, db, p), business(store, db, &prev))?;
     let c = |a: i64, b: i64| change(a as f64, b as f64);
     Ok(json!({
         "period": p.json(),
@@ -794,8 +795,10 @@ pub async fn margin(store: &Store, db: &Db, p: &Period) -> DomainResult<Value> {
 
 /// `GET /api/v1/admin/analytics/developers`
 pub async fn developers(store: &Store, db: &Db, p: &Period, limit: i64) -> DomainResult<Value> {
-    let stats = store.developers(p.start_ms, p.end_ms, limit).await?;
-    let new = new_developers(db, p).await?;
+    let (stats, new) = tokio::try_join!(
+        store.developers(p.start_ms, p.end_ms, limit),
+        new_developers(db, p)
+    )?;
     let mut days: Vec<(String, i64, i64)> = p
         .day_buckets()
         .into_iter()
@@ -879,19 +882,17 @@ pub async fn models(store: &Store, p: &Period) -> DomainResult<Value> {
 
 /// `GET /api/v1/admin/analytics/providers`
 pub async fn providers(store: &Store, db: &Db, p: &Period) -> DomainResult<Value> {
-    let rows = store
-        .sums(
+    let (rows, pcts) = tokio::try_join!(
+        store.sums(
             Scope::Platform,
             p.start_ms,
             p.end_ms,
             Time::Total,
             &[Dim::Provider],
-            Filter::default(),
-        )
-        .await?;
-    let pcts = store
-        .percentiles(Scope::Platform, p.start_ms, p.end_ms, Some(Dim::Provider))
-        .await?;
+            Filter::default()
+        ),
+        store.percentiles(Scope::Platform, p.start_ms, p.end_ms, Some(Dim::Provider)),
+    )?;
     let mut conn = db.pool().acquire().await?;
     let names: HashMap<String, String> = sqlx::query("SELECT id, name FROM providers")
         .fetch_all(&mut *conn)
