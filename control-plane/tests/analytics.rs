@@ -650,7 +650,7 @@ async fn analytics_parameters_are_checked_and_admin_routes_need_an_operator(back
             "group_by",
         ),
         (
-            "/api/v1/developer/analytics/trends?interval=hour&from=2026-01-01&to=2026-03-01",
+            "/api/v1/developer/analytics/trends?interval=hour&from=2026-01-01&to=2026-01-08",
             "interval",
         ),
         ("/api/v1/developer/analytics/costs?colour=blue", "colour"),

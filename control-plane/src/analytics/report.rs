@@ -113,6 +113,9 @@ async fn key_names(db: &Db, developer_id: &str) -> DomainResult<HashMap<String, 
         .collect()
 }
 
+/// The longest period trends answer by the hour (168 points).
+pub const MAX_HOURLY_DAYS: i64 = 7;
+
 /// Trend intervals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interval {
@@ -129,10 +132,10 @@ pub async fn trends(
     interval: Interval,
     group_by: Option<Dim>,
 ) -> DomainResult<Value> {
-    if interval == Interval::Hour && p.days() > 31 {
-        return Err(DomainError::invalid(
-            "interval: hour needs a period of at most 31 days",
-        ));
+    if interval == Interval::Hour && p.days() > MAX_HOURLY_DAYS {
+        return Err(DomainError::invalid(format!(
+            "interval: hour needs a period of at most {MAX_HOURLY_DAYS} days"
+        )));
     }
     // Bucket starts (UTC ms) and labels.
     let buckets: Vec<(i64, String)> = match interval {

@@ -368,16 +368,15 @@ impl Store {
                 .iter()
                 .map(|r| Ok((r.try_get("day_ms")?, r.try_get("n")?)))
                 .collect::<DomainResult<Vec<(i64, i64)>>>()?;
-                let active = self.active_developers(start, end).await?;
-                let top = sqlx::query(
+                // One scan gives both the distinct count and the ranking.
+                let mut all = sqlx::query(
                     "SELECT developer_id, CAST(SUM(requests) AS BIGINT) AS r, \
                      CAST(SUM(tokens) AS BIGINT) AS t, CAST(SUM(cost_nanos) AS BIGINT) AS c \
                      FROM developer_daily WHERE day_ms >= $1 AND day_ms < $2 \
-                     GROUP BY developer_id ORDER BY c DESC, r DESC, developer_id LIMIT $3",
+                     GROUP BY developer_id",
                 )
                 .bind(first)
                 .bind(end)
-                .bind(limit)
                 .fetch_all(&mut *conn)
                 .await?
                 .iter()
@@ -388,6 +387,15 @@ impl Store {
                     ))
                 })
                 .collect::<DomainResult<Vec<(String, [i64; 3])>>>()?;
+                let active = all.len() as i64;
+                all.sort_by(|a, b| {
+                    b.1[2]
+                        .cmp(&a.1[2])
+                        .then(b.1[0].cmp(&a.1[0]))
+                        .then(a.0.cmp(&b.0))
+                });
+                all.truncate(usize::try_from(limit).unwrap_or(0));
+                let top = all;
                 Ok(DeveloperStats {
                     per_day,
                     active,

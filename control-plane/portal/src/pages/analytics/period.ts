@@ -10,7 +10,7 @@ export const ANALYTICS_PRESETS: readonly AnalyticsPreset[] = ["today", "7d", "30
 /** The longest period the analytics routes accept, in days. */
 export const MAX_DAYS = 366;
 /** Hourly buckets only for periods of at most this many days. */
-export const MAX_HOURLY_DAYS = 31;
+export const MAX_HOURLY_DAYS = 7;
 
 export interface DayRange {
   from: string;
