@@ -1119,7 +1119,8 @@ fn period(days: i64) -> String {
     format!("from={}&to={}", date_of(today - days + 1), date_of(today))
 }
 
-/// Routes and their query variants (each with both periods).
+/// Routes and their query variants (each with both periods; hourly
+/// trends with the 7-day one).
 fn routes() -> Vec<(&'static str, bool, &'static str, Vec<&'static str>)> {
     vec![
         (
@@ -1220,7 +1221,9 @@ async fn measure(
     for (name, admin, path, variants) in routes() {
         let mut urls = Vec::new();
         for v in &variants {
-            for p in &periods {
+            // Hourly trends answer periods of up to 7 days (168 points).
+            let hourly = v.contains("interval=hour");
+            for p in periods.iter().take(if hourly { 1 } else { periods.len() }) {
                 let q = if v.is_empty() {
                     p.clone()
                 } else {
