@@ -80,8 +80,8 @@ SETTINGS index_granularity = 8192;
 -- as it is inserted: the gateway's shipper makes sure a row is inserted
 -- once (a retried batch first asks which of its request ids are stored).
 -- Views created on a table that already has rows start empty: fill them
--- once with `aihub admin analytics backfill` (an INSERT ... SELECT from
--- usage_records FINAL per month).
+-- once with `aihub admin analytics backfill` (each view's own SELECT over
+-- usage_records FINAL, for rows stored before the view was created).
 --
 -- Rollup rows carry large aggregate states and are read a developer or
 -- an hour at a time, hence a finer index (1,024 rows a mark).

@@ -37,36 +37,15 @@ const _: () = assert!(
     "a full usage insert must stay under SQLite's (and so PostgreSQL's) parameter limit"
 );
 
-/// `INSERT … VALUES ($1, …), ($25, …) … ON CONFLICT (request_id) DO NOTHING`
-/// for `rows` rows. Only placeholders are generated; every value is bound.
-///
-/// SQLite gets anonymous `?` placeholders: SQLite looks a *named* parameter
-/// (`$N` is one to it) up by a linear scan, so binding 9,600 `$N` parameters
-/// costs quadratic time — measured here as 80% of the control plane's CPU
-/// under load. PostgreSQL needs `$N`.
+/// `INSERT … VALUES ($1, …), ($26, …) … ON CONFLICT (request_id) DO NOTHING
+/// RETURNING request_id` for `rows` rows ([`db::value_tuples`]). Only
+/// placeholders are generated; every value is bound.
 fn insert_sql(rows: usize, backend: Backend) -> String {
-    let mut sql = format!("INSERT INTO usage_records ({COLUMNS}) VALUES ");
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for c in 0..COLUMN_COUNT {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            match backend {
-                Backend::Sqlite => sql.push('?'),
-                Backend::Postgres => {
-                    sql.push('$');
-                    sql.push_str(&(r * COLUMN_COUNT + c + 1).to_string());
-                }
-            }
-        }
-        sql.push(')');
-    }
-    sql.push_str(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
-    sql
+    format!(
+        "INSERT INTO usage_records ({COLUMNS}) VALUES {} \
+         ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+        db::value_tuples(rows, COLUMN_COUNT, backend)
+    )
 }
 
 /// Stores a batch in one transaction, several hundred rows per statement

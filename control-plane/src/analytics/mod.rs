@@ -179,6 +179,16 @@ impl Measures {
     }
 }
 
+impl<'a> std::iter::Sum<&'a Measures> for Measures {
+    fn sum<I: Iterator<Item = &'a Measures>>(iter: I) -> Measures {
+        let mut total = Measures::default();
+        for m in iter {
+            total.add(m);
+        }
+        total
+    }
+}
+
 /// `v` rounded to `places` decimals.
 pub fn round(v: f64, places: i32) -> f64 {
     let f = 10f64.powi(places);

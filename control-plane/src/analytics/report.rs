@@ -18,11 +18,7 @@ fn change(current: f64, previous: f64) -> Option<f64> {
 }
 
 fn totals(rows: &[SumRow]) -> Measures {
-    let mut m = Measures::default();
-    for r in rows {
-        m.add(&r.m);
-    }
-    m
+    rows.iter().map(|r| &r.m).sum()
 }
 
 fn pct(p: Option<[f64; 4]>, i: usize) -> Value {
@@ -194,7 +190,7 @@ pub async fn trends(
     };
     let mut ordered: Vec<(String, Vec<Measures>)> = series.into_iter().collect();
     ordered.sort_by(|a, b| {
-        let (ta, tb) = (totals_of_points(&a.1), totals_of_points(&b.1));
+        let (ta, tb): (Measures, Measures) = (a.1.iter().sum(), b.1.iter().sum());
         tb.cost_nanos
             .cmp(&ta.cost_nanos)
             .then(tb.requests.cmp(&ta.requests))
@@ -218,14 +214,6 @@ pub async fn trends(
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     }))
-}
-
-fn totals_of_points(points: &[Measures]) -> Measures {
-    let mut m = Measures::default();
-    for p in points {
-        m.add(p);
-    }
-    m
 }
 
 fn dim_name(d: Dim) -> &'static str {
@@ -670,12 +658,8 @@ async fn business(store: &Store, db: &Db, p: &Period) -> DomainResult<Business> 
         new_developers(db, p),
     )?;
     let revenue: i64 = revenue.iter().map(|r| r.3 + r.4).sum();
-    let mut m = Measures::default();
-    let mut upstream = 0;
-    for (_, mm, u) in &margins {
-        m.add(mm);
-        upstream += u;
-    }
+    let m: Measures = margins.iter().map(|(_, m, _)| m).sum();
+    let upstream: i64 = margins.iter().map(|(_, _, u)| u).sum();
 
     Ok(Business {
         revenue,

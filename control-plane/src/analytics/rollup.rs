@@ -177,12 +177,14 @@ impl Deltas {
                 ]
             })
             .collect();
+        let sums = ["requests", "tokens", "cost_nanos"];
         upsert(
             conn,
             backend,
             "developer_daily",
             &["day_ms", "developer_id"],
-            &["requests", "tokens", "cost_nanos"],
+            &sums,
+            &adding("developer_daily", &sums),
             &rows,
         )
         .await?;
@@ -242,9 +244,36 @@ impl Deltas {
 }
 
 /// A bound value.
+#[derive(Clone, Copy)]
 enum Value<'a> {
     S(&'a str),
     I(i64),
+}
+
+impl Value<'_> {
+    /// Part of a row's identity in [`merge_histograms`].
+    fn text(self) -> String {
+        match self {
+            Value::S(s) => s.to_string(),
+            Value::I(i) => i.to_string(),
+        }
+    }
+}
+
+/// Binds `rows` in order.
+fn bind_rows<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    rows: &[Vec<Value<'q>>],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for row in rows {
+        for v in row {
+            q = match *v {
+                Value::S(s) => q.bind(s),
+                Value::I(i) => q.bind(i),
+            };
+        }
+    }
+    q
 }
 
 async fn upsert_measures(
@@ -258,79 +287,60 @@ async fn upsert_measures(
     let full: Vec<Vec<Value<'_>>> = rows
         .iter()
         .map(|(k, m)| {
-            let mut v: Vec<Value<'_>> = k
-                .iter()
-                .map(|x| match x {
-                    Value::S(s) => Value::S(s),
-                    Value::I(i) => Value::I(*i),
-                })
-                .collect();
+            let mut v = k.clone();
             v.extend(m.values().into_iter().map(Value::I));
             v
         })
         .collect();
-    upsert(conn, backend, table, keys, measures, &full).await
+    upsert(
+        conn,
+        backend,
+        table,
+        keys,
+        measures,
+        &adding(table, measures),
+        &full,
+    )
+    .await
 }
 
-/// `INSERT … ON CONFLICT (keys) DO UPDATE SET m = table.m + excluded.m`,
-/// several hundred rows a statement, every value bound.
+/// `m = table.m + excluded.m, …`: an upsert that adds.
+fn adding(table: &str, sums: &[&str]) -> String {
+    sums.iter()
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `INSERT INTO table (keys, values) … ON CONFLICT (keys) DO UPDATE SET
+/// {set}`, several hundred rows a statement, every value bound.
 async fn upsert(
     conn: &mut AnyConnection,
     backend: Backend,
     table: &str,
     keys: &[&str],
-    sums: &[&str],
+    values: &[&str],
+    set: &str,
     rows: &[Vec<Value<'_>>],
 ) -> DomainResult<()> {
-    let cols = keys.len() + sums.len();
+    let cols = keys.len() + values.len();
     // Well under SQLite's 32,766 bound parameters a statement.
     let per_statement = (30_000 / cols).min(1_000);
     let columns = keys
         .iter()
-        .chain(sums.iter())
+        .chain(values.iter())
         .copied()
         .collect::<Vec<_>>()
         .join(", ");
-    let updates = sums
-        .iter()
-        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
     for chunk in rows.chunks(per_statement) {
-        let mut sql = format!("INSERT INTO {table} ({columns}) VALUES ");
-        for r in 0..chunk.len() {
-            if r > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            for c in 0..cols {
-                if c > 0 {
-                    sql.push_str(", ");
-                }
-                match backend {
-                    Backend::Sqlite => sql.push('?'),
-                    Backend::Postgres => {
-                        sql.push('$');
-                        sql.push_str(&(r * cols + c + 1).to_string());
-                    }
-                }
-            }
-            sql.push(')');
-        }
-        sql.push_str(&format!(
-            " ON CONFLICT ({}) DO UPDATE SET {updates}",
+        let sql = format!(
+            "INSERT INTO {table} ({columns}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {set}",
+            db::value_tuples(chunk.len(), cols, backend),
             keys.join(", ")
-        ));
-        let mut q = sqlx::query(&sql);
-        for row in chunk {
-            for v in row {
-                q = match v {
-                    Value::S(s) => q.bind(*s),
-                    Value::I(i) => q.bind(*i),
-                };
-            }
-        }
-        q.execute(&mut *conn).await?;
+        );
+        bind_rows(sqlx::query(&sql), chunk)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -369,125 +379,59 @@ async fn merge_histograms(
 ) -> DomainResult<()> {
     // A few hundred keys a statement.
     const CHUNK: usize = 200;
-    let ph = |i: usize| match backend {
-        Backend::Sqlite => "?".to_string(),
-        Backend::Postgres => format!("${}", i + 1),
-    };
+    let cols = key_cols.join(", ");
     for (kc, hc) in keys.chunks(CHUNK).zip(hists.chunks(CHUNK)) {
-        let n = key_cols.len();
-        let tuples = (0..kc.len())
-            .map(|r| {
-                format!(
-                    "({})",
-                    (0..n).map(|c| ph(r * n + c)).collect::<Vec<_>>().join(", ")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let cols = key_cols.join(", ");
-        let sql = format!("SELECT {cols}, hist FROM {table} WHERE ({cols}) IN (VALUES {tuples})");
-        let mut q = sqlx::query(&sql);
-        for k in kc {
-            for v in k {
-                q = match v {
-                    Value::S(s) => q.bind(*s),
-                    Value::I(i) => q.bind(*i),
-                };
-            }
-        }
-        let stored = q.fetch_all(&mut *conn).await?;
-        let mut existing: BTreeMap<String, String> = BTreeMap::new();
+        let sql = format!(
+            "SELECT {cols}, hist FROM {table} WHERE ({cols}) IN (VALUES {})",
+            db::value_tuples(kc.len(), key_cols.len(), backend)
+        );
+        let stored = bind_rows(sqlx::query(&sql), kc)
+            .fetch_all(&mut *conn)
+            .await?;
+        // Stored histograms by their key columns' text.
+        let mut existing: BTreeMap<Vec<String>, String> = BTreeMap::new();
         for r in &stored {
-            let mut id = String::new();
+            let mut id = Vec::with_capacity(key_cols.len());
             for c in key_cols {
-                let part = match r.try_get::<String, _>(*c) {
+                id.push(match r.try_get::<String, _>(*c) {
                     Ok(s) => s,
                     Err(_) => r.try_get::<i64, _>(*c)?.to_string(),
-                };
-                id.push_str(&part);
-                id.push('\u{1f}');
+                });
             }
             existing.insert(id, r.try_get("hist")?);
         }
-        let mut merged: Vec<String> = Vec::with_capacity(kc.len());
-        for (k, h) in kc.iter().zip(hc) {
-            let mut id = String::new();
-            for v in k {
-                match v {
-                    Value::S(s) => id.push_str(s),
-                    Value::I(i) => id.push_str(&i.to_string()),
+        let merged: Vec<String> = kc
+            .iter()
+            .zip(hc)
+            .map(|(k, h)| {
+                let mut total: Histogram = (*h).clone();
+                let id: Vec<String> = k.iter().map(|v| v.text()).collect();
+                if let Some(old) = existing.get(&id) {
+                    decode_into(old, &mut total);
                 }
-                id.push('\u{1f}');
-            }
-            let mut total: Histogram = (*h).clone();
-            if let Some(old) = existing.get(&id) {
-                decode_into(old, &mut total);
-            }
-            merged.push(encode(&total));
-        }
+                encode(&total)
+            })
+            .collect();
         let rows: Vec<Vec<Value<'_>>> = kc
             .iter()
             .zip(&merged)
             .map(|(k, text)| {
-                let mut v: Vec<Value<'_>> = k
-                    .iter()
-                    .map(|x| match x {
-                        Value::S(s) => Value::S(s),
-                        Value::I(i) => Value::I(*i),
-                    })
-                    .collect();
+                let mut v = k.clone();
                 v.push(Value::S(text));
                 v
             })
             .collect();
-        replace(conn, backend, table, key_cols, &rows).await?;
+        upsert(
+            conn,
+            backend,
+            table,
+            key_cols,
+            &["hist"],
+            "hist = excluded.hist",
+            &rows,
+        )
+        .await?;
     }
-    Ok(())
-}
-
-/// `INSERT … ON CONFLICT (keys) DO UPDATE SET hist = excluded.hist`.
-async fn replace(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    table: &str,
-    keys: &[&str],
-    rows: &[Vec<Value<'_>>],
-) -> DomainResult<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let cols = keys.len() + 1;
-    let mut sql = format!("INSERT INTO {table} ({}, hist) VALUES ", keys.join(", "));
-    for r in 0..rows.len() {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            match backend {
-                Backend::Sqlite => sql.push('?'),
-                Backend::Postgres => sql.push_str(&format!("${}", r * cols + c + 1)),
-            }
-        }
-        sql.push(')');
-    }
-    sql.push_str(&format!(
-        " ON CONFLICT ({}) DO UPDATE SET hist = excluded.hist",
-        keys.join(", ")
-    ));
-    let mut q = sqlx::query(&sql);
-    for row in rows {
-        for v in row {
-            q = match v {
-                Value::S(s) => q.bind(*s),
-                Value::I(i) => q.bind(*i),
-            };
-        }
-    }
-    q.execute(&mut *conn).await?;
     Ok(())
 }
 

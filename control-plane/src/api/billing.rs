@@ -6,6 +6,7 @@
 use super::guard::{AdminUser, AuthUser, Client};
 use super::idempotent::{self, Start};
 use super::{Api, ApiFailure, ApiJson};
+use crate::analytics::Measures;
 use crate::audit::{self, Actor};
 use crate::billing::charges::Source;
 use crate::billing::credit::RedeemError;
@@ -589,30 +590,17 @@ fn period(q: &UsageQuery) -> Result<Period, ApiFailure> {
     })
 }
 
-#[derive(Default)]
-struct Agg {
-    requests: i64,
-    prompt: i64,
-    completion: i64,
-    cost: i64,
-    errors: i64,
-    latency_sum: i64,
-}
-
-impl Agg {
-    fn json(&self) -> Value {
-        json!({
-            "requests": self.requests,
-            "prompt_tokens": self.prompt,
-            "completion_tokens": self.completion,
-            "tokens": self.prompt + self.completion,
-            "cost": money::format(self.cost),
-            "errors": self.errors,
-            "avg_latency_ms": if self.requests > 0 {
-                ((self.latency_sum as f64 / self.requests as f64) * 10.0).round() / 10.0
-            } else { 0.0 },
-        })
-    }
+/// A usage group (or the totals) as the usage endpoint answers it.
+fn usage_json(m: &Measures) -> Value {
+    json!({
+        "requests": m.requests,
+        "prompt_tokens": m.prompt_tokens,
+        "completion_tokens": m.completion_tokens,
+        "tokens": m.tokens(),
+        "cost": money::format(m.cost_nanos),
+        "errors": m.errors,
+        "avg_latency_ms": m.avg_latency().unwrap_or(0.0),
+    })
 }
 
 /// `GET /api/v1/developer/usage`
@@ -650,7 +638,7 @@ async fn usage(
         .sums(Scope::Developer(dev), p.start, p.end, time, dims, filter)
         .await?;
     rows.sort_by(|a, b| a.t.cmp(&b.t).then(a.keys.cmp(&b.keys)));
-    let groups: Vec<(String, Agg)> = rows
+    let groups: Vec<(String, Measures)> = rows
         .into_iter()
         .map(|r| {
             let name = if group_sql == "day" {
@@ -660,34 +648,16 @@ async fn usage(
             } else {
                 r.keys.into_iter().next().unwrap_or_default()
             };
-            (
-                name,
-                Agg {
-                    requests: r.m.requests,
-                    prompt: r.m.prompt_tokens,
-                    completion: r.m.completion_tokens,
-                    cost: r.m.cost_nanos,
-                    errors: r.m.errors,
-                    latency_sum: r.m.latency_sum,
-                },
-            )
+            (name, r.m)
         })
         .collect();
-    let mut total = Agg::default();
-    for (_, a) in &groups {
-        total.requests += a.requests;
-        total.prompt += a.prompt;
-        total.completion += a.completion;
-        total.cost += a.cost;
-        total.errors += a.errors;
-        total.latency_sum += a.latency_sum;
-    }
+    let total: Measures = groups.iter().map(|(_, m)| m).sum();
     Ok(Json(json!({
         "period": {"from": p.from, "to": p.to},
-        "totals": total.json(),
+        "totals": usage_json(&total),
         "group_by": group_by,
         "breakdown": groups.iter().map(|(name, a)| {
-            let mut v = a.json();
+            let mut v = usage_json(a);
             v["group"] = json!(name);
             v
         }).collect::<Vec<_>>(),
