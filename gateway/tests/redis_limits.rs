@@ -9,8 +9,8 @@ use aihub_contract::snapshot::{Funds, UsageBase, UsageScope};
 use aihub_gateway::limits::local::LocalLimits;
 use aihub_gateway::limits::shared::RedisLimits;
 use aihub_gateway::limits::{
-    QuotaCheck, QuotaDecision, QuotaKind, RateCheck, RateDecision, RateKind, Reservation,
-    Settlement,
+    Decider, Limits, QuotaCheck, QuotaDecision, QuotaKind, RateCheck, RateDecision, RateKind,
+    Reservation, Settlement,
 };
 use aihub_testkit::redis::TestRedis;
 use std::sync::Arc;
@@ -627,4 +627,111 @@ async fn funds_charges_are_exact_beyond_the_doubles_of_lua() {
     let a = r.reserve(&q).await.unwrap();
     assert_eq!(a, local.reserve(&q));
     assert_eq!(a, QuotaDecision::Admitted(vec![(1, want)]));
+}
+
+#[tokio::test]
+async fn a_gateway_falling_back_from_redis_does_not_spend_the_balance_again() {
+    let mut redis = TestRedis::start().await.unwrap();
+    if !redis.is_private() {
+        // The run's shared Redis must not be stopped; the private case covers it.
+        return;
+    }
+    let store = RedisLimits::new(
+        &redis.url,
+        &redis.prefix,
+        Duration::from_millis(200),
+        Duration::from_secs(900),
+    )
+    .unwrap();
+    let limits = Limits::with_redis(store, prometheus::IntCounter::new("e", "e").unwrap());
+    // A balance of 9,000: three requests reserving (and using) 3,000 each,
+    // decided by Redis.
+    let c = funds(0, Some(9_000), None);
+    let rate = rpm(UsageScope::Key, "k", 4);
+    for i in 0..3 {
+        let (d, at) = limits.admit(std::slice::from_ref(&rate)).await;
+        assert!(matches!(d, RateDecision::Allowed(_)), "{d:?}");
+        assert_eq!(at, Decider::Redis);
+        let q = priced(&format!("r{i}"), vec![c.clone()]);
+        let (d, at) = limits.reserve(&q).await;
+        assert_eq!(at, Decider::Redis);
+        let s = settlement(&format!("r{i}"), &c, admitted(&d), 300);
+        limits.settle(&s, at).await;
+    }
+    // One decided in process during a blip: Redis learns of it when settled.
+    let q = priced("r3", vec![funds(0, Some(12_000), None)]);
+    let d = limits.local_store().reserve(&q);
+    let s = settlement("r3", &q.checks[0], admitted(&d), 300);
+    limits.settle(&s, Decider::Local).await;
+    assert_eq!(funds_hash(&redis, "dev").await.1, 12_000);
+    // Redis goes away: the gateway decides in process, from what it spent.
+    redis.stop();
+    let c = funds(0, Some(12_000), None);
+    let (d, at) = limits.reserve(&priced("r4", vec![c.clone()])).await;
+    assert_eq!(at, Decider::Local);
+    assert_eq!(
+        d,
+        QuotaDecision::Refused {
+            index: 0,
+            kind: QuotaKind::Funds,
+            in_flight: false,
+        }
+    );
+    let n = limits
+        .local_store()
+        .counters(UsageScope::Funds, "dev")
+        .unwrap();
+    assert_eq!((n.cost_total, n.reserved_cost), (12_000, 0));
+    // And the key's four requests a minute: three were used through Redis.
+    let (d, at) = limits.admit(std::slice::from_ref(&rate)).await;
+    assert_eq!(at, Decider::Local);
+    assert!(matches!(d, RateDecision::Allowed(_)), "{d:?}");
+    let (d, _) = limits.admit(&[rate]).await;
+    assert!(matches!(d, RateDecision::Refused { .. }), "{d:?}");
+}
+
+#[tokio::test]
+async fn requests_admitted_in_process_during_a_blip_still_hold_their_room_when_redis_answers() {
+    let (redis, store) = store().await;
+    let limits = Limits::with_redis(store, prometheus::IntCounter::new("e", "e").unwrap());
+    // A balance of 6,000: two requests of 3,000 were admitted in process
+    // while Redis did not answer, and are still running; Redis has not
+    // seen them.
+    let c = funds(0, Some(6_000), None);
+    for id in ["a", "b"] {
+        let d = limits.local_store().reserve(&priced(id, vec![c.clone()]));
+        assert_eq!(admitted(&d), (0, 3_000));
+    }
+    // Redis is back and would admit a third; the gateway does not, and the
+    // reservation Redis made is released.
+    let (d, at) = limits.reserve(&priced("c", vec![c.clone()])).await;
+    assert_eq!(at, Decider::Redis);
+    assert_eq!(
+        d,
+        QuotaDecision::Refused {
+            index: 0,
+            kind: QuotaKind::Funds,
+            in_flight: true,
+        }
+    );
+    assert_eq!(funds_hash(&redis, "dev").await, (0, 0, 0, 0, 0));
+    // When they finish, their usage reaches Redis and the balance is spent.
+    for id in ["a", "b"] {
+        limits
+            .settle(&settlement(id, &c, (0, 3_000), 300), Decider::Local)
+            .await;
+    }
+    assert_eq!(funds_hash(&redis, "dev").await.1, 6_000);
+    let (d, at) = limits.reserve(&priced("d", vec![c])).await;
+    assert_eq!(at, Decider::Redis);
+    assert!(
+        matches!(
+            d,
+            QuotaDecision::Refused {
+                in_flight: false,
+                ..
+            }
+        ),
+        "{d:?}"
+    );
 }

@@ -170,6 +170,19 @@ impl LocalLimits {
         RateDecision::Allowed(states)
     }
 
+    /// Counts checks another store allowed (Redis), so this one can take
+    /// over from there; a check already over its limit here counts nothing.
+    pub fn shadow_admit(&self, checks: &[RateCheck]) {
+        for check in checks {
+            let limit = limit_u32(check.limit);
+            let cost = u32::try_from(check.cost).unwrap_or(u32::MAX).max(1);
+            let n = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
+            let _ = self
+                .limiter(check.kind, limit)
+                .check_key_n(&check.bucket(), n);
+        }
+    }
+
     /// Gives back checks that passed (the request was refused later).
     pub fn refund(&self, checks: &[RateCheck]) {
         for c in checks {
@@ -230,13 +243,41 @@ impl LocalLimits {
                 }
             }
         }
-        for (check, (t, c)) in r.checks.iter().zip(&amounts) {
-            Self::with_scope(&mut map, check, &r.month.name, |counters| {
+        Self::hold(&mut map, r, &amounts);
+        QuotaDecision::Admitted(amounts)
+    }
+
+    /// Confirms what another store (Redis) admitted against the counters
+    /// here and holds its amounts, so the settlement finds them here too.
+    /// Refuses when this gateway's own admissions (some made here while
+    /// Redis was away, which Redis has not seen yet) leave no room.
+    pub fn confirm(&self, r: &Reservation, amounts: &[(u64, i64)]) -> Result<(), QuotaDecision> {
+        let mut map = self.quotas.lock().unwrap_or_else(|p| p.into_inner());
+        for (index, check) in r.checks.iter().enumerate() {
+            let decided = Self::with_scope(&mut map, check, &r.month.name, |c| admit(c, check, r));
+            if let Err((kind, in_flight)) = decided {
+                return Err(QuotaDecision::Refused {
+                    index,
+                    kind,
+                    in_flight,
+                });
+            }
+        }
+        Self::hold(&mut map, r, amounts);
+        Ok(())
+    }
+
+    fn hold(
+        map: &mut HashMap<(UsageScope, String), ScopeCounters>,
+        r: &Reservation,
+        amounts: &[(u64, i64)],
+    ) {
+        for (check, (t, c)) in r.checks.iter().zip(amounts) {
+            Self::with_scope(map, check, &r.month.name, |counters| {
                 counters.reserved_tokens += t;
                 counters.reserved_cost += c;
             });
         }
-        QuotaDecision::Admitted(amounts)
     }
 
     /// Replaces a reservation with what the request really used.

@@ -297,10 +297,19 @@ impl Limits {
     }
 
     /// Checks rate limits; all pass and are counted, or none is.
+    ///
+    /// With Redis, what it allows is also counted in process, so that a
+    /// gateway that falls back (Redis slow or down) starts from what it has
+    /// itself admitted rather than from nothing.
     pub async fn admit(&self, checks: &[RateCheck]) -> (RateDecision, Decider) {
         if let Some(r) = &self.redis {
             match r.admit(checks).await {
-                Ok(d) => return (d, Decider::Redis),
+                Ok(d) => {
+                    if matches!(d, RateDecision::Allowed(_)) {
+                        self.local.shadow_admit(checks);
+                    }
+                    return (d, Decider::Redis);
+                }
                 Err(e) => self.fell_back("rate limit", &e),
             }
         }
@@ -314,15 +323,40 @@ impl Limits {
                 if let Err(e) = r.refund(checks).await {
                     self.fell_back("rate-limit refund", &e);
                 }
+                self.local.refund(checks);
             }
             _ => self.local.refund(checks),
         }
     }
 
     /// Admits against quotas and reserves the estimate.
+    ///
+    /// With Redis, its reservations are mirrored in process (and settled
+    /// there too): should Redis stop answering, this gateway goes on from
+    /// what it has spent and holds, so a prepaid balance it has used up is
+    /// not spent a second time from the in-process counters. A Redis
+    /// admission is also confirmed in process, where requests this gateway
+    /// admitted while Redis was away are still held; refused there, the
+    /// Redis reservation is released at once.
     pub async fn reserve(&self, r: &Reservation) -> (QuotaDecision, Decider) {
         if let Some(redis) = &self.redis {
             match redis.reserve(r).await {
+                Ok(QuotaDecision::Admitted(amounts)) => {
+                    if let Err(refused) = self.local.confirm(r, &amounts) {
+                        let release = Settlement {
+                            request_id: r.request_id.clone(),
+                            month: r.month.clone(),
+                            scopes: r.checks.iter().cloned().zip(amounts).collect(),
+                            tokens: 0,
+                            cost_nanos: 0,
+                        };
+                        if let Err(e) = redis.settle(&release).await {
+                            self.fell_back("quota release", &e);
+                        }
+                        return (refused, Decider::Redis);
+                    }
+                    return (QuotaDecision::Admitted(amounts), Decider::Redis);
+                }
                 Ok(d) => return (d, Decider::Redis),
                 Err(e) => self.fell_back("quota", &e),
             }
@@ -330,16 +364,19 @@ impl Limits {
         (self.local.reserve(r), Decider::Local)
     }
 
-    /// Replaces a reservation with the real usage.
+    /// Replaces a reservation with the real usage, in process and in Redis
+    /// whichever decided: usage admitted in process while Redis was away
+    /// reaches Redis as soon as it answers again (Redis settles a request it
+    /// holds no reservation for as usage alone).
     pub async fn settle(&self, s: &Settlement, at: Decider) {
-        match (at, &self.redis) {
-            (Decider::Redis, Some(r)) => {
-                if let Err(e) = r.settle(s).await {
+        if let Some(r) = &self.redis {
+            if let Err(e) = r.settle(s).await {
+                if at == Decider::Redis {
                     self.fell_back("quota settle", &e);
                 }
             }
-            _ => self.local.settle(s),
         }
+        self.local.settle(s);
     }
 }
 
