@@ -258,6 +258,88 @@ SELECT
 FROM aihub.usage_records
 GROUP BY model, provider_id, deployment_id, hour;
 
+-- Per day (UTC) by model, provider and deployment, all developers: operator
+-- analytics over whole days (a 30-day period is 30 rows per group, not 720).
+CREATE TABLE IF NOT EXISTS aihub.platform_daily
+(
+    model String,
+    provider_id String,
+    deployment_id String,
+    day Date,
+    requests          AggregateFunction(sum, UInt64),
+    errors            AggregateFunction(sum, UInt64),
+    prompt_tokens     AggregateFunction(sum, UInt64),
+    completion_tokens AggregateFunction(sum, UInt64),
+    cached_tokens     AggregateFunction(sum, UInt64),
+    reasoning_tokens  AggregateFunction(sum, UInt64),
+    cost_nanos        AggregateFunction(sum, Int64),
+    latency_sum       AggregateFunction(sum, UInt64),
+    ttft_sum          AggregateFunction(sum, UInt64),
+    ttft_count        AggregateFunction(sum, UInt64),
+    s2xx              AggregateFunction(sum, UInt64),
+    s4xx              AggregateFunction(sum, UInt64),
+    s429              AggregateFunction(sum, UInt64),
+    s5xx              AggregateFunction(sum, UInt64),
+    fallbacks         AggregateFunction(sum, UInt64),
+    batch_requests    AggregateFunction(sum, UInt64),
+    latency           AggregateFunction(quantilesTDigest(0.5, 0.9, 0.95, 0.99), UInt32),
+    ttft              AggregateFunction(quantilesTDigest(0.5, 0.9, 0.95, 0.99), UInt32)
+)
+ENGINE = AggregatingMergeTree()
+PARTITION BY toYYYYMM(day)
+ORDER BY (day, model, provider_id, deployment_id)
+SETTINGS index_granularity = 1024;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS aihub.platform_daily_mv TO aihub.platform_daily AS
+SELECT
+    model, provider_id, deployment_id, toDate(toDateTime(intDiv(ts_ms, 1000), 'UTC')) AS day,
+    sumState(toUInt64(1)) AS requests,
+    sumState(toUInt64(status >= 400)) AS errors,
+    sumState(prompt_tokens) AS prompt_tokens,
+    sumState(completion_tokens) AS completion_tokens,
+    sumState(cached_tokens) AS cached_tokens,
+    sumState(reasoning_tokens) AS reasoning_tokens,
+    sumState(toInt64(cost_nanos)) AS cost_nanos,
+    sumState(toUInt64(latency_ms)) AS latency_sum,
+    sumState(toUInt64(ifNull(ttft_ms, 0))) AS ttft_sum,
+    sumState(toUInt64(isNotNull(ttft_ms))) AS ttft_count,
+    sumState(toUInt64(status < 400)) AS s2xx,
+    sumState(toUInt64(status >= 400 AND status < 500 AND status != 429)) AS s4xx,
+    sumState(toUInt64(status = 429)) AS s429,
+    sumState(toUInt64(status >= 500)) AS s5xx,
+    sumState(toUInt64(attempts > 1)) AS fallbacks,
+    sumState(toUInt64(batch_id != '')) AS batch_requests,
+    quantilesTDigestState(0.5, 0.9, 0.95, 0.99)(latency_ms) AS latency,
+    quantilesTDigestStateIf(0.5, 0.9, 0.95, 0.99)(assumeNotNull(ttft_ms), isNotNull(ttft_ms)) AS ttft
+FROM aihub.usage_records
+GROUP BY model, provider_id, deployment_id, day;
+
+-- Per developer, day (UTC) and model: latency and TTFT t-digests alone, a
+-- developer's percentiles from a few rows a day instead of one per key and
+-- endpoint.
+CREATE TABLE IF NOT EXISTS aihub.latency_daily
+(
+    developer_id String,
+    day Date,
+    model String,
+    ttft_count AggregateFunction(sum, UInt64),
+    latency    AggregateFunction(quantilesTDigest(0.5, 0.9, 0.95, 0.99), UInt32),
+    ttft       AggregateFunction(quantilesTDigest(0.5, 0.9, 0.95, 0.99), UInt32)
+)
+ENGINE = AggregatingMergeTree()
+PARTITION BY toYYYYMM(day)
+ORDER BY (developer_id, day, model)
+SETTINGS index_granularity = 1024;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS aihub.latency_daily_mv TO aihub.latency_daily AS
+SELECT
+    developer_id, toDate(toDateTime(intDiv(ts_ms, 1000), 'UTC')) AS day, model,
+    sumState(toUInt64(isNotNull(ttft_ms))) AS ttft_count,
+    quantilesTDigestState(0.5, 0.9, 0.95, 0.99)(latency_ms) AS latency,
+    quantilesTDigestStateIf(0.5, 0.9, 0.95, 0.99)(assumeNotNull(ttft_ms), isNotNull(ttft_ms)) AS ttft
+FROM aihub.usage_records
+GROUP BY developer_id, day, model;
+
 -- Per minute (UTC) by model and provider, all developers: Grafana.
 CREATE TABLE IF NOT EXISTS aihub.platform_minute
 (

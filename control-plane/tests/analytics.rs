@@ -20,7 +20,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 
 on_selected_backend!(
@@ -55,9 +55,16 @@ fn shanghai(from: NaiveDate, to: NaiveDate) -> (i64, i64) {
 fn generate(devs: &[&str], n: usize, seed: u64, prefix: &str) -> Vec<UsageRow> {
     let mut rng = StdRng::seed_from_u64(seed);
     let now = now_ms();
+    // The k-th of n developers has n - k shares of the rows: a ranking to
+    // find.
+    let weighted: Vec<&str> = devs
+        .iter()
+        .enumerate()
+        .flat_map(|(k, d)| std::iter::repeat_n(*d, devs.len() - k))
+        .collect();
     (0..n)
         .map(|i| {
-            let dev = devs[i % devs.len()];
+            let dev = weighted[i % weighted.len()];
             let key = match rng.gen_range(0..3) {
                 0 => "key_a".to_string(),
                 1 => "key_a:grace".to_string(),
@@ -449,6 +456,51 @@ async fn check_against_raw(
         .map(|r| r.developer_id.as_str())
         .collect();
     assert_eq!(devs["active"], active.len());
+    // The top developers by cost (then requests, then id), exactly.
+    let mut by_dev: HashMap<&str, [i64; 3]> = HashMap::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.ts_ms >= start.div_euclid(DAY) * DAY && r.ts_ms < end)
+    {
+        let e = by_dev.entry(r.developer_id.as_str()).or_default();
+        e[0] += 1;
+        e[1] += (r.prompt_tokens + r.completion_tokens) as i64;
+        e[2] += r.cost_nanos;
+    }
+    let mut ranked: Vec<(&str, [i64; 3])> = by_dev.into_iter().collect();
+    ranked.sort_by(|a, b| {
+        b.1[2]
+            .cmp(&a.1[2])
+            .then(b.1[0].cmp(&a.1[0]))
+            .then(a.0.cmp(b.0))
+    });
+    for limit in [1, 3, 100] {
+        let got = get(
+            app,
+            admin_token,
+            &format!("/api/v1/admin/analytics/developers?{q}&limit={limit}"),
+        )
+        .await;
+        let got: Vec<(String, i64, i64, i64)> = got["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["developer_id"].as_str().unwrap().to_string(),
+                    t["requests"].as_i64().unwrap(),
+                    t["tokens"].as_i64().unwrap(),
+                    money(&t["cost"]),
+                )
+            })
+            .collect();
+        let want: Vec<(String, i64, i64, i64)> = ranked
+            .iter()
+            .take(limit)
+            .map(|(d, [r, t, c])| (d.to_string(), *r, *t, *c))
+            .collect();
+        assert_eq!(got, want, "top {limit}");
+    }
     let margin = get(
         app,
         admin_token,
@@ -489,7 +541,14 @@ async fn embedded_rollups_match_the_raw_rows_after_late_rows_and_a_rebuild(backe
     };
     let (dev, token) = developer_session(&app, "ada@example.com", true).await;
     let admin = operator(&app, "olive@example.com").await;
-    let devs = [dev.as_str(), "dev_other_1", "dev_other_2"];
+    let devs = [
+        dev.as_str(),
+        "dev_other_1",
+        "dev_other_2",
+        "dev_other_3",
+        "dev_other_4",
+        "dev_other_5",
+    ];
     let mut rows = generate(&devs, 2_400, 7, "r");
     // The first ingest misses a slice; the second brings it late together
     // with a replay of rows already stored (a gateway's spool after a crash).
@@ -797,7 +856,14 @@ async fn clickhouse_rollups_match_the_raw_rows() {
     };
     let (dev, token) = developer_session(&app, "ada@example.com", true).await;
     let admin = operator(&app, "olive@example.com").await;
-    let devs = [dev.as_str(), "dev_other_1", "dev_other_2"];
+    let devs = [
+        dev.as_str(),
+        "dev_other_1",
+        "dev_other_2",
+        "dev_other_3",
+        "dev_other_4",
+        "dev_other_5",
+    ];
     let rows = generate(&devs, 2_400, 11, "c");
     // The first rows are stored before the views exist (an upgrade): the
     // backfill counts them, the views count the rest.
@@ -844,11 +910,54 @@ async fn clickhouse_rollups_match_the_raw_rows() {
     ch_insert(&url, &db, &rows[600..]).await;
     let source = ClickHouseSource::new(&url, &db, "usage_records", "", "");
     let filled = backfill::clickhouse(&app.db, &source, false).await.unwrap();
-    assert_eq!(filled.len(), 5, "{filled:?}");
+    assert_eq!(filled.len(), views.len(), "{filled:?}");
     assert!(
         backfill::clickhouse(&app.db, &source, false).await.is_err(),
         "a second backfill would count rows twice"
     );
+    check_against_raw(&app, &token, &admin, &dev, &rows, Tolerance::Rank(0.01)).await;
+
+    // An upgrade brings a new view (here the developers' t-digests, made
+    // again from nothing): the next backfill fills it alone.
+    aihub_testkit::clickhouse::query(&url, &format!("DROP TABLE {db}.latency_daily_mv"))
+        .await
+        .unwrap();
+    aihub_testkit::clickhouse::query(&url, &format!("TRUNCATE TABLE {db}.latency_daily"))
+        .await
+        .unwrap();
+    let stored: i64 = aihub_testkit::clickhouse::query(
+        &url,
+        &format!("SELECT toInt64(max(toUInt32(inserted_at))) FROM {db}.usage_records"),
+    )
+    .await
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    common::eventually(
+        "the next second",
+        std::time::Duration::from_secs(5),
+        || async {
+            let now: i64 =
+                aihub_testkit::clickhouse::query(&url, "SELECT toInt64(toUInt32(now()))")
+                    .await
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap();
+            (now > stored).then_some(())
+        },
+    )
+    .await;
+    let latency_view = views
+        .iter()
+        .find(|v| v.contains("latency_daily_mv"))
+        .unwrap();
+    aihub_testkit::clickhouse::query(&url, latency_view)
+        .await
+        .unwrap();
+    let filled = backfill::clickhouse(&app.db, &source, false).await.unwrap();
+    assert_eq!(filled, ["latency_daily_mv"]);
     check_against_raw(&app, &token, &admin, &dev, &rows, Tolerance::Rank(0.01)).await;
 
     // Retention drops whole months of raw rows; the rollups keep them.

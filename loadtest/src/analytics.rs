@@ -96,6 +96,8 @@ pub struct Options {
     pub temp_in: Option<PathBuf>,
     /// Loading stops when the control plane's directory grows beyond this.
     pub max_disk_bytes: u64,
+    /// Leave the ClickHouse store's databases in place for inspection.
+    pub keep: bool,
 }
 
 /// How the rows were loaded.
@@ -1414,7 +1416,14 @@ async fn run_store(stub: &Stub, opts: &Options, store: Store) -> anyhow::Result<
     };
     let result = run_on(stub, opts, store, dbs.as_ref()).await;
     if let Some(dbs) = &dbs {
-        dbs.drop_all().await;
+        if opts.keep {
+            eprintln!(
+                "analytics: kept ClickHouse database {} and PostgreSQL database {} (--analytics-keep)",
+                dbs.ch_name, dbs.pg_name
+            );
+        } else {
+            dbs.drop_all().await;
+        }
     }
     result
 }

@@ -130,6 +130,11 @@ struct Cli {
     /// plane's directory grows beyond this many GB, to keep the disk.
     #[arg(long, default_value_t = 30)]
     analytics_max_disk_gb: u64,
+    /// Keep the ClickHouse store's databases (PostgreSQL and ClickHouse)
+    /// after the analytics check instead of dropping them; their names are
+    /// printed.
+    #[arg(long)]
+    analytics_keep: bool,
     /// Where the analytics check's temporary directory (the SQLite database,
     /// several GB at 10 million rows) goes; default: the system's.
     #[arg(long)]
@@ -251,6 +256,7 @@ impl Cli {
             threads: self.proxy_threads,
             temp_in: self.analytics_dir.clone(),
             max_disk_bytes: self.analytics_max_disk_gb.saturating_mul(1_000_000_000),
+            keep: self.analytics_keep,
         }))
     }
 }

@@ -8,24 +8,23 @@ use crate::db::{self, Db};
 use crate::error::{DomainError, DomainResult};
 use sqlx::Row;
 
-/// Runs the backfill once per ClickHouse database (refused a second time
-/// unless `force`, which would count the rows twice). Returns the views
-/// filled.
+/// Runs the backfill once per view of a ClickHouse database: views
+/// already filled since they were created (recorded per view, or by the
+/// whole-database record of earlier releases) are left alone, so after
+/// an upgrade only the new views are filled. Refused when every view was
+/// filled already, unless `force` (which fills every view again and would
+/// count those rows twice). Returns the views filled.
 pub async fn clickhouse(db: &Db, ch: &ClickHouseSource, force: bool) -> DomainResult<Vec<String>> {
     let database = ch.database().to_string();
     let marker = format!("clickhouse_backfilled:{database}");
     let mut conn = db.pool().acquire().await?;
-    let done = sqlx::query("SELECT value FROM analytics_state WHERE name = $1")
-        .bind(&marker)
+    let state =
+        |name: String| sqlx::query("SELECT value FROM analytics_state WHERE name = $1").bind(name);
+    let whole = state(marker.clone())
         .fetch_optional(&mut *conn)
         .await?
         .map(|r| r.try_get::<i64, _>("value"))
         .transpose()?;
-    if let (Some(at), false) = (done, force) {
-        return Err(DomainError::Conflict(format!(
-            "the rollups of {database} were backfilled already (at {at} ms); running it again would count those rows twice"
-        )));
-    }
     let views = ch
         .select(&format!(
             "SELECT name, toUInt32(metadata_modification_time), create_table_query FROM system.tables \
@@ -35,11 +34,29 @@ pub async fn clickhouse(db: &Db, ch: &ClickHouseSource, force: bool) -> DomainRe
         .await?;
     let source = format!("FROM {database}.usage_records");
     let mut filled = Vec::new();
+    let mut already = Vec::new();
     for line in views.lines().filter(|l| !l.is_empty()) {
         let f: Vec<&str> = line.split('\t').collect();
         let [name, created, query] = f[..] else {
             continue;
         };
+        let view_marker = format!("{marker}:{name}");
+        let filled_at = state(view_marker.clone())
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get::<i64, _>("value"))
+            .transpose()?;
+        let created_s: i64 = created
+            .parse()
+            .map_err(|_| DomainError::Internal(format!("cannot read when {name} was created")))?;
+        let before_whole = whole.is_some_and(|at| created_s * 1000 <= at);
+        // A view made again after its fill (dropped and created by an
+        // upgrade) starts empty and is filled again.
+        let fresh = filled_at.is_some_and(|at| at >= created_s * 1000);
+        if !force && (fresh || before_whole) {
+            already.push(name.to_string());
+            continue;
+        }
         let query = crate::billing::charges::unescape(query);
         let (Some(to), Some(select)) = (
             query
@@ -60,21 +77,22 @@ pub async fn clickhouse(db: &Db, ch: &ClickHouseSource, force: bool) -> DomainRe
             "{}{source} FINAL WHERE inserted_at < toDateTime({created}){rest}",
             &select[..at],
         );
-        if created.parse::<u32>().is_err() {
-            return Err(DomainError::Internal(format!(
-                "cannot read when {name} was created"
-            )));
-        }
         ch.select(&format!("INSERT INTO {to} {filtered}")).await?;
+        sqlx::query(
+            "INSERT INTO analytics_state (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(&view_marker)
+        .bind(db::now_ms())
+        .execute(&mut *conn)
+        .await?;
         filled.push(name.to_string());
     }
-    sqlx::query(
-        "INSERT INTO analytics_state (name, value) VALUES ($1, $2) \
-         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-    )
-    .bind(&marker)
-    .bind(db::now_ms())
-    .execute(&mut *conn)
-    .await?;
+    if filled.is_empty() && !already.is_empty() {
+        return Err(DomainError::Conflict(format!(
+            "the rollups of {database} were backfilled already ({}); running it again would count those rows twice",
+            already.join(", ")
+        )));
+    }
     Ok(filled)
 }

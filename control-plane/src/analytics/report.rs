@@ -67,7 +67,7 @@ async fn totals_of(
         ),
         store.percentiles(scope, p.start_ms, p.end_ms, None),
     )?;
-    Ok((totals(&rows), pcts.get("").copied().unwrap_or_default()))
+    Ok((totals(&rows), pcts.overall))
 }
 
 /// `GET /api/v1/developer/analytics/overview`
@@ -466,7 +466,7 @@ async fn upgrade_suggestion(db: &Db, developer_id: &str, now: i64) -> DomainResu
 /// `GET /api/v1/developer/analytics/performance`
 pub async fn performance(store: &Store, developer_id: &str, p: &Period) -> DomainResult<Value> {
     let scope = Scope::Developer(developer_id);
-    let (by_model, overall, per_model) = tokio::try_join!(
+    let (by_model, pcts) = tokio::try_join!(
         store.sums(
             scope,
             p.start_ms,
@@ -475,11 +475,10 @@ pub async fn performance(store: &Store, developer_id: &str, p: &Period) -> Domai
             &[Dim::Model],
             Filter::default()
         ),
-        store.percentiles(scope, p.start_ms, p.end_ms, None),
         store.percentiles(scope, p.start_ms, p.end_ms, Some(Dim::Model)),
     )?;
     let total = totals(&by_model);
-    let o = overall.get("").copied().unwrap_or_default();
+    let (o, per_model) = (pcts.overall, pcts.by);
     let mut models: Vec<&SumRow> = by_model.iter().collect();
     models.sort_by(|a, b| b.m.requests.cmp(&a.m.requests).then(a.keys.cmp(&b.keys)));
     let fallback_rate = if total.requests > 0 {
@@ -893,7 +892,7 @@ pub async fn providers(store: &Store, db: &Db, p: &Period) -> DomainResult<Value
         "period": p.json(),
         "rows": rows.iter().map(|r| {
             let id = r.keys.first().cloned().unwrap_or_default();
-            let q = pcts.get(&id).copied().unwrap_or_default();
+            let q = pcts.by.get(&id).copied().unwrap_or_default();
             json!({
                 "provider_id": id,
                 "provider": names.get(&id).cloned().unwrap_or_else(|| id.clone()),

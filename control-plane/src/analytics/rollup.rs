@@ -9,10 +9,12 @@
 use super::{bucket_of, Measures, DAY_MS, HOUR_MS};
 use crate::db::{self, Backend, Db};
 use crate::error::DomainResult;
+use aihub_contract::calendar::month_of;
 use aihub_contract::keys::base_key_id;
 use aihub_contract::usage::UsageRow;
+use roaring::RoaringBitmap;
 use sqlx::{AnyConnection, Row};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Grains every row is counted in: `h` (UTC hour) and `d` (UTC day).
 const GRAINS: [(&str, i64); 2] = [("h", HOUR_MS), ("d", DAY_MS)];
@@ -35,6 +37,10 @@ pub struct Deltas {
     usage: BTreeMap<UsageKey, Measures>,
     platform: BTreeMap<PlatformKey, Measures>,
     developer_daily: BTreeMap<(i64, String), [i64; 3]>,
+    /// (UTC month start, developer) → requests, tokens, cost.
+    developer_monthly: BTreeMap<(i64, String), [i64; 3]>,
+    /// UTC day → developers with requests.
+    active: BTreeMap<i64, BTreeSet<String>>,
     latency: BTreeMap<LatencyKey, Histogram>,
     platform_latency: BTreeMap<PlatformLatencyKey, Histogram>,
 }
@@ -88,13 +94,21 @@ impl Deltas {
         if let Some(ttft) = row.ttft_ms {
             hist("t", i64::from(ttft));
         }
-        let d = self
-            .developer_daily
-            .entry((day, row.developer_id.clone()))
-            .or_default();
-        d[0] += 1;
-        d[1] += m.prompt_tokens + m.completion_tokens;
-        d[2] += m.cost_nanos;
+        let figures = [1, m.prompt_tokens + m.completion_tokens, m.cost_nanos];
+        let month = month_of(row.ts_ms).start_ms;
+        for (map, t) in [
+            (&mut self.developer_daily, day),
+            (&mut self.developer_monthly, month),
+        ] {
+            let d = map.entry((t, row.developer_id.clone())).or_default();
+            for (sum, v) in d.iter_mut().zip(figures) {
+                *sum += v;
+            }
+        }
+        let active = self.active.entry(day).or_default();
+        if !active.contains(&row.developer_id) {
+            active.insert(row.developer_id.clone());
+        }
     }
 
     /// Whether nothing was added.
@@ -164,37 +178,43 @@ impl Deltas {
             &measures,
         )
         .await?;
-        let rows: Vec<Vec<Value<'_>>> = self
-            .developer_daily
-            .iter()
-            .map(|((day, dev), [r, tok, cost])| {
-                vec![
-                    Value::I(*day),
-                    Value::S(dev),
-                    Value::I(*r),
-                    Value::I(*tok),
-                    Value::I(*cost),
-                ]
-            })
-            .collect();
-        let sums = ["requests", "tokens", "cost_nanos"];
-        upsert(
-            conn,
-            backend,
-            "developer_daily",
-            &["day_ms", "developer_id"],
-            &sums,
-            &adding("developer_daily", &sums),
-            &rows,
-        )
-        .await?;
+        for (table, map, t_col) in [
+            ("developer_daily", &self.developer_daily, "day_ms"),
+            ("developer_monthly", &self.developer_monthly, "month_ms"),
+        ] {
+            let rows: Vec<Vec<Value<'_>>> = map
+                .iter()
+                .map(|((t, dev), [r, tok, cost])| {
+                    vec![
+                        Value::I(*t),
+                        Value::S(dev),
+                        Value::I(*r),
+                        Value::I(*tok),
+                        Value::I(*cost),
+                    ]
+                })
+                .collect();
+            let sums = ["requests", "tokens", "cost_nanos"];
+            upsert(
+                conn,
+                backend,
+                table,
+                &[t_col, "developer_id"],
+                &sums,
+                &adding(table, &sums),
+                &rows,
+            )
+            .await?;
+        }
         if backend == Backend::Postgres {
-            // Histograms are read, merged and written back: one writer at a
-            // time across control planes (SQLite's write lock does this).
+            // Histograms and bitmaps are read, merged and written back, and
+            // developer numbers given out: one writer at a time across
+            // control planes (SQLite's write lock does this).
             sqlx::query("SELECT pg_advisory_xact_lock(7406189)")
                 .execute(&mut *conn)
                 .await?;
         }
+        merge_active(conn, backend, &self.active).await?;
         let keys: Vec<Vec<Value<'_>>> = self
             .latency
             .keys()
@@ -248,6 +268,7 @@ impl Deltas {
 enum Value<'a> {
     S(&'a str),
     I(i64),
+    B(&'a [u8]),
 }
 
 impl Value<'_> {
@@ -256,8 +277,121 @@ impl Value<'_> {
         match self {
             Value::S(s) => s.to_string(),
             Value::I(i) => i.to_string(),
+            Value::B(b) => format!("{b:?}"),
         }
     }
+}
+
+/// Dense numbers of `developers` (given out in order to those without one;
+/// the caller holds the write lock).
+async fn developer_numbers(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    developers: &BTreeSet<&str>,
+) -> DomainResult<BTreeMap<String, u32>> {
+    let all: Vec<&str> = developers.iter().copied().collect();
+    let mut out = BTreeMap::new();
+    for chunk in all.chunks(500) {
+        let sql = format!(
+            "SELECT developer_id, ord FROM analytics_developers WHERE developer_id IN ({})",
+            db::placeholders(1, chunk.len(), backend)
+        );
+        let mut q = sqlx::query(&sql);
+        for d in chunk {
+            q = q.bind(*d);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            let ord: i64 = r.try_get("ord")?;
+            out.insert(
+                r.try_get::<String, _>("developer_id")?,
+                u32::try_from(ord).unwrap_or(u32::MAX),
+            );
+        }
+    }
+    let missing: Vec<&str> = all.into_iter().filter(|d| !out.contains_key(*d)).collect();
+    if missing.is_empty() {
+        return Ok(out);
+    }
+    let next: i64 = sqlx::query("SELECT COALESCE(MAX(ord), -1) + 1 AS n FROM analytics_developers")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?;
+    let rows: Vec<Vec<Value<'_>>> = missing
+        .iter()
+        .enumerate()
+        .map(|(i, d)| vec![Value::S(d), Value::I(next + i as i64)])
+        .collect();
+    for (d, row) in missing.iter().zip(&rows) {
+        if let Value::I(ord) = row[1] {
+            out.insert((*d).to_string(), u32::try_from(ord).unwrap_or(u32::MAX));
+        }
+    }
+    for chunk in rows.chunks(1_000) {
+        let sql = format!(
+            "INSERT INTO analytics_developers (developer_id, ord) VALUES {}",
+            db::value_tuples(chunk.len(), 2, backend)
+        );
+        bind_rows(sqlx::query(&sql), chunk)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(out)
+}
+
+/// Decodes a stored bitmap (an unreadable one counts as empty).
+pub fn decode_bitmap(bytes: &[u8]) -> RoaringBitmap {
+    RoaringBitmap::deserialize_from(bytes).unwrap_or_default()
+}
+
+/// Adds the day's active developers to the stored bitmaps (read, merge,
+/// write).
+async fn merge_active(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    active: &BTreeMap<i64, BTreeSet<String>>,
+) -> DomainResult<()> {
+    if active.is_empty() {
+        return Ok(());
+    }
+    let developers: BTreeSet<&str> = active.values().flatten().map(String::as_str).collect();
+    let numbers = developer_numbers(conn, backend, &developers).await?;
+    let days: Vec<i64> = active.keys().copied().collect();
+    let sql = format!(
+        "SELECT day_ms, developers FROM active_daily WHERE day_ms IN ({})",
+        db::placeholders(1, days.len(), backend)
+    );
+    let mut q = sqlx::query(&sql);
+    for d in &days {
+        q = q.bind(*d);
+    }
+    let mut stored: BTreeMap<i64, RoaringBitmap> = BTreeMap::new();
+    for r in q.fetch_all(&mut *conn).await? {
+        let bytes: Vec<u8> = r.try_get("developers")?;
+        stored.insert(r.try_get("day_ms")?, decode_bitmap(&bytes));
+    }
+    let mut encoded: Vec<(i64, Vec<u8>)> = Vec::with_capacity(active.len());
+    for (day, devs) in active {
+        let mut bits = stored.remove(day).unwrap_or_default();
+        bits.extend(devs.iter().filter_map(|d| numbers.get(d).copied()));
+        let mut bytes = Vec::with_capacity(bits.serialized_size());
+        bits.serialize_into(&mut bytes)
+            .map_err(|e| crate::error::DomainError::Internal(format!("bitmap: {e}")))?;
+        encoded.push((*day, bytes));
+    }
+    let rows: Vec<Vec<Value<'_>>> = encoded
+        .iter()
+        .map(|(day, bytes)| vec![Value::I(*day), Value::B(bytes)])
+        .collect();
+    upsert(
+        conn,
+        backend,
+        "active_daily",
+        &["day_ms"],
+        &["developers"],
+        "developers = excluded.developers",
+        &rows,
+    )
+    .await
 }
 
 /// Binds `rows` in order.
@@ -270,6 +404,7 @@ fn bind_rows<'q>(
             q = match *v {
                 Value::S(s) => q.bind(s),
                 Value::I(i) => q.bind(i),
+                Value::B(b) => q.bind(b),
             };
         }
     }
@@ -436,10 +571,12 @@ async fn merge_histograms(
 }
 
 const BUILT: &str = "rollups_built";
-const ROLLUP_TABLES: [&str; 5] = [
+const ROLLUP_TABLES: [&str; 7] = [
     "usage_rollup",
     "platform_rollup",
     "developer_daily",
+    "developer_monthly",
+    "active_daily",
     "latency_rollup",
     "platform_latency",
 ];

@@ -4,8 +4,9 @@
 
 use super::{histogram_percentiles, parts, Grain, Measures, DAY_MS};
 use crate::billing::charges::{quote, unescape, ClickHouseSource, Source};
-use crate::db::Db;
+use crate::db::{self, Backend, Db};
 use crate::error::{DomainError, DomainResult};
+use aihub_contract::calendar::month_of;
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -80,6 +81,26 @@ pub struct Percentiles {
     pub ttft: Option<[f64; 4]>,
 }
 
+impl Percentiles {
+    /// Sets the metric's (`l` latency, `t` TTFT) figures.
+    fn set(&mut self, metric: &str, p: Option<[f64; 4]>) {
+        if metric == "t" {
+            self.ttft = p;
+        } else {
+            self.latency = p;
+        }
+    }
+}
+
+/// Percentiles overall and per group.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PercentileSet {
+    /// Of every row read.
+    pub overall: Percentiles,
+    /// Per value of the grouping column (empty without one).
+    pub by: HashMap<String, Percentiles>,
+}
+
 /// The analytics reader.
 #[derive(Clone)]
 pub struct Store {
@@ -145,21 +166,22 @@ impl Store {
             Time::Hour => vec![(Grain::Hour, start, end)],
             Time::Day => vec![(Grain::Day, start, end)],
         };
-        let mut rows = Vec::new();
-        for (grain, s, e) in reads {
-            let with_t = time != Time::Total;
-            let part = match &self.source {
-                Source::Sql => {
-                    self.sql_sums(scope, grain, s, e, with_t, dims, filter)
-                        .await?
+        match &self.source {
+            Source::Sql => {
+                let mut rows = Vec::new();
+                for (grain, s, e) in reads {
+                    let with_t = time != Time::Total;
+                    rows.extend(
+                        self.sql_sums(scope, grain, s, e, with_t, dims, filter)
+                            .await?,
+                    );
                 }
-                Source::ClickHouse(ch) => {
-                    ch_sums(ch, scope, grain, s, e, time, dims, filter).await?
-                }
-            };
-            rows.extend(part);
+                Ok(merge(rows))
+            }
+            // One query for every part: each costs ClickHouse a round trip
+            // of its own.
+            Source::ClickHouse(ch) => ch_sums(ch, scope, &reads, time, dims, filter).await,
         }
-        Ok(merge(rows))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -249,15 +271,15 @@ impl Store {
     }
 
     /// Latency and TTFT percentiles of the UTC days `[start, end)`
-    /// overlaps, per value of `by` (Model or, platform-wide, Provider) or
-    /// overall (key `""`).
+    /// overlaps, overall and per value of `by` (Model or, platform-wide,
+    /// Provider), from one read.
     pub async fn percentiles(
         &self,
         scope: Scope<'_>,
         start: i64,
         end: i64,
         by: Option<Dim>,
-    ) -> DomainResult<HashMap<String, Percentiles>> {
+    ) -> DomainResult<PercentileSet> {
         match &self.source {
             Source::Sql => self.sql_percentiles(scope, start, end, by).await,
             Source::ClickHouse(ch) => ch_percentiles(ch, scope, start, end, by).await,
@@ -272,7 +294,7 @@ impl Store {
         start: i64,
         end: i64,
         by: Option<Dim>,
-    ) -> DomainResult<HashMap<String, Percentiles>> {
+    ) -> DomainResult<PercentileSet> {
         let (table, who_clause, who) = match scope {
             Scope::Developer(d) => ("latency_rollup", "developer_id = $1", d),
             Scope::Platform => ("platform_latency", "$1 = $1", ""),
@@ -290,22 +312,26 @@ impl Store {
             .fetch_all(&mut *conn)
             .await?;
         let mut hists: HashMap<(String, String), super::rollup::Histogram> = HashMap::new();
+        let mut overall: HashMap<String, super::rollup::Histogram> = HashMap::new();
         for r in rows {
             let g: String = r.try_get("grp")?;
             let metric: String = r.try_get("metric")?;
             let text: String = r.try_get("hist")?;
-            super::rollup::decode_into(&text, hists.entry((g, metric)).or_default());
-        }
-        let mut out: HashMap<String, Percentiles> = HashMap::new();
-        for ((g, metric), h) in hists {
-            let mut v: Vec<(i64, i64)> = h.into_iter().collect();
-            let p = histogram_percentiles(&mut v);
-            let slot = out.entry(g).or_default();
-            if metric == "t" {
-                slot.ttft = p;
-            } else {
-                slot.latency = p;
+            super::rollup::decode_into(&text, overall.entry(metric.clone()).or_default());
+            if by.is_some() {
+                super::rollup::decode_into(&text, hists.entry((g, metric)).or_default());
             }
+        }
+        let read = |h: super::rollup::Histogram| {
+            let mut v: Vec<(i64, i64)> = h.into_iter().collect();
+            histogram_percentiles(&mut v)
+        };
+        let mut out = PercentileSet::default();
+        for (metric, h) in overall {
+            out.overall.set(&metric, read(h));
+        }
+        for ((g, metric), h) in hists {
+            out.by.entry(g).or_default().set(&metric, read(h));
         }
         Ok(out)
     }
@@ -316,26 +342,20 @@ impl Store {
         let first = start.div_euclid(DAY_MS) * DAY_MS;
         match &self.source {
             Source::Sql => {
-                let mut conn = self.db.pool().acquire().await?;
-                Ok(sqlx::query(
-                    "SELECT COUNT(DISTINCT developer_id) AS n FROM developer_daily \
-                     WHERE day_ms >= $1 AND day_ms < $2",
-                )
-                .bind(first)
-                .bind(end)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("n")?)
+                let days = self.active_days(first, end).await?;
+                let mut all = roaring::RoaringBitmap::new();
+                for (_, bits) in &days {
+                    all |= bits;
+                }
+                Ok(i64::try_from(all.len()).unwrap_or(i64::MAX))
             }
             Source::ClickHouse(ch) => {
                 let body = ch
                     .select(&format!(
-                        "SELECT uniqExact(developer_id) FROM {}.developer_daily \
-                         WHERE day >= toDate(toDateTime({}, 'UTC')) AND day < toDate(toDateTime({}, 'UTC')) \
+                        "SELECT uniqExact(developer_id) FROM {}.developer_daily WHERE {} \
                          FORMAT TabSeparated",
                         ch.database(),
-                        first / 1000,
-                        end / 1000
+                        ch_days(first, end)
                     ))
                     .await?;
                 let n = tsv(&body).next().map_or(Ok(0), |f| num(f.first()));
@@ -356,78 +376,45 @@ impl Store {
         let first = start.div_euclid(DAY_MS) * DAY_MS;
         match &self.source {
             Source::Sql => {
-                let mut conn = self.db.pool().acquire().await?;
-                let per_day = sqlx::query(
-                    "SELECT day_ms, COUNT(*) AS n FROM developer_daily \
-                     WHERE day_ms >= $1 AND day_ms < $2 GROUP BY day_ms ORDER BY day_ms",
-                )
-                .bind(first)
-                .bind(end)
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get("day_ms")?, r.try_get("n")?)))
-                .collect::<DomainResult<Vec<(i64, i64)>>>()?;
-                // One scan gives both the distinct count and the ranking.
-                let mut all = sqlx::query(
-                    "SELECT developer_id, CAST(SUM(requests) AS BIGINT) AS r, \
-                     CAST(SUM(tokens) AS BIGINT) AS t, CAST(SUM(cost_nanos) AS BIGINT) AS c \
-                     FROM developer_daily WHERE day_ms >= $1 AND day_ms < $2 \
-                     GROUP BY developer_id",
-                )
-                .bind(first)
-                .bind(end)
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get("developer_id")?,
-                        [r.try_get("r")?, r.try_get("t")?, r.try_get("c")?],
-                    ))
-                })
-                .collect::<DomainResult<Vec<(String, [i64; 3])>>>()?;
-                let active = all.len() as i64;
-                all.sort_by(|a, b| {
-                    b.1[2]
-                        .cmp(&a.1[2])
-                        .then(b.1[0].cmp(&a.1[0]))
-                        .then(a.0.cmp(&b.0))
-                });
-                all.truncate(usize::try_from(limit).unwrap_or(0));
-                let top = all;
+                let (days, top) =
+                    tokio::try_join!(self.active_days(first, end), self.top(first, end, limit))?;
+                let mut all = roaring::RoaringBitmap::new();
+                let mut per_day = Vec::with_capacity(days.len());
+                for (day, bits) in &days {
+                    per_day.push((*day, i64::try_from(bits.len()).unwrap_or(i64::MAX)));
+                    all |= bits;
+                }
                 Ok(DeveloperStats {
                     per_day,
-                    active,
+                    active: i64::try_from(all.len()).unwrap_or(i64::MAX),
                     top,
                 })
             }
             Source::ClickHouse(ch) => {
                 let db = ch.database();
-                let range = format!(
-                    "day >= toDate(toDateTime({}, 'UTC')) AND day < toDate(toDateTime({}, 'UTC'))",
-                    first / 1000,
-                    end / 1000
+                let range = ch_days(first, end);
+                // Per day, and (the totals row, after an empty line) over
+                // the whole period, in one scan.
+                let per_day_sql = format!(
+                    "SELECT toInt64(day) * 86400000, uniqExact(developer_id) FROM {db}.developer_daily \
+                     WHERE {range} GROUP BY day WITH TOTALS ORDER BY day FORMAT TabSeparated"
                 );
-                let body = ch
-                    .select(&format!(
-                        "SELECT toInt64(day) * 86400000, uniqExact(developer_id) FROM {db}.developer_daily \
-                         WHERE {range} GROUP BY day ORDER BY day FORMAT TabSeparated"
-                    ))
-                    .await?;
-                let per_day = tsv(&body)
+                let top_sql = format!(
+                    "SELECT developer_id, toInt64(sumMerge(requests)) AS r, \
+                     toInt64(sumMerge(prompt_tokens) + sumMerge(completion_tokens)), \
+                     sumMerge(cost_nanos) AS c FROM {db}.developer_daily WHERE {range} \
+                     GROUP BY developer_id ORDER BY c DESC, r DESC, developer_id LIMIT {limit} \
+                     FORMAT TabSeparated"
+                );
+                let (days, body) = tokio::try_join!(ch.select(&per_day_sql), ch.select(&top_sql))?;
+                let (groups, totals) = split_totals(&days);
+                let per_day = tsv(groups)
                     .map(|f| Ok((num(f.first())?, num(f.get(1))?)))
                     .collect::<DomainResult<Vec<_>>>()?;
-                let active = self.active_developers(start, end).await?;
-                let body = ch
-                    .select(&format!(
-                        "SELECT developer_id, toInt64(sumMerge(requests)) AS r, \
-                         toInt64(sumMerge(prompt_tokens) + sumMerge(completion_tokens)), \
-                         sumMerge(cost_nanos) AS c FROM {db}.developer_daily WHERE {range} \
-                         GROUP BY developer_id ORDER BY c DESC, r DESC, developer_id LIMIT {limit} \
-                         FORMAT TabSeparated"
-                    ))
-                    .await?;
+                let active = match tsv(totals).next() {
+                    Some(f) => num(f.get(1))?,
+                    None => 0,
+                };
                 let top = tsv(&body)
                     .map(|f| {
                         Ok((
@@ -446,6 +433,114 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The embedded store's bitmaps of developers active on each UTC day
+    /// of `[first, end)`, in day order.
+    async fn active_days(
+        &self,
+        first: i64,
+        end: i64,
+    ) -> DomainResult<Vec<(i64, roaring::RoaringBitmap)>> {
+        let mut conn = self.db.pool().acquire().await?;
+        sqlx::query(
+            "SELECT day_ms, developers FROM active_daily \
+             WHERE day_ms >= $1 AND day_ms < $2 ORDER BY day_ms",
+        )
+        .bind(first)
+        .bind(end)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            let bytes: Vec<u8> = r.try_get("developers")?;
+            Ok((r.try_get("day_ms")?, super::rollup::decode_bitmap(&bytes)))
+        })
+        .collect()
+    }
+
+    /// The embedded store's top `limit` developers of the UTC days
+    /// `[first, end)` by cost (then requests, then id), exactly, without
+    /// summing every developer's days: a developer's totals over the UTC
+    /// months the period overlaps bound its figure from above, so
+    /// candidates are taken in that order and their exact figures summed
+    /// until no later candidate can beat the `limit`-th.
+    async fn top(&self, first: i64, end: i64, limit: i64) -> DomainResult<Vec<(String, [i64; 3])>> {
+        let want = usize::try_from(limit).unwrap_or(0);
+        if want == 0 || end <= first {
+            return Ok(Vec::new());
+        }
+        let (m_first, m_end) = (month_of(first).start_ms, month_of(end - 1).end_ms);
+        let backend = self.db.backend();
+        let mut conn = self.db.pool().acquire().await?;
+        let mut exact: Vec<(String, [i64; 3])> = Vec::new();
+        let mut offset = 0i64;
+        let mut chunk = (limit * 4).max(4);
+        loop {
+            let candidates: Vec<(String, i64)> = sqlx::query(
+                "SELECT developer_id, CAST(SUM(cost_nanos) AS BIGINT) AS c, \
+                 CAST(SUM(requests) AS BIGINT) AS r FROM developer_monthly \
+                 WHERE month_ms >= $1 AND month_ms < $2 GROUP BY developer_id \
+                 ORDER BY c DESC, r DESC, developer_id LIMIT $3 OFFSET $4",
+            )
+            .bind(m_first)
+            .bind(m_end)
+            .bind(chunk)
+            .bind(offset)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("developer_id")?, r.try_get("c")?)))
+            .collect::<DomainResult<_>>()?;
+            let exhausted = (candidates.len() as i64) < chunk;
+            offset += candidates.len() as i64;
+            for ids in candidates.chunks(500) {
+                let sql = match backend {
+                    Backend::Sqlite => format!(
+                        "SELECT developer_id, CAST(SUM(requests) AS BIGINT) AS r, \
+                         CAST(SUM(tokens) AS BIGINT) AS t, CAST(SUM(cost_nanos) AS BIGINT) AS c \
+                         FROM developer_daily WHERE developer_id IN ({}) \
+                         AND day_ms >= ? AND day_ms < ? GROUP BY developer_id",
+                        db::placeholders(1, ids.len(), backend)
+                    ),
+                    Backend::Postgres => format!(
+                        "SELECT developer_id, CAST(SUM(requests) AS BIGINT) AS r, \
+                         CAST(SUM(tokens) AS BIGINT) AS t, CAST(SUM(cost_nanos) AS BIGINT) AS c \
+                         FROM developer_daily WHERE developer_id IN ({}) \
+                         AND day_ms >= ${} AND day_ms < ${} GROUP BY developer_id",
+                        db::placeholders(1, ids.len(), backend),
+                        ids.len() + 1,
+                        ids.len() + 2
+                    ),
+                };
+                let mut q = sqlx::query(&sql);
+                for (id, _) in ids {
+                    q = q.bind(id.as_str());
+                }
+                for r in q.bind(first).bind(end).fetch_all(&mut *conn).await? {
+                    exact.push((
+                        r.try_get("developer_id")?,
+                        [r.try_get("r")?, r.try_get("t")?, r.try_get("c")?],
+                    ));
+                }
+            }
+            exact.sort_by(|a, b| {
+                b.1[2]
+                    .cmp(&a.1[2])
+                    .then(b.1[0].cmp(&a.1[0]))
+                    .then(a.0.cmp(&b.0))
+            });
+            // Every later candidate's cost is at most the last one's bound.
+            let bound = candidates.last().map_or(0, |c| c.1);
+            if exhausted || (exact.len() >= want && exact[want - 1].1[2] > bound) {
+                break;
+            }
+            chunk *= 4;
+        }
+        exact.truncate(want);
+        Ok(exact)
+    }
+}
+
 /// [`Store::developers`]' answer.
 #[derive(Debug, Clone, Default)]
 pub struct DeveloperStats {
@@ -455,6 +550,15 @@ pub struct DeveloperStats {
     pub active: i64,
     /// `(developer id, [requests, tokens, cost nanos])`, by cost.
     pub top: Vec<(String, [i64; 3])>,
+}
+
+/// A `WITH TOTALS` TabSeparated body's group rows and its totals row
+/// (which follows an empty line, also when there are no groups).
+fn split_totals(body: &str) -> (&str, &str) {
+    match body.strip_prefix('\n') {
+        Some(totals) => ("", totals),
+        None => body.split_once("\n\n").unwrap_or((body, "")),
+    }
 }
 
 /// Lines of a TabSeparated body, split into fields.
@@ -473,9 +577,19 @@ fn num(f: Option<&&str>) -> DomainResult<i64> {
 fn ch_measures() -> String {
     Measures::COLUMNS
         .iter()
-        .map(|c| format!("toInt64(sumMerge({c}))"))
+        .map(|c| format!("toInt64(sumMerge({c})) AS m_{c}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The UTC days `[start, end)` overlaps (like the embedded store's
+/// `day_ms >= start AND day_ms < end` over day starts).
+fn ch_days(start: i64, end: i64) -> String {
+    format!(
+        "day >= toDate(toDateTime({}, 'UTC')) AND day <= toDate(toDateTime({}, 'UTC'))",
+        start.div_euclid(1000),
+        (end - 1).div_euclid(1000)
+    )
 }
 
 /// The table, time column and range condition of a ClickHouse read.
@@ -492,17 +606,19 @@ fn ch_table(
         (Scope::Developer(_), Grain::Day) => (
             format!("{db}.usage_daily"),
             "toInt64(day) * 86400000".into(),
-            format!(
-                "day >= toDate(toDateTime({s}, 'UTC')) AND day < toDate(toDateTime({e}, 'UTC'))"
-            ),
+            ch_days(start, end),
         ),
         (Scope::Developer(_), Grain::Hour) => (
             format!("{db}.usage_hourly"),
             "toInt64(toUInt32(hour)) * 1000".into(),
             format!("hour >= toDateTime({s}, 'UTC') AND hour < toDateTime({e}, 'UTC')"),
         ),
-        // Platform-wide rollups are hourly only (few rows per hour).
-        (Scope::Platform, _) => (
+        (Scope::Platform, Grain::Day) => (
+            format!("{db}.platform_daily"),
+            "toInt64(day) * 86400000".into(),
+            ch_days(start, end),
+        ),
+        (Scope::Platform, Grain::Hour) => (
             format!("{db}.platform_hourly"),
             "toInt64(toUInt32(hour)) * 1000".into(),
             format!("hour >= toDateTime({s}, 'UTC') AND hour < toDateTime({e}, 'UTC')"),
@@ -524,37 +640,49 @@ fn ch_scope_filter(scope: Scope<'_>, filter: Filter<'_>) -> String {
     w
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn ch_sums(
     ch: &ClickHouseSource,
     scope: Scope<'_>,
-    grain: Grain,
-    start: i64,
-    end: i64,
+    reads: &[(Grain, i64, i64)],
     time: Time,
     dims: &[Dim],
     filter: Filter<'_>,
 ) -> DomainResult<Vec<SumRow>> {
-    let (table, t_expr, range) = ch_table(ch, scope, grain, start, end);
-    let t_expr = match (time, scope) {
-        (Time::Total, _) => "toInt64(0)".to_string(),
-        // Daily buckets from the hourly platform table.
-        (Time::Day, Scope::Platform) => format!("intDiv({t_expr}, {DAY_MS}) * {DAY_MS}"),
-        _ => t_expr,
-    };
     let mut keys = vec!["t".to_string()];
     keys.extend(dims.iter().map(|d| d.column().to_string()));
+    let keys = keys.join(", ");
     let dim_cols = dims
         .iter()
         .map(|d| format!(", {}", d.column()))
         .collect::<String>();
-    let sql = format!(
-        "SELECT {t_expr} AS t{dim_cols}, {} FROM {table} WHERE {range}{} \
-         GROUP BY {} FORMAT TabSeparated",
-        ch_measures(),
-        ch_scope_filter(scope, filter),
-        keys.join(", ")
-    );
+    let selects = reads
+        .iter()
+        .map(|&(grain, start, end)| {
+            let (table, t_expr, range) = ch_table(ch, scope, grain, start, end);
+            let t_expr = match time {
+                Time::Total => "toInt64(0)".to_string(),
+                _ => t_expr,
+            };
+            format!(
+                "SELECT {t_expr} AS t{dim_cols}, {} FROM {table} WHERE {range}{} GROUP BY {keys}",
+                ch_measures(),
+                ch_scope_filter(scope, filter),
+            )
+        })
+        .collect::<Vec<_>>();
+    let sql = if let [one] = selects.as_slice() {
+        format!("{one} FORMAT TabSeparated")
+    } else {
+        let sums = Measures::COLUMNS
+            .iter()
+            .map(|c| format!("toInt64(sum(m_{c}))"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "SELECT t{dim_cols}, {sums} FROM ({}) GROUP BY {keys} FORMAT TabSeparated",
+            selects.join(" UNION ALL ")
+        )
+    };
     let body = ch.select(&sql).await?;
     let mut out = Vec::new();
     for f in tsv(&body) {
@@ -589,43 +717,55 @@ async fn ch_percentiles(
     start: i64,
     end: i64,
     by: Option<Dim>,
-) -> DomainResult<HashMap<String, Percentiles>> {
+) -> DomainResult<PercentileSet> {
     const Q: &str = "quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)";
-    let group = by.map_or("''".to_string(), |d| d.column().to_string());
-    // Like the embedded histograms: the UTC days the period overlaps.
+    // Like the embedded histograms: the UTC days the period overlaps, from
+    // the narrow daily t-digest tables.
     let first_day = start.div_euclid(DAY_MS) * DAY_MS;
-    let reads: Vec<(Grain, i64, i64)> = vec![(Grain::Day, first_day, end)];
-    let union = reads
-        .iter()
-        .map(|(g, s, e)| {
-            let (table, _, range) = ch_table(ch, scope, *g, *s, *e);
-            format!(
-                "SELECT {group} AS grp, latency, ttft, ttft_count FROM {table} WHERE {range}{}",
-                ch_scope_filter(scope, Filter::default())
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    let sql = format!(
-        "SELECT grp, {Q}(latency), {Q}(ttft), toInt64(sumMerge(ttft_count)) FROM ({union}) \
-         GROUP BY grp FORMAT TabSeparated"
-    );
+    let (_, _, range) = ch_table(ch, scope, Grain::Day, first_day, end);
+    let table = match scope {
+        Scope::Developer(_) => "latency_daily",
+        Scope::Platform => "platform_daily",
+    };
+    let measures = format!("{Q}(latency), {Q}(ttft), toInt64(sumMerge(ttft_count))");
+    let sql = match by {
+        // The totals row (after an empty line) is the overall figure.
+        Some(d) => format!(
+            "SELECT {c}, {measures} FROM {db}.{table} WHERE {range}{w} \
+             GROUP BY {c} WITH TOTALS FORMAT TabSeparated",
+            c = d.column(),
+            db = ch.database(),
+            w = ch_scope_filter(scope, Filter::default()),
+        ),
+        None => format!(
+            "SELECT '', {measures} FROM {db}.{table} WHERE {range}{w} FORMAT TabSeparated",
+            db = ch.database(),
+            w = ch_scope_filter(scope, Filter::default()),
+        ),
+    };
     let body = ch.select(&sql).await?;
-    let mut out = HashMap::new();
-    for f in tsv(&body) {
-        let g = f.first().map(|s| unescape(s)).unwrap_or_default();
+    let read = |f: &[&str]| -> DomainResult<Percentiles> {
         let streamed = num(f.get(3))?;
-        out.insert(
-            g,
-            Percentiles {
-                latency: f.get(1).and_then(|s| quantiles(s)),
-                ttft: if streamed > 0 {
-                    f.get(2).and_then(|s| quantiles(s))
-                } else {
-                    None
-                },
+        Ok(Percentiles {
+            latency: f.get(1).and_then(|s| quantiles(s)),
+            ttft: if streamed > 0 {
+                f.get(2).and_then(|s| quantiles(s))
+            } else {
+                None
             },
-        );
+        })
+    };
+    let (groups, totals) = match by {
+        Some(_) => split_totals(&body),
+        None => ("", body.as_str()),
+    };
+    let mut out = PercentileSet::default();
+    if let Some(f) = tsv(totals).next() {
+        out.overall = read(&f)?;
+    }
+    for f in tsv(groups) {
+        let g = f.first().map(|s| unescape(s)).unwrap_or_default();
+        out.by.insert(g, read(&f)?);
     }
     Ok(out)
 }

@@ -273,6 +273,19 @@ pub fn value_tuples(rows: usize, cols: usize, backend: Backend) -> String {
     sql
 }
 
+/// `?, ?, ?` (SQLite) or `$first, …` (PostgreSQL): `n` placeholders for an
+/// `IN (…)` list, numbered from `first` (see [`value_tuples`] for why SQLite
+/// gets anonymous ones).
+pub fn placeholders(first: usize, n: usize, backend: Backend) -> String {
+    (first..first + n)
+        .map(|i| match backend {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${i}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Now, unix milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -101,7 +101,7 @@ mod tests {
         let statements = schema_statements("t_42");
         // The database, the usage table, and five rollup tables each with
         // the materialized view that fills it.
-        assert_eq!(statements.len(), 12, "{statements:#?}");
+        assert_eq!(statements.len(), 16, "{statements:#?}");
         for rollup in [
             "usage_hourly",
             "usage_daily",
