@@ -4,7 +4,7 @@
 //! over `usage_records FINAL` for rows inserted before that moment.
 
 use crate::billing::charges::{quote, ClickHouseSource};
-use crate::db::{self, Db};
+use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 use sqlx::Row;
 
@@ -41,7 +41,7 @@ pub async fn clickhouse(db: &Db, ch: &ClickHouseSource, force: bool) -> DomainRe
             continue;
         };
         let view_marker = format!("{marker}:{name}");
-        let filled_at = state(view_marker.clone())
+        let filled_for = state(view_marker.clone())
             .fetch_optional(&mut *conn)
             .await?
             .map(|r| r.try_get::<i64, _>("value"))
@@ -50,9 +50,10 @@ pub async fn clickhouse(db: &Db, ch: &ClickHouseSource, force: bool) -> DomainRe
             .parse()
             .map_err(|_| DomainError::Internal(format!("cannot read when {name} was created")))?;
         let before_whole = whole.is_some_and(|at| created_s * 1000 <= at);
-        // A view made again after its fill (dropped and created by an
-        // upgrade) starts empty and is filled again.
-        let fresh = filled_at.is_some_and(|at| at >= created_s * 1000);
+        // The record holds the creation time of the view it filled: a view
+        // made again since (dropped and created by an upgrade) starts empty
+        // and is filled again.
+        let fresh = filled_for == Some(created_s);
         if !force && (fresh || before_whole) {
             already.push(name.to_string());
             continue;
@@ -83,7 +84,7 @@ pub async fn clickhouse(db: &Db, ch: &ClickHouseSource, force: bool) -> DomainRe
              ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         )
         .bind(&view_marker)
-        .bind(db::now_ms())
+        .bind(created_s)
         .execute(&mut *conn)
         .await?;
         filled.push(name.to_string());

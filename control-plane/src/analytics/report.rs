@@ -10,7 +10,7 @@ use aihub_contract::money::decimal_to_nanos;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sqlx::Row;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// `(current - previous) / previous`, `None` when previous is 0.
 fn change(current: f64, previous: f64) -> Option<f64> {
@@ -270,26 +270,35 @@ fn cost_at(m: &Measures, prices: &PriceTriple) -> i64 {
 /// Suggestions need at least this saving (fraction of the model's cost).
 const CHEAPER_BY: f64 = 0.3;
 
+/// Rows grouped by several dimensions summed by the `i`-th alone.
+fn regroup(rows: &[SumRow], i: usize) -> Vec<SumRow> {
+    let mut by: BTreeMap<String, Measures> = BTreeMap::new();
+    for r in rows {
+        let key = r.keys.get(i).cloned().unwrap_or_default();
+        by.entry(key).or_default().add(&r.m);
+    }
+    by.into_iter()
+        .map(|(k, m)| SumRow {
+            t: 0,
+            keys: vec![k],
+            m,
+        })
+        .collect()
+}
+
 /// `GET /api/v1/developer/analytics/costs`
 pub async fn costs(store: &Store, db: &Db, developer_id: &str, p: &Period) -> DomainResult<Value> {
     let scope = Scope::Developer(developer_id);
     let now = db::now_ms();
     let (month, elapsed, days_in_month) = Period::this_month(p.tz, now);
-    let (by_model, by_key, mtd, names, prices, upgrade) = tokio::try_join!(
+    let (by_model_key, mtd, names, prices, upgrade) = tokio::try_join!(
+        // By model and key in one read, folded below.
         store.sums(
             scope,
             p.start_ms,
             p.end_ms,
             Time::Total,
-            &[Dim::Model],
-            Filter::default()
-        ),
-        store.sums(
-            scope,
-            p.start_ms,
-            p.end_ms,
-            Time::Total,
-            &[Dim::Key],
+            &[Dim::Model, Dim::Key],
             Filter::default()
         ),
         // Month to date in the caller's zone, scaled to the month.
@@ -305,6 +314,7 @@ pub async fn costs(store: &Store, db: &Db, developer_id: &str, p: &Period) -> Do
         model_prices(db),
         upgrade_suggestion(db, developer_id, now),
     )?;
+    let (by_model, by_key) = (regroup(&by_model_key, 0), regroup(&by_model_key, 1));
     let total = totals(&by_model);
     let mut models: Vec<&SumRow> = by_model.iter().collect();
     models.sort_by(|a, b| {
