@@ -71,3 +71,74 @@ pub async fn emit(
     crate::webhooks::delivery::fan_out(&mut *conn, &id, developer_id, event_type, now).await?;
     Ok(id)
 }
+
+/// Filters of the audit log (operators' console and API).
+#[derive(Debug, Default)]
+pub struct AuditFilter {
+    /// Only this actor's entries.
+    pub actor_id: Option<String>,
+    /// Only entries about this target (a developer, key, invoice, …).
+    pub target_id: Option<String>,
+    /// Any of these actions (empty: all), e.g. `billing.credit_granted`.
+    pub actions: Vec<String>,
+    /// At or after, unix ms.
+    pub since_ms: Option<i64>,
+    /// Before, unix ms.
+    pub until_ms: Option<i64>,
+    /// Page size.
+    pub limit: i64,
+    /// Older than this entry id.
+    pub starting_after: Option<String>,
+}
+
+/// A page of audit entries, newest first (ids are time-ordered), each
+/// with its actor's email, and whether older ones follow.
+pub async fn list(conn: &mut AnyConnection, f: &AuditFilter) -> DomainResult<(Vec<Value>, bool)> {
+    use sqlx::Row;
+    let mut w = db::Where::new(
+        "SELECT a.id, a.at_ms, a.actor_id, COALESCE(d.email, '') AS actor_email, a.actor_ip, \
+         a.action, a.target_id, a.details FROM audit_log a \
+         LEFT JOIN developers d ON d.id = a.actor_id WHERE 1 = 1",
+    );
+    if let Some(a) = &f.actor_id {
+        w.text(" AND a.actor_id = ?", a.clone());
+    }
+    if let Some(t) = &f.target_id {
+        w.text(" AND a.target_id = ?", t.clone());
+    }
+    w.any_of("a.action", &f.actions);
+    if let Some(s) = f.since_ms {
+        w.int(" AND a.at_ms >= ?", s);
+    }
+    if let Some(u) = f.until_ms {
+        w.int(" AND a.at_ms < ?", u);
+    }
+    if let Some(after) = &f.starting_after {
+        w.text(" AND a.id < ?", after.clone());
+    }
+    let rows = w
+        .fetch(
+            conn,
+            &format!(" ORDER BY a.id DESC LIMIT {}", f.limit.saturating_add(1)),
+        )
+        .await?;
+    let limit = usize::try_from(f.limit).unwrap_or(0);
+    let has_more = rows.len() > limit;
+    let mut out = Vec::with_capacity(rows.len().min(limit));
+    for r in rows.iter().take(limit) {
+        let details: String = r.try_get("details")?;
+        out.push(serde_json::json!({
+            "id": r.try_get::<String, _>("id")?,
+            "at_ms": r.try_get::<i64, _>("at_ms")?,
+            "actor": {
+                "id": r.try_get::<String, _>("actor_id")?,
+                "email": r.try_get::<String, _>("actor_email")?,
+                "ip": r.try_get::<String, _>("actor_ip")?,
+            },
+            "action": r.try_get::<String, _>("action")?,
+            "target_id": r.try_get::<String, _>("target_id")?,
+            "details": serde_json::from_str::<Value>(&details).unwrap_or(Value::String(details)),
+        }));
+    }
+    Ok((out, has_more))
+}

@@ -12,9 +12,8 @@ use aihub_contract::routes;
 use aihub_contract::usage::{UsageBatch, UsageRow};
 use aihub_control_plane::analytics::{backfill, retention};
 use aihub_control_plane::billing::charges::{ClickHouseSource, Source};
-use aihub_control_plane::developers::{self, DeveloperType, Email, NewDeveloper, Role};
 use chrono::{Duration as Days, NaiveDate, Utc};
-use common::hub::{access, developer_session, login, PASSWORD};
+use common::hub::{access, developer_session, login, operator_session, PASSWORD};
 use common::{spawn_app_with, start_on, Backend, TestApp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -197,25 +196,6 @@ async fn ingest(app: &TestApp, rows: &[UsageRow]) {
         let resp = app.signed_post(routes::USAGE, body).await;
         assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
     }
-}
-
-async fn operator(app: &TestApp, email: &str) -> String {
-    developers::create_developer(
-        &app.db,
-        NewDeveloper {
-            email: Email::parse(email).unwrap(),
-            full_name: "Olive Operator".into(),
-            company_name: None,
-            developer_type: DeveloperType::Individual,
-            role: Role::Admin,
-            password: Some(developers::Password::new(PASSWORD.into(), None).unwrap()),
-            email_verified: true,
-            language: Default::default(),
-        },
-    )
-    .await
-    .unwrap();
-    access(&login(app, email, PASSWORD).await).to_string()
 }
 
 /// Checks every developer and operator figure of the five local days
@@ -540,7 +520,7 @@ async fn embedded_rollups_match_the_raw_rows_after_late_rows_and_a_rebuild(backe
         return;
     };
     let (dev, token) = developer_session(&app, "ada@example.com", true).await;
-    let admin = operator(&app, "olive@example.com").await;
+    let admin = operator_session(&app, "olive@example.com").await;
     let devs = [
         dev.as_str(),
         "dev_other_1",
@@ -753,7 +733,7 @@ async fn analytics_parameters_are_checked_and_admin_routes_need_an_operator(back
         let resp = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(resp.status(), 401, "{path}");
     }
-    let admin = operator(&app, "olive@example.com").await;
+    let admin = operator_session(&app, "olive@example.com").await;
 
     // Margin: usage value minus what the deployment's provider charges.
     use aihub_contract::money::Prices;
@@ -855,7 +835,7 @@ async fn clickhouse_rollups_match_the_raw_rows() {
         return;
     };
     let (dev, token) = developer_session(&app, "ada@example.com", true).await;
-    let admin = operator(&app, "olive@example.com").await;
+    let admin = operator_session(&app, "olive@example.com").await;
     let devs = [
         dev.as_str(),
         "dev_other_1",

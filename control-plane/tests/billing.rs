@@ -12,9 +12,8 @@ use aihub_contract::calendar::{month_of, previous};
 use aihub_contract::routes;
 use aihub_contract::usage::{UsageBatch, UsageRow};
 use aihub_control_plane::billing::{self, charges, credit, invoices, reconcile};
-use aihub_control_plane::developers::{self, DeveloperType, Email, NewDeveloper, Password, Role};
 use aihub_testkit::stripe::{StripeConfig, StripeStandIn};
-use common::hub::{access, call, developer_session, expect_error, login, parts, PASSWORD};
+use common::hub::{call, developer_session, expect_error, operator_session, parts};
 use common::{spawn_app_with, Backend, TestApp};
 use figment::providers::Serialized;
 use figment::Figment;
@@ -50,25 +49,6 @@ async fn settings(app: &TestApp) -> billing::Billing {
     let config =
         aihub_control_plane::config::Config::from_figment(quiet(app.database.figment())).unwrap();
     billing::Billing::from_config(&config).unwrap()
-}
-
-async fn operator(app: &TestApp, email: &str) -> String {
-    developers::create_developer(
-        &app.db,
-        NewDeveloper {
-            email: Email::parse(email).unwrap(),
-            full_name: "Operator".into(),
-            company_name: None,
-            developer_type: DeveloperType::Individual,
-            role: Role::Admin,
-            password: Some(Password::new(PASSWORD.into(), None).unwrap()),
-            email_verified: true,
-            language: Default::default(),
-        },
-    )
-    .await
-    .unwrap();
-    access(&login(app, email, PASSWORD).await).to_string()
 }
 
 async fn get(app: &TestApp, path: &str, token: &str) -> Value {
@@ -263,7 +243,7 @@ async fn plans_change_now_or_next_month_and_prorate(backend: Backend) {
 
     // A price agreed with this developer (Enterprise terms): operators only,
     // checked, shown to the developer, and removable.
-    let admin = operator(&app, "pricing@example.com").await;
+    let admin = operator_session(&app, "pricing@example.com").await;
     let path = format!("/api/v1/admin/developers/{dev_id}/prices");
     let price = json!({"model": "gpt-4o", "input_per_million": "2.5", "output_per_million": "10"});
     let resp = call(&app, Method::PUT, &path, Some(&token), Some(price.clone())).await;
@@ -294,7 +274,7 @@ async fn codes_and_grants_credit_the_balance_once(backend: Backend) {
     };
     let (dev, token) = developer_session(&app, "codes@example.com", true).await;
     let (other, other_token) = developer_session(&app, "other@example.com", true).await;
-    let admin = operator(&app, "ops@example.com").await;
+    let admin = operator_session(&app, "ops@example.com").await;
 
     // Developers cannot make codes or grant credit.
     let resp = call(
@@ -463,7 +443,7 @@ async fn usage_beyond_the_allowance_is_charged_from_credit_then_receivable(backe
         return;
     };
     let (dev, token) = developer_session(&app, "usage@example.com", true).await;
-    let admin = operator(&app, "ops2@example.com").await;
+    let admin = operator_session(&app, "ops2@example.com").await;
     let now = aihub_control_plane::db::now_ms();
     // 1,000 tokens included. 900 used, then a 300-token row costing $0.30:
     // 200 tokens beyond → two thirds of its cost, $0.20.
@@ -592,7 +572,7 @@ async fn closing_a_month_twice_makes_one_invoice_that_matches_its_lines_and_the_
     assert_eq!(listed["data"][0]["status"], "draft");
     assert!(listed["data"][0]["number"].is_null());
     let draft_id = listed["data"][0]["id"].as_str().unwrap().to_string();
-    let ops = operator(&app, "early@example.com").await;
+    let ops = operator_session(&app, "early@example.com").await;
     let resp = call(
         &app,
         Method::POST,
@@ -642,7 +622,7 @@ async fn closing_a_month_twice_makes_one_invoice_that_matches_its_lines_and_the_
     assert_eq!(full["lines"][1]["amount"], "-0.004567891");
     reconcile_ok(&app, &last).await;
     // Voided: the ledger reverses what it booked, and still agrees.
-    let admin = operator(&app, "voider@example.com").await;
+    let admin = operator_session(&app, "voider@example.com").await;
     let (status, voided) = send(
         &app,
         Method::POST,
@@ -706,7 +686,7 @@ async fn closing_a_month_twice_makes_one_invoice_that_matches_its_lines_and_the_
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     }
     // Written off: bad debt in the ledger, and the books still agree.
-    let admin = operator(&app, "collector@example.com").await;
+    let admin = operator_session(&app, "collector@example.com").await;
     let path = format!("/api/v1/admin/invoices/{id}/uncollectible");
     let resp = call(&app, Method::POST, &path, Some(&token), Some(json!({}))).await;
     expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
@@ -928,7 +908,7 @@ async fn stripe_top_ups_and_invoice_payments_apply_once_however_often_the_webhoo
         20_000_000_000 + 99_000_000_000
     );
     // The operator refunds part of the paid credit, never more than there is.
-    let admin = operator(&app, "refunds@example.com").await;
+    let admin = operator_session(&app, "refunds@example.com").await;
     let refund = format!("/api/v1/admin/developers/{dev}/refund");
     let (status, r) = send(
         &app,

@@ -6,12 +6,14 @@
 //! SQLite stores booleans as `INTEGER` 0/1 (the Any driver cannot read a
 //! column declared `BOOLEAN` there), so rows are read with [`get_bool`].
 
+mod where_clause;
 use crate::config::DatabaseConfig;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
+pub use where_clause::Where;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");

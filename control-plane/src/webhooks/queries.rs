@@ -6,7 +6,7 @@
 //! `starting_after` cursors.
 
 use super::delivery;
-use crate::db;
+use crate::db::{self, Where};
 use crate::error::{DomainError, DomainResult};
 use serde_json::{json, Value};
 use sqlx::any::AnyRow;
@@ -73,67 +73,6 @@ pub struct EventFilter {
     pub limit: i64,
     /// Older than this id.
     pub starting_after: Option<String>,
-}
-
-/// Appends ` AND …` conditions with `$n` placeholders, collecting binds.
-struct Where {
-    sql: String,
-    binds: Vec<Bind>,
-}
-
-enum Bind {
-    Text(String),
-    Int(i64),
-}
-
-impl Where {
-    fn new(sql: &str) -> Where {
-        Where {
-            sql: sql.to_string(),
-            binds: Vec::new(),
-        }
-    }
-
-    fn next(&self) -> usize {
-        self.binds.len() + 1
-    }
-
-    fn text(&mut self, cond: &str, value: String) {
-        let n = self.next();
-        self.sql.push_str(&cond.replace("?", &format!("${n}")));
-        self.binds.push(Bind::Text(value));
-    }
-
-    fn int(&mut self, cond: &str, value: i64) {
-        let n = self.next();
-        self.sql.push_str(&cond.replace("?", &format!("${n}")));
-        self.binds.push(Bind::Int(value));
-    }
-
-    fn any_of(&mut self, column: &str, values: &[String]) {
-        if values.is_empty() {
-            return;
-        }
-        let mut parts = Vec::new();
-        for v in values {
-            parts.push(format!("${}", self.next()));
-            self.binds.push(Bind::Text(v.clone()));
-        }
-        self.sql
-            .push_str(&format!(" AND {column} IN ({})", parts.join(", ")));
-    }
-
-    async fn fetch(self, conn: &mut AnyConnection, tail: &str) -> DomainResult<Vec<AnyRow>> {
-        let sql = format!("{}{tail}", self.sql);
-        let mut q = sqlx::query(&sql);
-        for b in self.binds {
-            q = match b {
-                Bind::Text(s) => q.bind(s),
-                Bind::Int(i) => q.bind(i),
-            };
-        }
-        Ok(q.fetch_all(&mut *conn).await?)
-    }
 }
 
 /// The developer's events, newest first.

@@ -256,3 +256,28 @@ pub async fn aihub_cli(
     }
     cmd.output().await.unwrap()
 }
+
+/// Creates a verified operator (role admin) directly in the database and
+/// returns an access token of theirs.
+#[allow(dead_code)]
+pub async fn operator_session(app: &TestApp, email: &str) -> String {
+    use aihub_control_plane::developers::{
+        self, DeveloperType, Email, NewDeveloper, Password, Role,
+    };
+    developers::create_developer(
+        &app.db,
+        NewDeveloper {
+            email: Email::parse(email).unwrap(),
+            full_name: "Olive Operator".into(),
+            company_name: None,
+            developer_type: DeveloperType::Individual,
+            role: Role::Admin,
+            password: Some(Password::new(PASSWORD.into(), None).unwrap()),
+            email_verified: true,
+            language: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    access(&login(app, email, PASSWORD).await).to_string()
+}

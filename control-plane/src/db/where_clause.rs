@@ -1,0 +1,67 @@
+//! [`Where`]: list queries with optional filters.
+
+use crate::error::DomainResult;
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
+
+/// A query built from optional conditions: appends ` AND …` conditions
+/// whose `?` becomes the next `$n` placeholder, collecting the binds.
+pub struct Where {
+    sql: String,
+    binds: Vec<Bind>,
+}
+
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+impl Where {
+    pub fn new(sql: &str) -> Where {
+        Where {
+            sql: sql.to_string(),
+            binds: Vec::new(),
+        }
+    }
+
+    fn next(&self) -> usize {
+        self.binds.len() + 1
+    }
+
+    pub fn text(&mut self, cond: &str, value: String) {
+        let n = self.next();
+        self.sql.push_str(&cond.replace("?", &format!("${n}")));
+        self.binds.push(Bind::Text(value));
+    }
+
+    pub fn int(&mut self, cond: &str, value: i64) {
+        let n = self.next();
+        self.sql.push_str(&cond.replace("?", &format!("${n}")));
+        self.binds.push(Bind::Int(value));
+    }
+
+    pub fn any_of(&mut self, column: &str, values: &[String]) {
+        if values.is_empty() {
+            return;
+        }
+        let mut parts = Vec::new();
+        for v in values {
+            parts.push(format!("${}", self.next()));
+            self.binds.push(Bind::Text(v.clone()));
+        }
+        self.sql
+            .push_str(&format!(" AND {column} IN ({})", parts.join(", ")));
+    }
+
+    pub async fn fetch(self, conn: &mut AnyConnection, tail: &str) -> DomainResult<Vec<AnyRow>> {
+        let sql = format!("{}{tail}", self.sql);
+        let mut q = sqlx::query(&sql);
+        for b in self.binds {
+            q = match b {
+                Bind::Text(s) => q.bind(s),
+                Bind::Int(i) => q.bind(i),
+            };
+        }
+        Ok(q.fetch_all(&mut *conn).await?)
+    }
+}
