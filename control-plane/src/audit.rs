@@ -18,6 +18,24 @@ pub struct Actor {
     pub ip: String,
 }
 
+impl Actor {
+    /// The command line on the server (`aihub admin …`).
+    pub fn cli() -> Actor {
+        Actor {
+            id: "cli".into(),
+            ip: "local".into(),
+        }
+    }
+
+    /// A signed-in account acting from `client`.
+    pub fn of(who: &crate::accounts::Authenticated, client: &crate::accounts::ClientMeta) -> Actor {
+        Actor {
+            id: who.developer.id.clone(),
+            ip: client.ip.clone(),
+        }
+    }
+}
+
 fn json_text(value: &Value) -> DomainResult<String> {
     serde_json::to_string(value).map_err(|e| DomainError::Internal(e.to_string()))
 }

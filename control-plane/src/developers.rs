@@ -469,8 +469,35 @@ pub async fn find(db: &Db, id_or_email: &str) -> DomainResult<Developer> {
 /// Suspends (`active = false`) or reactivates an account. A suspended
 /// developer's keys stop working on every gateway.
 pub async fn set_active(db: &Db, id_or_email: &str, active: bool) -> DomainResult<Developer> {
+    set_active_by(db, id_or_email, active, &crate::audit::Actor::cli()).await
+}
+
+/// Suspends or reactivates an account for `actor`, audited
+/// (`developer.suspended` / `developer.activated`) in the same transaction;
+/// gateways refuse a suspended account's keys from the next snapshot.
+pub async fn set_active_by(
+    db: &Db,
+    id_or_email: &str,
+    active: bool,
+    actor: &crate::audit::Actor,
+) -> DomainResult<Developer> {
     let mut tx = db.begin_write().await?;
     let dev = resolve(&mut tx, id_or_email).await?;
+    if dev.role == Role::Admin && !active {
+        return Err(DomainError::invalid("operators cannot be suspended"));
+    }
+    crate::audit::record(
+        &mut tx,
+        actor,
+        if active {
+            "developer.activated"
+        } else {
+            "developer.suspended"
+        },
+        &dev.id,
+        &serde_json::json!({"email": dev.email, "was_active": dev.is_active}),
+    )
+    .await?;
     sqlx::query("UPDATE developers SET is_active = $1, updated_at = $2 WHERE id = $3")
         .bind(active)
         .bind(db::now_ms())
@@ -809,4 +836,74 @@ mod tests {
         assert!(verify_password("correct horse battery", &phc));
         assert!(!verify_password("wrong horse battery", &phc));
     }
+}
+
+/// Filters of the operators' developer search.
+#[derive(Debug, Default)]
+pub struct DeveloperSearch {
+    /// Part of the id, email or name (case-insensitive).
+    pub q: Option<String>,
+    /// `Some(true)` active only, `Some(false)` suspended only.
+    pub active: Option<bool>,
+    /// Only this role.
+    pub role: Option<Role>,
+    /// Page size.
+    pub limit: i64,
+    /// Created before this account (ids are time-ordered).
+    pub starting_after: Option<String>,
+}
+
+/// Accounts matching `f`, newest first, each with its plan id (empty
+/// without a subscription), and whether more follow.
+pub async fn search(
+    conn: &mut AnyConnection,
+    f: &DeveloperSearch,
+) -> DomainResult<(Vec<(Developer, String)>, bool)> {
+    let mut w = db::Where::new(concat!(
+        "SELECT ",
+        columns!(),
+        ", COALESCE((SELECT plan_id FROM subscriptions s WHERE s.developer_id = developers.id), '') \
+         AS plan_id FROM developers WHERE 1 = 1"
+    ));
+    if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let like = format!(
+            "%{}%",
+            q.to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        w.text(
+            " AND (LOWER(email) LIKE ? ESCAPE '\\' OR LOWER(full_name) LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')",
+            like,
+        );
+    }
+    if let Some(a) = f.active {
+        // BOOLEAN on PostgreSQL, 0/1 on SQLite: both read TRUE and FALSE.
+        w.raw(if a {
+            " AND is_active = TRUE"
+        } else {
+            " AND is_active = FALSE"
+        });
+    }
+    if let Some(r) = f.role {
+        w.text(" AND role = ?", r.as_str().to_string());
+    }
+    if let Some(after) = &f.starting_after {
+        w.text(" AND id < ?", after.clone());
+    }
+    let rows = w
+        .fetch(
+            conn,
+            &format!(" ORDER BY id DESC LIMIT {}", f.limit.saturating_add(1)),
+        )
+        .await?;
+    let limit = usize::try_from(f.limit).unwrap_or(0);
+    let has_more = rows.len() > limit;
+    let out = rows
+        .iter()
+        .take(limit)
+        .map(|r| Ok((from_row(r)?, r.try_get::<String, _>("plan_id")?)))
+        .collect::<DomainResult<Vec<_>>>()?;
+    Ok((out, has_more))
 }

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 on_selected_backend!(
     operator_changes_are_in_the_audit_log_with_who_when_and_where,
     no_admin_route_answers_a_developer,
+    operators_find_view_suspend_and_reactivate_developers,
 );
 
 async fn get(app: &TestApp, path: &str, token: &str) -> Value {
@@ -126,9 +127,19 @@ async fn no_admin_route_answers_a_developer(backend: Backend) {
         return;
     };
     let (dev, token) = developer_session(&app, "mallory@example.com", true).await;
-    let routes: [(Method, String); 19] = [
+    let routes: [(Method, String); 23] = [
         (Method::GET, "/api/v1/admin/overview".into()),
         (Method::GET, "/api/v1/admin/audit-log".into()),
+        (Method::GET, "/api/v1/admin/developers".into()),
+        (Method::GET, format!("/api/v1/admin/developers/{dev}")),
+        (
+            Method::POST,
+            format!("/api/v1/admin/developers/{dev}/suspend"),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/admin/developers/{dev}/activate"),
+        ),
         (
             Method::POST,
             format!("/api/v1/admin/developers/{dev}/credit"),
@@ -181,5 +192,144 @@ async fn no_admin_route_answers_a_developer(backend: Backend) {
     )
     .await;
     assert_eq!(log["data"], json!([]));
+    app.stop().await;
+}
+
+async fn operators_find_view_suspend_and_reactivate_developers(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |f| f).await else {
+        return;
+    };
+    let (ada, ada_token) = developer_session(&app, "ada@example.com", true).await;
+    let (bob, _) = developer_session(&app, "bob@example.com", true).await;
+    let (cy, _) = developer_session(&app, "cy_underscore@example.com", true).await;
+    let admin = operator_session(&app, "olive@example.com").await;
+
+    // Everyone, newest first; then a search, a role, paging.
+    let all = get(&app, "/api/v1/admin/developers", &admin).await;
+    let ids: Vec<&str> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4, "{all}");
+    assert_eq!(&ids[1..], [cy.as_str(), bob.as_str(), ada.as_str()]);
+    let found = get(&app, "/api/v1/admin/developers?q=ADA@", &admin).await;
+    assert_eq!(found["data"].as_array().unwrap().len(), 1);
+    assert_eq!(found["data"][0]["id"], ada.as_str());
+    assert_eq!(found["data"][0]["status"], "active");
+    assert_eq!(found["data"][0]["role"], "developer");
+    // `_` is a character, not a wildcard.
+    let underscore = get(&app, "/api/v1/admin/developers?q=y_u", &admin).await;
+    assert_eq!(underscore["data"].as_array().unwrap().len(), 1);
+    let none = get(&app, "/api/v1/admin/developers?q=a_a", &admin).await;
+    assert_eq!(none["data"], json!([]));
+    let operators = get(&app, "/api/v1/admin/developers?role=admin", &admin).await;
+    assert_eq!(operators["data"][0]["email"], "olive@example.com");
+    let page = get(
+        &app,
+        "/api/v1/admin/developers?role=developer&limit=2",
+        &admin,
+    )
+    .await;
+    assert_eq!(page["has_more"], true);
+    let last = page["data"][1]["id"].as_str().unwrap();
+    let next = get(
+        &app,
+        &format!("/api/v1/admin/developers?role=developer&limit=2&starting_after={last}"),
+        &admin,
+    )
+    .await;
+    assert_eq!(next["data"][0]["id"], ada.as_str());
+    assert_eq!(next["has_more"], false);
+
+    for name in ["ci", "laptop"] {
+        let (status, key) = parts(
+            call(
+                &app,
+                Method::POST,
+                "/api/v1/developer/keys",
+                Some(&ada_token),
+                Some(json!({"name": name})),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{key}");
+    }
+
+    // Suspended: the account's session is refused at once, the change is
+    // audited, the account is listed as suspended.
+    let suspend = format!("/api/v1/admin/developers/{ada}/suspend");
+    let (status, body) = parts(call(&app, Method::POST, &suspend, Some(&admin), None).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "suspended");
+    let (status, _) = parts(
+        call(
+            &app,
+            Method::GET,
+            "/api/v1/developer/profile",
+            Some(&ada_token),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        status.is_client_error(),
+        "a suspended session answered {status}"
+    );
+    let suspended = get(&app, "/api/v1/admin/developers?status=suspended", &admin).await;
+    assert_eq!(suspended["data"].as_array().unwrap().len(), 1);
+    let view = get(&app, &format!("/api/v1/admin/developers/{ada}"), &admin).await;
+    assert_eq!(view["status"], "suspended");
+    assert_eq!(view["keys"], json!({"active": 2, "total": 2}));
+    assert_eq!(view["recent_audit"][0]["action"], "developer.suspended");
+    assert_eq!(
+        view["recent_audit"][0]["actor"]["email"],
+        "olive@example.com"
+    );
+
+    // Reactivated, audited too.
+    let activate = format!("/api/v1/admin/developers/{ada}/activate");
+    let (status, body) = parts(call(&app, Method::POST, &activate, Some(&admin), None).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "active");
+    let log = get(
+        &app,
+        &format!("/api/v1/admin/audit-log?target_id={ada}&action=developer.suspended,developer.activated"),
+        &admin,
+    )
+    .await;
+    assert_eq!(log["data"].as_array().unwrap().len(), 2);
+
+    // Bad input and unknown accounts.
+    for bad in [
+        "/api/v1/admin/developers?status=asleep",
+        "/api/v1/admin/developers?role=king",
+        "/api/v1/admin/developers?limit=1000",
+        "/api/v1/admin/developers?sort=name",
+    ] {
+        let resp = call(&app, Method::GET, bad, Some(&admin), None).await;
+        expect_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+    let resp = call(
+        &app,
+        Method::GET,
+        "/api/v1/admin/developers/dev_nobody",
+        Some(&admin),
+        None,
+    )
+    .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "not_found").await;
+    let resp = call(
+        &app,
+        Method::POST,
+        "/api/v1/admin/developers/olive@example.com/suspend",
+        Some(&admin),
+        None,
+    )
+    .await;
+    expect_error(resp, StatusCode::NOT_FOUND, "not_found").await;
     app.stop().await;
 }

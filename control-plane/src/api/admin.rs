@@ -1,14 +1,15 @@
 //! `/api/v1/admin/*`: operators only. Every handler takes [`AdminUser`],
 //! so developers get 403 `forbidden` before anything runs.
 
-use super::guard::AdminUser;
+use super::guard::{AdminUser, Client};
 use super::webhooks::limit_of;
 use super::{Api, ApiFailure};
-use crate::audit::{self, AuditFilter};
+use crate::audit::{self, Actor, AuditFilter};
+use crate::developers::{self, Developer, DeveloperSearch, Role};
 use crate::error::DomainError;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::Query;
-use axum::routing::get;
+use axum::extract::{Path, Query};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -18,6 +19,173 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/api/v1/admin/overview", get(overview))
         .route("/api/v1/admin/audit-log", get(audit_log))
+        .route("/api/v1/admin/developers", get(list_developers))
+        .route("/api/v1/admin/developers/{id}", get(show_developer))
+        .route("/api/v1/admin/developers/{id}/suspend", post(suspend))
+        .route("/api/v1/admin/developers/{id}/activate", post(activate))
+}
+
+/// `DEVELOPER` in the operator API: the account as support sees it.
+fn developer_json(d: &Developer, plan_id: &str) -> Value {
+    json!({
+        "id": d.id,
+        "email": d.email,
+        "full_name": d.full_name,
+        "company_name": d.company_name,
+        "developer_type": d.developer_type.as_str(),
+        "role": d.role.as_str(),
+        "status": if d.is_active { "active" } else { "suspended" },
+        "email_verified": d.email_verified,
+        "language": d.language.as_str(),
+        "plan_id": plan_id,
+        "rate_limit_per_minute": d.api_rate_limit,
+        "quota_tokens_per_month": d.api_quota_limit,
+        "created_at_ms": d.created_at_ms,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeveloperQuery {
+    q: Option<String>,
+    status: Option<String>,
+    role: Option<String>,
+    limit: Option<i64>,
+    starting_after: Option<String>,
+}
+
+/// `GET /api/v1/admin/developers?q&status=active|suspended&role=developer|admin&limit&starting_after`
+/// → `{"data": [DEVELOPER…], "has_more"}`, newest first; `q` matches part
+/// of the id, email or name.
+async fn list_developers(
+    Api(api): Api,
+    _admin: AdminUser,
+    query: Result<Query<DeveloperQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiFailure> {
+    let Query(q) = query.map_err(|e| ApiFailure::invalid(e.body_text()))?;
+    let active = match q.status.as_deref().unwrap_or("") {
+        "" => None,
+        "active" => Some(true),
+        "suspended" => Some(false),
+        other => {
+            return Err(ApiFailure::invalid(format!(
+                "status: expected active or suspended, got '{other}'"
+            )))
+        }
+    };
+    let role = match q.role.as_deref().unwrap_or("") {
+        "" => None,
+        r => Some(Role::parse(r).map_err(|_| {
+            ApiFailure::invalid(format!("role: expected developer or admin, got '{r}'"))
+        })?),
+    };
+    let search = DeveloperSearch {
+        q: q.q,
+        active,
+        role,
+        limit: limit_of(q.limit)?,
+        starting_after: q.starting_after.filter(|s| !s.is_empty()),
+    };
+    let mut c = api
+        .accounts
+        .db()
+        .pool()
+        .acquire()
+        .await
+        .map_err(DomainError::from)?;
+    let (rows, has_more) = developers::search(&mut c, &search).await?;
+    let data: Vec<Value> = rows.iter().map(|(d, p)| developer_json(d, p)).collect();
+    Ok(Json(json!({"data": data, "has_more": has_more})))
+}
+
+/// `GET /api/v1/admin/developers/{id}` → DEVELOPER with `keys` (enabled
+/// and total, deleted ones left out) and the last ten audit entries about
+/// the account (`recent_audit`).
+async fn show_developer(
+    Api(api): Api,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiFailure> {
+    let db = api.accounts.db();
+    let mut c = db.pool().acquire().await.map_err(DomainError::from)?;
+    let d = developers::fetch_by_id(&mut c, &id)
+        .await?
+        .ok_or_else(|| DomainError::NotFound(format!("no developer '{id}'")))?;
+    let plan: Option<String> =
+        sqlx::query_scalar("SELECT plan_id FROM subscriptions WHERE developer_id = $1")
+            .bind(&id)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(DomainError::from)?;
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS total, \
+         COALESCE(SUM(CASE WHEN enabled = TRUE THEN 1 ELSE 0 END), 0) AS active \
+         FROM api_keys WHERE developer_id = $1 AND deleted_at IS NULL",
+    )
+    .bind(&id)
+    .fetch_one(&mut *c)
+    .await
+    .map_err(DomainError::from)?;
+    use sqlx::Row;
+    let total: i64 = row.try_get("total").map_err(DomainError::from)?;
+    let active: i64 = row.try_get("active").map_err(DomainError::from)?;
+    let (recent, _) = audit::list(
+        &mut c,
+        &AuditFilter {
+            target_id: Some(id.clone()),
+            limit: 10,
+            ..AuditFilter::default()
+        },
+    )
+    .await?;
+    let mut v = developer_json(&d, plan.as_deref().unwrap_or(""));
+    v["keys"] = json!({"active": active, "total": total});
+    v["recent_audit"] = json!(recent);
+    Ok(Json(v))
+}
+
+/// `POST /api/v1/admin/developers/{id}/suspend` → DEVELOPER: the account's
+/// keys are refused by every gateway from the next configuration snapshot
+/// and its sessions are refused.
+async fn suspend(
+    api: Api,
+    admin: AdminUser,
+    client: Client,
+    id: Path<String>,
+) -> Result<Json<Value>, ApiFailure> {
+    set_status(api, admin, client, id, false).await
+}
+
+/// `POST /api/v1/admin/developers/{id}/activate` → DEVELOPER.
+async fn activate(
+    api: Api,
+    admin: AdminUser,
+    client: Client,
+    id: Path<String>,
+) -> Result<Json<Value>, ApiFailure> {
+    set_status(api, admin, client, id, true).await
+}
+
+async fn set_status(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+    active: bool,
+) -> Result<Json<Value>, ApiFailure> {
+    if !id.starts_with("dev_") {
+        return Err(DomainError::NotFound(format!("no developer '{id}'")).into());
+    }
+    let db = api.accounts.db();
+    let d = developers::set_active_by(db, &id, active, &Actor::of(&admin, &client)).await?;
+    let mut c = db.pool().acquire().await.map_err(DomainError::from)?;
+    let plan: Option<String> =
+        sqlx::query_scalar("SELECT plan_id FROM subscriptions WHERE developer_id = $1")
+            .bind(&id)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(DomainError::from)?;
+    Ok(Json(developer_json(&d, plan.as_deref().unwrap_or(""))))
 }
 
 #[derive(Deserialize)]

@@ -872,10 +872,7 @@ fn admin_actor(
     who: &crate::accounts::Authenticated,
     client: &crate::accounts::ClientMeta,
 ) -> Actor {
-    Actor {
-        id: who.developer.id.clone(),
-        ip: client.ip.clone(),
-    }
+    Actor::of(who, client)
 }
 
 async fn known_developer(c: &mut sqlx::AnyConnection, id: &str) -> Result<(), ApiFailure> {

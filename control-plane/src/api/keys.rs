@@ -41,10 +41,7 @@ where
 }
 
 fn actor(who: &crate::accounts::Authenticated, client: &crate::accounts::ClientMeta) -> Actor {
-    Actor {
-        id: who.developer.id.clone(),
-        ip: client.ip.clone(),
-    }
+    Actor::of(who, client)
 }
 
 /// `KEY` in the API description.

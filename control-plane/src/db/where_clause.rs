@@ -28,6 +28,12 @@ impl Where {
         self.binds.len() + 1
     }
 
+    /// Appends a condition without a value.
+    pub fn raw(&mut self, cond: &str) {
+        self.sql.push_str(cond);
+    }
+
+    /// Appends a condition whose every `?` is `value`.
     pub fn text(&mut self, cond: &str, value: String) {
         let n = self.next();
         self.sql.push_str(&cond.replace("?", &format!("${n}")));
