@@ -14,6 +14,7 @@ on_selected_backend!(
     operator_changes_are_in_the_audit_log_with_who_when_and_where,
     no_admin_route_answers_a_developer,
     operators_find_view_suspend_and_reactivate_developers,
+    operators_create_and_change_plans,
 );
 
 async fn get(app: &TestApp, path: &str, token: &str) -> Value {
@@ -127,7 +128,7 @@ async fn no_admin_route_answers_a_developer(backend: Backend) {
         return;
     };
     let (dev, token) = developer_session(&app, "mallory@example.com", true).await;
-    let routes: [(Method, String); 23] = [
+    let routes: Vec<(Method, String)> = vec![
         (Method::GET, "/api/v1/admin/overview".into()),
         (Method::GET, "/api/v1/admin/audit-log".into()),
         (Method::GET, "/api/v1/admin/developers".into()),
@@ -174,7 +175,9 @@ async fn no_admin_route_answers_a_developer(backend: Backend) {
         (Method::GET, "/api/v1/admin/analytics/report".into()),
     ];
     for (method, path) in routes {
-        let body = (method == Method::POST || method == Method::PUT).then(|| json!({}));
+        let body = [Method::POST, Method::PUT, Method::PATCH]
+            .contains(&method)
+            .then(|| json!({}));
         let resp = call(&app, method.clone(), &path, Some(&token), body).await;
         assert_eq!(
             resp.status(),
@@ -331,5 +334,136 @@ async fn operators_find_view_suspend_and_reactivate_developers(backend: Backend)
     )
     .await;
     expect_error(resp, StatusCode::NOT_FOUND, "not_found").await;
+    app.stop().await;
+}
+
+async fn operators_create_and_change_plans(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |f| f).await else {
+        return;
+    };
+    let (dev, dev_token) = developer_session(&app, "ada@example.com", true).await;
+    let admin = operator_session(&app, "olive@example.com").await;
+    let send = |method: Method, path: &str, body: Value| {
+        let admin = admin.clone();
+        let path = path.to_string();
+        let app = &app;
+        async move { parts(call(app, method, &path, Some(&admin), Some(body)).await).await }
+    };
+
+    // A private plan for a team: invoiced overage, 5M tokens.
+    let team = json!({
+        "id": "team", "name": "Team", "price": "199.00", "included_tokens": 5_000_000,
+        "overage": "invoice", "requests_per_minute": 6000, "public": false
+    });
+    let (status, plan) = send(Method::POST, "/api/v1/admin/plans", team.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{plan}");
+    assert_eq!(plan["price"], "199.00");
+    assert_eq!(plan["public"], false);
+    assert_eq!(plan["subscribers"], 0);
+    let (status, _) = send(Method::POST, "/api/v1/admin/plans", team).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let all = get(&app, "/api/v1/admin/plans", &admin).await;
+    assert!(all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["id"] == "team"));
+    // Developers do not see a private plan.
+    let listed = get(&app, "/api/v1/developer/plans", &dev_token).await;
+    assert!(!listed.to_string().contains("\"team\""), "{listed}");
+
+    // Given to a developer, then changed: the subscriber is counted, the
+    // change is audited with the plan before and after.
+    let (status, body) = send(
+        Method::PUT,
+        &format!("/api/v1/admin/developers/{dev}/plan"),
+        json!({"plan_id": "team"}),
+    )
+    .await;
+    assert!(status.is_success(), "{body}");
+    let (status, plan) = send(
+        Method::PATCH,
+        "/api/v1/admin/plans/team",
+        json!({"included_tokens": 6_000_000, "price": "0"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert_eq!(plan["included_tokens"], 6_000_000);
+    assert_eq!(plan["price"], "0.00");
+    assert_eq!(plan["name"], "Team");
+    assert_eq!(plan["subscribers"], 1);
+    let log = get(
+        &app,
+        "/api/v1/admin/audit-log?target_id=team&action=plan.created,plan.updated",
+        &admin,
+    )
+    .await;
+    let entries = log["data"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["action"], "plan.updated");
+    assert_eq!(
+        entries[0]["details"]["before"]["included_tokens"],
+        5_000_000
+    );
+    assert_eq!(entries[0]["details"]["after"]["included_tokens"], 6_000_000);
+    let billing = get(&app, "/api/v1/developer/billing", &dev_token).await;
+    assert_eq!(billing["plan"]["id"], "team", "{billing}");
+
+    // Bad input, each named.
+    for (body, field) in [
+        (
+            json!({"id": "Team!", "name": "x", "price": "1", "included_tokens": 1, "overage": "prepaid"}),
+            "id",
+        ),
+        (
+            json!({"id": "t2", "price": "1", "included_tokens": 1, "overage": "prepaid"}),
+            "name",
+        ),
+        (
+            json!({"id": "t2", "name": "x", "price": "-1", "included_tokens": 1, "overage": "prepaid"}),
+            "price",
+        ),
+        (
+            json!({"id": "t2", "name": "x", "price": "1.001", "included_tokens": 1, "overage": "prepaid"}),
+            "price",
+        ),
+        (
+            json!({"id": "t2", "name": "x", "price": "1", "included_tokens": -1, "overage": "prepaid"}),
+            "included_tokens",
+        ),
+        (
+            json!({"id": "t2", "name": "x", "price": "1", "included_tokens": 1, "overage": "later"}),
+            "overage",
+        ),
+        (
+            json!({"id": "t2", "name": "x", "price": "1", "included_tokens": 1, "overage": "prepaid", "colour": "red"}),
+            "colour",
+        ),
+    ] {
+        let (status, err) = send(Method::POST, "/api/v1/admin/plans", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+        assert_eq!(err["error"]["code"], "invalid_request", "{err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(field),
+            "{field}: {err}"
+        );
+    }
+    let (status, _) = send(
+        Method::PATCH,
+        "/api/v1/admin/plans/team",
+        json!({"id": "other"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = send(
+        Method::PATCH,
+        "/api/v1/admin/plans/nope",
+        json!({"name": "x"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Nothing half-written: the refused creations left no plan.
+    let all = get(&app, "/api/v1/admin/plans", &admin).await;
+    assert!(!all.to_string().contains("\"t2\""));
     app.stop().await;
 }

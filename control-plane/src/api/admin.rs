@@ -3,13 +3,16 @@
 
 use super::guard::{AdminUser, Client};
 use super::webhooks::limit_of;
-use super::{Api, ApiFailure};
+use super::{Api, ApiFailure, ApiJson};
 use crate::audit::{self, Actor, AuditFilter};
+use crate::billing::plans::{self, PlanInput};
 use crate::developers::{self, Developer, DeveloperSearch, Role};
 use crate::error::DomainError;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
-use axum::routing::{get, post};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -23,6 +26,75 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api/v1/admin/developers/{id}", get(show_developer))
         .route("/api/v1/admin/developers/{id}/suspend", post(suspend))
         .route("/api/v1/admin/developers/{id}/activate", post(activate))
+        .route("/api/v1/admin/plans", get(list_plans).post(create_plan))
+        .route("/api/v1/admin/plans/{id}", patch(update_plan))
+}
+
+/// `GET /api/v1/admin/plans` → `{"data": [PLAN…]}`, private plans
+/// included, each with `public`, `sort_order` and `subscribers`.
+async fn list_plans(Api(api): Api, _admin: AdminUser) -> Result<Json<Value>, ApiFailure> {
+    let mut c = api
+        .accounts
+        .db()
+        .pool()
+        .acquire()
+        .await
+        .map_err(DomainError::from)?;
+    let mut data = Vec::new();
+    for p in plans::list(&mut c).await? {
+        data.push(plans::admin_json(&mut c, &p).await?);
+    }
+    Ok(Json(json!({"data": data})))
+}
+
+/// `POST /api/v1/admin/plans` `{id, name, price, included_tokens, overage,
+/// requests_per_minute?, token_quota_monthly?, public?, sort_order?}` →
+/// 201 PLAN, audited (`plan.created`).
+async fn create_plan(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    ApiJson(input): ApiJson<PlanInput>,
+) -> Result<axum::response::Response, ApiFailure> {
+    let db = api.accounts.db();
+    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
+    let plan = plans::create(&mut tx, &input).await?;
+    let v = plans::admin_json(&mut tx, &plan).await?;
+    audit::record(
+        &mut tx,
+        &Actor::of(&admin, &client),
+        "plan.created",
+        &plan.id,
+        &v,
+    )
+    .await?;
+    tx.commit().await.map_err(DomainError::from)?;
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+/// `PATCH /api/v1/admin/plans/{id}` with any of the create fields but `id`
+/// → PLAN, audited (`plan.updated`, with the plan before and after).
+async fn update_plan(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<PlanInput>,
+) -> Result<Json<Value>, ApiFailure> {
+    let db = api.accounts.db();
+    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
+    let (before, after) = plans::update(&mut tx, db.backend(), &id, &input).await?;
+    let v = plans::admin_json(&mut tx, &after).await?;
+    audit::record(
+        &mut tx,
+        &Actor::of(&admin, &client),
+        "plan.updated",
+        &id,
+        &json!({"before": before.to_json(), "after": v}),
+    )
+    .await?;
+    tx.commit().await.map_err(DomainError::from)?;
+    Ok(Json(v))
 }
 
 /// `DEVELOPER` in the operator API: the account as support sees it.

@@ -154,6 +154,213 @@ pub async fn get(conn: &mut AnyConnection, id: &str) -> DomainResult<Plan> {
     }
 }
 
+/// A plan as an operator writes it (create: every field but `sort_order`
+/// and `public` required; update: only the fields given change).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanInput {
+    /// `[a-z0-9][a-z0-9_-]{0,39}`; create only.
+    pub id: Option<String>,
+    /// Display name, 1 to 80 characters.
+    pub name: Option<String>,
+    /// Monthly fee, a decimal amount ("29.00"), 0 for free.
+    pub price: Option<String>,
+    /// Tokens a month included.
+    pub included_tokens: Option<i64>,
+    /// Account requests/min applied when the plan is assigned (0 = none).
+    pub requests_per_minute: Option<i64>,
+    /// Account monthly token cap applied when assigned (0 = none).
+    pub token_quota_monthly: Option<i64>,
+    /// `prepaid` or `invoice`.
+    pub overage: Option<String>,
+    /// Listed to developers and open to self-service changes.
+    pub public: Option<bool>,
+    /// Display order.
+    pub sort_order: Option<i64>,
+}
+
+fn valid_plan_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    !b.is_empty()
+        && b.len() <= 40
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+}
+
+fn count(field: &str, v: i64) -> DomainResult<i64> {
+    if v < 0 {
+        return Err(DomainError::invalid(format!("{field}: must be 0 or more")));
+    }
+    Ok(v)
+}
+
+/// `plan` with `input` applied and checked.
+fn apply(mut plan: Plan, sort: &mut i64, input: &PlanInput) -> DomainResult<Plan> {
+    if let Some(n) = &input.name {
+        let n = n.trim();
+        if n.is_empty() || n.chars().count() > 80 {
+            return Err(DomainError::invalid("name: expected 1 to 80 characters"));
+        }
+        plan.name = n.to_string();
+    }
+    if let Some(p) = &input.price {
+        plan.price_nanos = money::parse_non_negative(p, "price", 2)?;
+    }
+    if let Some(v) = input.included_tokens {
+        plan.included_tokens = count("included_tokens", v)?;
+    }
+    if let Some(v) = input.requests_per_minute {
+        plan.requests_per_minute = count("requests_per_minute", v)?;
+    }
+    if let Some(v) = input.token_quota_monthly {
+        plan.token_quota_monthly = count("token_quota_monthly", v)?;
+    }
+    if let Some(o) = &input.overage {
+        plan.overage = Overage::parse(o).ok_or_else(|| {
+            DomainError::invalid(format!("overage: expected prepaid or invoice, got '{o}'"))
+        })?;
+    }
+    if let Some(p) = input.public {
+        plan.public = p;
+    }
+    if let Some(o) = input.sort_order {
+        *sort = o;
+    }
+    Ok(plan)
+}
+
+/// Creates a plan (the caller audits it in the same transaction).
+pub async fn create(conn: &mut AnyConnection, input: &PlanInput) -> DomainResult<Plan> {
+    let id = input
+        .id
+        .as_deref()
+        .ok_or_else(|| DomainError::invalid("id: required"))?;
+    if !valid_plan_id(id) {
+        return Err(DomainError::invalid(
+            "id: expected 1 to 40 of a-z, 0-9, '_' and '-', starting with a letter or digit",
+        ));
+    }
+    for (field, given) in [
+        ("name", input.name.is_some()),
+        ("price", input.price.is_some()),
+        ("included_tokens", input.included_tokens.is_some()),
+        ("overage", input.overage.is_some()),
+    ] {
+        if !given {
+            return Err(DomainError::invalid(format!("{field}: required")));
+        }
+    }
+    let exists = sqlx::query("SELECT id FROM plans WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some();
+    if exists {
+        return Err(DomainError::Conflict(format!("plan '{id}' exists already")));
+    }
+    let mut sort = 100;
+    let plan = apply(
+        Plan {
+            id: id.to_string(),
+            name: String::new(),
+            price_nanos: 0,
+            included_tokens: 0,
+            requests_per_minute: 0,
+            token_quota_monthly: 0,
+            overage: Overage::Prepaid,
+            public: true,
+        },
+        &mut sort,
+        input,
+    )?;
+    sqlx::query(
+        "INSERT INTO plans (id, name, price_nanos, included_tokens, requests_per_minute, \
+         token_quota_monthly, overage, public, sort_order, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&plan.id)
+    .bind(&plan.name)
+    .bind(plan.price_nanos)
+    .bind(plan.included_tokens)
+    .bind(plan.requests_per_minute)
+    .bind(plan.token_quota_monthly)
+    .bind(plan.overage.as_str())
+    .bind(plan.public)
+    .bind(sort)
+    .bind(crate::db::now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(plan)
+}
+
+/// Changes a plan. Its fee applies from the subscribers' next invoice; a
+/// change of the included tokens or of how overage is paid reaches every
+/// gateway for every subscriber with the next snapshot; the account limits
+/// apply to assignments from now on. Returns the plan before and after.
+pub async fn update(
+    conn: &mut AnyConnection,
+    backend: crate::db::Backend,
+    id: &str,
+    input: &PlanInput,
+) -> DomainResult<(Plan, Plan)> {
+    if input.id.is_some() {
+        return Err(DomainError::invalid("id: a plan's id cannot change"));
+    }
+    let before = get(conn, id).await?;
+    let mut sort: i64 = sqlx::query_scalar("SELECT sort_order FROM plans WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let after = apply(before.clone(), &mut sort, input)?;
+    sqlx::query(
+        "UPDATE plans SET name = $1, price_nanos = $2, included_tokens = $3, \
+         requests_per_minute = $4, token_quota_monthly = $5, overage = $6, public = $7, \
+         sort_order = $8 WHERE id = $9",
+    )
+    .bind(&after.name)
+    .bind(after.price_nanos)
+    .bind(after.included_tokens)
+    .bind(after.requests_per_minute)
+    .bind(after.token_quota_monthly)
+    .bind(after.overage.as_str())
+    .bind(after.public)
+    .bind(sort)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if before.included_tokens != after.included_tokens || before.overage != after.overage {
+        let subscribers: Vec<String> =
+            sqlx::query_scalar("SELECT developer_id FROM subscriptions WHERE plan_id = $1")
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
+        for d in subscribers {
+            crate::db::record_change(conn, backend, crate::db::Entity::Developer, &d).await?;
+        }
+    }
+    Ok((before, after))
+}
+
+/// The operator's view of a plan: [`Plan::to_json`] with `public` and
+/// `sort_order`.
+pub async fn admin_json(conn: &mut AnyConnection, plan: &Plan) -> DomainResult<Value> {
+    let sort: i64 = sqlx::query_scalar("SELECT sort_order FROM plans WHERE id = $1")
+        .bind(&plan.id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let subscribers: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM subscriptions WHERE plan_id = $1")
+            .bind(&plan.id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let mut v = plan.to_json();
+    v["public"] = json!(plan.public);
+    v["sort_order"] = json!(sort);
+    v["subscribers"] = json!(subscribers);
+    Ok(v)
+}
+
 /// A developer's subscription with its terms resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
