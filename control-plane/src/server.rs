@@ -105,6 +105,7 @@ impl Application {
             trusted_proxies: config.auth.trusted_networks(),
             sealing_secret: config.auth.token_secret.expose().as_bytes().to_vec(),
             webhooks: deliverer,
+            email_delivers: config.email.mode == crate::config::EmailMode::Smtp,
         });
         let mail_worker =
             outbox::Worker::new(db.clone(), mailer, mail_wake, shutdown_rx.clone()).spawn();

@@ -7,6 +7,7 @@ mod common;
 
 use common::hub::{call, developer_session, expect_error, operator_session, parts};
 use common::{spawn_app_with, Backend, TestApp};
+use figment::providers::Serialized;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -15,6 +16,7 @@ on_selected_backend!(
     no_admin_route_answers_a_developer,
     operators_find_view_suspend_and_reactivate_developers,
     operators_create_and_change_plans,
+    the_setup_checklist_follows_what_is_configured,
 );
 
 async fn get(app: &TestApp, path: &str, token: &str) -> Value {
@@ -465,5 +467,91 @@ async fn operators_create_and_change_plans(backend: Backend) {
     // Nothing half-written: the refused creations left no plan.
     let all = get(&app, "/api/v1/admin/plans", &admin).await;
     assert!(!all.to_string().contains("\"t2\""));
+    app.stop().await;
+}
+
+fn steps(setup: &Value) -> Vec<(String, bool)> {
+    setup["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert!(!s["hint"].as_str().unwrap().is_empty());
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["done"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn the_setup_checklist_follows_what_is_configured(backend: Backend) {
+    use aihub_contract::snapshot::ProviderKind;
+    use aihub_control_plane::catalog::{self, NewDeployment, NewProvider};
+    let Some(app) = spawn_app_with(backend, |f| f).await else {
+        return;
+    };
+    let admin = operator_session(&app, "olive@example.com").await;
+    let fresh = get(&app, "/api/v1/admin/setup", &admin).await;
+    assert_eq!(fresh["done"], false);
+    // The test configuration writes mail to an outbox and has no payments.
+    let want = |provider: bool, model: bool| {
+        vec![
+            ("provider".to_string(), provider),
+            ("model".to_string(), model),
+            ("plan".to_string(), true),
+            ("email".to_string(), false),
+            ("payment".to_string(), false),
+        ]
+    };
+    assert_eq!(steps(&fresh), want(false, false));
+    catalog::add_provider(
+        &app.db,
+        NewProvider {
+            name: "openai".into(),
+            kind: ProviderKind::Openai,
+            base_url: "https://api.openai.com/v1".into(),
+            api_key: String::new(),
+        },
+    )
+    .await
+    .unwrap();
+    let setup = get(&app, "/api/v1/admin/setup", &admin).await;
+    assert_eq!(steps(&setup), want(true, false));
+    catalog::add_model(&app.db, NewDeployment::new("gpt-4o", "openai"))
+        .await
+        .unwrap();
+    let setup = get(&app, "/api/v1/admin/setup", &admin).await;
+    assert_eq!(steps(&setup), want(true, true));
+    assert_eq!(setup["done"], false);
+    app.stop().await;
+
+    // Mail over SMTP and Stripe configured (nothing is sent here).
+    let Some(app) = spawn_app_with(backend, |f| {
+        common::hub::smtp_settings(f, 2525)
+            .merge(Serialized::default("payments.provider", "stripe"))
+            .merge(Serialized::default(
+                "payments.stripe_secret_key",
+                "sk_test_setup",
+            ))
+            .merge(Serialized::default(
+                "payments.stripe_webhook_secret",
+                "whsec_setup",
+            ))
+    })
+    .await
+    else {
+        return;
+    };
+    let admin = operator_session(&app, "olive@example.com").await;
+    let setup = get(&app, "/api/v1/admin/setup", &admin).await;
+    let configured: Vec<(String, bool)> = steps(&setup)
+        .into_iter()
+        .filter(|(id, _)| id == "email" || id == "payment")
+        .collect();
+    assert_eq!(
+        configured,
+        [("email".to_string(), true), ("payment".to_string(), true)]
+    );
     app.stop().await;
 }

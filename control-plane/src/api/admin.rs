@@ -28,6 +28,70 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api/v1/admin/developers/{id}/activate", post(activate))
         .route("/api/v1/admin/plans", get(list_plans).post(create_plan))
         .route("/api/v1/admin/plans/{id}", patch(update_plan))
+        .route("/api/v1/admin/setup", get(setup))
+}
+
+/// `GET /api/v1/admin/setup` → `{"done", "steps": [{"id", "done",
+/// "hint"}…]}`: what is left before the platform can sell a model — an
+/// enabled provider, a model served by one, a public plan, mail over SMTP,
+/// a payment provider. The console shows it until every step is done.
+async fn setup(Api(api): Api, _admin: AdminUser) -> Result<Json<Value>, ApiFailure> {
+    let mut c = api
+        .accounts
+        .db()
+        .pool()
+        .acquire()
+        .await
+        .map_err(DomainError::from)?;
+    let mut counts = Vec::with_capacity(3);
+    for sql in [
+        "SELECT COUNT(*) FROM providers WHERE enabled = TRUE",
+        "SELECT COUNT(*) FROM deployments d JOIN providers p ON p.id = d.provider_id \
+         WHERE d.enabled = TRUE AND p.enabled = TRUE",
+        "SELECT COUNT(*) FROM plans WHERE public = TRUE",
+    ] {
+        let n: i64 = sqlx::query_scalar(sql)
+            .fetch_one(&mut *c)
+            .await
+            .map_err(DomainError::from)?;
+        counts.push(n);
+    }
+    let [providers, models, plans] = counts[..] else {
+        return Err(DomainError::Internal("setup counts".into()).into());
+    };
+    let steps = [
+        (
+            "provider",
+            providers > 0,
+            "Add an upstream provider with its API key (aihub admin add-provider).",
+        ),
+        (
+            "model",
+            models > 0,
+            "Publish a model served by an enabled provider, with its prices (aihub admin add-model).",
+        ),
+        (
+            "plan",
+            plans > 0,
+            "Offer at least one public plan (GET/POST /api/v1/admin/plans).",
+        ),
+        (
+            "email",
+            api.email_delivers,
+            "Send mail over SMTP so developers can verify their addresses ([email] mode = \"smtp\").",
+        ),
+        (
+            "payment",
+            api.billing.payments.enabled(),
+            "Take payments with Stripe ([payments] provider = \"stripe\" and its keys).",
+        ),
+    ];
+    let done = steps.iter().all(|s| s.1);
+    let steps: Vec<Value> = steps
+        .iter()
+        .map(|(id, done, hint)| json!({"id": id, "done": done, "hint": hint}))
+        .collect();
+    Ok(Json(json!({"done": done, "steps": steps})))
 }
 
 /// `GET /api/v1/admin/plans` → `{"data": [PLAN…]}`, private plans

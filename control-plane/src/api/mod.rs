@@ -63,6 +63,8 @@ pub struct ApiState {
     pub sealing_secret: Vec<u8>,
     /// Webhook delivery (test sends, secret sealing, URL policy).
     pub webhooks: Arc<crate::webhooks::delivery::Deliverer>,
+    /// Mail goes out over SMTP (not only to the development outbox).
+    pub email_delivers: bool,
 }
 
 /// The management API's routes (merged by [`crate::http::router`]).
