@@ -17,6 +17,7 @@ on_selected_backend!(
     operators_find_view_suspend_and_reactivate_developers,
     operators_create_and_change_plans,
     the_setup_checklist_follows_what_is_configured,
+    operators_list_rename_and_disable_providers,
 );
 
 async fn get(app: &TestApp, path: &str, token: &str) -> Value {
@@ -553,5 +554,99 @@ async fn the_setup_checklist_follows_what_is_configured(backend: Backend) {
         configured,
         [("email".to_string(), true), ("payment".to_string(), true)]
     );
+    app.stop().await;
+}
+
+async fn operators_list_rename_and_disable_providers(backend: Backend) {
+    use aihub_contract::snapshot::ProviderKind;
+    use aihub_control_plane::catalog::{self, NewProvider};
+    let Some(app) = spawn_app_with(backend, |f| f).await else {
+        return;
+    };
+    let admin = operator_session(&app, "olive@example.com").await;
+    let mut ids = Vec::new();
+    for (name, key) in [("openai", "sk-upstream-secret"), ("local-vllm", "")] {
+        let p = catalog::add_provider(
+            &app.db,
+            NewProvider {
+                name: name.into(),
+                kind: ProviderKind::Openai,
+                base_url: "https://api.example.com/v1".into(),
+                api_key: key.into(),
+            },
+        )
+        .await
+        .unwrap();
+        ids.push(p.id);
+    }
+    let list = get(&app, "/api/v1/admin/providers", &admin).await;
+    assert!(
+        !list.to_string().contains("sk-upstream-secret"),
+        "an upstream key was shown: {list}"
+    );
+    let rows = list["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["name"], "local-vllm");
+    assert_eq!(rows[0]["has_api_key"], false);
+    assert_eq!(rows[1]["has_api_key"], true);
+
+    // Renamed and disabled: audited, and the checklist notices.
+    let path = format!("/api/v1/admin/providers/{}", ids[0]);
+    for (body, check) in [
+        (json!({"name": "openai-main"}), "name"),
+        (json!({"enabled": false}), "enabled"),
+    ] {
+        let (status, p) =
+            parts(call(&app, Method::PATCH, &path, Some(&admin), Some(body)).await).await;
+        assert_eq!(status, StatusCode::OK, "{check}: {p}");
+    }
+    let after = get(&app, "/api/v1/admin/providers", &admin).await;
+    let p = after["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == ids[0].as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (p["name"].clone(), p["enabled"].clone()),
+        (json!("openai-main"), json!(false))
+    );
+    let log = get(
+        &app,
+        &format!("/api/v1/admin/audit-log?target_id={}", ids[0]),
+        &admin,
+    )
+    .await;
+    assert_eq!(log["data"].as_array().unwrap().len(), 2);
+    assert_eq!(log["data"][0]["details"]["before"]["enabled"], true);
+    assert_eq!(log["data"][0]["details"]["after"]["enabled"], false);
+    assert!(!log.to_string().contains("sk-upstream-secret"));
+
+    // Bad input; nothing written.
+    for (body, status) in [
+        (json!({"base_url": "ftp://x"}), StatusCode::BAD_REQUEST),
+        (json!({"name": "no spaces"}), StatusCode::BAD_REQUEST),
+        (json!({"api_key": "sk-new"}), StatusCode::BAD_REQUEST),
+        (json!({"name": "local-vllm"}), StatusCode::CONFLICT),
+    ] {
+        let (got, err) =
+            parts(call(&app, Method::PATCH, &path, Some(&admin), Some(body)).await).await;
+        assert_eq!(got, status, "{err}");
+    }
+    let (got, _) = parts(
+        call(
+            &app,
+            Method::PATCH,
+            "/api/v1/admin/providers/prov_nope",
+            Some(&admin),
+            Some(json!({"enabled": true})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(got, StatusCode::NOT_FOUND);
+    let unchanged = get(&app, "/api/v1/admin/providers", &admin).await;
+    assert_eq!(unchanged, after);
     app.stop().await;
 }

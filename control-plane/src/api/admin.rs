@@ -29,6 +29,68 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api/v1/admin/plans", get(list_plans).post(create_plan))
         .route("/api/v1/admin/plans/{id}", patch(update_plan))
         .route("/api/v1/admin/setup", get(setup))
+        .route("/api/v1/admin/providers", get(list_providers))
+        .route("/api/v1/admin/providers/{id}", patch(update_provider))
+}
+
+/// `PROVIDER` in the operator API (never its upstream key).
+fn provider_json(p: &crate::catalog::Provider, has_key: bool) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "kind": p.kind.as_str(),
+        "base_url": p.base_url,
+        "enabled": p.enabled,
+        "has_api_key": has_key,
+    })
+}
+
+/// `GET /api/v1/admin/providers` → `{"data": [PROVIDER…]}` by name.
+async fn list_providers(Api(api): Api, _admin: AdminUser) -> Result<Json<Value>, ApiFailure> {
+    let mut c = api
+        .accounts
+        .db()
+        .pool()
+        .acquire()
+        .await
+        .map_err(DomainError::from)?;
+    let data: Vec<Value> = crate::catalog::providers::list(&mut c)
+        .await?
+        .iter()
+        .map(|(p, k)| provider_json(p, *k))
+        .collect();
+    Ok(Json(json!({"data": data})))
+}
+
+/// `PATCH /api/v1/admin/providers/{id}` `{name?, base_url?, enabled?}` →
+/// PROVIDER, audited (`provider.updated`, before and after); every gateway
+/// follows with the next snapshot (a disabled provider gets no traffic).
+async fn update_provider(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+    ApiJson(change): ApiJson<crate::catalog::ProviderChange>,
+) -> Result<Json<Value>, ApiFailure> {
+    let db = api.accounts.db();
+    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
+    let (before, after) =
+        crate::catalog::providers::update(&mut tx, db.backend(), &id, &change).await?;
+    let has_key = crate::catalog::providers::list(&mut tx)
+        .await?
+        .into_iter()
+        .any(|(p, k)| p.id == id && k);
+    let v = provider_json(&after, has_key);
+    audit::record(
+        &mut tx,
+        &Actor::of(&admin, &client),
+        "provider.updated",
+        &id,
+        &json!({"before": provider_json(&before, has_key), "after": v}),
+    )
+    .await?;
+    tx.commit().await.map_err(DomainError::from)?;
+    Ok(Json(v))
 }
 
 /// `GET /api/v1/admin/setup` → `{"done", "steps": [{"id", "done",

@@ -6,7 +6,7 @@ pub mod prices;
 pub mod providers;
 
 pub use models::{add_model, list_models, AddedDeployment, ModelSummary, NewDeployment};
-pub use providers::{add_provider, NewProvider, Provider};
+pub use providers::{add_provider, NewProvider, Provider, ProviderChange};
 
 use crate::error::{DomainError, DomainResult};
 use aihub_contract::snapshot::{Catalog, DeploymentEntry, ModelEntry, ProviderEntry, ProviderKind};

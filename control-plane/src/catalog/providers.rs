@@ -147,3 +147,79 @@ pub async fn resolve(conn: &mut AnyConnection, id_or_name: &str) -> DomainResult
         ))),
     }
 }
+
+/// Every provider by name, each with whether it holds an upstream key.
+pub async fn list(conn: &mut AnyConnection) -> DomainResult<Vec<(Provider, bool)>> {
+    let rows = sqlx::query(
+        "SELECT id, name, kind, base_url, enabled, api_key <> '' AS has_key \
+         FROM providers ORDER BY name",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((from_row(r)?, get_bool(r, "has_key")?)))
+        .collect()
+}
+
+/// What an operator changes on a provider; `None` leaves a field alone.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderChange {
+    /// New unique name.
+    pub name: Option<String>,
+    /// New base URL.
+    pub base_url: Option<String>,
+    /// Routing may use it (disabled: gateways stop sending to it).
+    pub enabled: Option<bool>,
+}
+
+/// Changes a provider (the caller audits it in the same transaction);
+/// gateways follow with the next snapshot. Returns it before and after.
+pub async fn update(
+    conn: &mut AnyConnection,
+    backend: db::Backend,
+    id: &str,
+    change: &ProviderChange,
+) -> DomainResult<(Provider, Provider)> {
+    let row = sqlx::query("SELECT id, name, kind, base_url, enabled FROM providers WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| DomainError::NotFound(format!("no provider '{id}'")))?;
+    let before = from_row(&row)?;
+    let mut after = before.clone();
+    if let Some(n) = &change.name {
+        after.name = check_name("provider name", n)?;
+    }
+    if let Some(u) = &change.base_url {
+        after.base_url = check_base_url(u)?;
+    }
+    if let Some(e) = change.enabled {
+        after.enabled = e;
+    }
+    if after.name != before.name {
+        let taken = sqlx::query("SELECT id FROM providers WHERE name = $1 AND id <> $2")
+            .bind(&after.name)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if taken.is_some() {
+            return Err(DomainError::Conflict(format!(
+                "a provider named '{}' already exists",
+                after.name
+            )));
+        }
+    }
+    sqlx::query(
+        "UPDATE providers SET name = $1, base_url = $2, enabled = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(&after.name)
+    .bind(&after.base_url)
+    .bind(after.enabled)
+    .bind(db::now_ms())
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    db::record_change(conn, backend, Entity::Catalog, id).await?;
+    Ok((before, after))
+}
