@@ -38,6 +38,7 @@ pub mod internal_api;
 pub mod keys;
 pub mod metrics;
 pub mod portal;
+pub mod seal;
 pub mod server;
 pub mod telemetry;
 pub mod usage;

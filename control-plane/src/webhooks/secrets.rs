@@ -9,10 +9,7 @@
 use crate::error::{DomainError, DomainResult};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
-use sha2::Sha256;
 
 const PREFIX: &str = "whsec_";
 const SECRET_BYTES: usize = 24;
@@ -62,50 +59,23 @@ impl SigningSecret {
     }
 }
 
-/// Seals and opens endpoint secrets.
-#[derive(Clone)]
-pub struct Sealer {
-    key: [u8; 32],
-}
-
-impl std::fmt::Debug for Sealer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Sealer(<key>)")
-    }
-}
+/// Seals and opens endpoint secrets ([`crate::seal::Sealer`] under the
+/// label the secrets have always been sealed with).
+#[derive(Clone, Debug)]
+pub struct Sealer(crate::seal::Sealer);
 
 impl Sealer {
     /// A sealer whose key derives from the server secret.
     pub fn new(server_secret: &[u8]) -> Self {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(server_secret)
-            .unwrap_or_else(|_| unreachable_hmac());
-        mac.update(b"aihub webhook secrets v1");
-        Sealer {
-            key: mac.finalize().into_bytes().into(),
-        }
-    }
-
-    fn aead(&self) -> DomainResult<LessSafeKey> {
-        UnboundKey::new(&CHACHA20_POLY1305, &self.key)
-            .map(LessSafeKey::new)
-            .map_err(|_| DomainError::Internal("cannot build the sealing key".into()))
+        Sealer(crate::seal::Sealer::new(
+            server_secret,
+            b"aihub webhook secrets v1",
+        ))
     }
 
     /// `base64(nonce ‖ ciphertext ‖ tag)`, bound to `endpoint_id`.
     pub fn seal(&self, endpoint_id: &str, secret: &SigningSecret) -> DomainResult<String> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::thread_rng().fill_bytes(&mut nonce);
-        let mut data = secret.0.as_bytes().to_vec();
-        self.aead()?
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(endpoint_id.as_bytes()),
-                &mut data,
-            )
-            .map_err(|_| DomainError::Internal("cannot seal a webhook secret".into()))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&data);
-        Ok(STANDARD.encode(out))
+        self.0.seal(endpoint_id, secret.0.as_bytes())
     }
 
     /// Opens what [`Sealer::seal`] made for `endpoint_id`.
@@ -115,26 +85,10 @@ impl Sealer {
                 "the signing secret of {endpoint_id} cannot be read (was auth.token_secret changed?): rotate it"
             ))
         };
-        let raw = STANDARD.decode(sealed).map_err(|_| unreadable())?;
-        if raw.len() < NONCE_LEN {
-            return Err(unreadable());
-        }
-        let (nonce, rest) = raw.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| unreadable())?;
-        let mut data = rest.to_vec();
-        let plain = self
-            .aead()?
-            .open_in_place(nonce, Aad::from(endpoint_id.as_bytes()), &mut data)
-            .map_err(|_| unreadable())?;
-        let text = std::str::from_utf8(plain).map_err(|_| unreadable())?;
+        let plain = self.0.open(endpoint_id, sealed).ok_or_else(unreadable)?;
+        let text = std::str::from_utf8(&plain).map_err(|_| unreadable())?;
         SigningSecret::parse(text).ok_or_else(unreadable)
     }
-}
-
-/// HMAC-SHA256 accepts keys of any length; this cannot happen.
-fn unreachable_hmac() -> Hmac<Sha256> {
-    #[allow(clippy::expect_used)]
-    <Hmac<Sha256> as Mac>::new_from_slice(&[0u8; 32]).expect("HMAC takes any key length")
 }
 
 #[cfg(test)]
