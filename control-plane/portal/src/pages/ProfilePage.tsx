@@ -62,8 +62,11 @@ function DetailsForm({ profile }: { profile: Profile }) {
     onSuccess: (updated) => queryClient.setQueryData(PROFILE_KEY, updated),
   });
 
-  // Follow the server's copy when it changes elsewhere (and after saving).
-  useEffect(() => setValues(fromProfile(profile)), [profile]);
+  // Follow the server's copy when it changes elsewhere (and after saving),
+  // but not when a refetch brings the same values again: that would wipe
+  // what is being typed.
+  const server = JSON.stringify(fromProfile(profile));
+  useEffect(() => setValues(JSON.parse(server) as DetailsValues), [server]);
 
   const submit = (e: FormEvent) => {
     e.preventDefault();

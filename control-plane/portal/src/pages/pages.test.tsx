@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { screen, waitFor, within } from "@testing-library/react";
+import { act, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import i18n, { LANGUAGE_KEY } from "../i18n";
 import { REFRESH_TOKEN_KEY } from "../api/tokens";
@@ -175,6 +175,23 @@ describe("signed in", () => {
     expect(screen.queryByText(/Your session ended/)).not.toBeInTheDocument();
   });
 
+  it("keeps what is being typed when the account changes elsewhere but its details do not", async () => {
+    localStorage.setItem(REFRESH_TOKEN_KEY, "refresh-1");
+    const { queryClient } = renderApp("/profile", sessionServer(1));
+    const name = await screen.findByLabelText("Full name");
+    await waitFor(() => expect(name).toHaveValue("Ada Lovelace"));
+    await userEvent.clear(name);
+    await userEvent.type(name, "Ada K");
+    // A token refresh (or a change made in another tab) stores a new copy
+    // of the account: here a new email, the same editable details.
+    const current = queryClient.getQueryData<object>(["profile"]);
+    act(() => {
+      queryClient.setQueryData(["profile"], { ...current, email: "ada@new.example.com" });
+    });
+    await waitFor(() => expect(screen.getByLabelText("Email")).toHaveValue("ada@new.example.com"));
+    expect(name).toHaveValue("Ada K");
+  });
+
   it("saves profile changes", async () => {
     localStorage.setItem(REFRESH_TOKEN_KEY, "refresh-1");
     const server = sessionServer(1).on("PATCH", "/developer/profile", (req) =>
@@ -182,6 +199,9 @@ describe("signed in", () => {
     );
     renderApp("/profile", server);
     const name = await screen.findByLabelText("Full name");
+    // The form is filled from the loaded profile: edit it only after that,
+    // or the load can land between clearing and typing.
+    await waitFor(() => expect(name).toHaveValue("Ada Lovelace"));
     await userEvent.clear(name);
     await userEvent.type(name, "Ada King");
     await userEvent.selectOptions(screen.getByLabelText("Email language"), "zh-CN");

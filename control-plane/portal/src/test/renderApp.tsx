@@ -29,5 +29,5 @@ export function renderApp(path: string, server: FakeServer) {
       </MemoryRouter>
     </Providers>,
   );
-  return { ...view, client };
+  return { ...view, client, queryClient };
 }
