@@ -525,6 +525,14 @@ async fn the_setup_checklist_follows_what_is_configured(backend: Backend) {
     let setup = get(&app, "/api/v1/admin/setup", &admin).await;
     assert_eq!(steps(&setup), want(true, true));
     assert_eq!(setup["done"], false);
+    // The model as the console lists it.
+    let models = get(&app, "/api/v1/admin/models", &admin).await;
+    let m = &models["data"][0];
+    assert_eq!(m["name"], "gpt-4o");
+    assert_eq!(m["enabled"], true);
+    assert_eq!(m["deployments"][0]["provider_name"], "openai");
+    assert_eq!(m["deployments"][0]["upstream_model"], "gpt-4o");
+    assert_eq!(models["data"].as_array().unwrap().len(), 1);
     app.stop().await;
 
     // Mail over SMTP and Stripe configured (nothing is sent here).

@@ -31,6 +31,18 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api/v1/admin/setup", get(setup))
         .route("/api/v1/admin/providers", get(list_providers))
         .route("/api/v1/admin/providers/{id}", patch(update_provider))
+        .route("/api/v1/admin/models", get(list_models))
+}
+
+/// `GET /api/v1/admin/models` → `{"data": [MODEL…]}` by name: each public
+/// model with its prices per million tokens, whether it is enabled, and
+/// its deployments in routing order (provider, upstream model, weight,
+/// priority, timeout, enabled).
+async fn list_models(Api(api): Api, _admin: AdminUser) -> Result<Json<Value>, ApiFailure> {
+    let models = crate::catalog::list_models(api.accounts.db()).await?;
+    let data =
+        serde_json::to_value(models).map_err(|e| DomainError::Internal(format!("models: {e}")))?;
+    Ok(Json(json!({"data": data})))
 }
 
 /// `PROVIDER` in the operator API (never its upstream key).
