@@ -131,21 +131,9 @@ pub async fn list(conn: &mut AnyConnection, f: &AuditFilter) -> DomainResult<(Ve
     if let Some(u) = f.until_ms {
         w.int(" AND a.at_ms < ?", u);
     }
-    if let Some(after) = &f.starting_after {
-        w.text(" AND a.id < ?", after.clone());
-    }
-    let rows = w
-        .fetch(
-            conn,
-            &format!(" ORDER BY a.id DESC LIMIT {}", f.limit.saturating_add(1)),
-        )
-        .await?;
-    let limit = usize::try_from(f.limit).unwrap_or(0);
-    let has_more = rows.len() > limit;
-    let mut out = Vec::with_capacity(rows.len().min(limit));
-    for r in rows.iter().take(limit) {
+    w.page(conn, "a.id", f.starting_after.as_deref(), f.limit, |r| {
         let details: String = r.try_get("details")?;
-        out.push(serde_json::json!({
+        Ok(serde_json::json!({
             "id": r.try_get::<String, _>("id")?,
             "at_ms": r.try_get::<i64, _>("at_ms")?,
             "actor": {
@@ -156,7 +144,7 @@ pub async fn list(conn: &mut AnyConnection, f: &AuditFilter) -> DomainResult<(Ve
             "action": r.try_get::<String, _>("action")?,
             "target_id": r.try_get::<String, _>("target_id")?,
             "details": serde_json::from_str::<Value>(&details).unwrap_or(Value::String(details)),
-        }));
-    }
-    Ok((out, has_more))
+        }))
+    })
+    .await
 }

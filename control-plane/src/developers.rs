@@ -853,18 +853,34 @@ pub struct DeveloperSearch {
     pub starting_after: Option<String>,
 }
 
+/// An account's columns and its plan id (empty without a subscription).
+const WITH_PLAN: &str = concat!(
+    "SELECT ",
+    columns!(),
+    ", COALESCE((SELECT plan_id FROM subscriptions s WHERE s.developer_id = developers.id), '') \
+     AS plan_id FROM developers WHERE 1 = 1"
+);
+
+/// An account by id with its plan id (empty without a subscription).
+pub async fn fetch_with_plan(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> DomainResult<Option<(Developer, String)>> {
+    let row = sqlx::query(&format!("{WITH_PLAN} AND id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|r| Ok((from_row(&r)?, r.try_get::<String, _>("plan_id")?)))
+        .transpose()
+}
+
 /// Accounts matching `f`, newest first, each with its plan id (empty
 /// without a subscription), and whether more follow.
 pub async fn search(
     conn: &mut AnyConnection,
     f: &DeveloperSearch,
 ) -> DomainResult<(Vec<(Developer, String)>, bool)> {
-    let mut w = db::Where::new(concat!(
-        "SELECT ",
-        columns!(),
-        ", COALESCE((SELECT plan_id FROM subscriptions s WHERE s.developer_id = developers.id), '') \
-         AS plan_id FROM developers WHERE 1 = 1"
-    ));
+    let mut w = db::Where::new(WITH_PLAN);
     if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         let like = format!(
             "%{}%",
@@ -889,21 +905,8 @@ pub async fn search(
     if let Some(r) = f.role {
         w.text(" AND role = ?", r.as_str().to_string());
     }
-    if let Some(after) = &f.starting_after {
-        w.text(" AND id < ?", after.clone());
-    }
-    let rows = w
-        .fetch(
-            conn,
-            &format!(" ORDER BY id DESC LIMIT {}", f.limit.saturating_add(1)),
-        )
-        .await?;
-    let limit = usize::try_from(f.limit).unwrap_or(0);
-    let has_more = rows.len() > limit;
-    let out = rows
-        .iter()
-        .take(limit)
-        .map(|r| Ok((from_row(r)?, r.try_get::<String, _>("plan_id")?)))
-        .collect::<DomainResult<Vec<_>>>()?;
-    Ok((out, has_more))
+    w.page(conn, "id", f.starting_after.as_deref(), f.limit, |r| {
+        Ok((from_row(r)?, r.try_get::<String, _>("plan_id")?))
+    })
+    .await
 }

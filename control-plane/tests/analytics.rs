@@ -860,30 +860,7 @@ async fn clickhouse_rollups_match_the_raw_rows() {
     ch_insert(&url, &db, &rows[..600]).await;
     // The backfill takes rows stored before the second the views were
     // created: let that second pass (a clock condition, not a delay).
-    let stored: i64 = aihub_testkit::clickhouse::query(
-        &url,
-        &format!("SELECT toInt64(max(toUInt32(inserted_at))) FROM {db}.usage_records"),
-    )
-    .await
-    .unwrap()
-    .trim()
-    .parse()
-    .unwrap();
-    common::eventually(
-        "the next second",
-        std::time::Duration::from_secs(5),
-        || async {
-            let now: i64 =
-                aihub_testkit::clickhouse::query(&url, "SELECT toInt64(toUInt32(now()))")
-                    .await
-                    .unwrap()
-                    .trim()
-                    .parse()
-                    .unwrap();
-            (now > stored).then_some(())
-        },
-    )
-    .await;
+    past_the_last_stored_second(&url, &db).await;
     for v in &views {
         aihub_testkit::clickhouse::query(&url, v).await.unwrap();
     }
@@ -905,30 +882,7 @@ async fn clickhouse_rollups_match_the_raw_rows() {
     aihub_testkit::clickhouse::query(&url, &format!("TRUNCATE TABLE {db}.latency_daily"))
         .await
         .unwrap();
-    let stored: i64 = aihub_testkit::clickhouse::query(
-        &url,
-        &format!("SELECT toInt64(max(toUInt32(inserted_at))) FROM {db}.usage_records"),
-    )
-    .await
-    .unwrap()
-    .trim()
-    .parse()
-    .unwrap();
-    common::eventually(
-        "the next second",
-        std::time::Duration::from_secs(5),
-        || async {
-            let now: i64 =
-                aihub_testkit::clickhouse::query(&url, "SELECT toInt64(toUInt32(now()))")
-                    .await
-                    .unwrap()
-                    .trim()
-                    .parse()
-                    .unwrap();
-            (now > stored).then_some(())
-        },
-    )
-    .await;
+    past_the_last_stored_second(&url, &db).await;
     let latency_view = views
         .iter()
         .find(|v| v.contains("latency_daily_mv"))
@@ -986,4 +940,33 @@ async fn clickhouse_rollups_match_the_raw_rows() {
     aihub_testkit::clickhouse::drop_database(&url, &db)
         .await
         .unwrap();
+}
+
+/// Waits until ClickHouse's clock is past the second of the newest stored
+/// row, so a view created now starts after every stored row (a clock
+/// condition, not a delay).
+async fn past_the_last_stored_second(url: &str, db: &str) {
+    let stored: i64 = aihub_testkit::clickhouse::query(
+        url,
+        &format!("SELECT toInt64(max(toUInt32(inserted_at))) FROM {db}.usage_records"),
+    )
+    .await
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    common::eventually(
+        "the next second",
+        std::time::Duration::from_secs(5),
+        || async {
+            let now: i64 = aihub_testkit::clickhouse::query(url, "SELECT toInt64(toUInt32(now()))")
+                .await
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            (now > stored).then_some(())
+        },
+    )
+    .await;
 }

@@ -4,7 +4,7 @@
 
 use super::{histogram_percentiles, parts, Grain, Measures, DAY_MS};
 use crate::billing::charges::{quote, unescape, ClickHouseSource, Source};
-use crate::db::{self, Backend, Db};
+use crate::db::{self, Db};
 use crate::error::{DomainError, DomainResult};
 use aihub_contract::calendar::month_of;
 use sqlx::Row;
@@ -343,11 +343,7 @@ impl Store {
         match &self.source {
             Source::Sql => {
                 let days = self.active_days(first, end).await?;
-                let mut all = roaring::RoaringBitmap::new();
-                for (_, bits) in &days {
-                    all |= bits;
-                }
-                Ok(i64::try_from(all.len()).unwrap_or(i64::MAX))
+                Ok(union_count(&days))
             }
             Source::ClickHouse(ch) => {
                 let body = ch
@@ -378,15 +374,13 @@ impl Store {
             Source::Sql => {
                 let (days, top) =
                     tokio::try_join!(self.active_days(first, end), self.top(first, end, limit))?;
-                let mut all = roaring::RoaringBitmap::new();
-                let mut per_day = Vec::with_capacity(days.len());
-                for (day, bits) in &days {
-                    per_day.push((*day, i64::try_from(bits.len()).unwrap_or(i64::MAX)));
-                    all |= bits;
-                }
+                let per_day = days
+                    .iter()
+                    .map(|(day, bits)| (*day, i64::try_from(bits.len()).unwrap_or(i64::MAX)))
+                    .collect();
                 Ok(DeveloperStats {
                     per_day,
-                    active: i64::try_from(all.len()).unwrap_or(i64::MAX),
+                    active: union_count(&days),
                     top,
                 })
             }
@@ -494,24 +488,16 @@ impl Store {
             let exhausted = (candidates.len() as i64) < chunk;
             offset += candidates.len() as i64;
             for ids in candidates.chunks(500) {
-                let sql = match backend {
-                    Backend::Sqlite => format!(
-                        "SELECT developer_id, CAST(SUM(requests) AS BIGINT) AS r, \
-                         CAST(SUM(tokens) AS BIGINT) AS t, CAST(SUM(cost_nanos) AS BIGINT) AS c \
-                         FROM developer_daily WHERE developer_id IN ({}) \
-                         AND day_ms >= ? AND day_ms < ? GROUP BY developer_id",
-                        db::placeholders(1, ids.len(), backend)
-                    ),
-                    Backend::Postgres => format!(
-                        "SELECT developer_id, CAST(SUM(requests) AS BIGINT) AS r, \
-                         CAST(SUM(tokens) AS BIGINT) AS t, CAST(SUM(cost_nanos) AS BIGINT) AS c \
-                         FROM developer_daily WHERE developer_id IN ({}) \
-                         AND day_ms >= ${} AND day_ms < ${} GROUP BY developer_id",
-                        db::placeholders(1, ids.len(), backend),
-                        ids.len() + 1,
-                        ids.len() + 2
-                    ),
-                };
+                let n = ids.len();
+                let sql = format!(
+                    "SELECT developer_id, CAST(SUM(requests) AS BIGINT) AS r, \
+                     CAST(SUM(tokens) AS BIGINT) AS t, CAST(SUM(cost_nanos) AS BIGINT) AS c \
+                     FROM developer_daily WHERE developer_id IN ({}) \
+                     AND day_ms >= {} AND day_ms < {} GROUP BY developer_id",
+                    db::placeholders(1, n, backend),
+                    db::placeholder(n + 1, backend),
+                    db::placeholder(n + 2, backend),
+                );
                 let mut q = sqlx::query(&sql);
                 for (id, _) in ids {
                     q = q.bind(id.as_str());
@@ -539,6 +525,15 @@ impl Store {
         exact.truncate(want);
         Ok(exact)
     }
+}
+
+/// Developers in any of the days' bitmaps.
+fn union_count(days: &[(i64, roaring::RoaringBitmap)]) -> i64 {
+    let mut all = roaring::RoaringBitmap::new();
+    for (_, bits) in days {
+        all |= bits;
+    }
+    i64::try_from(all.len()).unwrap_or(i64::MAX)
 }
 
 /// [`Store::developers`]' answer.

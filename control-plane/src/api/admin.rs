@@ -59,13 +59,7 @@ fn provider_json(p: &crate::catalog::Provider, has_key: bool) -> Value {
 
 /// `GET /api/v1/admin/providers` → `{"data": [PROVIDER…]}` by name.
 async fn list_providers(Api(api): Api, _admin: AdminUser) -> Result<Json<Value>, ApiFailure> {
-    let mut c = api
-        .accounts
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(DomainError::from)?;
+    let mut c = api.conn().await?;
     let data: Vec<Value> = crate::catalog::providers::list(&mut c)
         .await?
         .iter()
@@ -86,12 +80,8 @@ async fn update_provider(
 ) -> Result<Json<Value>, ApiFailure> {
     let db = api.accounts.db();
     let mut tx = db.begin_write().await.map_err(DomainError::from)?;
-    let (before, after) =
+    let (before, after, has_key) =
         crate::catalog::providers::update(&mut tx, db.backend(), &id, &change).await?;
-    let has_key = crate::catalog::providers::list(&mut tx)
-        .await?
-        .into_iter()
-        .any(|(p, k)| p.id == id && k);
     let v = provider_json(&after, has_key);
     audit::record(
         &mut tx,
@@ -110,13 +100,7 @@ async fn update_provider(
 /// enabled provider, a model served by one, a public plan, mail over SMTP,
 /// a payment provider. The console shows it until every step is done.
 async fn setup(Api(api): Api, _admin: AdminUser) -> Result<Json<Value>, ApiFailure> {
-    let mut c = api
-        .accounts
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(DomainError::from)?;
+    let mut c = api.conn().await?;
     let mut counts = Vec::with_capacity(3);
     for sql in [
         "SELECT COUNT(*) FROM providers WHERE enabled = TRUE",
@@ -171,13 +155,7 @@ async fn setup(Api(api): Api, _admin: AdminUser) -> Result<Json<Value>, ApiFailu
 /// `GET /api/v1/admin/plans` → `{"data": [PLAN…]}`, private plans
 /// included, each with `public`, `sort_order` and `subscribers`.
 async fn list_plans(Api(api): Api, _admin: AdminUser) -> Result<Json<Value>, ApiFailure> {
-    let mut c = api
-        .accounts
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(DomainError::from)?;
+    let mut c = api.conn().await?;
     let mut data = Vec::new();
     for p in plans::list(&mut c).await? {
         data.push(plans::admin_json(&mut c, &p).await?);
@@ -296,13 +274,7 @@ async fn list_developers(
         limit: limit_of(q.limit)?,
         starting_after: q.starting_after.filter(|s| !s.is_empty()),
     };
-    let mut c = api
-        .accounts
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(DomainError::from)?;
+    let mut c = api.conn().await?;
     let (rows, has_more) = developers::search(&mut c, &search).await?;
     let data: Vec<Value> = rows.iter().map(|(d, p)| developer_json(d, p)).collect();
     Ok(Json(json!({"data": data, "has_more": has_more})))
@@ -316,17 +288,8 @@ async fn show_developer(
     _admin: AdminUser,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiFailure> {
-    let db = api.accounts.db();
-    let mut c = db.pool().acquire().await.map_err(DomainError::from)?;
-    let d = developers::fetch_by_id(&mut c, &id)
-        .await?
-        .ok_or_else(|| DomainError::NotFound(format!("no developer '{id}'")))?;
-    let plan: Option<String> =
-        sqlx::query_scalar("SELECT plan_id FROM subscriptions WHERE developer_id = $1")
-            .bind(&id)
-            .fetch_optional(&mut *c)
-            .await
-            .map_err(DomainError::from)?;
+    let mut c = api.conn().await?;
+    let (d, plan) = with_plan(&mut c, &id).await?;
     let row = sqlx::query(
         "SELECT COUNT(*) AS total, \
          COALESCE(SUM(CASE WHEN enabled = TRUE THEN 1 ELSE 0 END), 0) AS active \
@@ -348,7 +311,7 @@ async fn show_developer(
         },
     )
     .await?;
-    let mut v = developer_json(&d, plan.as_deref().unwrap_or(""));
+    let mut v = developer_json(&d, &plan);
     v["keys"] = json!({"active": active, "total": total});
     v["recent_audit"] = json!(recent);
     Ok(Json(v))
@@ -388,14 +351,19 @@ async fn set_status(
     }
     let db = api.accounts.db();
     let d = developers::set_active_by(db, &id, active, &Actor::of(&admin, &client)).await?;
-    let mut c = db.pool().acquire().await.map_err(DomainError::from)?;
-    let plan: Option<String> =
-        sqlx::query_scalar("SELECT plan_id FROM subscriptions WHERE developer_id = $1")
-            .bind(&id)
-            .fetch_optional(&mut *c)
-            .await
-            .map_err(DomainError::from)?;
-    Ok(Json(developer_json(&d, plan.as_deref().unwrap_or(""))))
+    let mut c = api.conn().await?;
+    let (d, plan) = with_plan(&mut c, &d.id).await?;
+    Ok(Json(developer_json(&d, &plan)))
+}
+
+/// An account and its plan id, or 404.
+async fn with_plan(
+    c: &mut sqlx::AnyConnection,
+    id: &str,
+) -> Result<(Developer, String), ApiFailure> {
+    Ok(developers::fetch_with_plan(c, id)
+        .await?
+        .ok_or_else(|| DomainError::NotFound(format!("no developer '{id}'")))?)
 }
 
 #[derive(Deserialize)]
@@ -423,26 +391,13 @@ async fn audit_log(
     let filter = AuditFilter {
         actor_id: some(q.actor_id),
         target_id: some(q.target_id),
-        actions: q
-            .action
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(String::from)
-            .collect(),
+        actions: super::comma_list(q.action),
         since_ms: q.since_ms,
         until_ms: q.until_ms,
         limit: limit_of(q.limit)?,
         starting_after: some(q.starting_after),
     };
-    let mut c = api
-        .accounts
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(DomainError::from)?;
+    let mut c = api.conn().await?;
     let (data, has_more) = audit::list(&mut c, &filter).await?;
     Ok(Json(json!({"data": data, "has_more": has_more})))
 }

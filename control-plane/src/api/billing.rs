@@ -61,25 +61,13 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api/v1/admin/billing/reconcile", get(admin_reconcile))
 }
 
-type Conn = sqlx::pool::PoolConnection<sqlx::Any>;
-
-async fn conn(api: &super::ApiState) -> Result<Conn, ApiFailure> {
-    Ok(api
-        .accounts
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(DomainError::from)?)
-}
-
 fn parse<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, ApiFailure> {
     serde_json::from_value(body.clone()).map_err(|e| ApiFailure::invalid(e.to_string()))
 }
 
 /// `GET /api/v1/developer/plans`
 async fn list_plans(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Value>, ApiFailure> {
-    let mut c = conn(&api).await?;
+    let mut c = api.conn().await?;
     let sub = plans::subscription(&mut c, &who.developer.id).await?;
     let data: Vec<Value> = plans::list(&mut c)
         .await?
@@ -161,7 +149,7 @@ async fn billing_json(
 
 /// `GET /api/v1/developer/billing`
 async fn overview(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Value>, ApiFailure> {
-    let mut c = conn(&api).await?;
+    let mut c = api.conn().await?;
     Ok(Json(billing_json(&api, &mut c, &who.developer.id).await?))
 }
 
@@ -188,10 +176,7 @@ async fn change_plan(
             Start::Go(tx, idem) => (tx, idem),
         };
     let change = plans::change(&mut tx, db.backend(), dev, &r.plan_id, true).await?;
-    let actor = Actor {
-        id: dev.to_string(),
-        ip: client.ip.clone(),
-    };
+    let actor = Actor::of(&who, &client);
     let how = match change {
         plans::Change::Now => "now",
         plans::Change::NextMonth => "next_month",
@@ -338,10 +323,7 @@ async fn redeem(
             ))
         }
     };
-    let actor = Actor {
-        id: dev.to_string(),
-        ip: client.ip.clone(),
-    };
+    let actor = Actor::of(&who, &client);
     audit::record(
         &mut tx,
         &actor,
@@ -373,7 +355,7 @@ async fn transactions(
     if !(1..=200).contains(&limit) {
         return Err(ApiFailure::invalid("limit: expected 1 to 200"));
     }
-    let mut c = conn(&api).await?;
+    let mut c = api.conn().await?;
     let mut rows =
         credit::history(&mut c, &who.developer.id, limit + 1, q.before.as_deref()).await?;
     let has_more = rows.len() as i64 > limit;
@@ -392,7 +374,7 @@ async fn transactions(
 
 /// `GET /api/v1/developer/invoices`
 async fn list_invoices(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Value>, ApiFailure> {
-    let mut c = conn(&api).await?;
+    let mut c = api.conn().await?;
     let all = invoices::list(&mut c, &who.developer.id).await?;
     Ok(Json(
         json!({"data": all.iter().map(|i| i.to_json()).collect::<Vec<_>>()}),
@@ -405,7 +387,7 @@ async fn show_invoice(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiFailure> {
-    let mut c = conn(&api).await?;
+    let mut c = api.conn().await?;
     let inv = invoices::get(&mut c, &id, Some(&who.developer.id)).await?;
     let lines = invoices::lines(&mut c, &inv.id).await?;
     let mut v = inv.to_json();
@@ -419,7 +401,7 @@ async fn invoice_html(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiFailure> {
-    let mut c = conn(&api).await?;
+    let mut c = api.conn().await?;
     let inv = invoices::get(&mut c, &id, Some(&who.developer.id)).await?;
     let lines = invoices::lines(&mut c, &inv.id).await?;
     let d = &who.developer;
@@ -460,7 +442,7 @@ async fn pay_invoice(
     {
         return Ok(r);
     }
-    let mut c = conn(&api).await?;
+    let mut c = api.conn().await?;
     let inv = invoices::get(&mut c, &id, Some(&who.developer.id)).await?;
     drop(c);
     let due = inv.amount_due();
@@ -868,13 +850,6 @@ async fn export_page_sql(
         .collect()
 }
 
-fn admin_actor(
-    who: &crate::accounts::Authenticated,
-    client: &crate::accounts::ClientMeta,
-) -> Actor {
-    Actor::of(who, client)
-}
-
 async fn known_developer(c: &mut sqlx::AnyConnection, id: &str) -> Result<(), ApiFailure> {
     if crate::developers::fetch_by_id(c, id).await?.is_none() {
         return Err(DomainError::NotFound(format!("no developer '{id}'")).into());
@@ -967,7 +942,7 @@ async fn move_credit(
     };
     audit::record(
         &mut tx,
-        &admin_actor(&admin, &client),
+        &Actor::of(&admin, &client),
         action,
         &id,
         &json!({"amount": money::format(amount), "memo": r.memo, "transaction_id": posted.id}),
@@ -1037,7 +1012,7 @@ async fn admin_plan(
     }
     audit::record(
         &mut tx,
-        &admin_actor(&admin, &client),
+        &Actor::of(&admin, &client),
         "billing.plan_assigned",
         &id,
         &body,
@@ -1088,7 +1063,7 @@ async fn admin_codes(
         credit::create_codes(&mut tx, r.count, amount, expires, Some(&admin.developer.id)).await?;
     audit::record(
         &mut tx,
-        &admin_actor(&admin, &client),
+        &Actor::of(&admin, &client),
         "billing.codes_created",
         &batch.batch_id,
         &json!({"count": r.count, "amount": money::format(amount), "expires_at": expires}),
@@ -1149,7 +1124,7 @@ async fn admin_payment(
     let payment_id = payments::record_manual(&mut tx, db.backend(), &inv, amount).await?;
     audit::record(
         &mut tx,
-        &admin_actor(&admin, &client),
+        &Actor::of(&admin, &client),
         "billing.payment_recorded",
         &id,
         &json!({"payment_id": payment_id}),
@@ -1179,7 +1154,7 @@ async fn admin_void(
     invoices::void(&mut tx, &inv).await?;
     audit::record(
         &mut tx,
-        &admin_actor(&admin, &client),
+        &Actor::of(&admin, &client),
         "billing.invoice_voided",
         &id,
         &json!({}),
@@ -1203,7 +1178,7 @@ async fn admin_uncollectible(
     invoices::write_off(&mut tx, &inv).await?;
     audit::record(
         &mut tx,
-        &admin_actor(&admin, &client),
+        &Actor::of(&admin, &client),
         "billing.invoice_uncollectible",
         &id,
         &json!({"written_off": money::format(inv.amount_due())}),
@@ -1267,7 +1242,7 @@ async fn admin_set_price(
     plans::set_custom_price(&mut tx, db.backend(), &id, &r.model, Some(&prices)).await?;
     audit::record(
         &mut tx,
-        &admin_actor(&admin, &client),
+        &Actor::of(&admin, &client),
         "billing.price_set",
         &id,
         &body,
@@ -1292,7 +1267,7 @@ async fn admin_remove_price(
     plans::set_custom_price(&mut tx, db.backend(), &id, &model, None).await?;
     audit::record(
         &mut tx,
-        &admin_actor(&admin, &client),
+        &Actor::of(&admin, &client),
         "billing.price_removed",
         &id,
         &json!({"model": model}),
@@ -1330,10 +1305,10 @@ async fn admin_close(
         r.finalize.unwrap_or(true),
     )
     .await?;
-    let mut c = conn(&api).await?;
+    let mut c = api.conn().await?;
     audit::record(
         &mut c,
-        &admin_actor(&admin, &client),
+        &Actor::of(&admin, &client),
         "billing.month_closed",
         &month.name,
         &body,

@@ -70,26 +70,13 @@ async fn list(
 ) -> Result<Json<Value>, ApiFailure> {
     let Query(q) = query.map_err(|e| ApiFailure::invalid(e.body_text()))?;
     let filter = queries::EventFilter {
-        types: q
-            .types
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(String::from)
-            .collect(),
+        types: super::comma_list(q.types),
         since_ms: q.since_ms,
         until_ms: q.until_ms,
         limit: limit_of(q.limit)?,
         starting_after: q.starting_after.filter(|s| !s.is_empty()),
     };
-    let mut c = api
-        .accounts
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(DomainError::from)?;
+    let mut c = api.conn().await?;
     let page = queries::list_events(&mut c, &who.developer.id, &filter).await?;
     Ok(Json(json!({"data": page.data, "has_more": page.has_more})))
 }
@@ -100,13 +87,7 @@ async fn show(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiFailure> {
-    let mut c = api
-        .accounts
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(DomainError::from)?;
+    let mut c = api.conn().await?;
     let e = queries::get_event(&mut c, &who.developer.id, &id).await?;
     Ok(Json(e.to_json()))
 }

@@ -40,10 +40,6 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-fn actor(who: &crate::accounts::Authenticated, client: &crate::accounts::ClientMeta) -> Actor {
-    Actor::of(who, client)
-}
-
 /// `KEY` in the API description.
 fn key_body(key: &ApiKey) -> Value {
     owned::key_json(key)
@@ -145,7 +141,7 @@ async fn create(
             Lookup::Conflict => return Err(idempotent::conflict()),
         }
     }
-    let created = owned::create(&mut tx, db.backend(), &actor(&who, &client), input).await?;
+    let created = owned::create(&mut tx, db.backend(), &Actor::of(&who, &client), input).await?;
     let answer = with_secret(&created);
     if let Some(k) = &idem_key {
         let stored = idempotency::store(&mut tx, secret, dev, k, &hash, 201, &answer).await;
@@ -205,7 +201,7 @@ async fn update(
     let key = owned::update(
         &mut tx,
         db.backend(),
-        &actor(&who, &client),
+        &Actor::of(&who, &client),
         &id,
         KeyUpdate {
             name: r.name,
@@ -232,7 +228,7 @@ async fn remove(
 ) -> Result<StatusCode, ApiFailure> {
     let db = api.accounts.db();
     let mut tx = db.begin_write().await.map_err(DomainError::from)?;
-    owned::delete(&mut tx, db.backend(), &actor(&who, &client), &id).await?;
+    owned::delete(&mut tx, db.backend(), &Actor::of(&who, &client), &id).await?;
     tx.commit().await.map_err(DomainError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -266,7 +262,7 @@ async fn regenerate(
     } = owned::regenerate(
         &mut tx,
         db.backend(),
-        &actor(&who, &client),
+        &Actor::of(&who, &client),
         &id,
         r.grace_seconds.unwrap_or(0),
     )
@@ -298,13 +294,7 @@ async fn key_usage(
             "days: expected 1 to 366, got {days}"
         )));
     }
-    let mut conn = api
-        .accounts
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(DomainError::from)?;
+    let mut conn = api.conn().await?;
     let key = owned::get(&mut conn, &who.developer.id, &id).await?;
     drop(conn);
     let stats = usage::key_usage(

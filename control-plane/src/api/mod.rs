@@ -90,6 +90,29 @@ where
 /// The shared [`ApiState`], taken from the request's extensions.
 pub struct Api(pub Arc<ApiState>);
 
+/// A comma-separated query value (`?type=a,b`) as its non-empty items.
+pub(crate) fn comma_list(raw: Option<String>) -> Vec<String> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+impl ApiState {
+    /// A connection from the pool, for a handler's reads.
+    pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, ApiFailure> {
+        Ok(self
+            .accounts
+            .db()
+            .pool()
+            .acquire()
+            .await
+            .map_err(crate::error::DomainError::from)?)
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Api {
     type Rejection = ApiFailure;
 

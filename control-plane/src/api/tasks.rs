@@ -69,13 +69,7 @@ async fn file_content(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiFailure> {
-    let mut c = api
-        .accounts
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(DomainError::from)?;
+    let mut c = api.conn().await?;
     let meta = files::get(&mut c, &who.developer.id, &id).await?;
     let data = files::content(&mut c, &meta.id).await?;
     Ok(super::files::download(&meta, data))
@@ -172,13 +166,7 @@ async fn list(
     if !(1..=100).contains(&limit) {
         return Err(ApiFailure::invalid("limit: expected 1 to 100"));
     }
-    let mut c = api
-        .accounts
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(DomainError::from)?;
+    let mut c = api.conn().await?;
     let mut all = tasks::list(
         &mut c,
         &who.developer.id,
@@ -202,13 +190,7 @@ async fn show(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiFailure> {
-    let mut c = api
-        .accounts
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(DomainError::from)?;
+    let mut c = api.conn().await?;
     let t = tasks::get(&mut c, &who.developer.id, &id).await?;
     Ok(Json(task_json(&mut c, &t).await?))
 }
@@ -250,13 +232,7 @@ async fn results(
     if !(1..=500).contains(&limit) {
         return Err(ApiFailure::invalid("limit: expected 1 to 500"));
     }
-    let mut c = api
-        .accounts
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(DomainError::from)?;
+    let mut c = api.conn().await?;
     let t = tasks::get(&mut c, &who.developer.id, &id).await?;
     let Some(batch_id) = &t.batch_id else {
         return Ok(Json(json!({"data": [], "has_more": false})));
@@ -308,13 +284,7 @@ async fn download(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiFailure> {
-    let mut c = api
-        .accounts
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(DomainError::from)?;
+    let mut c = api.conn().await?;
     let t = tasks::get(&mut c, &who.developer.id, &id).await?;
     let Some(file_id) = &t.result_file_id else {
         return Err(ApiFailure::new(

@@ -43,16 +43,6 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api/v1/developer/webhook-deliveries/{id}", get(delivery))
 }
 
-async fn conn(api: &super::ApiState) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, ApiFailure> {
-    Ok(api
-        .accounts
-        .db()
-        .pool()
-        .acquire()
-        .await
-        .map_err(DomainError::from)?)
-}
-
 /// Checks an endpoint URL: its form ([`safety::check_url`]) and, for a host
 /// name, that it resolves — to at least one public address unless private
 /// networks are allowed. Returns the normalized URL.
@@ -86,7 +76,7 @@ async fn checked_url(raw: &str, allow_private: bool) -> Result<String, ApiFailur
 
 /// `GET /api/v1/developer/webhooks` → `{"data": [ENDPOINT…]}`, newest first.
 async fn list(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Value>, ApiFailure> {
-    let mut c = conn(&api).await?;
+    let mut c = api.conn().await?;
     let sealer = api.webhooks.sealer();
     let all = endpoints::list(&mut c, &who.developer.id).await?;
     Ok(Json(json!({
@@ -123,7 +113,7 @@ async fn create(
     let secret = api.sealing_secret.as_slice();
     if let Some(k) = &idem_key {
         // Answer a retry before checking the URL again (DNS may have changed).
-        let mut c = conn(&api).await?;
+        let mut c = api.conn().await?;
         match idempotency::lookup(&mut c, secret, dev, k, &hash).await? {
             Lookup::New => {}
             Lookup::Replay { status, body } => return Ok(idempotent::replayed(status, body)),
@@ -159,7 +149,7 @@ async fn create(
             Err(DomainError::Database(e)) if is_unique_violation(&e) => {
                 // A concurrent request with the same key won: answer as it did.
                 drop(tx);
-                let mut c = conn(&api).await?;
+                let mut c = api.conn().await?;
                 return match idempotency::lookup(&mut c, secret, dev, k, &hash).await? {
                     Lookup::Replay { status, body } => Ok(idempotent::replayed(status, body)),
                     _ => Err(idempotent::conflict()),
@@ -178,7 +168,7 @@ async fn show(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiFailure> {
-    let mut c = conn(&api).await?;
+    let mut c = api.conn().await?;
     let e = endpoints::get(&mut c, &who.developer.id, &id).await?;
     Ok(Json(e.to_json(api.webhooks.sealer())))
 }
@@ -202,7 +192,7 @@ async fn update(
 ) -> Result<Json<Value>, ApiFailure> {
     {
         // 404 before judging the body.
-        let mut c = conn(&api).await?;
+        let mut c = api.conn().await?;
         endpoints::get(&mut c, &who.developer.id, &id).await?;
     }
     let url = match &r.url {
@@ -253,7 +243,7 @@ async fn secret(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiFailure> {
-    let mut c = conn(&api).await?;
+    let mut c = api.conn().await?;
     let s = endpoints::secret(&mut c, api.webhooks.sealer(), &who.developer.id, &id).await?;
     Ok(idempotent::no_store(
         StatusCode::OK,
@@ -360,7 +350,7 @@ async fn test_send(
         .map_err(DomainError::from)?;
     tx.commit().await.map_err(DomainError::from)?;
     let attempt = api.webhooks.attempt_now(&delivery_id).await?;
-    let mut c = conn(&api).await?;
+    let mut c = api.conn().await?;
     let d = queries::get_delivery(&mut c, dev, &delivery_id).await?;
     Ok(Json(json!({
         "delivery": d,
@@ -410,7 +400,7 @@ async fn deliveries(
         limit: limit_of(q.limit)?,
         starting_after: q.starting_after.filter(|s| !s.is_empty()),
     };
-    let mut c = conn(&api).await?;
+    let mut c = api.conn().await?;
     endpoints::get(&mut c, &who.developer.id, &id).await?;
     let page = queries::list_deliveries(&mut c, &who.developer.id, &id, &filter).await?;
     Ok(Json(json!({"data": page.data, "has_more": page.has_more})))
@@ -422,7 +412,7 @@ async fn delivery(
     AuthUser(who): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiFailure> {
-    let mut c = conn(&api).await?;
+    let mut c = api.conn().await?;
     let mut d = queries::get_delivery(&mut c, &who.developer.id, &id).await?;
     let attempts = queries::attempts(&mut c, &id).await?;
     if let Some(obj) = d.as_object_mut() {

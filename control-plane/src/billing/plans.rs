@@ -93,6 +93,8 @@ pub struct Plan {
     pub overage: Overage,
     /// Open to self-service.
     pub public: bool,
+    /// Display order.
+    pub sort_order: i64,
 }
 
 impl Plan {
@@ -115,7 +117,7 @@ fn positive(v: i64) -> Option<i64> {
 }
 
 const PLAN_COLUMNS: &str = "id, name, price_nanos, included_tokens, requests_per_minute, \
-     token_quota_monthly, overage, public";
+     token_quota_monthly, overage, public, sort_order";
 
 fn plan_from_row(r: &AnyRow) -> DomainResult<Plan> {
     let overage: String = r.try_get("overage")?;
@@ -129,6 +131,7 @@ fn plan_from_row(r: &AnyRow) -> DomainResult<Plan> {
         overage: Overage::parse(&overage)
             .ok_or_else(|| DomainError::Internal(format!("plan overage '{overage}'")))?,
         public: get_bool(r, "public")?,
+        sort_order: r.try_get("sort_order")?,
     })
 }
 
@@ -196,7 +199,7 @@ fn count(field: &str, v: i64) -> DomainResult<i64> {
 }
 
 /// `plan` with `input` applied and checked.
-fn apply(mut plan: Plan, sort: &mut i64, input: &PlanInput) -> DomainResult<Plan> {
+fn apply(mut plan: Plan, input: &PlanInput) -> DomainResult<Plan> {
     if let Some(n) = &input.name {
         let n = n.trim();
         if n.is_empty() || n.chars().count() > 80 {
@@ -225,7 +228,7 @@ fn apply(mut plan: Plan, sort: &mut i64, input: &PlanInput) -> DomainResult<Plan
         plan.public = p;
     }
     if let Some(o) = input.sort_order {
-        *sort = o;
+        plan.sort_order = o;
     }
     Ok(plan)
 }
@@ -259,7 +262,6 @@ pub async fn create(conn: &mut AnyConnection, input: &PlanInput) -> DomainResult
     if exists {
         return Err(DomainError::Conflict(format!("plan '{id}' exists already")));
     }
-    let mut sort = 100;
     let plan = apply(
         Plan {
             id: id.to_string(),
@@ -270,8 +272,8 @@ pub async fn create(conn: &mut AnyConnection, input: &PlanInput) -> DomainResult
             token_quota_monthly: 0,
             overage: Overage::Prepaid,
             public: true,
+            sort_order: 100,
         },
-        &mut sort,
         input,
     )?;
     sqlx::query(
@@ -287,7 +289,7 @@ pub async fn create(conn: &mut AnyConnection, input: &PlanInput) -> DomainResult
     .bind(plan.token_quota_monthly)
     .bind(plan.overage.as_str())
     .bind(plan.public)
-    .bind(sort)
+    .bind(plan.sort_order)
     .bind(crate::db::now_ms())
     .execute(&mut *conn)
     .await?;
@@ -308,11 +310,7 @@ pub async fn update(
         return Err(DomainError::invalid("id: a plan's id cannot change"));
     }
     let before = get(conn, id).await?;
-    let mut sort: i64 = sqlx::query_scalar("SELECT sort_order FROM plans WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
-    let after = apply(before.clone(), &mut sort, input)?;
+    let after = apply(before.clone(), input)?;
     sqlx::query(
         "UPDATE plans SET name = $1, price_nanos = $2, included_tokens = $3, \
          requests_per_minute = $4, token_quota_monthly = $5, overage = $6, public = $7, \
@@ -325,7 +323,7 @@ pub async fn update(
     .bind(after.token_quota_monthly)
     .bind(after.overage.as_str())
     .bind(after.public)
-    .bind(sort)
+    .bind(after.sort_order)
     .bind(id)
     .execute(&mut *conn)
     .await?;
@@ -342,13 +340,9 @@ pub async fn update(
     Ok((before, after))
 }
 
-/// The operator's view of a plan: [`Plan::to_json`] with `public` and
-/// `sort_order`.
+/// The operator's view of a plan: [`Plan::to_json`] with `public`,
+/// `sort_order` and the number of subscribers.
 pub async fn admin_json(conn: &mut AnyConnection, plan: &Plan) -> DomainResult<Value> {
-    let sort: i64 = sqlx::query_scalar("SELECT sort_order FROM plans WHERE id = $1")
-        .bind(&plan.id)
-        .fetch_one(&mut *conn)
-        .await?;
     let subscribers: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM subscriptions WHERE plan_id = $1")
             .bind(&plan.id)
@@ -356,7 +350,7 @@ pub async fn admin_json(conn: &mut AnyConnection, plan: &Plan) -> DomainResult<V
             .await?;
     let mut v = plan.to_json();
     v["public"] = json!(plan.public);
-    v["sort_order"] = json!(sort);
+    v["sort_order"] = json!(plan.sort_order);
     v["subscribers"] = json!(subscribers);
     Ok(v)
 }

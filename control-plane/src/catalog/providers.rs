@@ -148,14 +148,15 @@ pub async fn resolve(conn: &mut AnyConnection, id_or_name: &str) -> DomainResult
     }
 }
 
+/// A provider's columns and whether it holds an upstream key (never the key).
+const LISTED: &str =
+    "SELECT id, name, kind, base_url, enabled, api_key <> '' AS has_key FROM providers";
+
 /// Every provider by name, each with whether it holds an upstream key.
 pub async fn list(conn: &mut AnyConnection) -> DomainResult<Vec<(Provider, bool)>> {
-    let rows = sqlx::query(
-        "SELECT id, name, kind, base_url, enabled, api_key <> '' AS has_key \
-         FROM providers ORDER BY name",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = sqlx::query(&format!("{LISTED} ORDER BY name"))
+        .fetch_all(&mut *conn)
+        .await?;
     rows.iter()
         .map(|r| Ok((from_row(r)?, get_bool(r, "has_key")?)))
         .collect()
@@ -174,14 +175,15 @@ pub struct ProviderChange {
 }
 
 /// Changes a provider (the caller audits it in the same transaction);
-/// gateways follow with the next snapshot. Returns it before and after.
+/// gateways follow with the next snapshot. Returns it before and after,
+/// and whether it holds an upstream key.
 pub async fn update(
     conn: &mut AnyConnection,
     backend: db::Backend,
     id: &str,
     change: &ProviderChange,
-) -> DomainResult<(Provider, Provider)> {
-    let row = sqlx::query("SELECT id, name, kind, base_url, enabled FROM providers WHERE id = $1")
+) -> DomainResult<(Provider, Provider, bool)> {
+    let row = sqlx::query(&format!("{LISTED} WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -221,5 +223,5 @@ pub async fn update(
     .execute(&mut *conn)
     .await?;
     db::record_change(conn, backend, Entity::Catalog, id).await?;
-    Ok((before, after))
+    Ok((before, after, get_bool(&row, "has_key")?))
 }

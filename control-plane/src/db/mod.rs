@@ -280,12 +280,17 @@ pub fn value_tuples(rows: usize, cols: usize, backend: Backend) -> String {
 /// gets anonymous ones).
 pub fn placeholders(first: usize, n: usize, backend: Backend) -> String {
     (first..first + n)
-        .map(|i| match backend {
-            Backend::Sqlite => "?".to_string(),
-            Backend::Postgres => format!("${i}"),
-        })
+        .map(|i| placeholder(i, backend))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The `i`-th (from 1) bound value's placeholder: `?` (SQLite) or `$i`.
+pub fn placeholder(i: usize, backend: Backend) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_string(),
+        Backend::Postgres => format!("${i}"),
+    }
 }
 
 /// Now, unix milliseconds.

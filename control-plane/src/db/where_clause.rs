@@ -70,4 +70,32 @@ impl Where {
         }
         Ok(q.fetch_all(&mut *conn).await?)
     }
+
+    /// A page of a list whose time-ordered ids sort newest first: the
+    /// `limit` rows after the id `starting_after` (older ones), by
+    /// `id_column` descending, each mapped, and whether more follow.
+    pub async fn page<T>(
+        mut self,
+        conn: &mut AnyConnection,
+        id_column: &str,
+        starting_after: Option<&str>,
+        limit: i64,
+        each: impl Fn(&AnyRow) -> DomainResult<T>,
+    ) -> DomainResult<(Vec<T>, bool)> {
+        if let Some(after) = starting_after {
+            self.text(&format!(" AND {id_column} < ?"), after.to_string());
+        }
+        let tail = format!(
+            " ORDER BY {id_column} DESC LIMIT {}",
+            limit.saturating_add(1)
+        );
+        let rows = self.fetch(conn, &tail).await?;
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let data = rows
+            .iter()
+            .take(limit)
+            .map(each)
+            .collect::<DomainResult<Vec<T>>>()?;
+        Ok((data, rows.len() > limit))
+    }
 }

@@ -90,30 +90,11 @@ pub async fn list_events(
     if let Some(u) = f.until_ms {
         w.int(" AND created_at_ms < ?", u);
     }
-    if let Some(after) = &f.starting_after {
-        w.text(" AND id < ?", after.clone());
-    }
-    let rows = w
-        .fetch(
-            conn,
-            &format!(" ORDER BY id DESC LIMIT {}", f.limit.saturating_add(1)),
-        )
+    let (data, has_more) = w
+        .page(conn, "id", f.starting_after.as_deref(), f.limit, |r| {
+            Ok(event_from_row(r)?.to_json())
+        })
         .await?;
-    page(rows, f.limit, |r| Ok(event_from_row(r)?.to_json()))
-}
-
-fn page(
-    rows: Vec<AnyRow>,
-    limit: i64,
-    each: impl Fn(&AnyRow) -> DomainResult<Value>,
-) -> DomainResult<Page> {
-    let limit = usize::try_from(limit).unwrap_or(0);
-    let has_more = rows.len() > limit;
-    let data = rows
-        .iter()
-        .take(limit)
-        .map(each)
-        .collect::<DomainResult<Vec<_>>>()?;
     Ok(Page { data, has_more })
 }
 
@@ -237,16 +218,16 @@ pub async fn list_deliveries(
     if let Some(t) = &f.event_type {
         w.text(" AND event_type = ?", t.clone());
     }
-    if let Some(after) = &f.starting_after {
-        w.text(" AND id < ?", after.clone());
-    }
-    let rows = w
-        .fetch(
+    let (data, has_more) = w
+        .page(
             conn,
-            &format!(" ORDER BY id DESC LIMIT {}", f.limit.saturating_add(1)),
+            "id",
+            f.starting_after.as_deref(),
+            f.limit,
+            delivery_json,
         )
         .await?;
-    page(rows, f.limit, delivery_json)
+    Ok(Page { data, has_more })
 }
 
 /// One delivery as the API shows it (without attempts).

@@ -100,6 +100,20 @@ fn limit_u32(limit: u64) -> NonZeroU32 {
     NonZeroU32::new(u32::try_from(limit).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN)
 }
 
+/// A check's cost in cells (at least one).
+fn cells(check: &RateCheck) -> u32 {
+    u32::try_from(check.cost).unwrap_or(u32::MAX).max(1)
+}
+
+/// What a limiter answers for some cells.
+type Taken = Result<
+    Result<
+        governor::middleware::StateSnapshot,
+        governor::NotUntil<<DefaultClock as Clock>::Instant>,
+    >,
+    governor::InsufficientCapacity,
+>;
+
 /// Time one cell of a limit takes to come back.
 fn interval(limit: NonZeroU32) -> Duration {
     WINDOW / limit.get()
@@ -121,8 +135,7 @@ impl LocalLimits {
 
     fn refund_one(&self, check: &RateCheck) {
         let limit = limit_u32(check.limit);
-        let cost = u32::try_from(check.cost).unwrap_or(u32::MAX).max(1);
-        let nanos = interval(limit).as_nanos() as u64 * u64::from(cost);
+        let nanos = interval(limit).as_nanos() as u64 * u64::from(cells(check));
         if let Some(entry) = self.limiters.get(&(check.kind, limit.get())) {
             entry.1.refund(&check.bucket(), nanos);
         }
@@ -133,11 +146,7 @@ impl LocalLimits {
         let mut states = Vec::with_capacity(checks.len());
         for (index, check) in checks.iter().enumerate() {
             let limit = limit_u32(check.limit);
-            let limiter = self.limiter(check.kind, limit);
-            let cost = u32::try_from(check.cost).unwrap_or(u32::MAX).max(1);
-            let n = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
-            let outcome = limiter.check_key_n(&check.bucket(), n);
-            let refused = match outcome {
+            let refused = match self.take(check, limit) {
                 Ok(Ok(snapshot)) => {
                     let remaining = u64::from(snapshot.remaining_burst_capacity());
                     let used = u64::from(limit.get()).saturating_sub(remaining);
@@ -156,7 +165,7 @@ impl LocalLimits {
                         state: RateState {
                             limit: check.limit,
                             remaining: 0,
-                            reset: wait + interval(limit) * cost,
+                            reset: wait + interval(limit) * cells(check),
                         },
                     }
                 }
@@ -174,13 +183,15 @@ impl LocalLimits {
     /// over from there; a check already over its limit here counts nothing.
     pub fn shadow_admit(&self, checks: &[RateCheck]) {
         for check in checks {
-            let limit = limit_u32(check.limit);
-            let cost = u32::try_from(check.cost).unwrap_or(u32::MAX).max(1);
-            let n = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
-            let _ = self
-                .limiter(check.kind, limit)
-                .check_key_n(&check.bucket(), n);
+            let _ = self.take(check, limit_u32(check.limit));
         }
+    }
+
+    /// Takes a check's cells from its limiter, if they are there.
+    fn take(&self, check: &RateCheck, limit: NonZeroU32) -> Taken {
+        let n = NonZeroU32::new(cells(check)).unwrap_or(NonZeroU32::MIN);
+        self.limiter(check.kind, limit)
+            .check_key_n(&check.bucket(), n)
     }
 
     /// Gives back checks that passed (the request was refused later).
