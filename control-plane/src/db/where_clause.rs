@@ -59,7 +59,7 @@ impl Where {
             .push_str(&format!(" AND {column} IN ({})", parts.join(", ")));
     }
 
-    pub async fn fetch(self, conn: &mut AnyConnection, tail: &str) -> DomainResult<Vec<AnyRow>> {
+    async fn fetch(self, conn: &mut AnyConnection, tail: &str) -> DomainResult<Vec<AnyRow>> {
         let sql = format!("{}{tail}", self.sql);
         let mut q = sqlx::query(&sql);
         for b in self.binds {
