@@ -731,21 +731,25 @@ pub async fn developer_entry(
     conn: &mut AnyConnection,
     id: &str,
 ) -> DomainResult<Option<DeveloperEntry>> {
-    let row = sqlx::query(
-        "SELECT id, is_active, api_rate_limit, api_quota_limit FROM developers WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row = sqlx::query(&format!("{ENTRY_COLUMNS} WHERE d.id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
     row.as_ref().map(entry_from_row).transpose()
 }
 
-/// A [`DeveloperEntry`] from `id, is_active, api_rate_limit, api_quota_limit`;
-/// a limit of 0 or less is unlimited (`None`).
+/// What a [`DeveloperEntry`] is read from (`developers d`).
+const ENTRY_COLUMNS: &str = "SELECT d.id, d.is_active, d.api_rate_limit, d.api_quota_limit, \
+     (SELECT s.plan_id FROM subscriptions s WHERE s.developer_id = d.id) AS plan_id \
+     FROM developers d";
+
+/// A [`DeveloperEntry`] from [`ENTRY_COLUMNS`]; a limit of 0 or less is
+/// unlimited (`None`).
 fn entry_from_row(r: &AnyRow) -> DomainResult<DeveloperEntry> {
     Ok(DeveloperEntry {
         id: r.try_get("id")?,
         active: get_bool(r, "is_active")?,
+        plan_id: r.try_get("plan_id")?,
         requests_per_minute: keys::account_limit(r.try_get("api_rate_limit")?),
         token_quota_monthly: keys::account_limit(r.try_get("api_quota_limit")?),
         funds: None,
@@ -755,12 +759,10 @@ fn entry_from_row(r: &AnyRow) -> DomainResult<DeveloperEntry> {
 
 /// Every developer owning a key that can authenticate (the snapshot's list).
 pub async fn key_owner_entries(conn: &mut AnyConnection) -> DomainResult<Vec<DeveloperEntry>> {
-    let rows = sqlx::query(
-        "SELECT d.id, d.is_active, d.api_rate_limit, d.api_quota_limit FROM developers d \
-         WHERE EXISTS (SELECT 1 FROM api_keys k \
-                       WHERE k.developer_id = d.id AND k.enabled AND k.deleted_at IS NULL) \
-         ORDER BY d.id",
-    )
+    let rows = sqlx::query(&format!(
+        "{ENTRY_COLUMNS} WHERE EXISTS (SELECT 1 FROM api_keys k \
+         WHERE k.developer_id = d.id AND k.enabled AND k.deleted_at IS NULL) ORDER BY d.id"
+    ))
     .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(entry_from_row).collect()

@@ -28,7 +28,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 const MAX_CHANGED_ENTITIES: usize = 10_000;
 
 /// The full configuration at the current version.
-pub async fn snapshot(db: &Db) -> DomainResult<Snapshot> {
+pub async fn snapshot(db: &Db, vault: &catalog::KeyVault) -> DomainResult<Snapshot> {
     let mut conn = db.pool().acquire().await?;
     // Version first: data read afterwards may include newer changes, which
     // the gateway then simply receives again. The other order could skip one.
@@ -42,7 +42,7 @@ pub async fn snapshot(db: &Db) -> DomainResult<Snapshot> {
         version,
         keys,
         developers,
-        catalog: catalog::gateway_catalog(&mut conn).await?,
+        catalog: catalog::gateway_catalog(&mut conn, vault).await?,
         usage,
     })
 }
@@ -267,7 +267,12 @@ pub async fn version(db: &Db) -> DomainResult<i64> {
 /// before), as current state: keys that can still authenticate are
 /// upserted (with their owners), others removed; developers upserted; the
 /// whole catalog when any part of it changed.
-pub async fn changes(db: &Db, since: i64, upto: i64) -> DomainResult<Changes> {
+pub async fn changes(
+    db: &Db,
+    vault: &catalog::KeyVault,
+    since: i64,
+    upto: i64,
+) -> DomainResult<Changes> {
     let mut conn = db.pool().acquire().await?;
     let rows = sqlx::query(
         "SELECT DISTINCT entity, entity_id FROM config_changes WHERE seq > $1 AND seq <= $2",
@@ -319,7 +324,7 @@ pub async fn changes(db: &Db, since: i64, upto: i64) -> DomainResult<Changes> {
         }
     }
     if catalog_changed {
-        out.catalog = Some(catalog::gateway_catalog(&mut conn).await?);
+        out.catalog = Some(catalog::gateway_catalog(&mut conn, vault).await?);
     }
     crate::billing::plans::fill_funds(&mut conn, &mut out.developers_upsert).await?;
     out.usage = changed_bases(

@@ -37,6 +37,8 @@ pub struct App {
     pub db: Db,
     /// Secret the internal API verifies signatures with.
     pub shared_secret: SharedSecret,
+    /// Opens upstream keys for the gateways' snapshot.
+    pub vault: crate::catalog::KeyVault,
     /// The gateway's public address (for pages).
     pub public_gateway_url: String,
     /// Metrics registry.
@@ -64,6 +66,7 @@ impl AppState {
         AppState::new(App {
             db,
             shared_secret: config.internal.shared_secret.clone(),
+            vault: crate::catalog::KeyVault::new(config.auth.token_secret.expose().as_bytes()),
             public_gateway_url: config.public.gateway_url.clone(),
             metrics,
             versions,

@@ -76,7 +76,7 @@ async fn require_signature(
 }
 
 async fn snapshot(State(state): State<AppState>) -> Result<Json<Snapshot>, ApiError> {
-    Ok(Json(gateway_feed::snapshot(&state.db).await?))
+    Ok(Json(gateway_feed::snapshot(&state.db, &state.vault).await?))
 }
 
 /// Query of the change stream.
@@ -136,7 +136,7 @@ async fn answer_now(state: &AppState, since: i64) -> Result<Option<Changes>, Api
     }
     if current > since {
         return Ok(Some(
-            gateway_feed::changes(&state.db, since, current).await?,
+            gateway_feed::changes(&state.db, &state.vault, since, current).await?,
         ));
     }
     Ok(None)

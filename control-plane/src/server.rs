@@ -53,6 +53,16 @@ impl Application {
         {
             tracing::info!(rows = n, "analytics rollups built from stored usage rows");
         }
+        let vault = crate::catalog::KeyVault::new(config.auth.token_secret.expose().as_bytes());
+        let sealed = crate::catalog::providers::seal_plaintext_keys(&db, &vault)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot seal stored upstream keys: {e}"))?;
+        if sealed > 0 {
+            tracing::info!(
+                providers = sealed,
+                "upstream keys stored in plain text are now sealed"
+            );
+        }
         let initial = gateway_feed::version(&db)
             .await
             .context("cannot read the configuration version")?;
@@ -104,6 +114,7 @@ impl Application {
             accounts,
             trusted_proxies: config.auth.trusted_networks(),
             sealing_secret: config.auth.token_secret.expose().as_bytes().to_vec(),
+            vault,
             webhooks: deliverer,
             email_delivers: config.email.mode == crate::config::EmailMode::Smtp,
         });

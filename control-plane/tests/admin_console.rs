@@ -18,7 +18,472 @@ on_selected_backend!(
     operators_create_and_change_plans,
     the_setup_checklist_follows_what_is_configured,
     operators_list_rename_and_disable_providers,
+    operators_add_rotate_and_test_providers_whose_keys_are_sealed_at_rest,
+    plaintext_upstream_keys_are_sealed_when_the_control_plane_starts,
+    operators_publish_models_to_plans_and_edit_their_deployments,
 );
+
+/// The catalog the gateways are fed.
+async fn fed_catalog(app: &TestApp) -> Value {
+    let resp = app.signed_get(aihub_contract::routes::SNAPSHOT).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.json::<Value>().await.unwrap()["catalog"].clone()
+}
+
+/// The stored `api_key` column of a provider.
+async fn stored_key(app: &TestApp, id: &str) -> String {
+    sqlx::query_scalar("SELECT api_key FROM providers WHERE id = $1")
+        .bind(id)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap()
+}
+
+/// The upstream key gateways are sent for provider `id`.
+fn fed_key(catalog: &Value, id: &str) -> String {
+    catalog["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .map(|p| p["api_key"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("provider {id} not fed: {catalog}"))
+}
+
+async fn operators_add_rotate_and_test_providers_whose_keys_are_sealed_at_rest(backend: Backend) {
+    use aihub_testkit::upstream::{StubConfig, StubUpstream};
+    let Some(app) = spawn_app_with(backend, |f| f).await else {
+        return;
+    };
+    let admin = operator_session(&app, "olive@example.com").await;
+    let stub = StubUpstream::start(StubConfig::named("primary")).unwrap();
+    let (status, p) = parts(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/admin/providers",
+            Some(&admin),
+            Some(json!({"name": "primary", "kind": "openai", "base_url": stub.base_url(), "api_key": "sk-first-key"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    assert_eq!(p["has_api_key"], true);
+    assert!(!p.to_string().contains("sk-first-key"));
+    let id = p["id"].as_str().unwrap().to_string();
+
+    // At rest the key is sealed; gateways get it opened.
+    let stored = stored_key(&app, &id).await;
+    assert!(stored.starts_with("sealed:v1:"), "{stored}");
+    assert!(!stored.contains("sk-first-key"));
+    assert_eq!(fed_key(&fed_catalog(&app).await, &id), "sk-first-key");
+
+    // Testing the connection uses the key the way gateways do.
+    let test_path = format!("/api/v1/admin/providers/{id}/test");
+    let (status, probe) =
+        parts(call(&app, Method::POST, &test_path, Some(&admin), None).await).await;
+    assert_eq!(status, StatusCode::OK, "{probe}");
+    assert_eq!(probe["ok"], true, "{probe}");
+    assert_eq!(probe["status"], 200);
+    assert!(probe["models"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("gpt-4o")));
+    let seen = stub.last_request().unwrap();
+    assert_eq!(seen.header("authorization"), Some("Bearer sk-first-key"));
+
+    // Rotation: the new key is sealed, fed and used; the log says only
+    // that the key was set.
+    let path = format!("/api/v1/admin/providers/{id}");
+    let (status, body) = parts(
+        call(
+            &app,
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(json!({"api_key": "sk-second-key"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(fed_key(&fed_catalog(&app).await, &id), "sk-second-key");
+    parts(call(&app, Method::POST, &test_path, Some(&admin), None).await).await;
+    let seen = stub.last_request().unwrap();
+    assert_eq!(seen.header("authorization"), Some("Bearer sk-second-key"));
+    let log = get(
+        &app,
+        &format!("/api/v1/admin/audit-log?target_id={id}"),
+        &admin,
+    )
+    .await;
+    let actions: Vec<&str> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["provider.updated", "provider.created"]);
+    assert_eq!(log["data"][0]["details"]["api_key"], "set");
+    assert!(!log.to_string().contains("sk-first-key"), "{log}");
+    assert!(!log.to_string().contains("sk-second-key"), "{log}");
+
+    // A refusing provider and an unreachable one are reported, not errors.
+    stub.set_fail_status(Some(401));
+    let (_, probe) = parts(call(&app, Method::POST, &test_path, Some(&admin), None).await).await;
+    assert_eq!(
+        (probe["ok"].clone(), probe["status"].clone()),
+        (json!(false), json!(401))
+    );
+    assert!(probe["error"].as_str().unwrap().contains("401"), "{probe}");
+    let (status, dead) = parts(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/admin/providers",
+            Some(&admin),
+            Some(json!({"name": "dead", "kind": "anthropic", "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-ant"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{dead}");
+    let dead_id = dead["id"].as_str().unwrap().to_string();
+    let (_, probe) = parts(
+        call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/admin/providers/{dead_id}/test"),
+            Some(&admin),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(probe["ok"], false);
+    assert_eq!(probe["status"], Value::Null);
+    assert!(
+        probe["error"].as_str().unwrap().contains("cannot reach"),
+        "{probe}"
+    );
+
+    // A sealed key copied to another provider's row does not open there:
+    // that provider is fed no key, the others keep theirs.
+    sqlx::query("UPDATE providers SET api_key = $1 WHERE id = $2")
+        .bind(stored_key(&app, &id).await)
+        .bind(&dead_id)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    let catalog = fed_catalog(&app).await;
+    assert_eq!(fed_key(&catalog, &dead_id), "");
+    assert_eq!(fed_key(&catalog, &id), "sk-second-key");
+
+    // Bad input.
+    for (body, status) in [
+        (
+            json!({"name": "x", "kind": "grpc", "base_url": "https://a.example/v1"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"name": "primary", "kind": "openai", "base_url": "https://a.example/v1"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({"name": "y", "kind": "openai"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (got, err) = parts(
+            call(
+                &app,
+                Method::POST,
+                "/api/v1/admin/providers",
+                Some(&admin),
+                Some(body),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(got, status, "{err}");
+    }
+    let listed = get(&app, "/api/v1/admin/providers", &admin).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2);
+    let (got, _) = parts(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/admin/providers/prov_nope/test",
+            Some(&admin),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(got, StatusCode::NOT_FOUND);
+    stub.stop();
+    app.stop().await;
+}
+
+async fn plaintext_upstream_keys_are_sealed_when_the_control_plane_starts(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |f| f).await else {
+        return;
+    };
+    // As a version before sealing stored it.
+    sqlx::query(
+        "INSERT INTO providers (id, name, kind, base_url, api_key, enabled, created_at, updated_at) \
+         VALUES ('prov_old', 'old', 'openai', 'https://api.example.com/v1', 'sk-plain-old', TRUE, 1, 1)",
+    )
+    .execute(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        fed_key(&fed_catalog(&app).await, "prov_old"),
+        "sk-plain-old"
+    );
+    let database = app.shutdown().await;
+    let app = common::start_on(database, |f| f).await;
+    let stored = stored_key(&app, "prov_old").await;
+    assert!(stored.starts_with("sealed:v1:"), "{stored}");
+    assert!(!stored.contains("sk-plain-old"));
+    assert_eq!(
+        fed_key(&fed_catalog(&app).await, "prov_old"),
+        "sk-plain-old"
+    );
+    app.stop().await;
+}
+
+async fn operators_publish_models_to_plans_and_edit_their_deployments(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |f| f).await else {
+        return;
+    };
+    let admin = operator_session(&app, "olive@example.com").await;
+    let send = |method: Method, path: String, body: Option<Value>| {
+        let app = &app;
+        let admin = admin.clone();
+        async move { parts(call(app, method, &path, Some(&admin), body).await).await }
+    };
+    let (_, p) = send(
+        Method::POST,
+        "/api/v1/admin/providers".into(),
+        Some(
+            json!({"name": "primary", "kind": "openai", "base_url": "https://api.example.com/v1"}),
+        ),
+    )
+    .await;
+    let provider = p["id"].as_str().unwrap().to_string();
+
+    let (status, m) = send(
+        Method::POST,
+        "/api/v1/admin/models".into(),
+        Some(json!({"name": "gpt-4o", "prices": {"input_per_million": "2.50", "output_per_million": "10"}, "plans": ["pro"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{m}");
+    assert_eq!(m["prices"]["cached_per_million"], "2.5");
+    assert_eq!(m["plans"], json!(["pro"]));
+    assert_eq!(m["deployments"], json!([]));
+    let model = m["id"].as_str().unwrap().to_string();
+    // Gateways know it, with nowhere to send it yet (they answer 503).
+    let fed = fed_catalog(&app).await;
+    assert_eq!(fed["models"][0]["deployments"], json!([]), "{fed}");
+
+    let (status, m) = send(
+        Method::POST,
+        format!("/api/v1/admin/models/{model}/deployments"),
+        Some(json!({"provider_id": provider, "upstream_model": "gpt-4o-2024-08-06", "weight": 3,
+                    "timeout_ms": 30000, "upstream_prices": {"input_per_million": "1.25", "output_per_million": "5"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{m}");
+    let d = &m["deployments"][0];
+    assert_eq!(
+        (
+            d["upstream_model"].clone(),
+            d["weight"].clone(),
+            d["timeout_ms"].clone(),
+            d["priority"].clone()
+        ),
+        (json!("gpt-4o-2024-08-06"), json!(3), json!(30000), json!(0))
+    );
+    assert_eq!(d["upstream_prices"]["input_per_million"], "1.25");
+    let dep = d["id"].as_str().unwrap().to_string();
+    let fed = fed_catalog(&app).await;
+    assert_eq!(fed["models"][0]["name"], "gpt-4o");
+    assert_eq!(fed["models"][0]["plans"], json!(["pro"]));
+    assert_eq!(
+        fed["models"][0]["deployments"][0]["upstream_model"],
+        "gpt-4o-2024-08-06"
+    );
+
+    // A fallback on the same provider, then the first one disabled: the
+    // gateways route to the fallback only.
+    let (status, m) = send(
+        Method::POST,
+        format!("/api/v1/admin/models/{model}/deployments"),
+        Some(json!({"provider_id": "primary", "priority": 1})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{m}");
+    assert_eq!(m["deployments"][1]["upstream_model"], "gpt-4o");
+    let (status, m) = send(
+        Method::PATCH,
+        format!("/api/v1/admin/deployments/{dep}"),
+        Some(json!({"enabled": false, "weight": 5})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{m}");
+    assert_eq!(
+        (
+            m["deployments"][0]["enabled"].clone(),
+            m["deployments"][0]["weight"].clone()
+        ),
+        (json!(false), json!(5))
+    );
+    let fed = fed_catalog(&app).await;
+    let fed_deps = fed["models"][0]["deployments"].as_array().unwrap();
+    assert_eq!(fed_deps.len(), 1);
+    assert_eq!(fed_deps[0]["upstream_model"], "gpt-4o");
+
+    // Offered to every plan again, repriced.
+    let (status, m) = send(
+        Method::PATCH,
+        format!("/api/v1/admin/models/{model}"),
+        Some(json!({"plans": [], "prices": {"input_per_million": "3", "output_per_million": "12", "cached_per_million": "1.5"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{m}");
+    let fed = fed_catalog(&app).await;
+    assert!(fed["models"][0].get("plans").is_none(), "{fed}");
+    assert_eq!(fed["models"][0]["prices"]["output_per_million"], "12");
+
+    // Bad input changes nothing.
+    let before = get(&app, "/api/v1/admin/models", &admin).await;
+    for (method, path, body, want) in [
+        (
+            Method::POST,
+            "/api/v1/admin/models".to_string(),
+            json!({"name": "gpt-4o"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            Method::POST,
+            "/api/v1/admin/models".to_string(),
+            json!({"name": "x", "plans": ["nope"]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/api/v1/admin/models".to_string(),
+            json!({"prices": {"input_per_million": "1", "output_per_million": "1"}}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/admin/models/{model}"),
+            json!({"prices": {"input_per_million": "-1", "output_per_million": "1"}}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/admin/models/{model}"),
+            json!({"plans": ["pro", "nope"]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/admin/models/{model}"),
+            json!({"colour": "red"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/admin/models/mdl_nope".to_string(),
+            json!({"enabled": false}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/admin/deployments/{dep}"),
+            json!({"weight": 2_000_000}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/admin/deployments/{dep}"),
+            json!({"timeout_ms": 0}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/admin/deployments/{dep}"),
+            json!({"provider_id": "primary"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/admin/deployments/{dep}"),
+            json!({"upstream_model": "gpt-4o"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/admin/models/{model}/deployments"),
+            json!({"provider_id": "prov_nope"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/admin/models/{model}/deployments"),
+            json!({"weight": 1}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (got, err) = send(method, path.clone(), Some(body)).await;
+        assert_eq!(got, want, "{path}: {err}");
+    }
+    assert_eq!(get(&app, "/api/v1/admin/models", &admin).await, before);
+
+    // Deleted: gone from the model and from the gateways.
+    let (status, m) = send(
+        Method::DELETE,
+        format!("/api/v1/admin/deployments/{dep}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{m}");
+    assert_eq!(m["deployments"].as_array().unwrap().len(), 1);
+    let (status, _) = send(
+        Method::DELETE,
+        format!("/api/v1/admin/deployments/{dep}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let log = get(&app, "/api/v1/admin/audit-log?action=model.created,model.updated,deployment.created,deployment.updated,deployment.deleted", &admin).await;
+    let actions: Vec<&str> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "deployment.deleted",
+            "model.updated",
+            "deployment.updated",
+            "deployment.created",
+            "deployment.created",
+            "model.created"
+        ]
+    );
+    assert_eq!(log["data"][1]["details"]["before"]["plans"], json!(["pro"]));
+    assert_eq!(log["data"][1]["details"]["after"]["plans"], json!([]));
+    app.stop().await;
+}
 
 async fn get(app: &TestApp, path: &str, token: &str) -> Value {
     let (status, body) = parts(call(app, Method::GET, path, Some(token), None).await).await;
@@ -508,6 +973,7 @@ async fn the_setup_checklist_follows_what_is_configured(backend: Backend) {
     assert_eq!(steps(&fresh), want(false, false));
     catalog::add_provider(
         &app.db,
+        &common::vault(),
         NewProvider {
             name: "openai".into(),
             kind: ProviderKind::Openai,
@@ -576,6 +1042,7 @@ async fn operators_list_rename_and_disable_providers(backend: Backend) {
     for (name, key) in [("openai", "sk-upstream-secret"), ("local-vllm", "")] {
         let p = catalog::add_provider(
             &app.db,
+            &common::vault(),
             NewProvider {
                 name: name.into(),
                 kind: ProviderKind::Openai,
@@ -635,7 +1102,8 @@ async fn operators_list_rename_and_disable_providers(backend: Backend) {
     for (body, status) in [
         (json!({"base_url": "ftp://x"}), StatusCode::BAD_REQUEST),
         (json!({"name": "no spaces"}), StatusCode::BAD_REQUEST),
-        (json!({"api_key": "sk-new"}), StatusCode::BAD_REQUEST),
+        (json!({"api_key": "sk\nnew"}), StatusCode::BAD_REQUEST),
+        (json!({"kind": "anthropic"}), StatusCode::BAD_REQUEST),
         (json!({"name": "local-vllm"}), StatusCode::CONFLICT),
     ] {
         let (got, err) =

@@ -741,6 +741,7 @@ async fn analytics_parameters_are_checked_and_admin_routes_need_an_operator(back
     use aihub_control_plane::catalog::{self, NewDeployment, NewProvider};
     catalog::add_provider(
         &app.db,
+        &common::vault(),
         NewProvider {
             name: "openai".into(),
             kind: ProviderKind::Openai,

@@ -31,6 +31,7 @@ fn aihub(db_url: &str, cwd: &std::path::Path) -> Command {
         }
     }
     cmd.env("AIHUB_DATABASE__URL", db_url)
+        .env("AIHUB_AUTH__TOKEN_SECRET", common::TOKEN_SECRET)
         .current_dir(cwd)
         .kill_on_drop(true);
     cmd
@@ -120,7 +121,7 @@ async fn creates_a_developer_and_a_key_with_json_output(backend: Backend) {
 
     // The stored key is the one printed, by hash only.
     let db = Db::connect(&database.config().database).await.unwrap();
-    let snap = gateway_feed::snapshot(&db).await.unwrap();
+    let snap = gateway_feed::snapshot(&db, &common::vault()).await.unwrap();
     assert_eq!(snap.keys.len(), 1);
     assert_eq!(snap.keys[0].hash, aihub_contract::keys::hash(&secret));
     db.close().await;
@@ -307,7 +308,7 @@ async fn operator_provider_and_model_commands(backend: Backend) {
 
     // The upstream key reached the snapshot (and only the snapshot).
     let db = Db::connect(&database.config().database).await.unwrap();
-    let snap = gateway_feed::snapshot(&db).await.unwrap();
+    let snap = gateway_feed::snapshot(&db, &common::vault()).await.unwrap();
     assert_eq!(snap.catalog.providers[0].api_key, "sk-from-env");
     db.close().await;
 
@@ -352,6 +353,38 @@ async fn operator_provider_and_model_commands(backend: Backend) {
     )
     .await;
     assert!(err.contains("already exists"), "{err}");
+
+    // Without the control plane's secret the key could not be opened by
+    // it: refused, nothing written, no secret made up.
+    let dir = tempfile::tempdir().unwrap();
+    let out = aihub(url, dir.path())
+        .env_remove("AIHUB_AUTH__TOKEN_SECRET")
+        .args([
+            "admin",
+            "add-provider",
+            "--name",
+            "other",
+            "--kind",
+            "openai",
+            "--base-url",
+            "https://api.example.com/v1",
+            "--api-key",
+            "sk-x",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("AIHUB_AUTH__TOKEN_SECRET"), "{err}");
+    assert!(!dir.path().join("data").exists());
+    let db = Db::connect(&database.config().database).await.unwrap();
+    let others: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM providers WHERE name = 'other'")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(others, 0);
+    db.close().await;
 }
 
 async fn a_key_disabled_by_the_cli_reaches_a_running_control_plane(backend: Backend) {

@@ -138,13 +138,19 @@ async fn duplicates_and_unknown_references_write_nothing(backend: Backend) {
         base_url: "https://api.openai.com/v1".into(),
         api_key: "sk-x".into(),
     };
-    catalog::add_provider(&db, provider()).await.unwrap();
-    let err = catalog::add_provider(&db, provider()).await.unwrap_err();
+    catalog::add_provider(&db, &common::vault(), provider())
+        .await
+        .unwrap();
+    let err = catalog::add_provider(&db, &common::vault(), provider())
+        .await
+        .unwrap_err();
     assert!(matches!(err, DomainError::Conflict(_)), "{err}");
     let mut bad_url = provider();
     bad_url.name = "other".into();
     bad_url.base_url = "ftp://x".into();
-    let err = catalog::add_provider(&db, bad_url).await.unwrap_err();
+    let err = catalog::add_provider(&db, &common::vault(), bad_url)
+        .await
+        .unwrap_err();
     assert!(err.to_string().starts_with("base URL: expected"), "{err}");
     assert_eq!(count(&db, "providers").await, 1);
 
@@ -201,6 +207,7 @@ async fn model_prices_can_be_given_and_updated(backend: Backend) {
     };
     catalog::add_provider(
         &db,
+        &common::vault(),
         NewProvider {
             name: "vllm".into(),
             kind: ProviderKind::Openai,

@@ -101,6 +101,7 @@ async fn snapshot_has_keys_developers_and_catalog(backend: Backend) {
     assert!(keys::is_well_formed(k.secret.expose()));
     let openai = catalog::add_provider(
         &app.db,
+        &common::vault(),
         NewProvider {
             name: "openai".into(),
             kind: ProviderKind::Openai,
@@ -112,6 +113,7 @@ async fn snapshot_has_keys_developers_and_catalog(backend: Backend) {
     .unwrap();
     let backup = catalog::add_provider(
         &app.db,
+        &common::vault(),
         NewProvider {
             name: "backup".into(),
             kind: ProviderKind::Anthropic,
@@ -335,6 +337,7 @@ async fn changes_since_an_old_version_answer_at_once(backend: Backend) {
     cp_keys::delete_key(&app.db, &k2.key.id).await.unwrap();
     catalog::add_provider(
         &app.db,
+        &common::vault(),
         NewProvider {
             name: "local".into(),
             kind: ProviderKind::Openai,

@@ -40,6 +40,7 @@ const DAY_MS: i64 = 86_400_000;
 async fn catalog_with(app: &TestApp, models: &[&str]) {
     catalog::add_provider(
         &app.db,
+        &common::vault(),
         NewProvider {
             name: "openai".into(),
             kind: ProviderKind::Openai,

@@ -164,7 +164,16 @@ impl Gateway {
 
     fn list_models(&self, ctx: &RequestCtx, only: Option<&str>) -> Result<Bytes, ApiError> {
         let key = ctx.key.as_ref();
-        let visible = |name: &&String| key.is_none_or(|k| k.allows_model(name));
+        let tables = &ctx.tables;
+        let visible = |name: &&String| {
+            key.is_none_or(|k| {
+                k.allows_model(name)
+                    && tables
+                        .models
+                        .get(name.as_str())
+                        .is_some_and(|m| tables.offers(&k.developer_id, m))
+            })
+        };
         let entry = |name: &String| serde_json::json!({"id": name, "object": "model", "created": 0, "owned_by": "aihub"});
         let body = match only {
             Some(id) => {

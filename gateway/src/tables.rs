@@ -105,6 +105,8 @@ pub struct Model {
     pub name: String,
     /// Prices.
     pub prices: Prices,
+    /// Plans it is offered to; empty: every plan.
+    pub plans: Vec<String>,
     /// Deployments sorted by priority.
     pub deployments: Vec<Arc<Deployment>>,
 }
@@ -134,9 +136,21 @@ pub struct Tables {
     /// Prices agreed with single developers: by developer id, then model
     /// name (looked up by `&str`, no allocation per request).
     pub custom_prices: HashMap<String, HashMap<String, Prices>>,
+    /// Each developer's plan id (developers without a subscription absent).
+    pub plans: HashMap<String, String>,
 }
 
 impl Tables {
+    /// Whether `developer_id` may use `model`: it is offered to every plan,
+    /// or to the developer's.
+    pub fn offers(&self, developer_id: &str, model: &Model) -> bool {
+        model.plans.is_empty()
+            || self
+                .plans
+                .get(developer_id)
+                .is_some_and(|p| model.plans.iter().any(|m| m == p))
+    }
+
     /// What `model` costs `developer_id`: the price agreed with the
     /// developer, else the model's.
     pub fn prices_for<'a>(&'a self, developer_id: &str, model: &'a Model) -> &'a Prices {
@@ -224,6 +238,11 @@ impl Tables {
                 (d.id.clone(), prices.collect())
             })
             .collect();
+        let plans = snapshot
+            .developers
+            .iter()
+            .filter_map(|d| Some((d.id.clone(), d.plan_id.clone()?)))
+            .collect();
         let account_limits = snapshot
             .developers
             .iter()
@@ -308,6 +327,7 @@ impl Tables {
                 Arc::new(Model {
                     name: m.name.clone(),
                     prices: m.prices.clone(),
+                    plans: m.plans.clone(),
                     deployments,
                 }),
             );
@@ -322,6 +342,7 @@ impl Tables {
                 suspended,
                 account_limits,
                 custom_prices,
+                plans,
                 usage_bases,
                 models,
                 model_names,
@@ -454,6 +475,7 @@ mod tests {
                 DeveloperEntry {
                     id: "dev_2".into(),
                     active: false,
+                    plan_id: Some("free".into()),
                     requests_per_minute: None,
                     token_quota_monthly: None,
                     funds: None,
@@ -462,6 +484,7 @@ mod tests {
                 DeveloperEntry {
                     id: "dev_1".into(),
                     active: true,
+                    plan_id: Some("pro".into()),
                     requests_per_minute: None,
                     token_quota_monthly: None,
                     funds: Some(Funds {
@@ -491,6 +514,7 @@ mod tests {
                 models: vec![ModelEntry {
                     name: "m".into(),
                     prices: Prices::default(),
+                    plans: vec!["pro".into(), "enterprise".into()],
                     deployments: vec![
                         DeploymentEntry {
                             id: "dep_2".into(),
@@ -554,5 +578,10 @@ mod tests {
             }
         );
         assert_eq!(t.prices_for("dev_2", m), &m.prices);
+        // "m" is offered to Pro and Enterprise: dev_1 (Pro) only; an
+        // account without a plan is not offered it either.
+        assert!(t.offers("dev_1", m));
+        assert!(!t.offers("dev_2", m));
+        assert!(!t.offers("dev_unknown", m));
     }
 }

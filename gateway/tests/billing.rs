@@ -301,3 +301,60 @@ async fn a_price_agreed_with_an_enterprise_developer_is_what_its_requests_cost()
     // known leave no row).
     assert_eq!(b["month_usage"]["requests"], answered + 1);
 }
+
+#[tokio::test]
+async fn a_model_offered_to_some_plans_serves_only_their_developers() {
+    let (s, _up) = stack().await;
+    let (dev, _key_id, key, _token) = s
+        .developer_session(s.gw_port, "planned@example.com", &[])
+        .await;
+    let admin = s.operator_token(s.gw_port, "olive@example.com").await;
+    // The new key has reached the gateway.
+    s.wait_for_status(s.gw_port, &key, &chat(1), 200).await;
+    let models: Value = s
+        .client
+        .get(s.url("/api/v1/admin/models"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = models["data"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(models["data"][0]["name"], "gpt-4o-mini");
+    let listed = |s: &Stack| {
+        let req = s.client.get(s.url("/v1/models")).bearer_auth(&key).send();
+        async move {
+            let v: Value = req.await.unwrap().json().await.unwrap();
+            v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(&s).await, ["gpt-4o-mini"]);
+
+    // Offered to the Developer plan only: the Free developer is told it
+    // does not exist, and does not see it listed.
+    let changed = s
+        .client
+        .patch(s.url(&format!("/api/v1/admin/models/{id}")))
+        .bearer_auth(&admin)
+        .json(&json!({"plans": ["developer"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    let refused = s.wait_for_status(s.gw_port, &key, &chat(1), 404).await;
+    let (code, _) = error_of(refused).await;
+    assert_eq!(code, "model_not_found");
+    assert!(listed(&s).await.is_empty());
+
+    // On that plan: served and listed.
+    s.aihub(&["admin", "billing", "set-plan", &dev, "developer"]);
+    s.wait_for_status(s.gw_port, &key, &chat(1), 200).await;
+    assert_eq!(listed(&s).await, ["gpt-4o-mini"]);
+}

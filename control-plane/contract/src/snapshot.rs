@@ -188,6 +188,10 @@ pub struct DeveloperEntry {
     pub id: String,
     /// False when suspended: every key of the developer is refused.
     pub active: bool,
+    /// The account's plan (`None` without a subscription): models offered
+    /// to some plans only ([`ModelEntry::plans`]) are served by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<String>,
     /// The account's requests per minute, all keys together (`api_rate_limit`).
     #[serde(default)]
     pub requests_per_minute: Option<u64>,
@@ -304,6 +308,10 @@ pub struct ModelEntry {
     pub name: String,
     /// What it costs the developer.
     pub prices: Prices,
+    /// The plans whose developers may use it; empty: every plan. Others
+    /// are told the model does not exist.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<String>,
     /// Deployments: tried by weight among the first healthy priority group,
     /// then the next on connection error, timeout or 5xx.
     pub deployments: Vec<DeploymentEntry>,

@@ -6,8 +6,10 @@ use super::webhooks::limit_of;
 use super::{Api, ApiFailure, ApiJson};
 use crate::audit::{self, Actor, AuditFilter};
 use crate::billing::plans::{self, PlanInput};
+use crate::catalog::models;
 use crate::developers::{self, Developer, DeveloperSearch, Role};
 use crate::error::DomainError;
+use aihub_contract::snapshot::ProviderKind;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
@@ -29,9 +31,22 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api/v1/admin/plans", get(list_plans).post(create_plan))
         .route("/api/v1/admin/plans/{id}", patch(update_plan))
         .route("/api/v1/admin/setup", get(setup))
-        .route("/api/v1/admin/providers", get(list_providers))
+        .route(
+            "/api/v1/admin/providers",
+            get(list_providers).post(create_provider),
+        )
         .route("/api/v1/admin/providers/{id}", patch(update_provider))
-        .route("/api/v1/admin/models", get(list_models))
+        .route("/api/v1/admin/providers/{id}/test", post(test_provider))
+        .route("/api/v1/admin/models", get(list_models).post(create_model))
+        .route("/api/v1/admin/models/{id}", patch(update_model))
+        .route(
+            "/api/v1/admin/models/{id}/deployments",
+            post(add_deployment),
+        )
+        .route(
+            "/api/v1/admin/deployments/{id}",
+            patch(update_deployment).delete(delete_deployment),
+        )
 }
 
 /// `GET /api/v1/admin/models` → `{"data": [MODEL…]}` by name: each public
@@ -43,6 +58,271 @@ async fn list_models(Api(api): Api, _admin: AdminUser) -> Result<Json<Value>, Ap
     let data =
         serde_json::to_value(models).map_err(|e| DomainError::Internal(format!("models: {e}")))?;
     Ok(Json(json!({"data": data})))
+}
+
+/// Runs `change` in a write transaction and audits it there: `action` on
+/// `target` with `details` from what `change` returned; answers `status`
+/// with the JSON `change` made.
+async fn audited<T, F>(
+    api: &super::ApiState,
+    actor: Actor,
+    action: &str,
+    status: StatusCode,
+    change: F,
+) -> Result<axum::response::Response, ApiFailure>
+where
+    F: for<'c> FnOnce(
+        &'c mut sqlx::AnyConnection,
+    ) -> futures::future::BoxFuture<'c, crate::error::DomainResult<T>>,
+    T: Audited,
+{
+    let db = api.accounts.db();
+    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
+    let done = change(&mut tx).await?;
+    audit::record(&mut tx, &actor, action, &done.target(), &done.details()).await?;
+    tx.commit().await.map_err(DomainError::from)?;
+    Ok((status, Json(done.answer())).into_response())
+}
+
+/// What an audited change returns: its target, the audit details and the
+/// answer.
+trait Audited {
+    fn target(&self) -> String;
+    fn details(&self) -> Value;
+    fn answer(self) -> Value;
+}
+
+/// A catalog change: the target, the model before (none when created) and after.
+struct ModelChange(
+    String,
+    Option<crate::catalog::ModelSummary>,
+    crate::catalog::ModelSummary,
+);
+
+impl Audited for ModelChange {
+    fn target(&self) -> String {
+        self.0.clone()
+    }
+    fn details(&self) -> Value {
+        json!({"before": self.1, "after": self.2})
+    }
+    fn answer(self) -> Value {
+        json!(self.2)
+    }
+}
+
+/// `POST /api/v1/admin/models` `{name, prices?, enabled?, plans?}` → 201
+/// MODEL (`model.created`). It reaches gateways with its first deployment.
+async fn create_model(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    ApiJson(input): ApiJson<crate::catalog::ModelInput>,
+) -> Result<axum::response::Response, ApiFailure> {
+    let backend = api.accounts.db().backend();
+    audited(
+        &api,
+        Actor::of(&admin, &client),
+        "model.created",
+        StatusCode::CREATED,
+        |c| {
+            Box::pin(async move {
+                let m = models::create_model(c, backend, &input).await?;
+                Ok(ModelChange(m.id.clone(), None, m))
+            })
+        },
+    )
+    .await
+}
+
+/// `PATCH /api/v1/admin/models/{id}` `{name?, prices?, enabled?, plans?}`
+/// → MODEL (`model.updated`, before and after).
+async fn update_model(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<crate::catalog::ModelInput>,
+) -> Result<axum::response::Response, ApiFailure> {
+    let backend = api.accounts.db().backend();
+    audited(
+        &api,
+        Actor::of(&admin, &client),
+        "model.updated",
+        StatusCode::OK,
+        |c| {
+            Box::pin(async move {
+                let (before, after) = models::update_model(c, backend, &id, &input).await?;
+                Ok(ModelChange(id, Some(before), after))
+            })
+        },
+    )
+    .await
+}
+
+/// `POST /api/v1/admin/models/{id}/deployments` `{provider_id,
+/// upstream_model?, weight?, priority?, timeout_ms?, enabled?,
+/// upstream_prices?}` → 201 MODEL (`deployment.created`).
+async fn add_deployment(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<crate::catalog::DeploymentInput>,
+) -> Result<axum::response::Response, ApiFailure> {
+    let backend = api.accounts.db().backend();
+    audited(
+        &api,
+        Actor::of(&admin, &client),
+        "deployment.created",
+        StatusCode::CREATED,
+        |c| {
+            Box::pin(async move {
+                let before = models::model(c, &id).await?;
+                let (dep, after) = models::add_deployment(c, backend, &id, &input).await?;
+                Ok(ModelChange(dep, Some(before), after))
+            })
+        },
+    )
+    .await
+}
+
+/// `PATCH /api/v1/admin/deployments/{id}` `{upstream_model?, weight?,
+/// priority?, timeout_ms?, enabled?, upstream_prices?}` → MODEL
+/// (`deployment.updated`).
+async fn update_deployment(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<crate::catalog::DeploymentInput>,
+) -> Result<axum::response::Response, ApiFailure> {
+    let backend = api.accounts.db().backend();
+    audited(
+        &api,
+        Actor::of(&admin, &client),
+        "deployment.updated",
+        StatusCode::OK,
+        |c| {
+            Box::pin(async move {
+                let (before, after) = models::update_deployment(c, backend, &id, &input).await?;
+                Ok(ModelChange(id, Some(before), after))
+            })
+        },
+    )
+    .await
+}
+
+/// `DELETE /api/v1/admin/deployments/{id}` → MODEL without it
+/// (`deployment.deleted`).
+async fn delete_deployment(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiFailure> {
+    let backend = api.accounts.db().backend();
+    audited(
+        &api,
+        Actor::of(&admin, &client),
+        "deployment.deleted",
+        StatusCode::OK,
+        |c| {
+            Box::pin(async move {
+                let (before, after) = models::delete_deployment(c, backend, &id).await?;
+                Ok(ModelChange(id, Some(before), after))
+            })
+        },
+    )
+    .await
+}
+
+/// A provider change: the provider before (none when created), after, and
+/// what happened to its key (`"set"`, `"removed"` or nothing).
+struct ProviderChanged(Option<Value>, Value, Option<&'static str>);
+
+impl Audited for ProviderChanged {
+    fn target(&self) -> String {
+        self.1["id"].as_str().unwrap_or_default().to_string()
+    }
+    fn details(&self) -> Value {
+        let mut d = json!({"before": self.0, "after": self.1});
+        if let Some(k) = self.2 {
+            d["api_key"] = json!(k);
+        }
+        d
+    }
+    fn answer(self) -> Value {
+        self.1
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderInput {
+    name: String,
+    kind: String,
+    base_url: String,
+    #[serde(default)]
+    api_key: String,
+}
+
+/// `POST /api/v1/admin/providers` `{name, kind: openai|anthropic,
+/// base_url, api_key?}` → 201 PROVIDER (`provider.created`); the key is
+/// stored sealed.
+async fn create_provider(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    ApiJson(input): ApiJson<ProviderInput>,
+) -> Result<axum::response::Response, ApiFailure> {
+    let kind = ProviderKind::parse(&input.kind).ok_or_else(|| {
+        ApiFailure::invalid(format!(
+            "kind: expected openai or anthropic, got '{}'",
+            input.kind
+        ))
+    })?;
+    let backend = api.accounts.db().backend();
+    let vault = api.vault.clone();
+    let key_set = (!input.api_key.trim().is_empty()).then_some("set");
+    audited(
+        &api,
+        Actor::of(&admin, &client),
+        "provider.created",
+        StatusCode::CREATED,
+        |c| {
+            Box::pin(async move {
+                let new = crate::catalog::NewProvider {
+                    name: input.name,
+                    kind,
+                    base_url: input.base_url,
+                    api_key: input.api_key,
+                };
+                let p = crate::catalog::providers::insert(c, backend, &vault, new).await?;
+                Ok(ProviderChanged(
+                    None,
+                    provider_json(&p, key_set.is_some()),
+                    key_set,
+                ))
+            })
+        },
+    )
+    .await
+}
+
+/// `POST /api/v1/admin/providers/{id}/test` → `{ok, status, latency_ms,
+/// models, error}`: the provider's model list fetched with its stored key.
+async fn test_provider(
+    Api(api): Api,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiFailure> {
+    let (p, key) = {
+        let mut c = api.conn().await?;
+        crate::catalog::providers::with_key(&mut c, &api.vault, &id).await?
+    };
+    let probe = crate::catalog::providers::probe(&p, &key).await;
+    Ok(Json(json!(probe)))
 }
 
 /// `PROVIDER` in the operator API (never its upstream key).
@@ -68,31 +348,41 @@ async fn list_providers(Api(api): Api, _admin: AdminUser) -> Result<Json<Value>,
     Ok(Json(json!({"data": data})))
 }
 
-/// `PATCH /api/v1/admin/providers/{id}` `{name?, base_url?, enabled?}` →
-/// PROVIDER, audited (`provider.updated`, before and after); every gateway
-/// follows with the next snapshot (a disabled provider gets no traffic).
+/// `PATCH /api/v1/admin/providers/{id}` `{name?, base_url?, enabled?,
+/// api_key?}` → PROVIDER, audited (`provider.updated`, before and after,
+/// and `api_key: "set" | "removed"` when the key was rotated — never the
+/// key); every gateway follows with the next snapshot (a disabled provider
+/// gets no traffic).
 async fn update_provider(
     Api(api): Api,
     AdminUser(admin): AdminUser,
     Client(client): Client,
     Path(id): Path<String>,
     ApiJson(change): ApiJson<crate::catalog::ProviderChange>,
-) -> Result<Json<Value>, ApiFailure> {
-    let db = api.accounts.db();
-    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
-    let (before, after, has_key) =
-        crate::catalog::providers::update(&mut tx, db.backend(), &id, &change).await?;
-    let v = provider_json(&after, has_key);
-    audit::record(
-        &mut tx,
-        &Actor::of(&admin, &client),
+) -> Result<axum::response::Response, ApiFailure> {
+    let backend = api.accounts.db().backend();
+    let vault = api.vault.clone();
+    audited(
+        &api,
+        Actor::of(&admin, &client),
         "provider.updated",
-        &id,
-        &json!({"before": provider_json(&before, has_key), "after": v}),
+        StatusCode::OK,
+        |c| {
+            Box::pin(async move {
+                let u = crate::catalog::providers::update(c, backend, &vault, &id, &change).await?;
+                let key = change
+                    .api_key
+                    .as_ref()
+                    .map(|_| if u.has_key { "set" } else { "removed" });
+                Ok(ProviderChanged(
+                    Some(provider_json(&u.before, u.had_key)),
+                    provider_json(&u.after, u.has_key),
+                    key,
+                ))
+            })
+        },
     )
-    .await?;
-    tx.commit().await.map_err(DomainError::from)?;
-    Ok(Json(v))
+    .await
 }
 
 /// `GET /api/v1/admin/setup` → `{"done", "steps": [{"id", "done",

@@ -44,7 +44,12 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api/v1/payments/stripe/webhook", post(stripe_webhook))
         .route("/api/v1/admin/developers/{id}/credit", post(admin_grant))
         .route("/api/v1/admin/developers/{id}/plan", put(admin_plan))
-        .route("/api/v1/admin/redemption-codes", post(admin_codes))
+        .route(
+            "/api/v1/admin/redemption-codes",
+            get(admin_list_codes).post(admin_codes),
+        )
+        .route("/api/v1/admin/invoices", get(admin_list_invoices))
+        .route("/api/v1/admin/invoices/{id}", get(admin_show_invoice))
         .route("/api/v1/admin/invoices/{id}/payments", post(admin_payment))
         .route("/api/v1/admin/invoices/{id}/void", post(admin_void))
         .route(
@@ -1030,6 +1035,104 @@ struct CodesRequest {
     amount: Value,
     #[serde(default)]
     expires_in_days: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminInvoiceQuery {
+    developer_id: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+    starting_after: Option<String>,
+}
+
+/// An invoice summary with its developer, for operators.
+fn admin_invoice_json(inv: &invoices::Invoice, email: &str) -> Value {
+    let mut v = inv.to_json();
+    v["developer_id"] = json!(inv.developer_id);
+    v["developer_email"] = json!(email);
+    v
+}
+
+/// `GET /api/v1/admin/invoices?developer_id&status&limit&starting_after` →
+/// `{"data": [INVOICE + developer_id, developer_email], "has_more"}`,
+/// newest first.
+async fn admin_list_invoices(
+    Api(api): Api,
+    _admin: AdminUser,
+    query: Result<Query<AdminInvoiceQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiFailure> {
+    let Query(q) = query.map_err(|e| ApiFailure::invalid(e.body_text()))?;
+    let some = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let status = some(q.status);
+    if let Some(st) = status.as_deref() {
+        if !invoices::STATUSES.contains(&st) {
+            return Err(ApiFailure::invalid(format!(
+                "status: expected one of {}, got '{st}'",
+                invoices::STATUSES.join(", ")
+            )));
+        }
+    }
+    let search = invoices::InvoiceSearch {
+        developer_id: some(q.developer_id),
+        status,
+        limit: super::webhooks::limit_of(q.limit)?,
+        starting_after: some(q.starting_after),
+    };
+    let mut c = api.conn().await?;
+    let (rows, has_more) = invoices::search(&mut c, &search).await?;
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|(inv, email)| admin_invoice_json(inv, email))
+        .collect();
+    Ok(Json(json!({"data": data, "has_more": has_more})))
+}
+
+/// `GET /api/v1/admin/invoices/{id}` → INVOICE with its lines and developer.
+async fn admin_show_invoice(
+    Api(api): Api,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiFailure> {
+    let mut c = api.conn().await?;
+    let inv = invoices::get(&mut c, &id, None).await?;
+    let lines = invoices::lines(&mut c, &inv.id).await?;
+    let email: String = sqlx::query_scalar("SELECT email FROM developers WHERE id = $1")
+        .bind(&inv.developer_id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(DomainError::from)?
+        .unwrap_or_default();
+    let mut v = admin_invoice_json(&inv, &email);
+    v["lines"] = json!(lines.iter().map(invoices::line_json).collect::<Vec<_>>());
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CursorQuery {
+    limit: Option<i64>,
+    starting_after: Option<String>,
+}
+
+/// `GET /api/v1/admin/redemption-codes?limit&starting_after` → `{"data":
+/// [{batch_id, amount, count, redeemed, expires_at, created_at,
+/// created_by}], "has_more"}`, newest first (codes themselves are never
+/// shown again).
+async fn admin_list_codes(
+    Api(api): Api,
+    _admin: AdminUser,
+    query: Result<Query<CursorQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiFailure> {
+    let Query(q) = query.map_err(|e| ApiFailure::invalid(e.body_text()))?;
+    let mut c = api.conn().await?;
+    let (data, has_more) = credit::batches(
+        &mut c,
+        super::webhooks::limit_of(q.limit)?,
+        q.starting_after.as_deref().filter(|s| !s.is_empty()),
+    )
+    .await?;
+    Ok(Json(json!({"data": data, "has_more": has_more})))
 }
 
 /// `POST /api/v1/admin/redemption-codes` → 201 with the codes (shown once).

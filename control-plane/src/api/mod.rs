@@ -61,6 +61,8 @@ pub struct ApiState {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Seals secrets inside stored idempotent answers (`auth.token_secret`).
     pub sealing_secret: Vec<u8>,
+    /// Seals upstream provider keys (`auth.token_secret`).
+    pub vault: crate::catalog::KeyVault,
     /// Webhook delivery (test sends, secret sealing, URL policy).
     pub webhooks: Arc<crate::webhooks::delivery::Deliverer>,
     /// Mail goes out over SMTP (not only to the development outbox).

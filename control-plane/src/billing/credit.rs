@@ -275,6 +275,51 @@ pub async fn create_codes(
     Ok(CodeBatch { batch_id, codes })
 }
 
+/// A batch of codes as operators list it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BatchSummary {
+    /// `cbt_…`
+    pub batch_id: String,
+    /// What each code is worth.
+    pub amount: String,
+    /// Codes in the batch.
+    pub count: i64,
+    /// Codes redeemed so far.
+    pub redeemed: i64,
+    /// When the codes expire (ms), if they do.
+    pub expires_at: Option<i64>,
+    /// When made (ms).
+    pub created_at: i64,
+    /// The operator who made it (`None`: the CLI).
+    pub created_by: Option<String>,
+}
+
+/// Code batches, newest first, and whether more follow.
+pub async fn batches(
+    conn: &mut AnyConnection,
+    limit: i64,
+    starting_after: Option<&str>,
+) -> DomainResult<(Vec<BatchSummary>, bool)> {
+    let w = crate::db::Where::new(
+        "SELECT * FROM (SELECT batch_id, MIN(amount_nanos) AS amount_nanos, COUNT(*) AS codes, \
+         CAST(SUM(CASE WHEN redeemed_by IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS redeemed, \
+         MIN(expires_at) AS expires_at, MIN(created_at) AS created_at, \
+         MIN(created_by) AS created_by FROM credit_codes GROUP BY batch_id) b WHERE 1 = 1",
+    );
+    w.page(conn, "batch_id", starting_after, limit, |r| {
+        Ok(BatchSummary {
+            batch_id: r.try_get("batch_id")?,
+            amount: super::money::format(r.try_get("amount_nanos")?),
+            count: r.try_get("codes")?,
+            redeemed: r.try_get("redeemed")?,
+            expires_at: r.try_get("expires_at")?,
+            created_at: r.try_get("created_at")?,
+            created_by: r.try_get("created_by")?,
+        })
+    })
+    .await
+}
+
 /// Why a code could not be redeemed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedeemError {

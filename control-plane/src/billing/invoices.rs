@@ -285,6 +285,45 @@ pub async fn list(conn: &mut AnyConnection, developer_id: &str) -> DomainResult<
     rows.iter().map(invoice_from_row).collect()
 }
 
+/// Which invoices an operator lists.
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceSearch {
+    /// One developer's.
+    pub developer_id: Option<String>,
+    /// One status.
+    pub status: Option<String>,
+    /// Page size.
+    pub limit: i64,
+    /// The last id of the previous page.
+    pub starting_after: Option<String>,
+}
+
+/// The statuses an invoice can have.
+pub const STATUSES: [&str; 5] = ["draft", "open", "paid", "void", "uncollectible"];
+
+/// Invoices matching `f`, newest first, each with its developer's email,
+/// and whether more follow.
+pub async fn search(
+    conn: &mut AnyConnection,
+    f: &InvoiceSearch,
+) -> DomainResult<(Vec<(Invoice, String)>, bool)> {
+    let mut w = crate::db::Where::new(&format!(
+        "SELECT {INVOICE_COLUMNS}, \
+         COALESCE((SELECT d.email FROM developers d WHERE d.id = invoices.developer_id), '') \
+         AS developer_email FROM invoices WHERE 1 = 1"
+    ));
+    if let Some(d) = &f.developer_id {
+        w.text(" AND developer_id = ?", d.clone());
+    }
+    if let Some(st) = &f.status {
+        w.text(" AND status = ?", st.clone());
+    }
+    w.page(conn, "id", f.starting_after.as_deref(), f.limit, |r| {
+        Ok((invoice_from_row(r)?, r.try_get("developer_email")?))
+    })
+    .await
+}
+
 /// Every invoice of a period (operators, reconciliation).
 pub async fn of_period(conn: &mut AnyConnection, period: &str) -> DomainResult<Vec<Invoice>> {
     let rows = sqlx::query(&format!(

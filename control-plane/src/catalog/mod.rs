@@ -5,8 +5,11 @@ pub mod models;
 pub mod prices;
 pub mod providers;
 
-pub use models::{add_model, list_models, AddedDeployment, ModelSummary, NewDeployment};
-pub use providers::{add_provider, NewProvider, Provider, ProviderChange};
+pub use models::{
+    add_model, list_models, AddedDeployment, DeploymentInput, ModelInput, ModelSummary,
+    NewDeployment,
+};
+pub use providers::{add_provider, KeyVault, NewProvider, Provider, ProviderChange};
 
 use crate::error::{DomainError, DomainResult};
 use aihub_contract::snapshot::{Catalog, DeploymentEntry, ModelEntry, ProviderEntry, ProviderKind};
@@ -16,8 +19,10 @@ use std::collections::HashMap;
 /// The catalog as gateways see it: enabled providers (with their upstream
 /// keys, which travel only over the signed internal API), enabled models,
 /// and each model's enabled deployments on enabled providers, in routing
-/// order (priority, then weight).
-pub async fn gateway_catalog(conn: &mut AnyConnection) -> DomainResult<Catalog> {
+/// order (priority, then weight). A key that cannot be opened (the server
+/// secret changed) is sent empty and logged, so the other providers keep
+/// working.
+pub async fn gateway_catalog(conn: &mut AnyConnection, vault: &KeyVault) -> DomainResult<Catalog> {
     let provider_rows = sqlx::query(
         "SELECT id, name, kind, base_url, api_key FROM providers WHERE enabled ORDER BY name",
     )
@@ -26,13 +31,19 @@ pub async fn gateway_catalog(conn: &mut AnyConnection) -> DomainResult<Catalog> 
     let mut providers = Vec::with_capacity(provider_rows.len());
     for row in &provider_rows {
         let kind: String = row.try_get("kind")?;
+        let id: String = row.try_get("id")?;
+        let stored: String = row.try_get("api_key")?;
+        let api_key = vault.open(&id, &stored).unwrap_or_else(|e| {
+            tracing::error!(provider = %id, "{e}");
+            String::new()
+        });
         providers.push(ProviderEntry {
-            id: row.try_get("id")?,
+            id,
             name: row.try_get("name")?,
             kind: ProviderKind::parse(&kind)
                 .ok_or_else(|| DomainError::Internal(format!("unknown provider kind '{kind}'")))?,
             base_url: row.try_get("base_url")?,
-            api_key: row.try_get("api_key")?,
+            api_key,
             enabled: true,
         });
     }
@@ -52,15 +63,18 @@ pub async fn gateway_catalog(conn: &mut AnyConnection) -> DomainResult<Catalog> 
     .fetch_all(&mut *conn)
     .await?;
 
+    let mut plans = models::offered_plans(conn).await?;
     let mut models: Vec<ModelEntry> = Vec::with_capacity(model_rows.len());
     let mut index: HashMap<String, usize> = HashMap::with_capacity(model_rows.len());
     for row in &model_rows {
-        index.insert(row.try_get("id")?, models.len());
+        let id: String = row.try_get("id")?;
         models.push(ModelEntry {
             name: row.try_get("name")?,
             prices: models::row_prices(row)?,
+            plans: plans.remove(&id).unwrap_or_default(),
             deployments: Vec::new(),
         });
+        index.insert(id, models.len() - 1);
     }
     for row in &dep_rows {
         let model_id: String = row.try_get("model_id")?;

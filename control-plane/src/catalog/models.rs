@@ -6,7 +6,7 @@ use crate::db::{self, get_bool, Db, Entity};
 use crate::error::{DomainError, DomainResult};
 use aihub_contract::money::Prices;
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 
@@ -78,6 +78,8 @@ pub struct ModelSummary {
     pub prices: Prices,
     /// Whether clients can use it.
     pub enabled: bool,
+    /// Plan ids it is offered to; empty: every plan.
+    pub plans: Vec<String>,
     /// Deployments in routing order.
     pub deployments: Vec<DeploymentSummary>,
 }
@@ -101,6 +103,26 @@ pub struct DeploymentSummary {
     pub timeout_ms: i64,
     /// Whether routing may use it.
     pub enabled: bool,
+    /// What the provider charges the operator (margin reports).
+    pub upstream_prices: Prices,
+}
+
+fn check_weight(weight: u32) -> DomainResult<()> {
+    if weight > MAX_WEIGHT {
+        return Err(DomainError::invalid(format!(
+            "weight: expected 0 to {MAX_WEIGHT}, got {weight}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_timeout(timeout_ms: u64) -> DomainResult<()> {
+    if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
+        return Err(DomainError::invalid(format!(
+            "timeout ms: expected 1 to {MAX_TIMEOUT_MS}, got {timeout_ms}"
+        )));
+    }
+    Ok(())
 }
 
 fn check_prices(prices: Prices) -> DomainResult<Prices> {
@@ -126,18 +148,8 @@ pub async fn add_model(db: &Db, new: NewDeployment) -> DomainResult<AddedDeploym
         Some(u) => check_name("upstream model", u)?,
         None => model_name.clone(),
     };
-    if new.weight > MAX_WEIGHT {
-        return Err(DomainError::invalid(format!(
-            "weight: expected 0 to {MAX_WEIGHT}, got {}",
-            new.weight
-        )));
-    }
-    if !(1..=MAX_TIMEOUT_MS).contains(&new.timeout_ms) {
-        return Err(DomainError::invalid(format!(
-            "timeout ms: expected 1 to {MAX_TIMEOUT_MS}, got {}",
-            new.timeout_ms
-        )));
-    }
+    check_weight(new.weight)?;
+    check_timeout(new.timeout_ms)?;
     let given_prices = new.prices.map(check_prices).transpose()?;
     let prices_given = given_prices.is_some();
     let upstream_prices = match new.upstream_prices {
@@ -276,24 +288,40 @@ pub(super) fn row_prices(row: &sqlx::any::AnyRow) -> DomainResult<Prices> {
 /// Every model with every deployment, by name.
 pub async fn list_models(db: &Db) -> DomainResult<Vec<ModelSummary>> {
     let mut conn = db.pool().acquire().await?;
-    list_models_on(&mut conn).await
+    list_models_on(&mut conn, "").await
 }
 
-async fn list_models_on(conn: &mut AnyConnection) -> DomainResult<Vec<ModelSummary>> {
+/// One model with its deployments, or 404.
+pub async fn model(conn: &mut AnyConnection, id: &str) -> DomainResult<ModelSummary> {
+    list_models_on(conn, id)
+        .await?
+        .pop()
+        .ok_or_else(|| DomainError::NotFound(format!("no model '{id}'")))
+}
+
+/// Models (all, or the one with id `only`), by name.
+async fn list_models_on(conn: &mut AnyConnection, only: &str) -> DomainResult<Vec<ModelSummary>> {
     let model_rows = sqlx::query(
         "SELECT id, name, input_price_per_million, output_price_per_million, \
-         cached_price_per_million, enabled FROM models ORDER BY name",
+         cached_price_per_million, enabled FROM models WHERE ($1 = '' OR id = $1) ORDER BY name",
     )
+    .bind(only)
     .fetch_all(&mut *conn)
     .await?;
     let dep_rows = sqlx::query(
         "SELECT d.id, d.model_id, d.provider_id, p.name AS provider_name, d.upstream_model, \
-         d.weight, d.priority, d.timeout_ms, d.enabled \
+         d.weight, d.priority, d.timeout_ms, d.enabled, \
+         d.upstream_input_price_per_million AS input_price_per_million, \
+         d.upstream_output_price_per_million AS output_price_per_million, \
+         d.upstream_cached_price_per_million AS cached_price_per_million \
          FROM deployments d JOIN providers p ON p.id = d.provider_id \
+         WHERE ($1 = '' OR d.model_id = $1) \
          ORDER BY d.priority, d.weight DESC, d.id",
     )
+    .bind(only)
     .fetch_all(&mut *conn)
     .await?;
+    let mut plans = offered_plans(conn).await?;
     let mut models = Vec::with_capacity(model_rows.len());
     let mut index: HashMap<String, usize> = HashMap::with_capacity(model_rows.len());
     for row in &model_rows {
@@ -303,6 +331,9 @@ async fn list_models_on(conn: &mut AnyConnection) -> DomainResult<Vec<ModelSumma
             name: row.try_get("name")?,
             prices: row_prices(row)?,
             enabled: get_bool(row, "enabled")?,
+            plans: plans
+                .remove(&row.try_get::<String, _>("id")?)
+                .unwrap_or_default(),
             deployments: Vec::new(),
         });
     }
@@ -318,8 +349,391 @@ async fn list_models_on(conn: &mut AnyConnection) -> DomainResult<Vec<ModelSumma
                 priority: row.try_get("priority")?,
                 timeout_ms: row.try_get("timeout_ms")?,
                 enabled: get_bool(row, "enabled")?,
+                upstream_prices: row_prices(row)?,
             });
         }
     }
     Ok(models)
+}
+
+/// The plans each model is offered to, by model id (models offered to
+/// every plan are absent), plan ids sorted.
+pub async fn offered_plans(conn: &mut AnyConnection) -> DomainResult<HashMap<String, Vec<String>>> {
+    let rows = sqlx::query("SELECT model_id, plan_id FROM model_plans ORDER BY model_id, plan_id")
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for r in &rows {
+        out.entry(r.try_get("model_id")?)
+            .or_default()
+            .push(r.try_get("plan_id")?);
+    }
+    Ok(out)
+}
+
+/// Prices as an operator gives them: the cached price defaults to the
+/// input price.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceInput {
+    /// Per million prompt tokens.
+    pub input_per_million: Decimal,
+    /// Per million completion tokens.
+    pub output_per_million: Decimal,
+    /// Per million cached prompt tokens (default: the input price).
+    pub cached_per_million: Option<Decimal>,
+}
+
+impl PriceInput {
+    fn checked(&self) -> DomainResult<Prices> {
+        check_prices(Prices {
+            input_per_million: self.input_per_million,
+            output_per_million: self.output_per_million,
+            cached_per_million: self.cached_per_million.unwrap_or(self.input_per_million),
+        })
+    }
+}
+
+/// A model as an operator creates or changes it; `None` leaves a field
+/// alone (on create: the name is required, prices default by name, the
+/// model is enabled and offered to every plan).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelInput {
+    /// Public name clients send.
+    pub name: Option<String>,
+    /// What it costs developers.
+    pub prices: Option<PriceInput>,
+    /// Whether clients can use it.
+    pub enabled: Option<bool>,
+    /// Plan ids it is offered to; empty: every plan.
+    pub plans: Option<Vec<String>>,
+}
+
+/// Checks plan ids exist; returns them sorted and deduplicated.
+async fn check_plans(conn: &mut AnyConnection, plans: &[String]) -> DomainResult<Vec<String>> {
+    let mut out: Vec<String> = plans.iter().map(|p| p.trim().to_string()).collect();
+    out.sort();
+    out.dedup();
+    for p in &out {
+        let known = sqlx::query("SELECT id FROM plans WHERE id = $1")
+            .bind(p)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if known.is_none() {
+            return Err(DomainError::invalid(format!(
+                "plans: no plan '{p}' (see GET /api/v1/admin/plans)"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+async fn set_plans(conn: &mut AnyConnection, model_id: &str, plans: &[String]) -> DomainResult<()> {
+    sqlx::query("DELETE FROM model_plans WHERE model_id = $1")
+        .bind(model_id)
+        .execute(&mut *conn)
+        .await?;
+    for p in plans {
+        sqlx::query("INSERT INTO model_plans (model_id, plan_id) VALUES ($1, $2)")
+            .bind(model_id)
+            .bind(p)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn name_taken(conn: &mut AnyConnection, name: &str, other_than: &str) -> DomainResult<()> {
+    let taken = sqlx::query("SELECT id FROM models WHERE name = $1 AND id <> $2")
+        .bind(name)
+        .bind(other_than)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match taken {
+        Some(_) => Err(DomainError::Conflict(format!(
+            "a model named '{name}' already exists"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Creates a model without deployments (the caller audits it in the same
+/// transaction). Gateways see it once it has a deployment.
+pub async fn create_model(
+    conn: &mut AnyConnection,
+    backend: db::Backend,
+    input: &ModelInput,
+) -> DomainResult<ModelSummary> {
+    let name = check_name(
+        "model name",
+        input
+            .name
+            .as_deref()
+            .ok_or_else(|| DomainError::invalid("name: required"))?,
+    )?;
+    let prices = match &input.prices {
+        Some(p) => p.checked()?,
+        None => default_prices(&name),
+    };
+    let plans = check_plans(conn, input.plans.as_deref().unwrap_or_default()).await?;
+    name_taken(conn, &name, "").await?;
+    let id = db::new_id("mdl_");
+    let now = db::now_ms();
+    sqlx::query(
+        "INSERT INTO models (id, name, input_price_per_million, output_price_per_million, \
+         cached_price_per_million, enabled, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&id)
+    .bind(&name)
+    .bind(prices.input_per_million.to_string())
+    .bind(prices.output_per_million.to_string())
+    .bind(prices.cached_per_million.to_string())
+    .bind(input.enabled.unwrap_or(true))
+    .bind(now)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| match db::is_unique_violation(&e) {
+        true => DomainError::Conflict(format!("a model named '{name}' already exists")),
+        false => e.into(),
+    })?;
+    set_plans(conn, &id, &plans).await?;
+    db::record_change(conn, backend, Entity::Catalog, &id).await?;
+    model(conn, &id).await
+}
+
+/// Changes a model's name, prices, availability or plans (the caller
+/// audits it); returns it before and after.
+pub async fn update_model(
+    conn: &mut AnyConnection,
+    backend: db::Backend,
+    id: &str,
+    input: &ModelInput,
+) -> DomainResult<(ModelSummary, ModelSummary)> {
+    let before = model(conn, id).await?;
+    let name = match &input.name {
+        Some(n) => check_name("model name", n)?,
+        None => before.name.clone(),
+    };
+    if name != before.name {
+        name_taken(conn, &name, id).await?;
+    }
+    let prices = match &input.prices {
+        Some(p) => p.checked()?,
+        None => before.prices.clone(),
+    };
+    if let Some(plans) = &input.plans {
+        let plans = check_plans(conn, plans).await?;
+        set_plans(conn, id, &plans).await?;
+    }
+    sqlx::query(
+        "UPDATE models SET name = $1, input_price_per_million = $2, output_price_per_million = $3, \
+         cached_price_per_million = $4, enabled = $5, updated_at = $6 WHERE id = $7",
+    )
+    .bind(&name)
+    .bind(prices.input_per_million.to_string())
+    .bind(prices.output_per_million.to_string())
+    .bind(prices.cached_per_million.to_string())
+    .bind(input.enabled.unwrap_or(before.enabled))
+    .bind(db::now_ms())
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    db::record_change(conn, backend, Entity::Catalog, id).await?;
+    let after = model(conn, id).await?;
+    Ok((before, after))
+}
+
+/// A deployment as an operator adds or changes it; `None` leaves a field
+/// alone (on add: the provider is required, the upstream model defaults
+/// to the public name, weight 1, priority 0, timeout 60 s, enabled,
+/// upstream prices 0).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentInput {
+    /// Provider id or name (add only).
+    pub provider_id: Option<String>,
+    /// Model name the provider expects.
+    pub upstream_model: Option<String>,
+    /// Relative weight within its priority group (0 to 1,000,000).
+    pub weight: Option<u32>,
+    /// Lower is tried first; the next priority is the fallback.
+    pub priority: Option<i32>,
+    /// Per-attempt timeout, milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Whether routing may use it.
+    pub enabled: Option<bool>,
+    /// What the provider charges the operator (margin reports).
+    pub upstream_prices: Option<PriceInput>,
+}
+
+/// Adds a deployment to model `model_id` (the caller audits it); returns
+/// the new deployment's id and the model.
+pub async fn add_deployment(
+    conn: &mut AnyConnection,
+    backend: db::Backend,
+    model_id: &str,
+    input: &DeploymentInput,
+) -> DomainResult<(String, ModelSummary)> {
+    let m = model(conn, model_id).await?;
+    let provider = providers::resolve(
+        conn,
+        input
+            .provider_id
+            .as_deref()
+            .ok_or_else(|| DomainError::invalid("provider_id: required"))?,
+    )
+    .await?;
+    let id = db::new_id("dep_");
+    let now = db::now_ms();
+    sqlx::query(
+        "INSERT INTO deployments (id, model_id, provider_id, upstream_model, weight, priority, \
+         timeout_ms, enabled, created_at, updated_at, upstream_input_price_per_million, \
+         upstream_output_price_per_million, upstream_cached_price_per_million) \
+         VALUES ($1, $2, $3, '', 1, 0, 1, TRUE, $4, $4, '0', '0', '0')",
+    )
+    .bind(&id)
+    .bind(&m.id)
+    .bind(&provider.id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let fields = DeploymentInput {
+        upstream_model: Some(input.upstream_model.clone().unwrap_or(m.name.clone())),
+        weight: Some(input.weight.unwrap_or(1)),
+        timeout_ms: Some(input.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
+        ..input.clone()
+    };
+    write_deployment(conn, &id, &fields).await?;
+    db::record_change(conn, backend, Entity::Catalog, &id).await?;
+    Ok((id, model(conn, model_id).await?))
+}
+
+/// The model a deployment belongs to.
+async fn model_of(conn: &mut AnyConnection, deployment_id: &str) -> DomainResult<String> {
+    sqlx::query_scalar("SELECT model_id FROM deployments WHERE id = $1")
+        .bind(deployment_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| DomainError::NotFound(format!("no deployment '{deployment_id}'")))
+}
+
+/// Writes the given fields of a deployment, checked; refuses a second
+/// deployment of the model on the same provider and upstream model.
+async fn write_deployment(
+    conn: &mut AnyConnection,
+    id: &str,
+    input: &DeploymentInput,
+) -> DomainResult<()> {
+    if let Some(u) = &input.upstream_model {
+        let upstream = check_name("upstream model", u)?;
+        let clash = sqlx::query(
+            "SELECT o.id FROM deployments o JOIN deployments d \
+             ON o.model_id = d.model_id AND o.provider_id = d.provider_id \
+             WHERE d.id = $1 AND o.id <> $1 AND o.upstream_model = $2",
+        )
+        .bind(id)
+        .bind(&upstream)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if clash.is_some() {
+            return Err(DomainError::Conflict(format!(
+                "the model already has a deployment on that provider as '{upstream}'"
+            )));
+        }
+        sqlx::query("UPDATE deployments SET upstream_model = $1 WHERE id = $2")
+            .bind(&upstream)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(w) = input.weight {
+        check_weight(w)?;
+        sqlx::query("UPDATE deployments SET weight = $1 WHERE id = $2")
+            .bind(i64::from(w))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(p) = input.priority {
+        sqlx::query("UPDATE deployments SET priority = $1 WHERE id = $2")
+            .bind(i64::from(p))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(t) = input.timeout_ms {
+        check_timeout(t)?;
+        sqlx::query("UPDATE deployments SET timeout_ms = $1 WHERE id = $2")
+            .bind(i64::try_from(t).unwrap_or(i64::MAX))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(e) = input.enabled {
+        sqlx::query("UPDATE deployments SET enabled = $1 WHERE id = $2")
+            .bind(e)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(p) = &input.upstream_prices {
+        let p = p.checked()?;
+        sqlx::query(
+            "UPDATE deployments SET upstream_input_price_per_million = $1, \
+             upstream_output_price_per_million = $2, upstream_cached_price_per_million = $3 \
+             WHERE id = $4",
+        )
+        .bind(p.input_per_million.to_string())
+        .bind(p.output_per_million.to_string())
+        .bind(p.cached_per_million.to_string())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query("UPDATE deployments SET updated_at = $1 WHERE id = $2")
+        .bind(db::now_ms())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Changes a deployment (the caller audits it); returns its model before
+/// and after. The provider cannot change: add a deployment instead.
+pub async fn update_deployment(
+    conn: &mut AnyConnection,
+    backend: db::Backend,
+    id: &str,
+    input: &DeploymentInput,
+) -> DomainResult<(ModelSummary, ModelSummary)> {
+    if input.provider_id.is_some() {
+        return Err(DomainError::invalid(
+            "provider_id: a deployment stays on its provider; add a deployment on the other one",
+        ));
+    }
+    let model_id = model_of(conn, id).await?;
+    let before = model(conn, &model_id).await?;
+    write_deployment(conn, id, input).await?;
+    db::record_change(conn, backend, Entity::Catalog, id).await?;
+    Ok((before, model(conn, &model_id).await?))
+}
+
+/// Removes a deployment (the caller audits it); returns its model before
+/// and after. Usage rows keep its id.
+pub async fn delete_deployment(
+    conn: &mut AnyConnection,
+    backend: db::Backend,
+    id: &str,
+) -> DomainResult<(ModelSummary, ModelSummary)> {
+    let model_id = model_of(conn, id).await?;
+    let before = model(conn, &model_id).await?;
+    sqlx::query("DELETE FROM deployments WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    db::record_change(conn, backend, Entity::Catalog, id).await?;
+    Ok((before, model(conn, &model_id).await?))
 }

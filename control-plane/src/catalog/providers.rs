@@ -2,6 +2,7 @@
 
 use crate::db::{self, get_bool, Db, Entity};
 use crate::error::{DomainError, DomainResult};
+use crate::seal::Sealer;
 use aihub_contract::snapshot::ProviderKind;
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -32,6 +33,85 @@ pub struct Provider {
     pub base_url: String,
     /// Whether routing may use it.
     pub enabled: bool,
+}
+
+/// How a sealed key is stored: the prefix, then [`Sealer::seal`]'s text.
+const SEALED: &str = "sealed:v1:";
+
+/// Upstream keys at rest: sealed ([`Sealer`], label `aihub provider keys
+/// v1`) and bound to their provider's id, so the database alone (or a
+/// backup) does not give them away and a sealed key cannot be moved to
+/// another provider. Opened only to build the gateways' snapshot and to
+/// test a connection.
+#[derive(Clone, Debug)]
+pub struct KeyVault(Sealer);
+
+impl KeyVault {
+    /// A vault whose key derives from the server secret (`auth.token_secret`).
+    pub fn new(server_secret: &[u8]) -> Self {
+        KeyVault(Sealer::new(server_secret, b"aihub provider keys v1"))
+    }
+
+    /// What to store for `key` of provider `id` (an empty key stays empty).
+    pub fn seal(&self, id: &str, key: &str) -> DomainResult<String> {
+        if key.is_empty() {
+            return Ok(String::new());
+        }
+        Ok(format!("{SEALED}{}", self.0.seal(id, key.as_bytes())?))
+    }
+
+    /// The key of provider `id` from what is stored. A value stored before
+    /// keys were sealed is returned as it is (the control plane seals those
+    /// when it starts: [`seal_plaintext_keys`]).
+    pub fn open(&self, id: &str, stored: &str) -> DomainResult<String> {
+        let Some(sealed) = stored.strip_prefix(SEALED) else {
+            return Ok(stored.to_string());
+        };
+        self.0
+            .open(id, sealed)
+            .and_then(|plain| String::from_utf8(plain).ok())
+            .ok_or_else(|| {
+                DomainError::Internal(format!(
+                    "the upstream key of provider {id} cannot be read (was auth.token_secret changed?): set it again"
+                ))
+            })
+    }
+}
+
+/// Seals upstream keys stored in plain text (by versions before keys were
+/// sealed); returns how many. Run at start.
+pub async fn seal_plaintext_keys(db: &Db, vault: &KeyVault) -> DomainResult<usize> {
+    let mut tx = db.begin_write().await?;
+    let rows = sqlx::query("SELECT id, api_key FROM providers WHERE api_key <> ''")
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut sealed = 0;
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        let stored: String = row.try_get("api_key")?;
+        if stored.starts_with(SEALED) {
+            continue;
+        }
+        sqlx::query("UPDATE providers SET api_key = $1 WHERE id = $2")
+            .bind(vault.seal(&id, &stored)?)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        sealed += 1;
+    }
+    tx.commit().await?;
+    Ok(sealed)
+}
+
+/// Checks an upstream key: printable, trimmed.
+fn check_key(raw: &str) -> DomainResult<String> {
+    let key = raw.trim();
+    if key.chars().any(char::is_control) || key.len() > 4096 {
+        return Err(DomainError::invalid(
+            "api key: expected at most 4096 printable characters",
+        ));
+    }
+    Ok(key.to_string())
 }
 
 /// Checks a catalog name: 1–128 ASCII letters, digits and `._-/:`.
@@ -80,20 +160,27 @@ fn from_row(row: &AnyRow) -> DomainResult<Provider> {
     })
 }
 
-/// Registers a provider. Duplicate names are refused.
-pub async fn add_provider(db: &Db, new: NewProvider) -> DomainResult<Provider> {
+/// Registers a provider, its key sealed. Duplicate names are refused.
+pub async fn add_provider(db: &Db, vault: &KeyVault, new: NewProvider) -> DomainResult<Provider> {
+    let mut tx = db.begin_write().await?;
+    let p = insert(&mut tx, db.backend(), vault, new).await?;
+    tx.commit().await?;
+    Ok(p)
+}
+
+/// [`add_provider`] in the caller's transaction (the operator API audits
+/// it in the same one).
+pub async fn insert(
+    tx: &mut AnyConnection,
+    backend: db::Backend,
+    vault: &KeyVault,
+    new: NewProvider,
+) -> DomainResult<Provider> {
     let name = check_name("provider name", &new.name)?;
     let base_url = check_base_url(&new.base_url)?;
-    let api_key = new.api_key.trim().to_string();
-    if api_key.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            "api key: expected printable characters only",
-        ));
-    }
+    let api_key = check_key(&new.api_key)?;
     let id = db::new_id("prov_");
     let now = db::now_ms();
-
-    let mut tx = db.begin_write().await?;
     let taken = sqlx::query("SELECT id FROM providers WHERE name = $1")
         .bind(&name)
         .fetch_optional(&mut *tx)
@@ -110,7 +197,7 @@ pub async fn add_provider(db: &Db, new: NewProvider) -> DomainResult<Provider> {
     .bind(&name)
     .bind(new.kind.as_str())
     .bind(&base_url)
-    .bind(&api_key)
+    .bind(vault.seal(&id, &api_key)?)
     .bind(true)
     .bind(now)
     .bind(now)
@@ -120,8 +207,7 @@ pub async fn add_provider(db: &Db, new: NewProvider) -> DomainResult<Provider> {
         Err(e) if db::is_unique_violation(&e) => return Err(duplicate()),
         other => other?,
     };
-    db::record_change(&mut tx, db.backend(), Entity::Catalog, &id).await?;
-    tx.commit().await?;
+    db::record_change(&mut *tx, backend, Entity::Catalog, &id).await?;
     Ok(Provider {
         id,
         name,
@@ -172,17 +258,32 @@ pub struct ProviderChange {
     pub base_url: Option<String>,
     /// Routing may use it (disabled: gateways stop sending to it).
     pub enabled: Option<bool>,
+    /// A new upstream key (rotation); empty removes it.
+    pub api_key: Option<String>,
+}
+
+/// A provider before and after a change, each with whether it held an
+/// upstream key.
+pub struct Updated {
+    /// Before.
+    pub before: Provider,
+    /// It held a key before.
+    pub had_key: bool,
+    /// After.
+    pub after: Provider,
+    /// It holds a key now.
+    pub has_key: bool,
 }
 
 /// Changes a provider (the caller audits it in the same transaction);
-/// gateways follow with the next snapshot. Returns it before and after,
-/// and whether it holds an upstream key.
+/// gateways follow with the next snapshot.
 pub async fn update(
     conn: &mut AnyConnection,
     backend: db::Backend,
+    vault: &KeyVault,
     id: &str,
     change: &ProviderChange,
-) -> DomainResult<(Provider, Provider, bool)> {
+) -> DomainResult<Updated> {
     let row = sqlx::query(&format!("{LISTED} WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -212,6 +313,17 @@ pub async fn update(
             )));
         }
     }
+    let had_key = get_bool(&row, "has_key")?;
+    let mut has_key = had_key;
+    if let Some(k) = &change.api_key {
+        let key = check_key(k)?;
+        has_key = !key.is_empty();
+        sqlx::query("UPDATE providers SET api_key = $1 WHERE id = $2")
+            .bind(vault.seal(id, &key)?)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
     sqlx::query(
         "UPDATE providers SET name = $1, base_url = $2, enabled = $3, updated_at = $4 WHERE id = $5",
     )
@@ -223,5 +335,125 @@ pub async fn update(
     .execute(&mut *conn)
     .await?;
     db::record_change(conn, backend, Entity::Catalog, id).await?;
-    Ok((before, after, get_bool(&row, "has_key")?))
+    Ok(Updated {
+        before,
+        had_key,
+        after,
+        has_key,
+    })
+}
+
+/// A provider and its upstream key, opened (to test the connection).
+pub async fn with_key(
+    conn: &mut AnyConnection,
+    vault: &KeyVault,
+    id: &str,
+) -> DomainResult<(Provider, String)> {
+    let row = sqlx::query(
+        "SELECT id, name, kind, base_url, enabled, api_key FROM providers WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| DomainError::NotFound(format!("no provider '{id}'")))?;
+    let stored: String = row.try_get("api_key")?;
+    Ok((from_row(&row)?, vault.open(id, &stored)?))
+}
+
+/// What testing a provider's connection found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    /// The provider answered 2xx.
+    pub ok: bool,
+    /// Its HTTP status, if it answered at all.
+    pub status: Option<u16>,
+    /// Time to the whole answer.
+    pub latency_ms: u64,
+    /// Model ids it lists (the first 200).
+    pub models: Vec<String>,
+    /// What went wrong, for the operator.
+    pub error: Option<String>,
+}
+
+/// How long a connection test may take.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Tests a provider the way gateways use it: `GET {base_url}/models` with
+/// its key (OpenAI: bearer token; Anthropic: `x-api-key` and
+/// `anthropic-version`), and reads the model ids it lists.
+pub async fn probe(p: &Provider, key: &str) -> Probe {
+    let started = std::time::Instant::now();
+    let mut out = Probe {
+        ok: false,
+        status: None,
+        latency_ms: 0,
+        models: Vec::new(),
+        error: None,
+    };
+    let client = match reqwest::Client::builder()
+        .timeout(PROBE_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            out.error = Some(format!("cannot build an HTTP client: {e}"));
+            return out;
+        }
+    };
+    let mut req = client.get(format!("{}/models", p.base_url));
+    if !key.is_empty() {
+        req = match p.kind {
+            ProviderKind::Openai => req.bearer_auth(key),
+            ProviderKind::Anthropic => req
+                .header("x-api-key", key)
+                .header("anthropic-version", "2023-06-01"),
+        };
+    }
+    let answer = async {
+        let resp = req.send().await?;
+        let status = resp.status();
+        let body = resp.bytes().await?;
+        Ok::<_, reqwest::Error>((status, body))
+    }
+    .await;
+    out.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match answer {
+        Err(e) if e.is_timeout() => {
+            out.error = Some(format!(
+                "no answer within {} s from {}",
+                PROBE_TIMEOUT.as_secs(),
+                p.base_url
+            ));
+        }
+        Err(e) => {
+            out.error = Some(format!("cannot reach {}: {e}", p.base_url));
+        }
+        Ok((status, body)) => {
+            out.status = Some(status.as_u16());
+            let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+            if status.is_success() {
+                out.ok = true;
+                out.models = json
+                    .as_ref()
+                    .and_then(|j| j.get("data")?.as_array().cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|m| Some(m.get("id")?.as_str()?.to_string()))
+                    .take(200)
+                    .collect();
+            } else {
+                let said = json
+                    .as_ref()
+                    .and_then(|j| j.pointer("/error/message")?.as_str().map(str::to_string))
+                    .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
+                out.error = Some(format!(
+                    "the provider answered {}: {}",
+                    status.as_u16(),
+                    said.trim()
+                ));
+            }
+        }
+    }
+    out
 }

@@ -378,8 +378,11 @@ pub async fn run(
                 Kind::Openai => ProviderKind::Openai,
                 Kind::Anthropic => ProviderKind::Anthropic,
             };
+            let secret = super::up::server_token_secret(config)?;
+            let vault = catalog::KeyVault::new(secret.expose().as_bytes());
             let p = catalog::add_provider(
                 db,
+                &vault,
                 NewProvider {
                     name,
                     kind,

@@ -3,7 +3,7 @@
 mod admin;
 mod analytics;
 mod billing;
-mod up;
+pub(crate) mod up;
 
 use crate::config::Config;
 use crate::db::Db;

@@ -54,6 +54,24 @@ fn ensure_secret(path: &Path) -> anyhow::Result<SharedSecret> {
     Ok(SharedSecret::new(secret))
 }
 
+/// The server secret `auth.token_secret` the control plane uses, for
+/// commands that seal what it must open: the configured one, or else the
+/// one `aihub up` keeps in `data/token-secret` in this folder. Never makes
+/// one: a secret the server does not share would seal unreadably.
+pub fn server_token_secret(config: &Config) -> anyhow::Result<SharedSecret> {
+    if !config.auth.token_secret.is_empty() {
+        return Ok(config.auth.token_secret.clone());
+    }
+    if Path::new(TOKEN_SECRET_FILE).exists() {
+        return ensure_secret(Path::new(TOKEN_SECRET_FILE));
+    }
+    bail!(
+        "auth.token_secret: this command seals the upstream key with the control plane's secret; \
+         set AIHUB_AUTH__TOKEN_SECRET as for `aihub serve`, or run it in the folder of `aihub up` \
+         (which keeps it in {TOKEN_SECRET_FILE}), or add the provider in the portal's Admin area"
+    )
+}
+
 fn gateway_binary() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot locate the aihub binary")?;
     let dir = exe
@@ -119,8 +137,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
          \n  gateway (point SDKs here):  {gw}/v1\
          \n  control plane:              {cp_url}  (health {cp_url}/healthz, metrics {cp_url}/metrics)\
          \n  database:                   {db}\
-         \n\nNext steps, in another terminal:\
+         \n\nNext step, in another terminal in this folder: create the first operator,\
          \n  aihub admin create-operator --email you@example.com        # password from AIHUB_ADMIN_PASSWORD or --password\
+         \nthen sign in at {gw}/admin: the setup checklist walks through providers, models, plans,\
+         \nmail and payments. The same from a shell (here, so `add-provider` finds data/token-secret):\
          \n  aihub admin add-provider --name openai --kind openai --base-url https://api.openai.com/v1   # key from AIHUB_PROVIDER_API_KEY\
          \n  aihub admin add-model --name gpt-4o-mini --provider openai\
          \n  aihub admin create-developer --email dev@example.com --name 'Dev'\

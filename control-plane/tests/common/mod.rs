@@ -23,6 +23,12 @@ pub const SECRET: &str = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
 /// The key test apps sign access tokens with.
 pub const TOKEN_SECRET: &str = "test-token-secret-0123456789-abcdefghijklmnopq";
 
+/// The upstream-key vault of a test control plane (its token secret).
+#[allow(dead_code)]
+pub fn vault() -> aihub_control_plane::catalog::KeyVault {
+    aihub_control_plane::catalog::KeyVault::new(TOKEN_SECRET.as_bytes())
+}
+
 /// Env var naming a PostgreSQL server where tests may create databases.
 pub const PG_ENV: &str = "AIHUB_TEST_DATABASE_URL";
 

@@ -108,6 +108,9 @@ impl Plugin for Routing {
         };
         let model = ctx.tables.models.get(name).cloned().ok_or_else(not_found)?;
         if let Some(key) = &ctx.key {
+            if !ctx.tables.offers(&key.developer_id, &model) {
+                return Err(not_found());
+            }
             if !key.allows_model(name) {
                 return Err(ApiError::forbidden(
                     "model_not_allowed",

@@ -56,6 +56,7 @@ pub fn aihub_json(database_url: &str, args: &[&str]) -> Value {
         .args(args)
         .env("AIHUB_DATABASE__URL", database_url)
         .env("AIHUB_INTERNAL__SHARED_SECRET", SECRET)
+        .env("AIHUB_AUTH__TOKEN_SECRET", TOKEN_SECRET)
         .output()
         .unwrap();
     assert!(
@@ -311,6 +312,10 @@ impl Stack {
                 "AIHUB_INTERNAL__SHARED_SECRET".to_string(),
                 SECRET.to_string(),
             ),
+            (
+                "AIHUB_AUTH__TOKEN_SECRET".to_string(),
+                TOKEN_SECRET.to_string(),
+            ),
         ];
         if let Some((url, db)) = &self.clickhouse {
             env.push(("AIHUB_CLICKHOUSE__URL".to_string(), url.clone()));
@@ -388,6 +393,33 @@ impl Stack {
                 .unwrap_or_else(|| panic!("login failed: {login}"))
                 .to_string(),
         )
+    }
+
+    /// An operator (created with the admin CLI) logged in through the
+    /// gateway on `port`; returns the access token.
+    pub async fn operator_token(&self, port: u16, email: &str) -> String {
+        self.aihub(&[
+            "admin",
+            "create-operator",
+            "--email",
+            email,
+            "--password",
+            PASSWORD,
+        ]);
+        let login: Value = self
+            .client
+            .post(format!("http://127.0.0.1:{port}/api/v1/developer/login"))
+            .json(&serde_json::json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        login["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("login failed: {login}"))
+            .to_string()
     }
 
     pub fn add_provider(&self, name: &str, kind: &str, base_url: &str, api_key: &str) -> String {
