@@ -337,6 +337,23 @@ async fn codes_and_grants_credit_the_balance_once(backend: Backend) {
     .await;
     expect_error(resp, StatusCode::NOT_FOUND, "code_not_found").await;
 
+    // The batch as operators list it: how many were redeemed, never the codes.
+    let batches = get(&app, "/api/v1/admin/redemption-codes", &admin).await;
+    assert_eq!(batches["data"].as_array().unwrap().len(), 1, "{batches}");
+    let b = &batches["data"][0];
+    assert_eq!(b["batch_id"], batch["batch_id"]);
+    assert_eq!(
+        (
+            b["count"].clone(),
+            b["redeemed"].clone(),
+            b["amount"].clone()
+        ),
+        (json!(3), json!(1), json!("5.00"))
+    );
+    for c in &codes {
+        assert!(!batches.to_string().contains(c.as_str()));
+    }
+
     // An expired code.
     sqlx::query("UPDATE credit_codes SET expires_at = 1")
         .execute(app.db.pool())
@@ -661,6 +678,60 @@ async fn closing_a_month_twice_makes_one_invoice_that_matches_its_lines_and_the_
     assert_eq!(lines[1]["kind"], "overage");
     assert_eq!(lines[1]["tokens"], 50_000);
     assert_eq!(lines[1]["amount"], "0.70");
+
+    // Operators list every developer's invoices, newest first, by status
+    // or developer, a page at a time.
+    let ops_all = get(&app, "/api/v1/admin/invoices", &admin).await;
+    let rows = ops_all["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{ops_all}");
+    let emails: Vec<&str> = rows
+        .iter()
+        .map(|r| r["developer_email"].as_str().unwrap())
+        .collect();
+    assert!(emails.contains(&"payg@example.com") && emails.contains(&"close@example.com"));
+    let voided = get(&app, "/api/v1/admin/invoices?status=void", &admin).await;
+    assert_eq!(voided["data"].as_array().unwrap().len(), 1);
+    assert_eq!(voided["data"][0]["id"], payg_id.as_str());
+    let mine = get(
+        &app,
+        &format!("/api/v1/admin/invoices?developer_id={dev}"),
+        &admin,
+    )
+    .await;
+    assert_eq!(mine["data"][0]["id"], id);
+    assert_eq!(mine["data"][0]["developer_id"], dev.as_str());
+    let first = get(&app, "/api/v1/admin/invoices?limit=1", &admin).await;
+    assert_eq!(first["has_more"], true);
+    let after = first["data"][0]["id"].as_str().unwrap();
+    let rest = get(
+        &app,
+        &format!("/api/v1/admin/invoices?limit=1&starting_after={after}"),
+        &admin,
+    )
+    .await;
+    assert_eq!(rest["has_more"], false);
+    assert_ne!(rest["data"][0]["id"], first["data"][0]["id"]);
+    let one = get(&app, &format!("/api/v1/admin/invoices/{id}"), &admin).await;
+    assert_eq!(one["lines"], full["lines"]);
+    assert_eq!(one["developer_email"], "close@example.com");
+    let resp = call(
+        &app,
+        Method::GET,
+        "/api/v1/admin/invoices?status=late",
+        Some(&admin),
+        None,
+    )
+    .await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let resp = call(
+        &app,
+        Method::GET,
+        "/api/v1/admin/invoices",
+        Some(&token),
+        None,
+    )
+    .await;
+    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
     // Print-ready HTML, and nobody else's.
     let html = app
         .client
