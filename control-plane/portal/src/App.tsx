@@ -1,7 +1,7 @@
 import { Suspense, lazy } from "react";
 import type { ReactNode } from "react";
 import { Route, Routes } from "react-router";
-import { GuestOnly, RequireAuth } from "./auth/guards";
+import { GuestOnly, RequireAuth, RequireOperator } from "./auth/guards";
 import { AppLayout } from "./components/AppLayout";
 import { AuthLayout } from "./components/AuthLayout";
 import { FullPageLoader } from "./components/Loader";
@@ -31,6 +31,23 @@ const AnalyticsPage = lazy(async () => ({ default: (await import("./pages/analyt
 const InsightsPage = lazy(async () => ({ default: (await import("./pages/insights/InsightsPage")).InsightsPage }));
 const deferred = (page: ReactNode) => <Suspense fallback={<FullPageLoader />}>{page}</Suspense>;
 
+// The operators' admin pages: one chunk, never loaded for developers.
+const adminPages = () => import("./pages/admin");
+const adminPage = (name: keyof Awaited<ReturnType<typeof adminPages>>) =>
+  lazy(async () => ({ default: (await adminPages())[name] }));
+const AdminHomePage = adminPage("AdminHomePage");
+const SetupPage = adminPage("SetupPage");
+const DevelopersPage = adminPage("DevelopersPage");
+const DeveloperPage = adminPage("DeveloperPage");
+const AdminPlansPage = adminPage("PlansPage");
+const ProvidersPage = adminPage("ProvidersPage");
+const ModelsPage = adminPage("ModelsPage");
+const AdminInvoicesPage = adminPage("AdminInvoicesPage");
+const AdminInvoicePage = adminPage("AdminInvoicePage");
+const CodesPage = adminPage("CodesPage");
+const AuditPage = adminPage("AuditPage");
+const HealthPage = adminPage("HealthPage");
+
 /**
  * Every route of the portal. The server answers any non-API path with the
  * app, so these paths work as deep links (the emailed links included).
@@ -58,7 +75,21 @@ export function AppRoutes() {
           <Route path="/events" element={<EventsPage />} />
           <Route path="/usage" element={<UsagePage />} />
           <Route path="/analytics" element={deferred(<AnalyticsPage />)} />
-          <Route path="/admin/insights" element={deferred(<InsightsPage />)} />
+          <Route path="/admin" element={<RequireOperator />}>
+            <Route index element={deferred(<AdminHomePage />)} />
+            <Route path="setup" element={deferred(<SetupPage />)} />
+            <Route path="developers" element={deferred(<DevelopersPage />)} />
+            <Route path="developers/:id" element={deferred(<DeveloperPage />)} />
+            <Route path="plans" element={deferred(<AdminPlansPage />)} />
+            <Route path="providers" element={deferred(<ProvidersPage />)} />
+            <Route path="models" element={deferred(<ModelsPage />)} />
+            <Route path="invoices" element={deferred(<AdminInvoicesPage />)} />
+            <Route path="invoices/:id" element={deferred(<AdminInvoicePage />)} />
+            <Route path="redemption-codes" element={deferred(<CodesPage />)} />
+            <Route path="audit-log" element={deferred(<AuditPage />)} />
+            <Route path="health" element={deferred(<HealthPage />)} />
+            <Route path="insights" element={deferred(<InsightsPage />)} />
+          </Route>
           <Route path="/tasks" element={<TasksPage />} />
           <Route path="/tasks/:id" element={<TaskPage />} />
           <Route path="/billing" element={<BillingPage />} />

@@ -11,13 +11,22 @@ export class ApiError extends Error {
   readonly code: string;
   /** Seconds to wait, from a 429's `retry-after` header. */
   readonly retryAfterSecs: number | null;
+  /** The request field the server blamed (`param`), when it named one. */
+  readonly param: string | null;
 
-  constructor(status: number, code: string, message: string, retryAfterSecs: number | null = null) {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    retryAfterSecs: number | null = null,
+    param: string | null = null,
+  ) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.retryAfterSecs = retryAfterSecs;
+    this.param = param;
   }
 }
 
@@ -52,7 +61,8 @@ export async function errorFromResponse(res: Response): Promise<ApiError> {
     // Not JSON (a proxy's HTML page, an empty body): fall through.
   }
   if (isErrorBody(body)) {
-    return new ApiError(res.status, body.error.code, body.error.message, retryAfter);
+    const param = typeof body.error.param === "string" && body.error.param !== "" ? body.error.param : null;
+    return new ApiError(res.status, body.error.code, body.error.message, retryAfter, param);
   }
   return new ApiError(res.status, "unexpected_response", `HTTP ${res.status}`, retryAfter);
 }

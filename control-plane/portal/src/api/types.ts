@@ -279,5 +279,5 @@ export interface Page<T> {
 
 /** The management API's one error body. */
 export interface ErrorBody {
-  error: { code: string; message: string };
+  error: { code: string; message: string; type?: string; param?: string | null };
 }

@@ -1,5 +1,7 @@
 import { Navigate, Outlet, useLocation, useSearchParams } from "react-router";
-import { useAuth } from "./AuthProvider";
+import { useTranslation } from "react-i18next";
+import { useAuth, useProfile } from "./AuthProvider";
+import { Alert } from "../components/Alert";
 import { FullPageLoader } from "../components/Loader";
 
 /** Only same-site paths are followed after sign-in (no open redirects). */
@@ -27,5 +29,29 @@ export function GuestOnly() {
   const [params] = useSearchParams();
   if (status === "loading") return <FullPageLoader />;
   if (status === "authenticated") return <Navigate to={safeNext(params.get("next"))} replace />;
+  return <Outlet />;
+}
+
+/**
+ * The operators' pages (`/admin/…`, accounts whose role is admin): anyone
+ * else sees why, and no operator route is called. The server refuses them
+ * anyway (403); this keeps developers from a page of errors.
+ */
+export function RequireOperator() {
+  const { t } = useTranslation();
+  const profile = useProfile();
+  if (profile.isPending) return <FullPageLoader />;
+  if (profile.data?.role !== "admin") {
+    return (
+      <div className="page">
+        <div className="page-header">
+          <h1 className="page-title">{t("admin.title")}</h1>
+        </div>
+        <Alert tone="warning" title={t("admin.forbiddenTitle")}>
+          {t("admin.forbiddenBody")}
+        </Alert>
+      </div>
+    );
+  }
   return <Outlet />;
 }

@@ -1,7 +1,9 @@
 import { useEffect, useState } from "react";
+import { useQuery } from "@tanstack/react-query";
 import { NavLink, Outlet, useLocation } from "react-router";
 import { useTranslation } from "react-i18next";
-import { useProfile } from "../auth/AuthProvider";
+import { adminApi, setupQuery } from "../api/admin";
+import { useAuth, useProfile } from "../auth/AuthProvider";
 import { AccountMenu } from "./AccountMenu";
 import { LanguageSwitcher } from "./LanguageSwitcher";
 import { Logo } from "./Logo";
@@ -9,15 +11,24 @@ import {
   BookIcon,
   CardIcon,
   ChartIcon,
+  ChecklistIcon,
   CloseIcon,
+  CubeIcon,
+  HeartPulseIcon,
   InsightsIcon,
   HomeIcon,
   KeyIcon,
+  LayersIcon,
   MenuIcon,
   PulseIcon,
+  ReceiptIcon,
+  ScrollIcon,
+  ServerIcon,
   SparkIcon,
+  TicketIcon,
   TrendIcon,
   UserIcon,
+  UsersIcon,
   WebhookIcon,
 } from "./icons";
 
@@ -122,18 +133,7 @@ export function AppLayout() {
               </li>
             ))}
           </ul>
-          {isOperator && (
-            <>
-              <p className="nav-heading">{t("nav.operator")}</p>
-              <ul className="nav-list">
-                <li>
-                  <NavLink to="/admin/insights" className="nav-item">
-                    <InsightsIcon /> {t("nav.insights")}
-                  </NavLink>
-                </li>
-              </ul>
-            </>
-          )}
+          {isOperator && <AdminNav />}
           <p className="nav-heading">{t("nav.account")}</p>
           <ul className="nav-list">
             <li>
@@ -149,5 +149,53 @@ export function AppLayout() {
         </main>
       </div>
     </div>
+  );
+}
+
+const ADMIN_LINKS = [
+  { to: "/admin/setup", key: "setup", icon: ChecklistIcon },
+  { to: "/admin/developers", key: "developers", icon: UsersIcon },
+  { to: "/admin/plans", key: "plans", icon: LayersIcon },
+  { to: "/admin/providers", key: "providers", icon: ServerIcon },
+  { to: "/admin/models", key: "models", icon: CubeIcon },
+  { to: "/admin/invoices", key: "invoices", icon: ReceiptIcon },
+  { to: "/admin/redemption-codes", key: "codes", icon: TicketIcon },
+  { to: "/admin/audit-log", key: "audit", icon: ScrollIcon },
+  { to: "/admin/health", key: "health", icon: HeartPulseIcon },
+] as const;
+
+/** The operators' group: the admin pages, Setup with the number of steps left while setup is unfinished. */
+function AdminNav() {
+  const { t } = useTranslation();
+  const setup = useQuery(setupQuery(adminApi(useAuth().client)));
+  const left = setup.data && !setup.data.done ? setup.data.steps.filter((s) => !s.done).length : 0;
+  return (
+    <>
+      <p className="nav-heading" id="nav-admin-heading">
+        {t("nav.admin.heading")}
+      </p>
+      <ul className="nav-list" aria-labelledby="nav-admin-heading">
+        {ADMIN_LINKS.map(({ to, key, icon: Icon }) => (
+          <li key={key}>
+            <NavLink to={to} className="nav-item">
+              <Icon /> {t(`nav.admin.${key}`)}
+              {key === "setup" && left > 0 && (
+                <>
+                  <span className="badge" aria-hidden="true">
+                    {left}
+                  </span>{" "}
+                  <span className="sr-only">{t("nav.admin.stepsLeft", { count: left })}</span>
+                </>
+              )}
+            </NavLink>
+          </li>
+        ))}
+        <li>
+          <NavLink to="/admin/insights" className="nav-item">
+            <InsightsIcon /> {t("nav.insights")}
+          </NavLink>
+        </li>
+      </ul>
+    </>
   );
 }

@@ -199,3 +199,59 @@ export const InsightsIcon = (p: IconProps) => (
     <path d="M15 3.5A9 9 0 0 1 20.5 9H15z" />
   </Icon>
 );
+export const ChecklistIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="m4 6 1.5 1.5L8 5M4 12l1.5 1.5L8 11M4 18l1.5 1.5L8 17" />
+    <path d="M11 6.5h9M11 12.5h9M11 18.5h9" />
+  </Icon>
+);
+export const UsersIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <circle cx="9" cy="8" r="3.5" />
+    <path d="M2.5 20a6.5 6.5 0 0 1 13 0" />
+    <path d="M16 4.6a3.5 3.5 0 0 1 0 6.8M18 14.2a6.5 6.5 0 0 1 3.5 5.8" />
+  </Icon>
+);
+export const LayersIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="m12 3 9 5-9 5-9-5z" />
+    <path d="m3 13 9 5 9-5" />
+  </Icon>
+);
+export const ServerIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <rect x="3" y="4" width="18" height="7" rx="1.5" />
+    <rect x="3" y="13" width="18" height="7" rx="1.5" />
+    <path d="M7 7.5h.01M7 16.5h.01" />
+  </Icon>
+);
+export const CubeIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="m12 2.5 8.5 4.75v9.5L12 21.5l-8.5-4.75v-9.5z" />
+    <path d="m3.5 7.25 8.5 4.75 8.5-4.75M12 12v9.5" />
+  </Icon>
+);
+export const ReceiptIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="M6 3h12v18l-3-2-3 2-3-2-3 2z" />
+    <path d="M9 8h6M9 12h6" />
+  </Icon>
+);
+export const TicketIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="M3 8a2 2 0 0 0 0 4v0a2 2 0 0 1 0 4v2h18v-2a2 2 0 0 1 0-4 2 2 0 0 0 0-4V6H3z" />
+    <path d="M14 6v12" strokeDasharray="2 2" />
+  </Icon>
+);
+export const ScrollIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="M8 3h11v15a3 3 0 0 1-3 3H6a3 3 0 0 1-3-3v-2h13" />
+    <path d="M8 3a2 2 0 0 0-2 2v11M11 8h5M11 12h5" />
+  </Icon>
+);
+export const HeartPulseIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="M20.5 8.5C20.5 5.5 18.3 3.5 16 3.5c-1.7 0-3 1-4 2.3-1-1.3-2.3-2.3-4-2.3-2.3 0-4.5 2-4.5 5 0 5.5 8.5 11.5 8.5 11.5s8.5-6 8.5-11.5z" />
+    <path d="M3.5 11h4l1.5-2.5 2.5 5 1.5-2.5h7.5" />
+  </Icon>
+);

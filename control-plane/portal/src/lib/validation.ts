@@ -31,7 +31,13 @@ export interface Problem {
     | "webhooks.form.urlInvalid"
     | "webhooks.form.descriptionTooLong"
     | "webhooks.form.eventsRequired"
-    | "webhooks.form.retriesInvalid";
+    | "webhooks.form.retriesInvalid"
+    | "admin.form.wholeNumber"
+    | "admin.form.money"
+    | "admin.form.planId"
+    | "admin.form.url"
+    | "admin.form.catalogName"
+    | "admin.form.serverProblem";
   values?: Record<string, number | string>;
 }
 
