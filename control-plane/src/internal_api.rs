@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(routes::SNAPSHOT, get(snapshot))
         .route(routes::CHANGES, get(changes))
         .route(routes::USAGE, post(ingest_usage))
+        .route(routes::HEALTH, post(report_health))
         .route_layer(middleware::from_fn_with_state(state, require_signature))
 }
 
@@ -154,4 +155,21 @@ async fn ingest_usage(
     state.metrics.usage_ingested.inc_by(result.inserted);
     state.metrics.usage_duplicates.inc_by(result.duplicates);
     Ok(Json(result))
+}
+
+async fn report_health(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let report: aihub_contract::health::HealthReport =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+            code: "invalid_json",
+            message: format!(
+                "expected a health report {{\"gateway_id\", \"deployments\": [...]}}: {e}"
+            ),
+        })?;
+    crate::catalog::health::record(&state.db, &report).await?;
+    Ok(Json(
+        serde_json::json!({"recorded": report.deployments.len()}),
+    ))
 }

@@ -21,7 +21,140 @@ on_selected_backend!(
     operators_add_rotate_and_test_providers_whose_keys_are_sealed_at_rest,
     plaintext_upstream_keys_are_sealed_when_the_control_plane_starts,
     operators_publish_models_to_plans_and_edit_their_deployments,
+    gateways_report_upstream_health_and_operators_see_it_summed,
 );
+
+async fn gateways_report_upstream_health_and_operators_see_it_summed(backend: Backend) {
+    use aihub_contract::health::{DeploymentHealth, HealthReport};
+    let Some(app) = spawn_app_with(backend, |f| f).await else {
+        return;
+    };
+    let admin = operator_session(&app, "olive@example.com").await;
+    let (_, p) = parts(
+        call(&app, Method::POST, "/api/v1/admin/providers", Some(&admin),
+            Some(json!({"name": "primary", "kind": "openai", "base_url": "https://api.example.com/v1"}))).await,
+    )
+    .await;
+    let (_, m) = parts(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/admin/models",
+            Some(&admin),
+            Some(json!({"name": "gpt-4o"})),
+        )
+        .await,
+    )
+    .await;
+    let (_, m) = parts(
+        call(
+            &app,
+            Method::POST,
+            &format!(
+                "/api/v1/admin/models/{}/deployments",
+                m["id"].as_str().unwrap()
+            ),
+            Some(&admin),
+            Some(json!({"provider_id": p["id"]})),
+        )
+        .await,
+    )
+    .await;
+    let dep = m["deployments"][0]["id"].as_str().unwrap().to_string();
+    let report = |gateway: &str, deployments: Vec<DeploymentHealth>| {
+        serde_json::to_vec(&HealthReport {
+            gateway_id: gateway.into(),
+            deployments,
+        })
+        .unwrap()
+    };
+    let seen = |requests, errors, latency_ms, ejected_until_ms: Option<u64>| DeploymentHealth {
+        deployment_id: dep.clone(),
+        requests,
+        errors,
+        latency_ms,
+        consecutive_failures: if ejected_until_ms.is_some() { 5 } else { 0 },
+        ejected_until_ms,
+    };
+    let until = 4_102_444_800_000u64;
+    for body in [
+        report("gw-a", vec![seen(10, 0, Some(100), None)]),
+        report("gw-b", vec![seen(30, 10, Some(400), Some(until))]),
+    ] {
+        let resp = app.signed_post(aihub_contract::routes::HEALTH, body).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    let health = get(&app, "/api/v1/admin/health", &admin).await;
+    let rows = health["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{health}");
+    let h = &rows[0];
+    assert_eq!(
+        (
+            h["requests"].clone(),
+            h["errors"].clone(),
+            h["gateways"].clone()
+        ),
+        (json!(40), json!(10), json!(2))
+    );
+    assert_eq!(h["error_rate"], 0.25);
+    // Weighted by good attempts: (100 × 10 + 400 × 20) / 30.
+    assert_eq!(h["latency_ms"], 300);
+    assert_eq!(
+        (h["ejected"].clone(), h["ejected_until"].clone()),
+        (json!(true), json!(until))
+    );
+    assert_eq!(h["consecutive_failures"], 5);
+    assert_eq!(
+        (h["model"].clone(), h["provider_name"].clone()),
+        (json!("gpt-4o"), json!("primary"))
+    );
+
+    // gw-b no longer reports it (idle there): only gw-a's figures remain.
+    let resp = app
+        .signed_post(aihub_contract::routes::HEALTH, report("gw-b", vec![]))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let h = get(&app, "/api/v1/admin/health", &admin).await["data"][0].clone();
+    assert_eq!(
+        (
+            h["requests"].clone(),
+            h["ejected"].clone(),
+            h["gateways"].clone()
+        ),
+        (json!(10), json!(false), json!(1))
+    );
+    // A report older than the console's window is left out.
+    sqlx::query("UPDATE deployment_health SET reported_at = reported_at - 60000")
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&app, "/api/v1/admin/health", &admin).await["data"],
+        json!([])
+    );
+
+    // Unsigned or malformed reports are refused.
+    let resp = app
+        .client
+        .post(app.url(aihub_contract::routes::HEALTH))
+        .body(report("gw-x", vec![]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = app
+        .signed_post(
+            aihub_contract::routes::HEALTH,
+            b"{\"gateway_id\": 7}".to_vec(),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let resp = app
+        .signed_post(aihub_contract::routes::HEALTH, report(" ", vec![]))
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
 
 /// The catalog the gateways are fed.
 async fn fed_catalog(app: &TestApp) -> Value {
@@ -646,6 +779,7 @@ async fn no_admin_route_answers_a_developer(backend: Backend) {
         ),
         (Method::PATCH, "/api/v1/admin/deployments/dep_x".into()),
         (Method::DELETE, "/api/v1/admin/deployments/dep_x".into()),
+        (Method::GET, "/api/v1/admin/health".into()),
         (Method::POST, "/api/v1/admin/billing/close-month".into()),
         (Method::GET, "/api/v1/admin/billing/reconcile".into()),
         (Method::GET, "/api/v1/admin/analytics/overview".into()),

@@ -65,6 +65,8 @@ pub struct ControlPlaneConfig {
     pub state_dir: PathBuf,
     /// Long-poll wait per change request, milliseconds.
     pub long_poll_ms: u64,
+    /// How often upstream health is reported, milliseconds.
+    pub health_report_ms: u64,
 }
 
 impl std::fmt::Debug for ControlPlaneConfig {
@@ -74,6 +76,7 @@ impl std::fmt::Debug for ControlPlaneConfig {
             .field("shared_secret", &"<redacted>")
             .field("state_dir", &self.state_dir)
             .field("long_poll_ms", &self.long_poll_ms)
+            .field("health_report_ms", &self.health_report_ms)
             .finish()
     }
 }
@@ -198,7 +201,12 @@ impl GatewayConfig {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("AIHUB_GW_").split("__"));
+        // AIHUB_GW_CONFIG_FILE names the file (`--config`), it is no key.
+        figment = figment.merge(
+            Env::prefixed("AIHUB_GW_")
+                .ignore(&["CONFIG_FILE"])
+                .split("__"),
+        );
         let config: GatewayConfig = figment
             .extract()
             .map_err(|e| ConfigError::Load(e.to_string()))?;
@@ -227,6 +235,12 @@ impl GatewayConfig {
                     "expected an address like 127.0.0.1:9090, got '{}'",
                     self.server.ops_listen
                 ),
+            ));
+        }
+        if self.control_plane.health_report_ms < 100 {
+            return Err(invalid(
+                "control_plane.health_report_ms",
+                "expected at least 100".into(),
             ));
         }
         if self.server.threads == 0 {

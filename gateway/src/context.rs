@@ -83,6 +83,8 @@ pub struct Attempt {
     pub body: Bytes,
     /// When the attempt started.
     pub started: Instant,
+    /// Its outcome was recorded in the deployment's health.
+    pub judged: bool,
 }
 
 /// Why a request ended badly, as recorded in its usage row.

@@ -15,6 +15,7 @@ pub mod config;
 pub mod context;
 pub mod direct;
 pub mod errors;
+pub mod health;
 pub mod limits;
 pub mod metrics;
 pub mod ops;
@@ -159,8 +160,13 @@ pub fn run(config: GatewayConfig) -> anyhow::Result<()> {
     proxy_service.add_tcp(&config.server.listen);
     server.add_service(proxy_service);
 
-    let mut ops_service =
-        pingora::services::listening::Service::new("ops".to_string(), ops::Ops { metrics, live });
+    let mut ops_service = pingora::services::listening::Service::new(
+        "ops".to_string(),
+        ops::Ops {
+            metrics: metrics.clone(),
+            live: live.clone(),
+        },
+    );
     ops_service.add_tcp(&config.server.ops_listen);
     // Only the proxy gets `server.threads`; the ops listener and the
     // background services are light and get one thread each, so they do not
@@ -170,6 +176,16 @@ pub fn run(config: GatewayConfig) -> anyhow::Result<()> {
     let mut sync_service = background_service("config sync", sync);
     sync_service.threads = Some(1);
     server.add_service(sync_service);
+    let reporter = health::Reporter::new(
+        &config.control_plane,
+        instance_id.clone(),
+        live.clone(),
+        metrics.clone(),
+    )
+    .context("creating the health reporter")?;
+    let mut health_service = background_service("upstream health", reporter);
+    health_service.threads = Some(1);
+    server.add_service(health_service);
     let mut spool_service = background_service("usage spool", spool);
     spool_service.threads = Some(1);
     server.add_service(spool_service);

@@ -29,6 +29,10 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     /// Fallbacks taken, by model.
     pub fallbacks: IntCounterVec,
+    /// Deployments taken out of rotation, by provider and deployment.
+    pub upstream_ejections: IntCounterVec,
+    /// Deployments out of rotation now (ejected or awaiting a good probe).
+    pub upstream_ejected: IntGauge,
     /// Requests refused by the gateway, by code.
     pub rejections: IntCounterVec,
     /// Limit and quota decisions Redis could not make (made in process instead).
@@ -108,6 +112,12 @@ impl Metrics {
                 "Failed upstream attempts.",
                 &["provider", "deployment", "reason"],
             )?,
+            upstream_ejections: counter(
+                "upstream_ejections_total",
+                "Deployments ejected after failing in a row (again after a failed recovery probe).",
+                &["provider", "deployment"],
+            )?,
+            upstream_ejected: gauge("upstream_ejected", "Deployments out of rotation now.")?,
             fallbacks: counter(
                 "fallbacks_total",
                 "Requests served after at least one failed attempt.",

@@ -154,7 +154,7 @@ fn construct(
         "access" => plugins::access::Access::build(settings),
         "rate_limit" => plugins::rate_limit::RateLimit::build(settings, shared),
         "quota" => plugins::quota::Quota::build(settings, shared),
-        "routing" => plugins::routing::Routing::build(settings),
+        "routing" => plugins::routing::Routing::build(settings, shared),
         "upstream_rewrite" => plugins::upstream_rewrite::UpstreamRewrite::build(settings),
         "metering" => plugins::metering::Metering::build(settings),
         "usage_sink" => plugins::usage_sink::UsageSink::build(settings, shared),

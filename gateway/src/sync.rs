@@ -68,7 +68,7 @@ impl ConfigSync {
     }
 
     fn install(&self, snapshot: &Snapshot) {
-        let (tables, warnings) = Tables::build(snapshot);
+        let (tables, warnings) = Tables::build(snapshot, &self.live.health);
         for w in warnings {
             tracing::warn!("configuration: {w}");
         }

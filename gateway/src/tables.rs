@@ -96,6 +96,8 @@ pub struct Deployment {
     pub priority: i32,
     /// Per-attempt timeout.
     pub timeout: std::time::Duration,
+    /// Its recent record and ejection state (kept across reloads).
+    pub health: Arc<crate::health::Health>,
 }
 
 /// A public model.
@@ -178,8 +180,9 @@ pub type Warnings = Vec<String>;
 
 impl Tables {
     /// Compiles a snapshot. Resolves provider host names (blocking DNS), so call
-    /// it off the request path.
-    pub fn build(snapshot: &Snapshot) -> (Tables, Warnings) {
+    /// it off the request path. Deployments take their health from `health`,
+    /// which forgets the ones the snapshot no longer has.
+    pub fn build(snapshot: &Snapshot, health: &crate::health::Registry) -> (Tables, Warnings) {
         let mut warnings = Vec::new();
         let mut keys = HashMap::with_capacity(snapshot.keys.len());
         let mut keys_by_id = HashMap::with_capacity(snapshot.keys.len());
@@ -318,6 +321,7 @@ impl Tables {
                         weight: d.weight.max(1),
                         priority: d.priority,
                         timeout: std::time::Duration::from_millis(d.timeout_ms.max(1)),
+                        health: health.get(&d.id),
                     }))
                 })
                 .collect();
@@ -332,6 +336,14 @@ impl Tables {
                 }),
             );
         }
+        health.retain(
+            &snapshot
+                .catalog
+                .models
+                .iter()
+                .flat_map(|m| m.deployments.iter().map(|d| d.id.as_str()))
+                .collect(),
+        );
         let mut model_names: Vec<String> = models.keys().cloned().collect();
         model_names.sort();
         (
@@ -381,6 +393,8 @@ fn parse_upstream(url: &str) -> Result<(bool, String, u16, String), String> {
 pub struct Live {
     current: ArcSwap<Tables>,
     loaded: std::sync::atomic::AtomicBool,
+    /// Deployments' health, across reloads.
+    pub health: crate::health::Registry,
 }
 
 impl Live {
@@ -389,6 +403,7 @@ impl Live {
         Live {
             current: ArcSwap::from_pointee(Tables::default()),
             loaded: std::sync::atomic::AtomicBool::new(false),
+            health: crate::health::Registry::default(),
         }
     }
 
@@ -545,7 +560,7 @@ mod tests {
             },
             usage: Vec::new(),
         };
-        let (t, warnings) = Tables::build(&snap);
+        let (t, warnings) = Tables::build(&snap, &crate::health::Registry::default());
         assert_eq!(t.version, 7);
         assert_eq!(t.keys.len(), 2);
         // By id: the key itself, never its grace entry (nor a skipped one).

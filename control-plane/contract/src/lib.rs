@@ -14,6 +14,7 @@
 //! prices as decimal strings, never as floats.
 
 pub mod calendar;
+pub mod health;
 pub mod keys;
 pub mod money;
 pub mod signing;
@@ -28,4 +29,6 @@ pub mod routes {
     pub const CHANGES: &str = "/internal/v1/changes";
     /// Usage row ingest for the embedded default.
     pub const USAGE: &str = "/internal/v1/usage";
+    /// Upstream health as a gateway sees it.
+    pub const HEALTH: &str = "/internal/v1/health";
 }

@@ -38,6 +38,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api/v1/admin/providers/{id}", patch(update_provider))
         .route("/api/v1/admin/providers/{id}/test", post(test_provider))
         .route("/api/v1/admin/models", get(list_models).post(create_model))
+        .route("/api/v1/admin/health", get(upstream_health))
         .route("/api/v1/admin/models/{id}", patch(update_model))
         .route(
             "/api/v1/admin/models/{id}/deployments",
@@ -47,6 +48,18 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
             "/api/v1/admin/deployments/{id}",
             patch(update_deployment).delete(delete_deployment),
         )
+}
+
+/// `GET /api/v1/admin/health` → `{"data": [STATUS…], "fresh_ms"}`: each
+/// deployment the gateways reported in the last `fresh_ms` — attempts,
+/// errors, error rate and latency summed over gateways, and whether any
+/// gateway has it out of rotation.
+async fn upstream_health(Api(api): Api, _admin: AdminUser) -> Result<Json<Value>, ApiFailure> {
+    let mut c = api.conn().await?;
+    let data = crate::catalog::health::current(&mut c, crate::db::now_ms()).await?;
+    Ok(Json(
+        json!({"data": data, "fresh_ms": crate::catalog::health::FRESH_MS}),
+    ))
 }
 
 /// `GET /api/v1/admin/models` → `{"data": [MODEL…]}` by name: each public

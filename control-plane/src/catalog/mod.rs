@@ -1,6 +1,7 @@
 //! The model catalog: providers, public models with their prices, and the
 //! deployments that route a model to a provider.
 
+pub mod health;
 pub mod models;
 pub mod prices;
 pub mod providers;

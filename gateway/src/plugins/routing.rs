@@ -4,12 +4,17 @@
 //! upstream refusing the operator's credentials with 401/403).
 //!
 //! Order: deployments of the lowest priority first, shuffled by weight; then
-//! the next priority. At most `max_attempts` are tried.
+//! the next priority. At most `max_attempts` are tried. Ejected deployments
+//! ([`crate::health`]) are skipped while another can serve; every attempt's
+//! outcome is recorded in its deployment's health.
 
-use crate::context::{Attempt, Endpoint, RequestCtx, Route};
+use crate::context::{now_ms, Attempt, Endpoint, Failure, RequestCtx, Route};
 use crate::errors::ApiError;
-use crate::pipeline::{settings, Plugin};
+use crate::health::{Policy, Verdict};
+use crate::metrics::Metrics;
+use crate::pipeline::{settings, Outcome, Plugin};
 use crate::tables::Deployment;
+use crate::Shared;
 use aihub_contract::snapshot::ProviderKind;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -23,6 +28,8 @@ use std::time::Instant;
 /// The plugin.
 pub struct Routing {
     max_attempts: usize,
+    policy: Policy,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Deserialize)]
@@ -30,23 +37,76 @@ pub struct Routing {
 struct Settings {
     #[serde(default = "default_attempts")]
     max_attempts: usize,
+    #[serde(default = "default_eject_after")]
+    eject_after_failures: u32,
+    #[serde(default = "default_ejection_ms")]
+    ejection_ms: u64,
+    #[serde(default = "default_max_ejection_ms")]
+    max_ejection_ms: u64,
+    #[serde(default = "default_probe_interval_ms")]
+    probe_interval_ms: u64,
 }
 
 fn default_attempts() -> usize {
     3
 }
+fn default_eject_after() -> u32 {
+    Policy::default().eject_after_failures
+}
+fn default_ejection_ms() -> u64 {
+    Policy::default().ejection_ms
+}
+fn default_max_ejection_ms() -> u64 {
+    Policy::default().max_ejection_ms
+}
+fn default_probe_interval_ms() -> u64 {
+    Policy::default().probe_interval_ms
+}
 
 impl Routing {
     /// Builds it from settings.
-    pub fn build(table: toml::Table) -> Result<Box<dyn Plugin>, String> {
+    pub fn build(table: toml::Table, shared: &Arc<Shared>) -> Result<Box<dyn Plugin>, String> {
         let s: Settings = settings(table)?;
         if s.max_attempts == 0 || s.max_attempts > 10 {
             return Err("max_attempts: expected 1 to 10".into());
         }
+        if s.ejection_ms == 0 || s.max_ejection_ms < s.ejection_ms {
+            return Err("ejection_ms: expected more than 0 and at most max_ejection_ms".into());
+        }
+        if s.probe_interval_ms == 0 {
+            return Err("probe_interval_ms: expected more than 0".into());
+        }
         Ok(Box::new(Routing {
             max_attempts: s.max_attempts,
+            policy: Policy {
+                eject_after_failures: s.eject_after_failures,
+                ejection_ms: s.ejection_ms,
+                max_ejection_ms: s.max_ejection_ms,
+                probe_interval_ms: s.probe_interval_ms,
+            },
+            metrics: shared.metrics.clone(),
         }))
     }
+
+    /// Records a failed attempt; logs and counts an ejection.
+    fn failed(&self, d: &Deployment) {
+        if let Verdict::Ejected(until) = d.health.failure(now_ms_u64(), &self.policy) {
+            tracing::warn!(
+                deployment = %d.id,
+                provider = %d.upstream.provider_id,
+                until_ms = until,
+                "deployment ejected after failing in a row; recovery probes from then on"
+            );
+            self.metrics
+                .upstream_ejections
+                .with_label_values(&[d.upstream.provider_id.as_str(), d.id.as_str()])
+                .inc();
+        }
+    }
+}
+
+fn now_ms_u64() -> u64 {
+    u64::try_from(now_ms()).unwrap_or(0)
 }
 
 /// Whether a provider protocol can serve an endpoint.
@@ -142,6 +202,17 @@ impl Plugin for Routing {
             });
         }
         let mut candidates = order(&usable, &mut rand::thread_rng());
+        // Ejected deployments wait while another can serve; when every one
+        // is ejected, all are tried.
+        let now = now_ms_u64();
+        let admitted: Vec<Arc<Deployment>> = candidates
+            .iter()
+            .filter(|d| d.health.admits(now, &self.policy))
+            .cloned()
+            .collect();
+        if !admitted.is_empty() {
+            candidates = admitted;
+        }
         candidates.truncate(self.max_attempts);
         // Popped from the back, so store in reverse.
         candidates.reverse();
@@ -151,6 +222,11 @@ impl Plugin for Routing {
     }
 
     fn on_attempt(&self, ctx: &mut RequestCtx) -> Result<(), ApiError> {
+        // An attempt replaced before any answer was judged failed (connection
+        // error, timeout).
+        if let Some(prev) = ctx.attempt.as_ref().filter(|a| !a.judged) {
+            self.failed(&prev.deployment);
+        }
         let Some(deployment) = ctx.candidates.pop() else {
             return Err(ApiError::upstream(502, "No upstream is left to try."));
         };
@@ -163,6 +239,7 @@ impl Plugin for Routing {
             deployment,
             body: Bytes::new(),
             started: Instant::now(),
+            judged: false,
         });
         Ok(())
     }
@@ -176,6 +253,17 @@ impl Plugin for Routing {
         // 5xx, and 401/403: the provider refusing the operator's credentials
         // is never the client's fault.
         let failed = status >= 500 || status == 401 || status == 403;
+        if let Some(a) = ctx.attempt.as_mut().filter(|a| !a.judged) {
+            a.judged = true;
+            if failed {
+                self.failed(&a.deployment);
+            } else {
+                let latency = u64::try_from(a.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                if a.deployment.health.success(now_ms_u64(), latency) {
+                    tracing::info!(deployment = %a.deployment.id, "deployment back in rotation after a good probe");
+                }
+            }
+        }
         if matches!(ctx.route, Route::Model(_)) && failed && !ctx.candidates.is_empty() {
             // Nothing has reached the client yet: try the next deployment.
             let mut e = Error::explain(
@@ -186,6 +274,16 @@ impl Plugin for Routing {
             return Err(e);
         }
         Ok(())
+    }
+
+    fn on_done(&self, _outcome: &Outcome, ctx: &mut RequestCtx) {
+        // The last attempt never answered (connection error, timeout), and
+        // not because the client left.
+        if let Some(a) = ctx.attempt.as_ref().filter(|a| !a.judged) {
+            if ctx.failure == Some(Failure::Upstream) {
+                self.failed(&a.deployment);
+            }
+        }
     }
 }
 
@@ -213,6 +311,7 @@ mod tests {
             weight,
             priority,
             timeout: std::time::Duration::from_secs(1),
+            health: Default::default(),
         })
     }
 

@@ -260,13 +260,19 @@ export interface AuditFilter {
 /** One deployment's health as the gateways report it. */
 export interface DeploymentHealth {
   deployment_id: string;
-  model: string;
-  provider_name: string;
+  /** null when the deployment was deleted since. */
+  model: string | null;
+  provider_name: string | null;
+  upstream_model: string | null;
+  /** Attempts in the last minute or so, all gateways together. */
   requests: number;
   errors: number;
   /** 0..1 */
   error_rate: number;
-  p50_ms: number | null;
+  /** Mean time to the response headers of good attempts. */
+  latency_ms: number | null;
+  consecutive_failures: number;
+  /** Out of rotation at some gateway (ejected, or waiting for a good recovery probe). */
   ejected: boolean;
   ejected_until: number | null;
   gateways: number;

@@ -856,7 +856,7 @@ describe("Audit log", () => {
 });
 
 describe("Health", () => {
-  it("shows each deployment's error rate, p50 and ejection", async () => {
+  it("shows each deployment's error rate, latency and ejection", async () => {
     const server = adminServer().on("GET", "/admin/health", () =>
       json(200, {
         data: [
@@ -867,7 +867,9 @@ describe("Health", () => {
             requests: 1200,
             errors: 30,
             error_rate: 0.025,
-            p50_ms: 640,
+            upstream_model: "gpt-4o-2024-08-06",
+            latency_ms: 640,
+            consecutive_failures: 0,
             ejected: false,
             ejected_until: null,
             gateways: 2,
@@ -880,9 +882,11 @@ describe("Health", () => {
             requests: 40,
             errors: 40,
             error_rate: 1,
-            p50_ms: null,
+            upstream_model: "gpt-4o",
+            latency_ms: null,
+            consecutive_failures: 40,
             ejected: true,
-            ejected_until: null,
+            ejected_until: Date.UTC(2026, 10, 20, 11),
             gateways: 1,
             reported_at: Date.UTC(2026, 10, 20, 12),
           },
@@ -896,7 +900,8 @@ describe("Health", () => {
     expect(first.getByText("Healthy")).toBeInTheDocument();
     const second = within(screen.getByRole("row", { name: /dep_2/ }));
     expect(second.getByText("100%")).toBeInTheDocument();
-    expect(second.getByText("Ejected")).toBeInTheDocument();
+    // Its ejection is over: it waits for a good recovery probe.
+    expect(second.getByText("Awaiting a good probe")).toBeInTheDocument();
     expect(second.getByText("—")).toBeInTheDocument();
   });
 });

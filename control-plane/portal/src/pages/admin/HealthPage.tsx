@@ -31,7 +31,7 @@ export function HealthPage() {
                   <th scope="col" className="num">{t("admin.health.requests")}</th>
                   <th scope="col" className="num">{t("admin.health.errors")}</th>
                   <th scope="col" className="num">{t("admin.health.errorRate")}</th>
-                  <th scope="col" className="num">{t("admin.health.p50")}</th>
+                  <th scope="col" className="num">{t("admin.health.latency")}</th>
                   <th scope="col">{t("admin.health.state")}</th>
                   <th scope="col" className="num">{t("admin.health.gateways")}</th>
                   <th scope="col">{t("admin.health.reported")}</th>
@@ -41,22 +41,24 @@ export function HealthPage() {
                 {rows.map((r) => (
                   <tr key={r.deployment_id}>
                     <th scope="row">
-                      <code>{r.model}</code>
+                      <code>{r.model ?? "—"}</code>
                       <div className="small muted">
                         <code>{r.deployment_id}</code>
                       </div>
                     </th>
-                    <td>{r.provider_name}</td>
+                    <td>{r.provider_name ?? "—"}</td>
                     <td className="num">{f.number(r.requests)}</td>
                     <td className="num">{f.number(r.errors)}</td>
                     <td className="num">{percent.format(r.error_rate)}</td>
-                    <td className="num">{r.p50_ms === null ? "—" : t("admin.models.ms", { ms: f.number(r.p50_ms) })}</td>
+                    <td className="num">{r.latency_ms === null ? "—" : t("admin.models.ms", { ms: f.number(r.latency_ms) })}</td>
                     <td>
                       {r.ejected ? (
                         <Pill tone="error">
                           {r.ejected_until === null
                             ? t("admin.health.ejected")
-                            : t("admin.health.ejectedUntil", { time: f.dateTime(r.ejected_until) })}
+                            : r.ejected_until <= r.reported_at
+                              ? t("admin.health.probing")
+                              : t("admin.health.ejectedUntil", { time: f.dateTime(r.ejected_until) })}
                         </Pill>
                       ) : (
                         <Pill tone="success">{t("admin.health.healthy")}</Pill>
