@@ -583,6 +583,7 @@ async fn serve_refuses_to_start_without_a_token_secret() {
     let out = aihub(&url, dir.path())
         .arg("serve")
         .env("AIHUB_INTERNAL__SHARED_SECRET", SECRET)
+        .env_remove("AIHUB_AUTH__TOKEN_SECRET")
         .output()
         .await
         .unwrap();

@@ -7,7 +7,8 @@
 // Python SDK to call it with. Webhook tests start a `WebhookReceiver` in the
 // test process (the control plane is told to allow loopback URLs and to retry
 // after 300 ms). Payments go through the Stripe stand-in (`aihub-stub-stripe`)
-// when it is built.
+// when it is built. Usage the gateway cannot make (an earlier month's) goes
+// to the control plane's usage ingest, signed as a gateway signs it.
 //
 // Environment:
 //   AIHUB_BIN           the aihub binary (default ${CARGO_TARGET_DIR:-../../target}/debug/aihub)
@@ -21,6 +22,7 @@
 //   AIHUB_PORTAL_SHOTS  a folder: every test's checkpoints are saved there too
 //                       (failures are always saved, to a temp folder that is printed)
 import { execFile, spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -43,6 +45,8 @@ export const STUB_UPSTREAM_BIN =
 export const STUB_STRIPE_BIN = process.env.AIHUB_STUB_STRIPE_BIN ?? join(dirname(AIHUB_BIN), "aihub-stub-stripe");
 export const PYTHON = process.env.AIHUB_TEST_PYTHON ?? "python3";
 const INTERNAL_SECRET = "browser-tests-internal-secret-0123456789";
+// The control plane's token secret; `aihub admin` needs it too (it seals upstream keys with it).
+const TOKEN_SECRET = "browser-tests-token-secret-0123456789abcdef";
 const STRIPE_SECRET_KEY = "sk_test_browser_tests";
 const STRIPE_WEBHOOK_SECRET = "whsec_browser_tests";
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -240,7 +244,7 @@ export async function startSystem() {
         ...process.env,
         AIHUB_DATABASE__URL: databaseUrl,
         AIHUB_INTERNAL__SHARED_SECRET: INTERNAL_SECRET,
-        AIHUB_AUTH__TOKEN_SECRET: "browser-tests-token-secret-0123456789abcdef",
+        AIHUB_AUTH__TOKEN_SECRET: TOKEN_SECRET,
         AIHUB_EMAIL__MODE: "smtp",
         AIHUB_EMAIL__SMTP_HOST: "127.0.0.1",
         AIHUB_EMAIL__SMTP_PORT: String(smtpPort),
@@ -294,6 +298,8 @@ export async function startSystem() {
           headers: { "content-type": "application/json" },
           body: body === undefined ? undefined : JSON.stringify(body),
         }),
+      /** Sends usage rows as a gateway does (see `ingestUsage`); returns `{inserted, duplicates}`. */
+      ingestUsage: (rows) => ingestUsage(baseUrl, rows),
       async stop() {
         await browser.close().catch(() => {});
         await (await gateway?.catch(() => null))?.sdk.close();
@@ -310,11 +316,66 @@ export async function startSystem() {
   }
 }
 
+/** The path of the control plane's usage ingest (`aihub_contract::routes::USAGE`). */
+const USAGE_ROUTE = "/internal/v1/usage";
+
+/**
+ * Posts usage rows to the control plane's internal ingest, signed with the
+ * shared secret exactly as a gateway signs them (`x-aihub-internal:
+ * t=<unix secs>,v1=<hex HMAC-SHA256 of "t.POST.path." + body>`, see
+ * `aihub_contract::signing`). Each row is a gateway's `UsageRow`: the fields
+ * given over a successful, non-streamed chat completion; `request_id`,
+ * `ts_ms` and `developer_id` are the caller's. For stories that need usage
+ * the gateway cannot make, such as usage in an earlier month.
+ */
+async function ingestUsage(baseUrl, rows) {
+  const body = JSON.stringify({
+    rows: rows.map((row) => ({
+      key_id: "",
+      endpoint: "chat.completions",
+      method: "POST",
+      model: "gpt-4o-mini",
+      deployment_id: "",
+      provider_id: "",
+      prompt_tokens: 0,
+      completion_tokens: 0,
+      cached_tokens: 0,
+      reasoning_tokens: 0,
+      cost_nanos: 0,
+      latency_ms: 100,
+      ttft_ms: null,
+      status: 200,
+      stream: false,
+      attempts: 1,
+      ip: "127.0.0.1",
+      user_agent: "browser-tests",
+      error: "",
+      gateway_id: "browser-tests",
+      batch_id: "",
+      ...row,
+    })),
+  });
+  const t = Math.floor(Date.now() / 1000);
+  const mac = createHmac("sha256", INTERNAL_SECRET).update(`${t}.POST.${USAGE_ROUTE}.`).update(body).digest("hex");
+  const res = await fetch(`${baseUrl}${USAGE_ROUTE}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-aihub-internal": `t=${t},v1=${mac}` },
+    body,
+  });
+  if (!res.ok) throw new Error(`usage ingest answered ${res.status}: ${await res.text()}`);
+  return res.json();
+}
+
 /** Runs `aihub --json admin ...` against the system's database; returns its JSON. */
 export async function aihubAdmin(databaseUrl, args) {
   try {
     const { stdout } = await promisify(execFile)(AIHUB_BIN, ["--json", "admin", ...args], {
-      env: { ...process.env, AIHUB_DATABASE__URL: databaseUrl, AIHUB_INTERNAL__SHARED_SECRET: INTERNAL_SECRET },
+      env: {
+        ...process.env,
+        AIHUB_DATABASE__URL: databaseUrl,
+        AIHUB_INTERNAL__SHARED_SECRET: INTERNAL_SECRET,
+        AIHUB_AUTH__TOKEN_SECRET: TOKEN_SECRET,
+      },
     });
     return JSON.parse(stdout);
   } catch (e) {
@@ -394,7 +455,14 @@ async function startGateway(system, controlPlaneUrl, databaseUrl, reserved) {
     throw new Error(`${e.message}\n${gw.describe()}`);
   });
   const url = `http://127.0.0.1:${port}`;
-  return { url, opsUrl: `http://127.0.0.1:${opsPort}`, models: GATEWAY_MODELS, sdk: new OpenAISdk(`${url}/v1`) };
+  return {
+    url,
+    opsUrl: `http://127.0.0.1:${opsPort}`,
+    /** The stand-in provider's API root, as a provider's base URL (for stories that add providers themselves). */
+    upstreamUrl: `http://127.0.0.1:${stubPort}/v1`,
+    models: GATEWAY_MODELS,
+    sdk: new OpenAISdk(`${url}/v1`),
+  };
 }
 
 // One chat completion through the official OpenAI Python SDK. With arguments

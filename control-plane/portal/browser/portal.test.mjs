@@ -1253,3 +1253,232 @@ describe("analytics and insights (issue 9)", () => {
     });
   });
 });
+
+/** The developer's own view through the portal's API with `accessToken` (profile, billing, invoices). */
+async function developerApi(accessToken, path) {
+  const res = await fetch(`${system.baseUrl}/api/v1/developer${path}`, { headers: { authorization: `Bearer ${accessToken}` } });
+  assert.equal(res.status, 200, `${path}: ${await res.clone().text()}`);
+  return res.json();
+}
+
+/** The ids of the models `/v1/models` lists to a key. */
+async function listedModels(gatewayUrl, apiKey) {
+  const res = await fetch(`${gatewayUrl}/v1/models`, { headers: { authorization: `Bearer ${apiKey}` } });
+  assert.equal(res.status, 200, await res.clone().text());
+  return (await res.json()).data.map((m) => m.id);
+}
+
+describe("operator console (issue 10)", () => {
+  it("an operator adds a provider and a model for one plan, suspends a developer, grants credit and voids an invoice", async () => {
+    const gateway = await system.startGateway();
+    const { sdk } = gateway;
+    const MODEL = "console-chat";
+
+    // Three developers: one the operator moves to the Developer plan, one left
+    // on Free, and one with an invoice to void.
+    const [onPlan, onFree, invoiced] = await Promise.all([
+      verifiedAccount("console-plan"),
+      verifiedAccount("console-free"),
+      verifiedAccount("console-invoiced"),
+    ]);
+    const planKey = await createKeyViaApi(onPlan, "Console app");
+    const freeKey = await createKeyViaApi(onFree, "Console app");
+    const invoicedKey = await createKeyViaApi(invoiced, "Console app");
+    const invoicedId = (await developerApi(invoicedKey.accessToken, "/profile")).id;
+    // Both keys work (and the SDK process is up) before the console changes anything.
+    await sdkUntil(sdk, "the Developer-plan key to work", planKey.key.secret, "gpt-4o-mini", works);
+    await sdkUntil(sdk, "the Free key to work", freeKey.key.secret, "gpt-4o-mini", works);
+
+    // An invoice to void: usage two months ago (a month no one has closed
+    // yet), sent to the control plane as a gateway sends it, beyond the Free
+    // plan's 1,000 tokens with no credit to pay for it; then the month is
+    // closed as an operator closes one from a shell.
+    const now = new Date();
+    const usedAt = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 2, 15, 12);
+    const month = new Date(usedAt).toISOString().slice(0, 7);
+    const ingested = await system.ingestUsage([
+      {
+        request_id: `console-${invoicedId}`,
+        ts_ms: usedAt,
+        developer_id: invoicedId,
+        key_id: invoicedKey.key.id,
+        prompt_tokens: 60_000,
+        completion_tokens: 41_000,
+        // $1.01 for 101,000 tokens: the 100,000 beyond the allowance cost $1.00.
+        cost_nanos: 1_010_000_000,
+      },
+    ]);
+    assert.equal(ingested.inserted, 1, JSON.stringify(ingested));
+    const closed = await aihubAdmin(system.databaseUrl, ["billing", "close-month", month]);
+    assert.equal(closed.closed, true, JSON.stringify(closed));
+    const [invoice] = (await developerApi(invoicedKey.accessToken, "/invoices")).data;
+    assert.equal(invoice?.month, month, JSON.stringify(invoice));
+    assert.equal(invoice.status, "open");
+    assert.equal(invoice.amount_due, "1.00");
+
+    const operatorEmail = newEmail("console-operator");
+    await aihubAdmin(system.databaseUrl, ["create-operator", "--email", operatorEmail, "--password", PASSWORD, "--name", "Otto Operator"]);
+    await withContext(system, "console-story", DESKTOP, async (context, shot) => {
+      const page = await context.newPage();
+      const admin = page.getByRole("navigation", { name: "Main navigation" }).getByRole("list", { name: "Admin" });
+      await page.goto(`${system.baseUrl}/login`);
+      await signIn(page, operatorEmail, PASSWORD);
+      await page.getByRole("heading", { name: "Welcome, Otto" }).waitFor();
+
+      // A provider pointing at the stand-in upstream; testing it lists the upstream's models.
+      await admin.getByRole("link", { name: "Providers" }).click();
+      await page.getByRole("heading", { name: "Providers", level: 1 }).waitFor();
+      await page.getByRole("button", { name: "Add provider" }).click();
+      let dialog = page.getByRole("dialog", { name: "Add provider" });
+      await dialog.getByLabel("Name", { exact: true }).fill("console-upstream");
+      assert.equal(await dialog.getByLabel("Kind", { exact: true }).inputValue(), "openai");
+      await dialog.getByLabel("Base URL", { exact: true }).fill(gateway.upstreamUrl);
+      await dialog.getByLabel("API key", { exact: true }).fill("console-provider-key");
+      await page.waitForTimeout(250); // the dialog fades in
+      await shot("1-add-provider");
+      await dialog.getByRole("button", { name: "Create provider" }).click();
+      await dialog.waitFor({ state: "detached" });
+      const provider = page.getByRole("row").filter({ has: page.getByRole("rowheader", { name: /^console-upstream/ }) });
+      await provider.getByText("Key set", { exact: true }).waitFor();
+      await provider.getByRole("button", { name: "Test connection" }).click();
+      const tested = page.getByTestId("provider-test");
+      await tested.getByText("Connected", { exact: true }).waitFor();
+      await tested.getByText(/HTTP 200/).waitFor();
+      await tested.getByText(/gpt-4o-mini/).waitFor();
+      await shot("2-provider-tested");
+
+      // A model offered to the Developer plan only, served by the new provider.
+      await admin.getByRole("link", { name: "Models" }).click();
+      await page.getByRole("heading", { name: "Models", level: 1 }).waitFor();
+      await page.getByRole("button", { name: "Add model" }).click();
+      dialog = page.getByRole("dialog", { name: "Add model" });
+      await dialog.getByLabel("Name", { exact: true }).fill(MODEL);
+      await dialog.getByLabel("Input price", { exact: true }).fill("0.50");
+      await dialog.getByLabel("Output price", { exact: true }).fill("1.50");
+      const plans = dialog.getByRole("group", { name: "Visible to plans" });
+      await plans.getByRole("checkbox", { name: "Developer", exact: true }).check();
+      assert.equal(await plans.getByRole("checkbox", { checked: true }).count(), 1);
+      assert.equal(await dialog.getByRole("checkbox", { name: /^Enabled/ }).isChecked(), true);
+      await page.waitForTimeout(250); // the dialog fades in
+      await shot("3-add-model");
+      await dialog.getByRole("button", { name: "Create model" }).click();
+      await dialog.waitFor({ state: "detached" });
+      const card = page.getByRole("region", { name: MODEL, exact: true });
+      assert.equal((await card.getByTestId("model-plans").textContent()).trim(), "Developer");
+      await card.getByText("No deployments: nothing serves this model yet.").waitFor();
+      await card.getByRole("button", { name: "Add deployment" }).click();
+      dialog = page.getByRole("dialog", { name: `Add deployment to ${MODEL}` });
+      await dialog.getByLabel("Provider", { exact: true }).selectOption({ label: "console-upstream" });
+      await dialog.getByLabel(/^Upstream model/).fill("stub-console");
+      await dialog.getByLabel("Timeout (ms)", { exact: true }).fill("30000");
+      await page.waitForTimeout(250);
+      await shot("4-add-deployment");
+      await dialog.getByRole("button", { name: "Create deployment" }).click();
+      await dialog.waitFor({ state: "detached" });
+      const deployment = card
+        .getByRole("table", { name: `Deployments of ${MODEL}` })
+        .getByRole("row")
+        .filter({ hasText: "stub-console" });
+      await deployment.getByRole("cell", { name: "console-upstream", exact: true }).waitFor();
+      await deployment.getByText("30,000 ms").waitFor();
+      await shot("5-model");
+
+      // Put the first developer on the Developer plan (Admin → Developers).
+      const openDeveloper = async (email) => {
+        await admin.getByRole("link", { name: "Developers" }).click();
+        await page.getByRole("heading", { name: "Developers", level: 1 }).waitFor();
+        await page.getByLabel("Search", { exact: true }).fill(email);
+        await page.getByRole("button", { name: "Search", exact: true }).click();
+        await page.getByRole("table", { name: "Developers" }).getByRole("link", { name: email }).click();
+        await page.getByRole("heading", { name: email, level: 1 }).waitFor();
+      };
+      await openDeveloper(onPlan);
+      await page.getByRole("button", { name: "Change plan" }).click();
+      dialog = page.getByRole("dialog", { name: "Change plan" });
+      await dialog.getByLabel("Plan", { exact: true }).selectOption("developer");
+      await dialog.getByRole("button", { name: "Save plan" }).click();
+      await dialog.waitFor({ state: "detached" });
+      await page.getByTestId("developer-plan").getByText(/^Developer \(/).waitFor();
+
+      // The gateway serves the model to the Developer plan and to no one else:
+      // the Free developer is told it does not exist.
+      const served = await sdkUntil(sdk, `${MODEL} served to the Developer plan`, planKey.key.secret, MODEL, works);
+      assert.ok(served.result.reply.length > 0);
+      const hidden = await sdk.chat(freeKey.key.secret, MODEL);
+      assert.equal(hidden.ok, false, JSON.stringify(hidden));
+      assert.equal(hidden.status, 404, JSON.stringify(hidden));
+      assert.equal(hidden.code, "model_not_found", JSON.stringify(hidden));
+      assert.equal(hidden.error_class, "NotFoundError");
+      assert.ok((await listedModels(gateway.url, planKey.key.secret)).includes(MODEL));
+      assert.ok(!(await listedModels(gateway.url, freeKey.key.secret)).includes(MODEL));
+
+      // Suspend that developer: the next calls are refused (403 account_suspended) within a second.
+      await page.getByRole("button", { name: "Suspend", exact: true }).click();
+      dialog = page.getByRole("dialog", { name: "Suspend this account?" });
+      await dialog.getByText(onPlan).waitFor();
+      await page.waitForTimeout(250); // the dialog fades in
+      await shot("6-suspend");
+      await dialog.getByRole("button", { name: "Suspend account" }).click();
+      await dialog.waitFor({ state: "detached" });
+      await page.getByRole("button", { name: "Activate" }).waitFor();
+      await page.getByRole("region", { name: "Account" }).getByText("Suspended", { exact: true }).waitFor();
+      const suspended = await sdkUntil(sdk, "the suspended developer refused", planKey.key.secret, MODEL, (r) => r.ok === false);
+      assert.equal(suspended.result.status, 403, JSON.stringify(suspended.result));
+      assert.equal(suspended.result.code, "account_suspended");
+      assert.equal(suspended.result.error_class, "PermissionDeniedError");
+      await assertWorks(sdk, freeKey.key.secret, "gpt-4o-mini", "another developer after the suspension");
+      await shot("7-suspended");
+
+      // Grant the Free developer $12.50; their balance shows it.
+      const before = await developerApi(freeKey.accessToken, "/billing");
+      assert.equal(before.balance.total, "0.00");
+      await openDeveloper(onFree);
+      await page.getByRole("button", { name: "Grant credit" }).click();
+      dialog = page.getByRole("dialog", { name: "Grant credit" });
+      await dialog.getByLabel("Amount (USD)", { exact: true }).fill("12.50");
+      await dialog.getByLabel(/^Memo/).fill("Console story credit");
+      await dialog.getByRole("button", { name: "Grant", exact: true }).click();
+      await dialog.getByText("Credit granted. The balance is now $12.50.").waitFor();
+      await shot("8-credit");
+      await dialog.getByRole("button", { name: "Done" }).click();
+      await dialog.waitFor({ state: "detached" });
+      const after = await developerApi(freeKey.accessToken, "/billing");
+      assert.equal(after.balance.total, "12.50", JSON.stringify(after.balance));
+      assert.equal(after.balance.promotional, "12.50");
+      const [grant] = (await developerApi(freeKey.accessToken, "/billing/transactions")).data;
+      assert.equal(grant.kind, "grant");
+      assert.equal(grant.amount, "12.50");
+      assert.equal(grant.memo, "Console story credit");
+
+      // Void the invoice: found by developer, opened, voided after confirming.
+      await admin.getByRole("link", { name: "Invoices" }).click();
+      await page.getByRole("heading", { name: "Invoices", level: 1 }).waitFor();
+      await page.getByLabel("Developer ID", { exact: true }).fill(invoicedId);
+      await page.getByRole("button", { name: "Filter", exact: true }).click();
+      const invoices = page.getByRole("table", { name: "Invoices" });
+      const row = invoices.getByRole("row").filter({ hasText: invoice.id });
+      await row.getByText("Open", { exact: true }).waitFor();
+      assert.equal(await invoices.getByRole("row").count(), 2, "one invoice under the header");
+      await shot("9-invoices");
+      await row.getByRole("link", { name: invoice.number }).click();
+      await page.getByRole("heading", { name: `Invoice ${invoice.number}`, level: 1 }).waitFor();
+      assert.equal((await page.getByTestId("admin-invoice-due").textContent()).trim(), "$1.00");
+      await page.getByRole("button", { name: "Void", exact: true }).click();
+      dialog = page.getByRole("dialog", { name: "Void this invoice?" });
+      await page.waitForTimeout(250); // the dialog fades in
+      await shot("10-void");
+      await dialog.getByRole("button", { name: "Void invoice" }).click();
+      await dialog.waitFor({ state: "detached" });
+      await page.getByTestId("admin-invoice-due").getByText("$0.00").waitFor();
+      assert.equal(await page.getByRole("button", { name: "Void", exact: true }).count(), 0);
+      await shot("11-voided");
+      // The list, filtered to void invoices, has it; so does the developer's own view.
+      await page.getByRole("link", { name: "All invoices" }).click();
+      await page.getByLabel("Status", { exact: true }).selectOption("void");
+      await invoices.getByRole("row").filter({ hasText: invoice.id }).getByText("Void", { exact: true }).waitFor();
+      const mine = await developerApi(invoicedKey.accessToken, `/invoices/${invoice.id}`);
+      assert.equal(mine.status, "void", JSON.stringify(mine));
+      assert.equal(mine.amount_due, "0.00");
+    });
+  });
+});

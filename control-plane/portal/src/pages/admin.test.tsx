@@ -457,7 +457,8 @@ describe("Providers", () => {
     renderApp("/admin/providers", server);
     const row = within(await screen.findByRole("row", { name: /openai-main/ }));
     await userEvent.click(row.getByRole("button", { name: "Test connection" }));
-    const result = await row.findByTestId("provider-test");
+    // Shown in a line under the provider's row.
+    const result = await screen.findByTestId("provider-test");
     expect(result).toHaveTextContent("Connected");
     expect(result).toHaveTextContent("HTTP 200");
     expect(result).toHaveTextContent("in 123 ms");
@@ -465,9 +466,9 @@ describe("Providers", () => {
 
     ok = false;
     await userEvent.click(row.getByRole("button", { name: "Test connection" }));
-    await waitFor(() => expect(row.getByTestId("provider-test")).toHaveTextContent("Failed"));
-    expect(row.getByTestId("provider-test")).toHaveTextContent("HTTP 401");
-    expect(row.getByText("upstream said: invalid api key")).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByTestId("provider-test")).toHaveTextContent("Failed"));
+    expect(screen.getByTestId("provider-test")).toHaveTextContent("HTTP 401");
+    expect(screen.getByText("upstream said: invalid api key")).toBeInTheDocument();
   });
 
   it("disables, edits and rotates the key after a confirmation", async () => {
@@ -549,6 +550,17 @@ describe("Models", () => {
       });
     return server;
   }
+
+  it("shows prices with at least cents, and small ones whole", async () => {
+    const server = modelsServer([
+      model({ prices: { input_per_million: "0.5", output_per_million: "10", cached_per_million: "0.000125" } }),
+    ]);
+    renderApp("/admin/models", server);
+    const card = within(await screen.findByRole("region", { name: "gpt-4o" }));
+    expect(await card.findByText("$0.50")).toBeInTheDocument();
+    expect(card.getByText("$10.00")).toBeInTheDocument();
+    expect(card.getByText("$0.000125")).toBeInTheDocument();
+  });
 
   it("lists models with their deployments and creates one for chosen plans", async () => {
     const server = modelsServer([model({ plans: ["pro", "enterprise"] })]);

@@ -102,12 +102,9 @@ function InvoiceList({ filter }: { filter: InvoiceFilter }) {
               {rows.map((inv) => (
                 <tr key={inv.id}>
                   <th scope="row">
-                    <Link to={`/admin/invoices/${encodeURIComponent(inv.id)}`}>
+                    <Link to={`/admin/invoices/${encodeURIComponent(inv.id)}`} title={inv.id}>
                       {inv.number ?? t("billing.invoices.draftName")}
                     </Link>
-                    <div className="small muted">
-                      <code>{inv.id}</code>
-                    </div>
                   </th>
                   <td>
                     <Link to={`/admin/developers/${encodeURIComponent(inv.developer_id)}`}>{inv.developer_email}</Link>
@@ -118,7 +115,7 @@ function InvoiceList({ filter }: { filter: InvoiceFilter }) {
                   </td>
                   <td className="num">{f.money(inv.total)}</td>
                   <td className="num">{f.money(inv.amount_due)}</td>
-                  <td>{f.dateTime(inv.created_at)}</td>
+                  <td>{f.date(inv.created_at)}</td>
                 </tr>
               ))}
             </tbody>

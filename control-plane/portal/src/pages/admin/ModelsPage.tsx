@@ -128,22 +128,34 @@ function ModelCard({
   );
 }
 
+/** A price per million tokens with at least cents ("0.5" reads "$0.50"; "0.000125" stays whole). */
+export function atLeastCents(value: string): string {
+  const [whole, fraction = ""] = value.split(".");
+  return `${whole}.${fraction.padEnd(2, "0")}`;
+}
+
+/** Formats prices per million tokens ([`atLeastCents`], in the reader's language). */
+function usePrice() {
+  const f = useFormat();
+  return (value: string) => f.money(atLeastCents(value));
+}
+
 function PriceFacts({ prices }: { prices: Prices }) {
   const { t } = useTranslation();
-  const f = useFormat();
+  const price = usePrice();
   return (
     <>
       <div>
         <dt>{t("admin.models.inputPrice")}</dt>
-        <dd>{f.money(prices.input_per_million)}</dd>
+        <dd>{price(prices.input_per_million)}</dd>
       </div>
       <div>
         <dt>{t("admin.models.outputPrice")}</dt>
-        <dd>{f.money(prices.output_per_million)}</dd>
+        <dd>{price(prices.output_per_million)}</dd>
       </div>
       <div>
         <dt>{t("admin.models.cachedPrice")}</dt>
-        <dd>{f.money(prices.cached_per_million)}</dd>
+        <dd>{price(prices.cached_per_million)}</dd>
       </div>
     </>
   );
@@ -156,6 +168,7 @@ function DeploymentRow({ model, deployment: d, open }: { model: AdminModel; depl
   const invalidate = useInvalidateModels();
   const toggle = useMutation({ mutationFn: () => api.updateDeployment(d.id, { enabled: !d.enabled }), onSuccess: invalidate });
   const p = d.upstream_prices;
+  const price = usePrice();
   return (
     <tr className={d.enabled ? undefined : "row-muted"}>
       <td>{d.provider_name}</td>
@@ -166,7 +179,7 @@ function DeploymentRow({ model, deployment: d, open }: { model: AdminModel; depl
       <td className="num">{f.number(d.priority)}</td>
       <td className="num">{t("admin.models.ms", { ms: f.number(d.timeout_ms) })}</td>
       <td className="small">
-        {f.money(p.input_per_million)} / {f.money(p.output_per_million)} / {f.money(p.cached_per_million)}
+        {price(p.input_per_million)} / {price(p.output_per_million)} / {price(p.cached_per_million)}
       </td>
       <td>
         <EnabledPill enabled={d.enabled} />

@@ -90,6 +90,7 @@ function ProviderRow({ provider: p, open }: { provider: Provider; open: (d: Dial
   const toggle = useMutation({ mutationFn: () => api.updateProvider(p.id, { enabled: !p.enabled }), onSuccess: invalidate });
   const test = useMutation({ mutationFn: () => api.testProvider(p.id) });
   return (
+    <>
     <tr className={p.enabled ? undefined : "row-muted"}>
       <th scope="row">
         {p.name}
@@ -109,7 +110,7 @@ function ProviderRow({ provider: p, open }: { provider: Provider; open: (d: Dial
       <td>
         <EnabledPill enabled={p.enabled} />
       </td>
-      <td className="wrap">
+      <td className="admin-actions-cell">
         <div className="admin-row-actions" role="group" aria-label={t("admin.providers.actionsFor", { name: p.name })}>
           <Button variant="ghost" className="btn-sm" onClick={() => test.mutate()} loading={test.isPending}>
             {t("admin.providers.test")}
@@ -124,11 +125,18 @@ function ProviderRow({ provider: p, open }: { provider: Provider; open: (d: Dial
             {p.enabled ? t("admin.disable") : t("admin.enable")}
           </Button>
         </div>
-        {toggle.isError && <Alert tone="error">{adminErrorMessage(t, toggle.error)}</Alert>}
-        {test.isError && <Alert tone="error">{adminErrorMessage(t, test.error)}</Alert>}
-        {test.data && <TestResult result={test.data} />}
       </td>
     </tr>
+    {(toggle.isError || test.isError || test.data) && (
+      <tr className="admin-row-detail">
+        <td colSpan={6}>
+          {toggle.isError && <Alert tone="error">{adminErrorMessage(t, toggle.error)}</Alert>}
+          {test.isError && <Alert tone="error">{adminErrorMessage(t, test.error)}</Alert>}
+          {test.data && <TestResult result={test.data} />}
+        </td>
+      </tr>
+    )}
+    </>
   );
 }
 
