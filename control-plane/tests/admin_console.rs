@@ -22,7 +22,123 @@ on_selected_backend!(
     plaintext_upstream_keys_are_sealed_when_the_control_plane_starts,
     operators_publish_models_to_plans_and_edit_their_deployments,
     gateways_report_upstream_health_and_operators_see_it_summed,
+    a_price_list_is_previewed_then_applied_all_or_nothing,
 );
+
+async fn a_price_list_is_previewed_then_applied_all_or_nothing(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |f| f).await else {
+        return;
+    };
+    let admin = operator_session(&app, "olive@example.com").await;
+    for (name, input, output) in [("gpt-4o", "2.5", "10"), ("gpt-4o-mini", "0.15", "0.6")] {
+        let (status, m) = parts(
+            call(&app, Method::POST, "/api/v1/admin/models", Some(&admin),
+                Some(json!({"name": name, "prices": {"input_per_million": input, "output_per_million": output}}))).await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{m}");
+    }
+    let send = |query: &str, content_type: &str, body: &str| {
+        app.client
+            .post(app.url(&format!("/api/v1/admin/price-list{query}")))
+            .bearer_auth(&admin)
+            .header("content-type", content_type)
+            .body(body.to_string())
+            .send()
+    };
+    let before = get(&app, "/api/v1/admin/models", &admin).await;
+
+    // A dry run (the default) shows the difference and writes nothing.
+    let csv = "model,input_per_million,output_per_million,cached_per_million\n\
+               gpt-4o, 2.00 ,8,1.00\n\
+               gpt-4o-mini,0.15,0.60,\n\
+               o9-preview,15,60,\n";
+    let (status, preview) = parts(send("", "text/csv", csv).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(preview["dry_run"], true);
+    assert_eq!(preview["changed"].as_array().unwrap().len(), 1, "{preview}");
+    let c = &preview["changed"][0];
+    assert_eq!(c["model"], "gpt-4o");
+    assert_eq!(
+        (
+            c["before"]["input_per_million"].clone(),
+            c["after"]["input_per_million"].clone()
+        ),
+        (json!("2.5"), json!("2"))
+    );
+    assert_eq!(c["after"]["cached_per_million"], "1");
+    assert_eq!(preview["unchanged"], json!(["gpt-4o-mini"]));
+    assert_eq!(preview["unknown"], json!(["o9-preview"]));
+    assert_eq!(get(&app, "/api/v1/admin/models", &admin).await, before);
+    let log = get(
+        &app,
+        "/api/v1/admin/audit-log?action=models.prices_imported",
+        &admin,
+    )
+    .await;
+    assert_eq!(log["data"], json!([]));
+
+    // Bad lists are refused whole, naming the row.
+    for (content_type, body, needle) in [
+        ("text/csv", "model,input_per_million,output_per_million\ngpt-4o,1,2\ngpt-4o-mini,-1,2\n", "row 2"),
+        ("text/csv", "model,input_per_million,output_per_million\ngpt-4o,1,2\ngpt-4o,3,4\n", "listed twice"),
+        ("text/csv", "name,price\ngpt-4o,1\n", "row 1"),
+        ("text/csv", "model,input_per_million,output_per_million\n", "1 to 10000 rows"),
+        ("application/json", "{\"prices\": [{\"model\": \"gpt-4o\", \"input_per_million\": \"x\", \"output_per_million\": \"1\"}]}", "expected JSON"),
+    ] {
+        let (status, err) = parts(send("?dry_run=false", content_type, body).await.unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {err}");
+        assert!(err["error"]["message"].as_str().unwrap().contains(needle), "{needle}: {err}");
+    }
+    assert_eq!(get(&app, "/api/v1/admin/models", &admin).await, before);
+
+    // Applied (JSON this time): the catalog and the gateways' prices change,
+    // and the audit log has the difference.
+    let list = json!({"prices": [
+        {"model": "gpt-4o", "input_per_million": "2", "output_per_million": "8"},
+        {"model": "o9-preview", "input_per_million": "15", "output_per_million": "60"}
+    ]});
+    let (status, applied) = parts(
+        send("?dry_run=false", "application/json", &list.to_string())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    assert_eq!(applied["dry_run"], false);
+    assert_eq!(applied["changed"][0]["after"]["cached_per_million"], "2");
+    let after = get(&app, "/api/v1/admin/models", &admin).await;
+    let gpt = after["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "gpt-4o")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        gpt["prices"],
+        json!({"input_per_million": "2", "output_per_million": "8", "cached_per_million": "2"})
+    );
+    let fed = fed_catalog(&app).await;
+    let fed_gpt = fed["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "gpt-4o")
+        .unwrap()
+        .clone();
+    assert_eq!(fed_gpt["prices"]["output_per_million"], "8");
+    let log = get(
+        &app,
+        "/api/v1/admin/audit-log?action=models.prices_imported",
+        &admin,
+    )
+    .await;
+    assert_eq!(log["data"].as_array().unwrap().len(), 1);
+    assert_eq!(log["data"][0]["details"]["changed"][0]["model"], "gpt-4o");
+    assert_eq!(log["data"][0]["details"]["unknown"], json!(["o9-preview"]));
+    app.stop().await;
+}
 
 async fn gateways_report_upstream_health_and_operators_see_it_summed(backend: Backend) {
     use aihub_contract::health::{DeploymentHealth, HealthReport};
@@ -780,6 +896,7 @@ async fn no_admin_route_answers_a_developer(backend: Backend) {
         (Method::PATCH, "/api/v1/admin/deployments/dep_x".into()),
         (Method::DELETE, "/api/v1/admin/deployments/dep_x".into()),
         (Method::GET, "/api/v1/admin/health".into()),
+        (Method::POST, "/api/v1/admin/price-list".into()),
         (Method::POST, "/api/v1/admin/billing/close-month".into()),
         (Method::GET, "/api/v1/admin/billing/reconcile".into()),
         (Method::GET, "/api/v1/admin/analytics/overview".into()),

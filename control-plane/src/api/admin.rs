@@ -39,6 +39,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api/v1/admin/providers/{id}/test", post(test_provider))
         .route("/api/v1/admin/models", get(list_models).post(create_model))
         .route("/api/v1/admin/health", get(upstream_health))
+        .route("/api/v1/admin/price-list", post(import_price_list))
         .route("/api/v1/admin/models/{id}", patch(update_model))
         .route(
             "/api/v1/admin/models/{id}/deployments",
@@ -48,6 +49,68 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
             "/api/v1/admin/deployments/{id}",
             patch(update_deployment).delete(delete_deployment),
         )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportQuery {
+    dry_run: Option<bool>,
+}
+
+/// The price list an import applied, audited (`models.prices_imported`).
+struct Imported(models::PriceImport);
+
+impl Audited for Imported {
+    fn target(&self) -> String {
+        "price-list".into()
+    }
+    fn details(&self) -> Value {
+        json!({"changed": self.0.changed, "unknown": self.0.unknown})
+    }
+    fn answer(self) -> Value {
+        json!(self.0)
+    }
+}
+
+/// `POST /api/v1/admin/price-list?dry_run=true|false` with a price list
+/// (`Content-Type: text/csv`, or JSON) → `{dry_run, changed: [{model,
+/// model_id, before, after}], unchanged, unknown}`. A dry run (the default)
+/// writes nothing; otherwise every change is applied in one transaction
+/// and audited. Names no model has are listed, not created.
+async fn import_price_list(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    query: Result<Query<ImportQuery>, QueryRejection>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, ApiFailure> {
+    let Query(q) = query.map_err(|e| ApiFailure::invalid(e.body_text()))?;
+    let csv = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/csv"));
+    let rows = crate::catalog::prices::parse_price_list(&body, csv)?;
+    let backend = api.accounts.db().backend();
+    if q.dry_run.unwrap_or(true) {
+        let mut c = api.conn().await?;
+        let preview = models::import_prices(&mut c, backend, &rows, true).await?;
+        return Ok(Json(json!(preview)).into_response());
+    }
+    audited(
+        &api,
+        Actor::of(&admin, &client),
+        "models.prices_imported",
+        StatusCode::OK,
+        |c| {
+            Box::pin(async move {
+                Ok(Imported(
+                    models::import_prices(c, backend, &rows, false).await?,
+                ))
+            })
+        },
+    )
+    .await
 }
 
 /// `GET /api/v1/admin/health` → `{"data": [STATUS…], "fresh_ms"}`: each

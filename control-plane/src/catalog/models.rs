@@ -737,3 +737,94 @@ pub async fn delete_deployment(
     db::record_change(conn, backend, Entity::Catalog, id).await?;
     Ok((before, model(conn, &model_id).await?))
 }
+
+/// One model repriced by an import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Repriced {
+    /// Public name.
+    pub model: String,
+    /// `mdl_…`
+    pub model_id: String,
+    /// Its prices now.
+    pub before: Prices,
+    /// Its prices from the list.
+    pub after: Prices,
+}
+
+/// What a price list changes (and changed, unless a dry run).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PriceImport {
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// Models whose prices the list changes.
+    pub changed: Vec<Repriced>,
+    /// Listed models whose prices are already those.
+    pub unchanged: Vec<String>,
+    /// Listed names no model has (left alone: add the model first).
+    pub unknown: Vec<String>,
+}
+
+/// Compares a price list with the catalog and, unless `dry_run`, applies
+/// it (the caller audits it in the same transaction): all rows or none.
+pub async fn import_prices(
+    conn: &mut AnyConnection,
+    backend: db::Backend,
+    rows: &[super::prices::ListedPrice],
+    dry_run: bool,
+) -> DomainResult<PriceImport> {
+    let current: HashMap<String, (String, Prices)> = list_models_on(conn, "")
+        .await?
+        .into_iter()
+        .map(|m| (m.name, (m.id, m.prices)))
+        .collect();
+    let mut out = PriceImport {
+        dry_run,
+        changed: Vec::new(),
+        unchanged: Vec::new(),
+        unknown: Vec::new(),
+    };
+    for r in rows {
+        let name = r.model.trim();
+        let Some((id, before)) = current.get(name) else {
+            out.unknown.push(name.to_string());
+            continue;
+        };
+        let after = check_prices(Prices {
+            input_per_million: r.input_per_million,
+            output_per_million: r.output_per_million,
+            cached_per_million: r.cached_per_million.unwrap_or(r.input_per_million),
+        })?;
+        let before = check_prices(before.clone())?;
+        if after == before {
+            out.unchanged.push(name.to_string());
+        } else {
+            out.changed.push(Repriced {
+                model: name.to_string(),
+                model_id: id.clone(),
+                before,
+                after,
+            });
+        }
+    }
+    if dry_run {
+        return Ok(out);
+    }
+    let now = db::now_ms();
+    for c in &out.changed {
+        sqlx::query(
+            "UPDATE models SET input_price_per_million = $1, output_price_per_million = $2, \
+             cached_price_per_million = $3, updated_at = $4 WHERE id = $5",
+        )
+        .bind(c.after.input_per_million.to_string())
+        .bind(c.after.output_per_million.to_string())
+        .bind(c.after.cached_per_million.to_string())
+        .bind(now)
+        .bind(&c.model_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for c in &out.changed {
+        db::record_change(conn, backend, Entity::Catalog, &c.model_id).await?;
+    }
+    Ok(out)
+}

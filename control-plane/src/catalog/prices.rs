@@ -114,3 +114,91 @@ mod tests {
         }
     }
 }
+
+/// One row of a price list: a public model and its new prices.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListedPrice {
+    /// Public model name.
+    pub model: String,
+    /// Per million prompt tokens.
+    pub input_per_million: Decimal,
+    /// Per million completion tokens.
+    pub output_per_million: Decimal,
+    /// Per million cached prompt tokens (default: the input price).
+    #[serde(default)]
+    pub cached_per_million: Option<Decimal>,
+}
+
+/// A price list as JSON: `{"prices": [ROW…]}` or the bare array.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum JsonList {
+    Wrapped { prices: Vec<ListedPrice> },
+    Bare(Vec<ListedPrice>),
+}
+
+/// The most rows a price list may have.
+pub const MAX_LISTED: usize = 10_000;
+
+/// Reads a price list: JSON (`{"prices": [{"model", "input_per_million",
+/// "output_per_million", "cached_per_million"?}…]}` or the bare array) or
+/// CSV with the header `model,input_per_million,output_per_million[,cached_per_million]`.
+/// Every row is checked; a bad one is refused with its row number, as is a
+/// model listed twice.
+pub fn parse_price_list(body: &[u8], csv_format: bool) -> DomainResult<Vec<ListedPrice>> {
+    let rows: Vec<ListedPrice> = if csv_format {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(body);
+        let mut rows = Vec::new();
+        for (i, record) in reader.deserialize::<ListedPrice>().enumerate() {
+            rows.push(record.map_err(|e| {
+                DomainError::invalid(format!(
+                    "price list row {}: {e} (expected the columns model,input_per_million,output_per_million[,cached_per_million])",
+                    i + 1
+                ))
+            })?);
+        }
+        rows
+    } else {
+        match serde_json::from_slice::<JsonList>(body) {
+            Ok(JsonList::Wrapped { prices }) | Ok(JsonList::Bare(prices)) => prices,
+            Err(_) => {
+                return Err(DomainError::invalid(
+                    "price list: expected JSON {\"prices\": [{\"model\", \"input_per_million\", \"output_per_million\", \"cached_per_million\"?}…]} with prices as decimal strings",
+                ))
+            }
+        }
+    };
+    if rows.is_empty() || rows.len() > MAX_LISTED {
+        return Err(DomainError::invalid(format!(
+            "price list: expected 1 to {MAX_LISTED} rows, got {}",
+            rows.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, r) in rows.iter().enumerate() {
+        let n = i + 1;
+        if !seen.insert(r.model.trim().to_string()) {
+            return Err(DomainError::invalid(format!(
+                "price list row {n}: the model '{}' is listed twice",
+                r.model.trim()
+            )));
+        }
+        for (field, d) in [
+            ("input_per_million", Some(r.input_per_million)),
+            ("output_per_million", Some(r.output_per_million)),
+            ("cached_per_million", r.cached_per_million),
+        ] {
+            if let Some(d) = d {
+                if check_price(d).is_none() {
+                    return Err(DomainError::invalid(format!(
+                        "price list row {n}: {field}: expected a non-negative decimal of at most 9 decimals, got {d}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
