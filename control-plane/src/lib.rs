@@ -40,6 +40,7 @@ pub mod metrics;
 pub mod portal;
 pub mod seal;
 pub mod server;
+pub mod settings;
 pub mod telemetry;
 pub mod usage;
 pub mod webhooks;

@@ -33,6 +33,7 @@ pub struct Application {
     webhook_worker: tokio::task::JoinHandle<()>,
     billing_jobs: tokio::task::JoinHandle<()>,
     retention: tokio::task::JoinHandle<()>,
+    settings_watcher: tokio::task::JoinHandle<()>,
     batch_jobs: tokio::task::JoinHandle<()>,
 }
 
@@ -63,6 +64,7 @@ impl Application {
                 "upstream keys stored in plain text are now sealed"
             );
         }
+        let settings = crate::settings::Runtime::load(config, &db).await?;
         let initial = gateway_feed::version(&db)
             .await
             .context("cannot read the configuration version")?;
@@ -71,7 +73,9 @@ impl Application {
             gateway_feed::spawn_version_watcher(db.clone(), initial, shutdown_rx.clone());
         let metrics = Metrics::new().context("cannot register metrics")?;
         let mail_wake = Arc::new(Notify::new());
-        let accounts = Accounts::new(config, db.clone(), mail_wake.clone()).await?;
+        let settings_watcher = settings.spawn_watcher(db.clone(), shutdown_rx.clone());
+        let accounts =
+            Accounts::new(config, settings.clone(), db.clone(), mail_wake.clone()).await?;
         let deliverer = Arc::new(
             Deliverer::new(
                 db.clone(),
@@ -83,7 +87,8 @@ impl Application {
         let webhook_worker = delivery::spawn_worker(deliverer.clone(), shutdown_rx.clone());
         let billing = Arc::new(
             crate::billing::Billing::from_config(config)
-                .map_err(|e| anyhow::anyhow!("billing configuration: {e}"))?,
+                .map_err(|e| anyhow::anyhow!("billing configuration: {e}"))?
+                .following(settings.clone()),
         );
         billing
             .apply(&db)
@@ -102,7 +107,7 @@ impl Application {
         let retention = crate::analytics::retention::spawn(
             db.clone(),
             billing.source.clone(),
-            config.analytics.raw_retention_months,
+            settings.clone(),
             shutdown_rx.clone(),
         );
         let analytics = crate::analytics::store::Store::new(db.clone(), billing.source.clone());
@@ -116,10 +121,11 @@ impl Application {
             sealing_secret: config.auth.token_secret.expose().as_bytes().to_vec(),
             vault,
             webhooks: deliverer,
-            email_delivers: config.email.mode == crate::config::EmailMode::Smtp,
+            settings: settings.clone(),
         });
-        let mail_worker =
-            outbox::Worker::new(db.clone(), mailer, mail_wake, shutdown_rx.clone()).spawn();
+        let mail_worker = outbox::Worker::new(db.clone(), mailer, mail_wake, shutdown_rx.clone())
+            .following(settings.clone())
+            .spawn();
         let housekeeping = housekeeping::spawn(db.clone(), shutdown_rx.clone());
         let state = AppState::from_config(config, db.clone(), metrics, versions, shutdown_rx);
         let addr = config.listen_addr()?;
@@ -138,6 +144,7 @@ impl Application {
             webhook_worker,
             billing_jobs,
             retention,
+            settings_watcher,
             batch_jobs,
         })
     }
@@ -170,6 +177,7 @@ impl Application {
             webhook_worker,
             billing_jobs,
             retention,
+            settings_watcher,
             batch_jobs,
         } = self;
         let app = http::router(state).layer(Extension(api));
@@ -193,6 +201,7 @@ impl Application {
         let _ = webhook_worker.await;
         let _ = billing_jobs.await;
         let _ = retention.await;
+        let _ = settings_watcher.await;
         let _ = batch_jobs.await;
         db.close().await;
         tracing::info!("control plane stopped");

@@ -23,7 +23,159 @@ on_selected_backend!(
     operators_publish_models_to_plans_and_edit_their_deployments,
     gateways_report_upstream_health_and_operators_see_it_summed,
     a_price_list_is_previewed_then_applied_all_or_nothing,
+    operators_change_signup_mail_and_payments_in_the_console_at_once,
 );
+
+/// A setting's entry in `GET /api/v1/admin/settings`.
+fn setting(all: &Value, key: &str) -> Value {
+    all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == key)
+        .unwrap_or_else(|| panic!("no {key} in {all}"))
+        .clone()
+}
+
+async fn operators_change_signup_mail_and_payments_in_the_console_at_once(backend: Backend) {
+    use common::hub::{post, register};
+    let Some(app) = spawn_app_with(backend, |f| f).await else {
+        return;
+    };
+    let admin = operator_session(&app, "olive@example.com").await;
+    let patch = |body: Value| {
+        call(
+            &app,
+            Method::PATCH,
+            "/api/v1/admin/settings",
+            Some(&admin),
+            Some(body),
+        )
+    };
+    let all = get(&app, "/api/v1/admin/settings", &admin).await;
+    let mode = setting(&all, "email.mode");
+    assert_eq!(
+        (
+            mode["value"].clone(),
+            mode["overridden"].clone(),
+            mode["configured"].clone()
+        ),
+        (json!("log"), json!(false), json!("log"))
+    );
+
+    // Sign-up closed: refused at once; reopened by going back to the file's value.
+    let (status, body) = parts(patch(json!({"accounts.signup": "closed"})).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(setting(&body, "accounts.signup")["overridden"], true);
+    let refused = post(&app, "/api/v1/developer/register", json!({"email": "late@example.com", "password": common::hub::PASSWORD, "full_name": "Late", "developer_type": "individual"})).await;
+    expect_error(refused, StatusCode::FORBIDDEN, "signup_closed").await;
+    let (status, _) = parts(patch(json!({"accounts.signup": null})).await).await;
+    assert_eq!(status, StatusCode::OK);
+    register(&app, "early@example.com", None).await;
+
+    // Mail over SMTP, set in the console: the checklist notices and the
+    // next verification mail goes through the SMTP server.
+    let mut smtp = aihub_testkit::smtp::SmtpServer::start().await.unwrap();
+    let (status, body) = parts(
+        patch(json!({"email.mode": "smtp", "email.smtp_host": "127.0.0.1", "email.smtp_port": smtp.port(),
+                     "email.smtp_tls": "none", "email.smtp_password": "smtp-secret-pw"}))
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let pw = setting(&body, "email.smtp_password");
+    assert_eq!(
+        (pw["value"].clone(), pw["set"].clone(), pw["secret"].clone()),
+        (Value::Null, json!(true), json!(true))
+    );
+    assert!(!body.to_string().contains("smtp-secret-pw"));
+    let stored: String =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'email.smtp_password'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert!(
+        stored.contains("sealed:v1:") && !stored.contains("smtp-secret-pw"),
+        "{stored}"
+    );
+    let setup = get(&app, "/api/v1/admin/setup", &admin).await;
+    assert_eq!(
+        setup["steps"][3],
+        json!({"id": "email", "done": true, "hint": setup["steps"][3]["hint"]})
+    );
+    register(&app, "mailed@example.com", None).await;
+    let mail = smtp
+        .wait_for("mailed@example.com", "", std::time::Duration::from_secs(15))
+        .await
+        .unwrap();
+    assert!(mail.is_to("mailed@example.com"));
+
+    // Payments: refused without Stripe's keys; accepted with them.
+    let before = get(&app, "/api/v1/admin/settings", &admin).await;
+    for (body, needle) in [
+        (
+            json!({"payments.provider": "stripe"}),
+            "payments.stripe_secret_key",
+        ),
+        (json!({"email.smtp_host": ""}), "email.smtp_host"),
+        (json!({"email.smtp_port": "twenty-five"}), "settings"),
+        (json!({"server.listen": "0.0.0.0:1"}), "not a setting"),
+        (json!({"email.smtp_password": 7}), "expected a string"),
+    ] {
+        let (status, err) = parts(patch(body.clone()).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(needle),
+            "{needle}: {err}"
+        );
+    }
+    assert_eq!(get(&app, "/api/v1/admin/settings", &admin).await, before);
+    let (status, body) = parts(
+        patch(
+            json!({"payments.provider": "stripe", "payments.stripe_secret_key": "sk_test_console",
+                     "payments.stripe_webhook_secret": "whsec_console"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let setup = get(&app, "/api/v1/admin/setup", &admin).await;
+    assert_eq!(setup["done"], false, "no provider or model yet");
+    assert_eq!(setup["steps"][4]["done"], true);
+
+    // Audited without secrets.
+    let log = get(
+        &app,
+        "/api/v1/admin/audit-log?action=settings.changed",
+        &admin,
+    )
+    .await;
+    assert_eq!(log["data"].as_array().unwrap().len(), 4, "{log}");
+    assert_eq!(
+        log["data"][0]["details"]["payments.stripe_secret_key"],
+        "set"
+    );
+    assert_eq!(log["data"][3]["details"]["accounts.signup"], "closed");
+    for secret in ["smtp-secret-pw", "sk_test_console", "whsec_console"] {
+        assert!(!log.to_string().contains(secret), "{secret} in {log}");
+    }
+
+    // Kept across a restart.
+    let database = app.shutdown().await;
+    let app = common::start_on(database, |f| f).await;
+    let admin = common::hub::access(
+        &common::hub::login(&app, "olive@example.com", common::hub::PASSWORD).await,
+    )
+    .to_string();
+    let all = get(&app, "/api/v1/admin/settings", &admin).await;
+    assert_eq!(setting(&all, "payments.provider")["value"], "stripe");
+    assert_eq!(
+        setting(&all, "email.smtp_port")["value"],
+        json!(smtp.port())
+    );
+    smtp.stop();
+    app.stop().await;
+}
 
 async fn a_price_list_is_previewed_then_applied_all_or_nothing(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |f| f).await else {
@@ -897,6 +1049,8 @@ async fn no_admin_route_answers_a_developer(backend: Backend) {
         (Method::DELETE, "/api/v1/admin/deployments/dep_x".into()),
         (Method::GET, "/api/v1/admin/health".into()),
         (Method::POST, "/api/v1/admin/price-list".into()),
+        (Method::GET, "/api/v1/admin/settings".into()),
+        (Method::PATCH, "/api/v1/admin/settings".into()),
         (Method::POST, "/api/v1/admin/billing/close-month".into()),
         (Method::GET, "/api/v1/admin/billing/reconcile".into()),
         (Method::GET, "/api/v1/admin/analytics/overview".into()),

@@ -108,7 +108,7 @@ pub struct Accounts {
     db: Db,
     tokens: AccessTokens,
     throttle: LoginThrottle,
-    policy: AccountsConfig,
+    settings: Arc<crate::settings::Runtime>,
     portal: String,
     mail_wake: Arc<Notify>,
     /// A real argon2id hash of a random password: unknown emails are
@@ -117,8 +117,14 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    /// Builds the account service; computes the dummy hash (once, now).
-    pub async fn new(config: &Config, db: Db, mail_wake: Arc<Notify>) -> anyhow::Result<Accounts> {
+    /// Builds the account service; computes the dummy hash (once, now). The
+    /// sign-up policy is read from `settings` at each use.
+    pub async fn new(
+        config: &Config,
+        settings: Arc<crate::settings::Runtime>,
+        db: Db,
+        mail_wake: Arc<Notify>,
+    ) -> anyhow::Result<Accounts> {
         let random = OpaqueToken::generate();
         let dummy = Password::new(format!("{}-1", random.expose()), None)
             .context("the dummy password does not meet the policy")?;
@@ -129,16 +135,16 @@ impl Accounts {
             db,
             tokens: AccessTokens::new(&config.auth.token_secret),
             throttle: LoginThrottle::new(&config.auth),
-            policy: config.accounts.clone(),
+            settings,
             portal: config.public.portal_base().to_string(),
             mail_wake,
             dummy_hash,
         })
     }
 
-    /// The account policy.
-    pub fn policy(&self) -> &AccountsConfig {
-        &self.policy
+    /// The account policy now (the console may change it).
+    pub fn policy(&self) -> AccountsConfig {
+        self.settings.config().accounts.clone()
     }
 
     /// The database.

@@ -79,13 +79,14 @@ impl Accounts {
     }
 
     fn check_signup_allowed(&self, invite_code: Option<&str>) -> AccountResult<()> {
-        match self.policy.signup {
+        let policy = self.policy();
+        match policy.signup {
             SignupPolicy::Open => Ok(()),
             SignupPolicy::Closed => Err(AccountError::SignupClosed),
             SignupPolicy::InviteOnly => {
                 let given = invite_code.unwrap_or_default().trim().as_bytes();
                 // Compare with every code, in constant time per code.
-                let matched = self.policy.invite_codes.iter().fold(false, |found, code| {
+                let matched = policy.invite_codes.iter().fold(false, |found, code| {
                     found | bool::from(code.trim().as_bytes().ct_eq(given))
                 });
                 if matched && !given.is_empty() {

@@ -89,14 +89,13 @@ pub async fn apply(db: &Db, source: &Source, months: u32, now_ms: i64) -> Domain
 pub fn spawn(
     db: Db,
     source: Source,
-    months: u32,
+    settings: std::sync::Arc<crate::settings::Runtime>,
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        if months == 0 {
-            return;
-        }
         loop {
+            // Read each round: the console may change it.
+            let months = settings.config().analytics.raw_retention_months;
             match apply(&db, &source, months, db::now_ms()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "raw usage rows past retention removed"),

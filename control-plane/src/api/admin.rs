@@ -40,6 +40,10 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api/v1/admin/models", get(list_models).post(create_model))
         .route("/api/v1/admin/health", get(upstream_health))
         .route("/api/v1/admin/price-list", post(import_price_list))
+        .route(
+            "/api/v1/admin/settings",
+            get(show_settings).patch(change_settings),
+        )
         .route("/api/v1/admin/models/{id}", patch(update_model))
         .route(
             "/api/v1/admin/models/{id}/deployments",
@@ -49,6 +53,61 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
             "/api/v1/admin/deployments/{id}",
             patch(update_deployment).delete(delete_deployment),
         )
+}
+
+/// `GET /api/v1/admin/settings` → `{"data": [SETTING…]}`: each setting
+/// the console changes, its value now (secrets: only whether set), whether
+/// the console changed it, and the configured value under it.
+async fn show_settings(Api(api): Api, _admin: AdminUser) -> Result<Json<Value>, ApiFailure> {
+    Ok(Json(api.settings.view()))
+}
+
+/// A settings change, audited with the keys changed (secrets as "set").
+struct SettingsChanged(Value, Value);
+
+impl Audited for SettingsChanged {
+    fn target(&self) -> String {
+        "settings".into()
+    }
+    fn details(&self) -> Value {
+        self.0.clone()
+    }
+    fn answer(self) -> Value {
+        self.1
+    }
+}
+
+/// `PATCH /api/v1/admin/settings` `{"email.smtp_host": "smtp.example.com",
+/// "accounts.signup": "invite_only", "email.smtp_port": null, …}` → the
+/// settings as GET shows them (`settings.changed`). `null` goes back to the
+/// configured value. The whole result must be a valid configuration
+/// (checked, mail transport and payment provider built) or nothing is
+/// stored; every control plane applies it within a second.
+async fn change_settings(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    ApiJson(changes): ApiJson<serde_json::Map<String, Value>>,
+) -> Result<axum::response::Response, ApiFailure> {
+    let settings = api.settings.clone();
+    let db = api.accounts.db().clone();
+    let response = audited(
+        &api,
+        Actor::of(&admin, &client),
+        "settings.changed",
+        StatusCode::OK,
+        |c| {
+            let settings = settings.clone();
+            Box::pin(async move {
+                let audit = settings.change(c, &changes).await?;
+                Ok(SettingsChanged(audit, Value::Null))
+            })
+        },
+    )
+    .await?;
+    settings.reload_now(&db).await?;
+    let _ = response;
+    Ok(Json(settings.view()).into_response())
 }
 
 #[derive(Deserialize)]
@@ -501,12 +560,12 @@ async fn setup(Api(api): Api, _admin: AdminUser) -> Result<Json<Value>, ApiFailu
         ),
         (
             "email",
-            api.email_delivers,
+            api.settings.config().email.mode == crate::config::EmailMode::Smtp,
             "Send mail over SMTP so developers can verify their addresses ([email] mode = \"smtp\").",
         ),
         (
             "payment",
-            api.billing.payments.enabled(),
+            api.billing.payments().enabled(),
             "Take payments with Stripe ([payments] provider = \"stripe\" and its keys).",
         ),
     ];

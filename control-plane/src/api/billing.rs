@@ -114,7 +114,7 @@ async fn billing_json(
         .map(|l| l.amount_nanos)
         .sum();
     let custom = plans::custom_prices(c, developer_id).await?;
-    let p = &api.billing.payments;
+    let p = api.billing.payments();
     Ok(json!({
         "custom_prices": prices_json(&custom),
         "plan": {
@@ -225,7 +225,7 @@ async fn top_up(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiFailure> {
     let r: TopUpRequest = parse(&body)?;
-    let p = &api.billing.payments;
+    let p = api.billing.payments();
     if !p.enabled() {
         return Err(ApiFailure::new(
             StatusCode::CONFLICT,
@@ -461,7 +461,7 @@ async fn pay_invoice(
             ),
         ));
     }
-    let p = &api.billing.payments;
+    let p = api.billing.payments();
     if !p.enabled() {
         return Err(ApiFailure::new(
             StatusCode::CONFLICT,
@@ -501,7 +501,7 @@ async fn stripe_webhook(
         })?;
     let now = db::now_ms() / 1000;
     api.billing
-        .payments
+        .payments()
         .verify(sig, &body, now)
         .map_err(|m| ApiFailure::new(StatusCode::BAD_REQUEST, "invalid_signature", m))?;
     let event: Value =

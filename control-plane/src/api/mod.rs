@@ -65,8 +65,8 @@ pub struct ApiState {
     pub vault: crate::catalog::KeyVault,
     /// Webhook delivery (test sends, secret sealing, URL policy).
     pub webhooks: Arc<crate::webhooks::delivery::Deliverer>,
-    /// Mail goes out over SMTP (not only to the development outbox).
-    pub email_delivers: bool,
+    /// The settings operators change in the console, over the configuration.
+    pub settings: std::sync::Arc<crate::settings::Runtime>,
 }
 
 /// The management API's routes (merged by [`crate::http::router`]).

@@ -37,12 +37,14 @@ impl Default for Settings {
 }
 
 /// Billing's running parts, built from the configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Billing {
     /// Thresholds and links.
     pub settings: Settings,
-    /// Stripe, when configured.
-    pub payments: payments::Payments,
+    /// Stripe, when configured (see [`Billing::payments`]).
+    payments: std::sync::RwLock<(i64, std::sync::Arc<payments::Payments>)>,
+    /// The console's settings, when payments follow them.
+    runtime: Option<std::sync::Arc<crate::settings::Runtime>>,
     /// Where usage rows are read from.
     pub source: charges::Source,
     /// Milliseconds between charger rounds.
@@ -69,12 +71,53 @@ impl Billing {
                 invoice_grace_hours: i64::try_from(config.billing.invoice_grace_hours)
                     .unwrap_or(24),
             },
-            payments: payments::Payments::from_config(&config.payments, &billing_url)?,
+            payments: std::sync::RwLock::new((
+                0,
+                std::sync::Arc::new(payments::Payments::from_config(
+                    &config.payments,
+                    &billing_url,
+                )?),
+            )),
+            runtime: None,
             source: charges::Source::from_config(ch),
             charge_interval_ms: config.billing.charge_interval_ms,
             close_months: config.billing.close_months,
             default_plan: config.billing.default_plan.clone(),
         })
+    }
+
+    /// Payments follow the console's settings from now on.
+    pub fn following(mut self, runtime: std::sync::Arc<crate::settings::Runtime>) -> Billing {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// The payment provider now: rebuilt when the console's settings moved.
+    pub fn payments(&self) -> std::sync::Arc<payments::Payments> {
+        let current = self
+            .payments
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(runtime) = &self.runtime else {
+            return current.1;
+        };
+        let version = runtime.version();
+        if version == current.0 {
+            return current.1;
+        }
+        let config = runtime.config();
+        match payments::Payments::from_config(&config.payments, &self.settings.billing_url) {
+            Ok(p) => {
+                let p = std::sync::Arc::new(p);
+                *self.payments.write().unwrap_or_else(|e| e.into_inner()) = (version, p.clone());
+                p
+            }
+            Err(e) => {
+                tracing::warn!("the new payment settings cannot be used, keeping the old: {e}");
+                current.1
+            }
+        }
     }
 
     /// Writes the settings the database keeps (the default plan).
@@ -100,15 +143,19 @@ impl Billing {
             std::time::Duration::from_millis(self.charge_interval_ms),
             shutdown.clone(),
         );
-        let this = self.clone();
+        let (settings, source, close_months) = (
+            self.settings.clone(),
+            self.source.clone(),
+            self.close_months,
+        );
         let mut stop = shutdown;
         tokio::spawn(async move {
             loop {
                 if let Err(e) = plans::apply_pending_now(&db).await {
                     tracing::warn!(error = %e, "applying plan changes failed; retrying later");
                 }
-                if this.close_months {
-                    if let Err(e) = invoices::close_due(&db, &this.settings, &this.source).await {
+                if close_months {
+                    if let Err(e) = invoices::close_due(&db, &settings, &source).await {
                         tracing::warn!(error = %e, "closing months failed; retrying later");
                     }
                 }

@@ -108,6 +108,9 @@ pub async fn purge(db: &Db, older_than_ms: i64) -> DomainResult<u64> {
 pub struct Worker {
     db: Db,
     mailer: Mailer,
+    /// Where the mail settings come from, and the version `mailer` was
+    /// built at: a change in the console rebuilds it before the next send.
+    settings: Option<(Arc<crate::settings::Runtime>, i64)>,
     wake: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
 }
@@ -123,8 +126,38 @@ impl Worker {
         Worker {
             db,
             mailer,
+            settings: None,
             wake,
             shutdown,
+        }
+    }
+
+    /// Follows the console's mail settings: the transport is rebuilt when
+    /// they change.
+    pub fn following(mut self, settings: Arc<crate::settings::Runtime>) -> Worker {
+        let version = settings.version();
+        self.settings = Some((settings, version));
+        self
+    }
+
+    /// Rebuilds the transport if the settings moved since it was built.
+    fn refresh_mailer(&mut self) {
+        let Some((settings, built)) = self.settings.as_mut() else {
+            return;
+        };
+        let now = settings.version();
+        if now == *built {
+            return;
+        }
+        match Mailer::from_config(&settings.config().email) {
+            Ok(m) => {
+                self.mailer = m;
+                *built = now;
+                tracing::info!("mail settings changed: transport rebuilt");
+            }
+            Err(e) => {
+                tracing::warn!("the new mail settings cannot be used, keeping the old: {e:#}")
+            }
         }
     }
 
@@ -152,6 +185,7 @@ impl Worker {
 
     /// Sends everything due now; returns how many were attempted.
     pub async fn deliver_due(&mut self) -> DomainResult<usize> {
+        self.refresh_mailer();
         let mut attempted = 0;
         loop {
             let now = db::now_ms();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { adminApi } from "./admin";
+import { adminApi, priceListFormat } from "./admin";
 import { ApiClient } from "./client";
 import { ApiError } from "./errors";
 import { TokenStore } from "./tokens";
@@ -24,6 +24,23 @@ function signedIn(server: FakeServer) {
 }
 
 describe("admin client", () => {
+  it("sends a price list as it is, CSV as text/csv, and picks the format by file name or first line", async () => {
+    const server = new FakeServer().on("POST", "/admin/price-list", () =>
+      json(200, { dry_run: true, changed: [], unchanged: [], unknown: [] }),
+    );
+    const api = signedIn(server);
+    await api.importPriceList("model,input_per_million,output_per_million\ngpt-4o,1,2\n", "csv", true);
+    await api.importPriceList('[{"model":"gpt-4o","input_per_million":"1","output_per_million":"2"}]', "json", false);
+    expect(server.requests.map((r) => [r.query, r.headers["content-type"], r.text])).toEqual([
+      [{ dry_run: "true" }, "text/csv", "model,input_per_million,output_per_million\ngpt-4o,1,2\n"],
+      [{ dry_run: "false" }, "application/json", '[{"model":"gpt-4o","input_per_million":"1","output_per_million":"2"}]'],
+    ]);
+    expect(priceListFormat("anything", "Prices.CSV")).toBe("csv");
+    expect(priceListFormat("model,input_per_million", "prices.json")).toBe("json");
+    expect(priceListFormat("\uFEFF model,input_per_million,output_per_million")).toBe("csv");
+    expect(priceListFormat('{"prices": []}')).toBe("json");
+  });
+
   it("sends filters and the cursor as query parameters, leaving out empty ones", async () => {
     const server = new FakeServer()
       .on("GET", "/admin/developers", () => json(200, { data: [], has_more: false }))

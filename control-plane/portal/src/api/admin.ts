@@ -11,6 +11,7 @@
  */
 import { useAuth } from "../auth/AuthProvider";
 import type { Balance, Billing, InvoiceLine, InvoiceStatus, InvoiceSummary, Money, OverageMode } from "./billing";
+import { RawBody } from "./client";
 import type { ApiClient } from "./client";
 import type { DeveloperType, Language, Page, Role } from "./types";
 
@@ -189,6 +190,37 @@ export interface DeploymentInput {
 
 export interface CreateDeploymentRequest extends DeploymentInput {
   provider_id: string;
+}
+
+/** One model a price list reprices: its prices now and after the import. */
+export interface PriceChange {
+  model: string;
+  model_id: string;
+  before: Prices;
+  after: Prices;
+}
+
+/** `POST /admin/price-list`: what the list changes (a dry run) or changed. */
+export interface PriceListImport {
+  dry_run: boolean;
+  changed: PriceChange[];
+  /** Listed models whose prices are already those. */
+  unchanged: string[];
+  /** Listed names no model has; left alone. */
+  unknown: string[];
+}
+
+export type PriceListFormat = "csv" | "json";
+
+/**
+ * How a price list is sent: CSV for a file named `*.csv`, or for text (pasted,
+ * or a file named neither `*.csv` nor `*.json`) whose first line starts with
+ * `model,`; JSON otherwise.
+ */
+export function priceListFormat(text: string, fileName?: string): PriceListFormat {
+  if (fileName !== undefined && /\.csv$/i.test(fileName)) return "csv";
+  if (fileName !== undefined && /\.json$/i.test(fileName)) return "json";
+  return text.replace(/^\uFEFF/, "").trimStart().startsWith("model,") ? "csv" : "json";
 }
 
 /** An invoice as the operator lists it: whose it is, too. */
@@ -414,6 +446,15 @@ export class AdminApi {
   /** Answers the deployment's model, without it. */
   deleteDeployment(id: string): Promise<AdminModel> {
     return this.call("DELETE", `/deployments/${seg(id)}`);
+  }
+
+  /**
+   * Compares a price list (the file's text) with the catalog; `dryRun` false
+   * applies it, all rows or none. A bad row is a 400 naming it.
+   */
+  importPriceList(text: string, format: PriceListFormat, dryRun: boolean): Promise<PriceListImport> {
+    const contentType = format === "csv" ? "text/csv" : "application/json";
+    return this.call("POST", `/price-list?dry_run=${dryRun}`, new RawBody(text, contentType));
   }
 
   // ------------------------------------------------------------------ invoices

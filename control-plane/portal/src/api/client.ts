@@ -35,6 +35,21 @@ export type SessionEvent =
 
 type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
+/**
+ * A request body sent as it is, with its own `Content-Type`, where a route
+ * takes something other than JSON (a CSV price list). Any other body is
+ * sent as JSON.
+ */
+export class RawBody {
+  readonly text: string;
+  readonly contentType: string;
+
+  constructor(text: string, contentType: string) {
+    this.text = text;
+    this.contentType = contentType;
+  }
+}
+
 /** Runs `fn` while holding the cross-tab refresh lock. */
 export type RefreshLock = <T>(fn: () => Promise<T>) => Promise<T>;
 
@@ -418,13 +433,13 @@ export class ApiClient {
     extraHeaders?: Record<string, string>,
   ): Promise<Response> {
     const headers: Record<string, string> = { Accept: "application/json", ...extraHeaders };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (body !== undefined) headers["Content-Type"] = body instanceof RawBody ? body.contentType : "application/json";
     if (accessToken) headers.Authorization = `Bearer ${accessToken}`;
     try {
       return await this.fetchImpl(this.baseUrl + path, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : body instanceof RawBody ? body.text : JSON.stringify(body),
         credentials: "same-origin",
       });
     } catch (e) {

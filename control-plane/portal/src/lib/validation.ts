@@ -37,7 +37,9 @@ export interface Problem {
     | "admin.form.planId"
     | "admin.form.url"
     | "admin.form.catalogName"
-    | "admin.form.serverProblem";
+    | "admin.form.serverProblem"
+    | "admin.models.import.missing"
+    | "admin.models.import.readFailed";
   values?: Record<string, number | string>;
 }
 

@@ -668,6 +668,162 @@ describe("Models", () => {
     await waitFor(() => expect(card.queryByRole("row", { name: /gpt-4o-2024-08-06/ })).toBeNull());
     expect(server.calls("DELETE", "/admin/deployments/dep_1")).toHaveLength(1);
   });
+
+  describe("importing prices", () => {
+    const CSV = "model,input_per_million,output_per_million,cached_per_million\ngpt-4o,3.00,10,1.50\ngpt-4o-mini,0.15,0.60,\ngpt-5,5,20,\no9,1,2,\n";
+    const newPrices = { input_per_million: "3.00", output_per_million: "10", cached_per_million: "1.50" };
+    const mini = model({
+      id: "mdl_2",
+      name: "gpt-4o-mini",
+      prices: { input_per_million: "0.15", output_per_million: "0.60", cached_per_million: "0.15" },
+      deployments: [],
+    });
+
+    /** The catalog gpt-4o and gpt-4o-mini; the list reprices gpt-4o and names two models the catalog lacks. */
+    function priceListServer() {
+      let gpt4o = model();
+      return modelsServer([])
+        .on("GET", "/admin/models", () => json(200, { data: [gpt4o, mini] }))
+        .on("POST", "/admin/price-list", (req) => {
+          const dryRun = req.query.dry_run === "true";
+          const answer = {
+            dry_run: dryRun,
+            changed: [{ model: "gpt-4o", model_id: "mdl_1", before: gpt4o.prices, after: newPrices }],
+            unchanged: ["gpt-4o-mini"],
+            unknown: ["gpt-5", "o9"],
+          };
+          if (!dryRun) gpt4o = { ...gpt4o, prices: newPrices };
+          return json(200, answer);
+        });
+    }
+
+    async function openImport() {
+      await userEvent.click(await screen.findByRole("button", { name: "Import prices" }));
+      return within(await screen.findByRole("dialog", { name: "Import a price list" }));
+    }
+
+    const csvFile = (text = CSV) => new File([text], "prices.csv", { type: "text/csv" });
+
+    it("previews a CSV file as a dry run and shows the difference and the unknown names", async () => {
+      const server = priceListServer();
+      renderApp("/admin/models", server);
+      const dialog = await openImport();
+      expect(dialog.getByRole("button", { name: "Apply prices" })).toBeDisabled();
+      await userEvent.upload(dialog.getByLabelText("Price list file"), csvFile());
+      await userEvent.click(dialog.getByRole("button", { name: "Preview" }));
+
+      const table = within(await dialog.findByRole("table", { name: "Price changes" }));
+      const calls = server.calls("POST", "/admin/price-list");
+      expect(calls).toHaveLength(1);
+      expect(calls[0]?.query).toEqual({ dry_run: "true" });
+      expect(calls[0]?.headers["content-type"]).toBe("text/csv");
+      expect(calls[0]?.text).toBe(CSV);
+
+      const cells = within(table.getByRole("row", { name: /gpt-4o/ })).getAllByRole("cell");
+      expect(cells.map((c) => c.textContent)).toEqual(["$2.50 → $3.00", "$10.00", "$1.25 → $1.50"]);
+      expect(dialog.getByText("The list changes the prices of 1 model.")).toBeInTheDocument();
+      expect(dialog.getByText("1 unchanged")).toBeInTheDocument();
+      expect(dialog.getByText("Not in the catalog (left alone): gpt-5, o9")).toBeInTheDocument();
+      expect(dialog.getByRole("button", { name: "Apply prices" })).toBeEnabled();
+      // Nothing is written by a preview.
+      expect(within(screen.getByRole("region", { name: "gpt-4o" })).getByText("$2.50")).toBeInTheDocument();
+    });
+
+    it("applies the previewed list with dry_run=false and refreshes the models", async () => {
+      const server = priceListServer();
+      renderApp("/admin/models", server);
+      const card = within(await screen.findByRole("region", { name: "gpt-4o" }));
+      expect(await card.findByText("$2.50")).toBeInTheDocument();
+      const dialog = await openImport();
+      await userEvent.upload(dialog.getByLabelText("Price list file"), csvFile());
+      await userEvent.click(dialog.getByRole("button", { name: "Preview" }));
+      await dialog.findByRole("table", { name: "Price changes" });
+      const listed = server.calls("GET", "/admin/models").length;
+
+      await userEvent.click(dialog.getByRole("button", { name: "Apply prices" }));
+      expect(await dialog.findByText("Prices updated for 1 model.")).toBeInTheDocument();
+      const calls = server.calls("POST", "/admin/price-list");
+      expect(calls.map((c) => c.query.dry_run)).toEqual(["true", "false"]);
+      expect(calls[1]?.headers["content-type"]).toBe("text/csv");
+      expect(calls[1]?.text).toBe(CSV);
+      expect(server.calls("GET", "/admin/models").length).toBeGreaterThan(listed);
+      expect(await card.findByText("$3.00")).toBeInTheDocument();
+      expect(card.queryByText("$2.50")).toBeNull();
+
+      const done = dialog.getByRole("button", { name: "Done" });
+      expect(done).toHaveFocus();
+      await userEvent.click(done);
+      await waitFor(() => expect(screen.queryByRole("dialog")).not.toBeInTheDocument());
+    });
+
+    it("shows the server's refusal naming the bad row, and offers no apply", async () => {
+      const server = priceListServer().on("POST", "/admin/price-list", () =>
+        apiError(400, "invalid_request", "price list row 2: input_per_million: expected a non-negative decimal of at most 9 decimals, got -1"),
+      );
+      renderApp("/admin/models", server);
+      const dialog = await openImport();
+      await userEvent.upload(dialog.getByLabelText("Price list file"), csvFile("model,input_per_million,output_per_million\ngpt-4o,-1,10\n"));
+      await userEvent.click(dialog.getByRole("button", { name: "Preview" }));
+      expect(await dialog.findByRole("alert")).toHaveTextContent("price list row 2: input_per_million");
+      expect(dialog.queryByRole("table", { name: "Price changes" })).toBeNull();
+      expect(dialog.getByRole("button", { name: "Apply prices" })).toBeDisabled();
+    });
+
+    it("asks for a list before previewing", async () => {
+      const server = priceListServer();
+      renderApp("/admin/models", server);
+      const dialog = await openImport();
+      await userEvent.click(dialog.getByRole("button", { name: "Preview" }));
+      expect(await dialog.findByText("Choose a file or paste a price list.")).toBeInTheDocument();
+      expect(dialog.getByLabelText("Price list file")).toHaveAccessibleDescription("Choose a file or paste a price list.");
+      expect(server.calls("POST", "/admin/price-list")).toHaveLength(0);
+    });
+
+    it("makes a preview stale when the list changes: Apply is disabled until it is previewed again", async () => {
+      const server = priceListServer();
+      renderApp("/admin/models", server);
+      const dialog = await openImport();
+      await userEvent.upload(dialog.getByLabelText("Price list file"), csvFile());
+      await userEvent.click(dialog.getByRole("button", { name: "Preview" }));
+      await dialog.findByRole("table", { name: "Price changes" });
+      expect(dialog.getByRole("button", { name: "Apply prices" })).toBeEnabled();
+
+      // Pasting replaces the file.
+      await userEvent.click(dialog.getByLabelText("Or paste the list"));
+      await userEvent.paste("model,input_per_million,output_per_million\ngpt-4o,4,12\n");
+      expect(dialog.getByRole("button", { name: "Apply prices" })).toBeDisabled();
+      expect(dialog.getByText(/The list changed since the preview/)).toBeInTheDocument();
+      expect(dialog.queryByRole("table", { name: "Price changes" })).toBeNull();
+      await userEvent.click(dialog.getByRole("button", { name: "Apply prices" }));
+      expect(server.calls("POST", "/admin/price-list").map((c) => c.query.dry_run)).toEqual(["true"]);
+
+      await userEvent.click(dialog.getByRole("button", { name: "Preview" }));
+      await dialog.findByRole("table", { name: "Price changes" });
+      const second = server.calls("POST", "/admin/price-list")[1];
+      expect(second?.headers["content-type"]).toBe("text/csv");
+      expect(second?.text).toBe("model,input_per_million,output_per_million\ngpt-4o,4,12\n");
+      expect(dialog.getByRole("button", { name: "Apply prices" })).toBeEnabled();
+    });
+
+    it("sends pasted JSON as JSON, and says so when nothing changes", async () => {
+      const server = priceListServer().on("POST", "/admin/price-list", () =>
+        json(200, { dry_run: true, changed: [], unchanged: ["gpt-4o", "gpt-4o-mini"], unknown: [] }),
+      );
+      renderApp("/admin/models", server);
+      const dialog = await openImport();
+      const list = JSON.stringify({ prices: [{ model: "gpt-4o", input_per_million: "2.50", output_per_million: "10" }] });
+      await userEvent.click(dialog.getByLabelText("Or paste the list"));
+      await userEvent.paste(list);
+      await userEvent.click(dialog.getByRole("button", { name: "Preview" }));
+      expect(await dialog.findByText("Nothing to change: the catalog already has these prices.")).toBeInTheDocument();
+      const call = server.calls("POST", "/admin/price-list")[0];
+      expect(call?.headers["content-type"]).toBe("application/json");
+      expect(call?.body).toEqual(JSON.parse(list));
+      expect(dialog.getByText("2 unchanged")).toBeInTheDocument();
+      expect(dialog.queryByRole("button", { name: "Apply prices" })).toBeNull();
+      expect(dialog.queryByRole("table", { name: "Price changes" })).toBeNull();
+    });
+  });
 });
 
 describe("Invoices", () => {

@@ -10,7 +10,10 @@ export interface Recorded {
   path: string;
   /** The query string's parameters (`?status=failed` → `{ status: "failed" }`). */
   query: Record<string, string>;
+  /** The body parsed as JSON; as it came when it is not JSON (a CSV price list). */
   body: unknown;
+  /** The body as it came, or null without one. */
+  text: string | null;
   authorization: string | null;
   idempotencyKey: string | null;
   /** Every request header, names in lower case. */
@@ -75,7 +78,8 @@ export class FakeServer {
       method: init?.method ?? "GET",
       path: url.pathname.replace(/^\/api\/v1/, ""),
       query: Object.fromEntries(url.searchParams),
-      body: text ? (JSON.parse(text) as unknown) : undefined,
+      body: text ? parseBody(text, headers.get("content-type")) : undefined,
+      text,
       authorization: headers.get("authorization"),
       idempotencyKey: headers.get("idempotency-key"),
       headers: Object.fromEntries(headers),
@@ -85,6 +89,16 @@ export class FakeServer {
     if (!handler) return apiError(404, "not_found", `no route for ${req.method} ${req.path}`);
     return handler(req);
   };
+}
+
+/** JSON bodies parsed; any other kind of body (or JSON that is not) as it came. */
+function parseBody(text: string, contentType: string | null): unknown {
+  if (contentType !== null && !contentType.includes("json")) return text;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
 }
 
 /**

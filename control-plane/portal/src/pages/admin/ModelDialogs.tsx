@@ -1,13 +1,16 @@
-/** The models page's dialogs: a model (name, prices, plans), a deployment, and deleting a deployment. */
-import { useId, useState } from "react";
+/**
+ * The models page's dialogs: a model (name, prices, plans), a deployment,
+ * deleting a deployment, and importing a price list.
+ */
+import { useEffect, useId, useRef, useState } from "react";
 import type { FormEvent } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTranslation } from "react-i18next";
-import { useAdminApi } from "../../api/admin";
-import type { AdminApi, AdminModel, Deployment } from "../../api/admin";
+import { priceListFormat, useAdminApi } from "../../api/admin";
+import type { AdminApi, AdminModel, Deployment, PriceListFormat, PriceListImport } from "../../api/admin";
 import { Alert } from "../../components/Alert";
 import { Button } from "../../components/Button";
-import { SelectField, TextField } from "../../components/Field";
+import { SelectField, TextAreaField, TextField } from "../../components/Field";
 import { Modal } from "../../components/Modal";
 import type { Problem } from "../../lib/validation";
 import {
@@ -24,7 +27,7 @@ import {
   validateModelForm,
 } from "./forms";
 import type { DeploymentField, DeploymentForm, FormProblems, ModelField, ModelForm, PriceForm } from "./forms";
-import { ConfirmDialog, LoadState, adminErrorMessage, adminKeys } from "./shared";
+import { ConfirmDialog, LoadState, adminErrorMessage, adminKeys, usePrice } from "./shared";
 
 export const plansQuery = (api: AdminApi) => ({ queryKey: adminKeys.plans, queryFn: () => api.listPlans(), staleTime: 60_000 });
 const providersQuery = (api: AdminApi) => ({
@@ -349,5 +352,260 @@ export function DeleteDeploymentDialog({ deployment, onClose }: { deployment: De
       onConfirm={() => remove.mutate()}
       onClose={onClose}
     />
+  );
+}
+
+/** A price list as it is sent: the text of the file (or of the paste) and its format. */
+interface PriceList {
+  text: string;
+  format: PriceListFormat;
+}
+
+/** A file's whole text. */
+function readText(file: Blob): Promise<string> {
+  if (typeof file.text === "function") return file.text();
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result ?? ""));
+    reader.onerror = () => reject(reader.error);
+    reader.readAsText(file);
+  });
+}
+
+/**
+ * Import a price list (a CSV or JSON file, or pasted text): Preview sends it
+ * as a dry run and shows the difference; Apply prices sends the previewed
+ * list for real. A change of the list after its preview makes the preview
+ * stale: it must be previewed again before it can be applied.
+ */
+export function ImportPricesDialog({ onClose }: { onClose: () => void }) {
+  const { t } = useTranslation();
+  const api = useAdminApi();
+  const invalidate = useInvalidateModels();
+  const doneId = useId();
+  const appliedId = useId();
+  // The chosen file (its text is null while it is read), or the pasted text.
+  const [file, setFile] = useState<{ name: string; text: string | null } | null>(null);
+  const [pasted, setPasted] = useState("");
+  // Remounting the file input clears it.
+  const [fileInputKey, setFileInputKey] = useState(0);
+  // Bumped by every change of the list; a preview holds for the version it was made of.
+  const latest = useRef(0);
+  const [version, setVersion] = useState(0);
+  const [problem, setProblem] = useState<Problem | undefined>();
+  const [preview, setPreview] = useState<{ version: number; list: PriceList; result: PriceListImport } | null>(null);
+  const [applied, setApplied] = useState<PriceListImport | null>(null);
+
+  const check = useMutation({
+    mutationFn: (request: { version: number; list: PriceList }) =>
+      api.importPriceList(request.list.text, request.list.format, true),
+    // An answer to an older preview that arrives late does not replace a newer one.
+    onSuccess: (result, request) =>
+      setPreview((p) => (p !== null && p.version > request.version ? p : { version: request.version, list: request.list, result })),
+  });
+  const apply = useMutation({
+    mutationFn: (list: PriceList) => api.importPriceList(list.text, list.format, false),
+    onSuccess: async (result) => {
+      await invalidate();
+      setApplied(result);
+    },
+  });
+
+  useEffect(() => {
+    if (applied) document.getElementById(doneId)?.focus();
+  }, [applied, doneId]);
+
+  const changed = () => {
+    latest.current += 1;
+    setVersion(latest.current);
+    setProblem(undefined);
+    check.reset();
+    apply.reset();
+  };
+
+  const chooseFile = async (chosen: File | null) => {
+    changed();
+    const mine = latest.current;
+    setPasted("");
+    setFile(chosen ? { name: chosen.name, text: null } : null);
+    if (!chosen) return;
+    try {
+      const text = await readText(chosen);
+      if (latest.current === mine) setFile({ name: chosen.name, text });
+    } catch {
+      if (latest.current === mine) {
+        setFile(null);
+        setProblem({ key: "admin.models.import.readFailed" });
+      }
+    }
+  };
+
+  const paste = (text: string) => {
+    changed();
+    setPasted(text);
+    if (file) {
+      setFile(null);
+      setFileInputKey((k) => k + 1);
+    }
+  };
+
+  const list: PriceList | null =
+    file !== null
+      ? file.text === null
+        ? null
+        : { text: file.text, format: priceListFormat(file.text, file.name) }
+      : pasted.trim() !== ""
+        ? { text: pasted, format: priceListFormat(pasted) }
+        : null;
+  const busy = check.isPending || apply.isPending;
+  const fresh = preview !== null && preview.version === version ? preview : null;
+  const nothingToChange = fresh !== null && fresh.result.changed.length === 0;
+
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (busy || (file !== null && file.text === null)) return;
+    if (!list) return setProblem({ key: "admin.models.import.missing" });
+    check.mutate({ version, list });
+  };
+
+  return (
+    <Modal
+      title={t("admin.models.import.title")}
+      onClose={onClose}
+      size="lg"
+      dismissable={!apply.isPending}
+      footer={
+        applied ? (
+          <Button id={doneId} onClick={onClose} aria-describedby={appliedId}>
+            {t("admin.models.import.done")}
+          </Button>
+        ) : (
+          <>
+            <Button variant="secondary" onClick={onClose} disabled={apply.isPending}>
+              {t("common.cancel")}
+            </Button>
+            <Button
+              type="submit"
+              form="price-list-form"
+              variant={nothingToChange ? "primary" : "secondary"}
+              loading={check.isPending}
+              disabled={apply.isPending}
+            >
+              {check.isPending ? t("admin.models.import.previewing") : t("admin.models.import.preview")}
+            </Button>
+            {!nothingToChange && (
+              <Button
+                onClick={() => fresh && apply.mutate(fresh.list)}
+                disabled={fresh === null || check.isPending}
+                loading={apply.isPending}
+              >
+                {apply.isPending ? t("admin.models.import.applying") : t("admin.models.import.apply")}
+              </Button>
+            )}
+          </>
+        )
+      }
+    >
+      {applied ? (
+        <div id={appliedId}>
+          <Alert tone="success">{t("admin.models.import.applied", { count: applied.changed.length })}</Alert>
+          <PriceListLeftAlone result={applied} />
+        </div>
+      ) : (
+        <>
+          <form id="price-list-form" className="form" onSubmit={submit} noValidate>
+            <p className="small muted">{t("admin.models.import.body")}</p>
+            <TextField
+              key={fileInputKey}
+              label={t("admin.models.import.file")}
+              type="file"
+              accept=".csv,.json,text/csv,application/json"
+              onChange={(e) => void chooseFile(e.target.files?.[0] ?? null)}
+              problem={problem}
+              hint={t("admin.models.import.fileHint")}
+            />
+            <TextAreaField
+              label={t("admin.models.import.paste")}
+              hint={t("admin.models.import.pasteHint")}
+              rows={6}
+              value={pasted}
+              onChange={(e) => paste(e.target.value)}
+              spellCheck={false}
+              autoComplete="off"
+            />
+          </form>
+          {check.isError && <Alert tone="error">{adminErrorMessage(t, check.error)}</Alert>}
+          {apply.isError && <Alert tone="error">{adminErrorMessage(t, apply.error)}</Alert>}
+          {preview !== null && fresh === null && !check.isPending && (
+            <Alert tone="warning">{t("admin.models.import.stale")}</Alert>
+          )}
+          <div role="status">
+            {fresh &&
+              (nothingToChange ? (
+                <Alert tone="info">{t("admin.models.import.nothing")}</Alert>
+              ) : (
+                <p>{t("admin.models.import.summary", { count: fresh.result.changed.length })}</p>
+              ))}
+          </div>
+          {fresh && <PriceListDiff result={fresh.result} />}
+        </>
+      )}
+    </Modal>
+  );
+}
+
+/** A preview's difference: a row per repriced model, then what the list leaves alone. */
+function PriceListDiff({ result }: { result: PriceListImport }) {
+  const { t } = useTranslation();
+  const price = usePrice();
+  const cell = (before: string, after: string) =>
+    Number(before) === Number(after) ? (
+      <td className="muted">{price(after)}</td>
+    ) : (
+      <td>{t("admin.models.import.change", { before: price(before), after: price(after) })}</td>
+    );
+  return (
+    <>
+      {result.changed.length > 0 && (
+        <div className="table-wrap">
+          <table className="table admin-table" aria-label={t("admin.models.import.changes")}>
+            <thead>
+              <tr>
+                <th scope="col">{t("admin.models.import.model")}</th>
+                <th scope="col">{t("admin.models.inputPrice")}</th>
+                <th scope="col">{t("admin.models.outputPrice")}</th>
+                <th scope="col">{t("admin.models.cachedPrice")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {result.changed.map((c) => (
+                <tr key={c.model_id}>
+                  <th scope="row">{c.model}</th>
+                  {cell(c.before.input_per_million, c.after.input_per_million)}
+                  {cell(c.before.output_per_million, c.after.output_per_million)}
+                  {cell(c.before.cached_per_million, c.after.cached_per_million)}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <PriceListLeftAlone result={result} />
+    </>
+  );
+}
+
+/** "N unchanged" and the names the catalog does not have. */
+function PriceListLeftAlone({ result }: { result: PriceListImport }) {
+  const { t } = useTranslation();
+  return (
+    <>
+      {result.unchanged.length > 0 && (
+        <p className="small muted">{t("admin.models.import.unchanged", { count: result.unchanged.length })}</p>
+      )}
+      {result.unknown.length > 0 && (
+        <p className="small">{t("admin.models.import.unknown", { names: result.unknown.join(", ") })}</p>
+      )}
+    </>
   );
 }

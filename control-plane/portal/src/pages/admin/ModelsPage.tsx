@@ -7,18 +7,29 @@ import { Alert } from "../../components/Alert";
 import { Button } from "../../components/Button";
 import { EditIcon, PlusIcon, TrashIcon } from "../../components/icons";
 import { useFormat } from "../billing/shared";
-import { DeleteDeploymentDialog, DeploymentDialog, ModelDialog, plansQuery, useInvalidateModels } from "./ModelDialogs";
-import { AdminHeader, EnabledPill, LoadState, adminErrorMessage, adminKeys } from "./shared";
+import {
+  DeleteDeploymentDialog,
+  DeploymentDialog,
+  ImportPricesDialog,
+  ModelDialog,
+  plansQuery,
+  useInvalidateModels,
+} from "./ModelDialogs";
+import { AdminHeader, EnabledPill, LoadState, adminErrorMessage, adminKeys, usePrice } from "./shared";
 
 type Dialog =
   | { kind: "add-model" }
+  | { kind: "import-prices" }
   | { kind: "edit-model"; model: AdminModel }
   | { kind: "add-deployment"; model: AdminModel }
   | { kind: "edit-deployment"; model: AdminModel; deployment: Deployment }
   | { kind: "delete-deployment"; model: AdminModel; deployment: Deployment }
   | null;
 
-/** `/admin/models`: the catalog, each model with its prices, the plans it is offered to and its deployments. */
+/**
+ * `/admin/models`: the catalog, each model with its prices, the plans it is
+ * offered to and its deployments; prices can also be imported from a list.
+ */
 export function ModelsPage() {
   const { t } = useTranslation();
   const api = useAdminApi();
@@ -32,9 +43,14 @@ export function ModelsPage() {
         title={t("admin.models.title")}
         subtitle={t("admin.models.subtitle")}
         actions={
-          <Button onClick={() => setOpen({ kind: "add-model" })}>
-            <PlusIcon size={16} /> {t("admin.models.add")}
-          </Button>
+          <>
+            <Button variant="secondary" onClick={() => setOpen({ kind: "import-prices" })}>
+              {t("admin.models.import.open")}
+            </Button>
+            <Button onClick={() => setOpen({ kind: "add-model" })}>
+              <PlusIcon size={16} /> {t("admin.models.add")}
+            </Button>
+          </>
         }
       />
       <LoadState query={models} />
@@ -47,6 +63,7 @@ export function ModelsPage() {
         <ModelCard key={model.id} model={model} plans={plans.data} open={setOpen} />
       ))}
       {open?.kind === "add-model" && <ModelDialog onClose={close} />}
+      {open?.kind === "import-prices" && <ImportPricesDialog onClose={close} />}
       {open?.kind === "edit-model" && <ModelDialog model={open.model} onClose={close} />}
       {open?.kind === "add-deployment" && <DeploymentDialog model={open.model} onClose={close} />}
       {open?.kind === "edit-deployment" && (
@@ -126,18 +143,6 @@ function ModelCard({
       )}
     </section>
   );
-}
-
-/** A price per million tokens with at least cents ("0.5" reads "$0.50"; "0.000125" stays whole). */
-export function atLeastCents(value: string): string {
-  const [whole, fraction = ""] = value.split(".");
-  return `${whole}.${fraction.padEnd(2, "0")}`;
-}
-
-/** Formats prices per million tokens ([`atLeastCents`], in the reader's language). */
-function usePrice() {
-  const f = useFormat();
-  return (value: string) => f.money(atLeastCents(value));
 }
 
 function PriceFacts({ prices }: { prices: Prices }) {

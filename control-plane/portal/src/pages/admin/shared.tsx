@@ -10,6 +10,7 @@ import { Spinner } from "../../components/Loader";
 import { Modal } from "../../components/Modal";
 import { errorMessage } from "../../lib/errors";
 import { useDocumentTitle } from "../../lib/useDocumentTitle";
+import { useFormat } from "../billing/shared";
 import "../../styles/admin.css";
 
 /** Rows per page of the paged lists. */
@@ -28,6 +29,18 @@ export function adminErrorMessage(t: TFunction, error: unknown): string {
     if (error.status === 409) return error.message || t("errors.generic");
   }
   return errorMessage(t, error);
+}
+
+/** A price per million tokens with at least cents ("0.5" reads "$0.50"; "0.000125" stays whole). */
+export function atLeastCents(value: string): string {
+  const [whole, fraction = ""] = value.split(".");
+  return `${whole}.${fraction.padEnd(2, "0")}`;
+}
+
+/** Formats prices per million tokens ([`atLeastCents`], in the reader's language). */
+export function usePrice() {
+  const f = useFormat();
+  return (value: string) => f.money(atLeastCents(value));
 }
 
 /** A page's title (also the tab's), subtitle and main actions. */
