@@ -580,13 +580,24 @@ pub async fn set_limits(
 ) -> DomainResult<Developer> {
     let mut tx = db.begin_write().await?;
     let dev = resolve(&mut tx, id_or_email).await?;
-    apply_limits(&mut tx, &dev.id, limits).await?;
-    db::record_change(&mut tx, db.backend(), Entity::Developer, &dev.id).await?;
-    let dev = fetch_by_id(&mut tx, &dev.id)
-        .await?
-        .ok_or_else(|| DomainError::Internal("developer vanished after update".into()))?;
+    let dev = set_limits_on(&mut tx, db.backend(), &dev.id, limits).await?;
     tx.commit().await?;
     Ok(dev)
+}
+
+/// [`set_limits`] in the caller's transaction, by id; gateways follow
+/// with the next snapshot. Returns the account after.
+pub async fn set_limits_on(
+    conn: &mut AnyConnection,
+    backend: db::Backend,
+    id: &str,
+    limits: AccountLimits,
+) -> DomainResult<Developer> {
+    apply_limits(conn, id, limits).await?;
+    db::record_change(conn, backend, Entity::Developer, id).await?;
+    fetch_by_id(conn, id)
+        .await?
+        .ok_or_else(|| DomainError::NotFound(format!("no developer '{id}'")))
 }
 
 /// A developer found by email with what login needs: the stored password

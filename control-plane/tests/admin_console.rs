@@ -24,7 +24,118 @@ on_selected_backend!(
     gateways_report_upstream_health_and_operators_see_it_summed,
     a_price_list_is_previewed_then_applied_all_or_nothing,
     operators_change_signup_mail_and_payments_in_the_console_at_once,
+    operators_set_custom_limits_and_reset_them_to_the_plan,
 );
+
+async fn operators_set_custom_limits_and_reset_them_to_the_plan(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |f| f).await else {
+        return;
+    };
+    let admin = operator_session(&app, "olive@example.com").await;
+    let (dev, _) = developer_session(&app, "ada@example.com", true).await;
+    let path = format!("/api/v1/admin/developers/{dev}/limits");
+    let plan_limits = get(&app, &format!("/api/v1/admin/developers/{dev}"), &admin).await;
+    let plan_rate = plan_limits["rate_limit_per_minute"].clone();
+
+    let (status, d) = parts(
+        call(
+            &app,
+            Method::PUT,
+            &path,
+            Some(&admin),
+            Some(json!({"rate_limit_per_minute": 5})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    assert_eq!(d["rate_limit_per_minute"], 5);
+    assert_eq!(
+        d["quota_tokens_per_month"],
+        plan_limits["quota_tokens_per_month"]
+    );
+    let (status, d) = parts(
+        call(
+            &app,
+            Method::PUT,
+            &path,
+            Some(&admin),
+            Some(json!({"quota_tokens_per_month": 0})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    assert_eq!(
+        (
+            d["rate_limit_per_minute"].clone(),
+            d["quota_tokens_per_month"].clone()
+        ),
+        (json!(5), json!(0))
+    );
+
+    for (body, want) in [
+        (json!({}), StatusCode::BAD_REQUEST),
+        (
+            json!({"rate_limit_per_minute": -1}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"rate_limit_per_minute": 5, "burst": 2}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (got, err) =
+            parts(call(&app, Method::PUT, &path, Some(&admin), Some(body)).await).await;
+        assert_eq!(got, want, "{err}");
+    }
+    let (got, _) = parts(
+        call(
+            &app,
+            Method::PUT,
+            "/api/v1/admin/developers/dev_nope/limits",
+            Some(&admin),
+            Some(json!({"rate_limit_per_minute": 1})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(got, StatusCode::NOT_FOUND);
+
+    // Back to the plan's limits.
+    let (status, d) = parts(call(&app, Method::DELETE, &path, Some(&admin), None).await).await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    assert_eq!(d["rate_limit_per_minute"], plan_rate);
+    assert_eq!(
+        d["quota_tokens_per_month"],
+        plan_limits["quota_tokens_per_month"]
+    );
+    let log = get(
+        &app,
+        &format!("/api/v1/admin/audit-log?target_id={dev}"),
+        &admin,
+    )
+    .await;
+    let actions: Vec<&str> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "developer.limits_reset",
+            "developer.limits_set",
+            "developer.limits_set"
+        ]
+    );
+    assert_eq!(
+        log["data"][0]["details"]["before"]["rate_limit_per_minute"],
+        5
+    );
+    app.stop().await;
+}
 
 /// A setting's entry in `GET /api/v1/admin/settings`.
 fn setting(all: &Value, key: &str) -> Value {
@@ -1050,6 +1161,14 @@ async fn no_admin_route_answers_a_developer(backend: Backend) {
         (Method::GET, "/api/v1/admin/health".into()),
         (Method::POST, "/api/v1/admin/price-list".into()),
         (Method::GET, "/api/v1/admin/settings".into()),
+        (
+            Method::PUT,
+            format!("/api/v1/admin/developers/{dev}/limits"),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/admin/developers/{dev}/limits"),
+        ),
         (Method::PATCH, "/api/v1/admin/settings".into()),
         (Method::POST, "/api/v1/admin/billing/close-month".into()),
         (Method::GET, "/api/v1/admin/billing/reconcile".into()),

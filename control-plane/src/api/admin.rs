@@ -28,6 +28,10 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api/v1/admin/developers/{id}", get(show_developer))
         .route("/api/v1/admin/developers/{id}/suspend", post(suspend))
         .route("/api/v1/admin/developers/{id}/activate", post(activate))
+        .route(
+            "/api/v1/admin/developers/{id}/limits",
+            axum::routing::put(set_limits).delete(reset_limits),
+        )
         .route("/api/v1/admin/plans", get(list_plans).post(create_plan))
         .route("/api/v1/admin/plans/{id}", patch(update_plan))
         .route("/api/v1/admin/setup", get(setup))
@@ -597,20 +601,38 @@ async fn create_plan(
     Client(client): Client,
     ApiJson(input): ApiJson<PlanInput>,
 ) -> Result<axum::response::Response, ApiFailure> {
-    let db = api.accounts.db();
-    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
-    let plan = plans::create(&mut tx, &input).await?;
-    let v = plans::admin_json(&mut tx, &plan).await?;
-    audit::record(
-        &mut tx,
-        &Actor::of(&admin, &client),
+    audited(
+        &api,
+        Actor::of(&admin, &client),
         "plan.created",
-        &plan.id,
-        &v,
+        StatusCode::CREATED,
+        |c| {
+            Box::pin(async move {
+                let plan = plans::create(c, &input).await?;
+                let v = plans::admin_json(c, &plan).await?;
+                Ok(PlanChange(plan.id, None, v))
+            })
+        },
     )
-    .await?;
-    tx.commit().await.map_err(DomainError::from)?;
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    .await
+}
+
+/// A plan change: its id, the plan before (none when created) and after.
+struct PlanChange(String, Option<Value>, Value);
+
+impl Audited for PlanChange {
+    fn target(&self) -> String {
+        self.0.clone()
+    }
+    fn details(&self) -> Value {
+        match &self.1 {
+            None => self.2.clone(),
+            Some(before) => json!({"before": before, "after": self.2}),
+        }
+    }
+    fn answer(self) -> Value {
+        self.2
+    }
 }
 
 /// `PATCH /api/v1/admin/plans/{id}` with any of the create fields but `id`
@@ -621,21 +643,22 @@ async fn update_plan(
     Client(client): Client,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<PlanInput>,
-) -> Result<Json<Value>, ApiFailure> {
-    let db = api.accounts.db();
-    let mut tx = db.begin_write().await.map_err(DomainError::from)?;
-    let (before, after) = plans::update(&mut tx, db.backend(), &id, &input).await?;
-    let v = plans::admin_json(&mut tx, &after).await?;
-    audit::record(
-        &mut tx,
-        &Actor::of(&admin, &client),
+) -> Result<axum::response::Response, ApiFailure> {
+    let backend = api.accounts.db().backend();
+    audited(
+        &api,
+        Actor::of(&admin, &client),
         "plan.updated",
-        &id,
-        &json!({"before": before.to_json(), "after": v}),
+        StatusCode::OK,
+        |c| {
+            Box::pin(async move {
+                let (before, after) = plans::update(c, backend, &id, &input).await?;
+                let v = plans::admin_json(c, &after).await?;
+                Ok(PlanChange(id, Some(before.to_json()), v))
+            })
+        },
     )
-    .await?;
-    tx.commit().await.map_err(DomainError::from)?;
-    Ok(Json(v))
+    .await
 }
 
 /// `DEVELOPER` in the operator API: the account as support sees it.
@@ -781,6 +804,108 @@ async fn set_status(
     Ok(Json(developer_json(&d, &plan)))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsInput {
+    rate_limit_per_minute: Option<u64>,
+    quota_tokens_per_month: Option<u64>,
+}
+
+/// A change of an account's limits: its id and DEVELOPER before and after.
+struct LimitsChanged(String, Value, Value);
+
+impl Audited for LimitsChanged {
+    fn target(&self) -> String {
+        self.0.clone()
+    }
+    fn details(&self) -> Value {
+        let pick = |v: &Value| json!({"rate_limit_per_minute": v["rate_limit_per_minute"], "quota_tokens_per_month": v["quota_tokens_per_month"]});
+        json!({"before": pick(&self.1), "after": pick(&self.2)})
+    }
+    fn answer(self) -> Value {
+        self.2
+    }
+}
+
+/// The account (with its plan) as DEVELOPER, or not found.
+async fn developer_view(
+    c: &mut sqlx::AnyConnection,
+    id: &str,
+) -> crate::error::DomainResult<Value> {
+    let (d, plan) = developers::fetch_with_plan(c, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok(developer_json(&d, &plan))
+}
+
+/// `PUT /api/v1/admin/developers/{id}/limits` `{rate_limit_per_minute?,
+/// quota_tokens_per_month?}` (0: unlimited) → DEVELOPER, custom limits for
+/// all the account's keys together (`developer.limits_set`); gateways
+/// follow within a second.
+async fn set_limits(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<LimitsInput>,
+) -> Result<axum::response::Response, ApiFailure> {
+    if input.rate_limit_per_minute.is_none() && input.quota_tokens_per_month.is_none() {
+        return Err(ApiFailure::invalid(
+            "expected rate_limit_per_minute or quota_tokens_per_month",
+        ));
+    }
+    let backend = api.accounts.db().backend();
+    audited(
+        &api,
+        Actor::of(&admin, &client),
+        "developer.limits_set",
+        StatusCode::OK,
+        |c| {
+            Box::pin(async move {
+                let before = developer_view(c, &id).await?;
+                let limits = developers::AccountLimits {
+                    rate_limit: input.rate_limit_per_minute,
+                    quota_limit: input.quota_tokens_per_month,
+                };
+                developers::set_limits_on(c, backend, &id, limits).await?;
+                let after = developer_view(c, &id).await?;
+                Ok(LimitsChanged(id, before, after))
+            })
+        },
+    )
+    .await
+}
+
+/// `DELETE /api/v1/admin/developers/{id}/limits` → DEVELOPER with its
+/// plan's limits again (`developer.limits_reset`).
+async fn reset_limits(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiFailure> {
+    let backend = api.accounts.db().backend();
+    audited(
+        &api,
+        Actor::of(&admin, &client),
+        "developer.limits_reset",
+        StatusCode::OK,
+        |c| {
+            Box::pin(async move {
+                let before = developer_view(c, &id).await?;
+                plans::reset_limits(c, backend, &id).await?;
+                let after = developer_view(c, &id).await?;
+                Ok(LimitsChanged(id, before, after))
+            })
+        },
+    )
+    .await
+}
+
+fn not_found(id: &str) -> DomainError {
+    DomainError::NotFound(format!("no developer '{id}'"))
+}
+
 /// An account and its plan id, or 404.
 async fn with_plan(
     c: &mut sqlx::AnyConnection,
@@ -788,7 +913,7 @@ async fn with_plan(
 ) -> Result<(Developer, String), ApiFailure> {
     Ok(developers::fetch_with_plan(c, id)
         .await?
-        .ok_or_else(|| DomainError::NotFound(format!("no developer '{id}'")))?)
+        .ok_or_else(|| not_found(id))?)
 }
 
 #[derive(Deserialize)]

@@ -431,6 +431,19 @@ pub async fn start(conn: &mut AnyConnection, developer_id: &str) -> DomainResult
     apply_limits(conn, developer_id, &plan).await
 }
 
+/// Puts the account's limits back to its plan's (undoing custom limits);
+/// gateways follow with the next snapshot.
+pub async fn reset_limits(
+    conn: &mut AnyConnection,
+    backend: db::Backend,
+    developer_id: &str,
+) -> DomainResult<()> {
+    let sub = subscription(conn, developer_id).await?;
+    apply_limits(conn, developer_id, &sub.plan).await?;
+    db::record_change(conn, backend, Entity::Developer, developer_id).await?;
+    Ok(())
+}
+
 async fn record_plan(
     conn: &mut AnyConnection,
     developer_id: &str,
