@@ -248,6 +248,8 @@ pub struct Developer {
     pub id: String,
     /// Lower-case email.
     pub email: String,
+    /// An operator who may look but not change anything.
+    pub read_only: bool,
     /// Full name.
     pub full_name: String,
     /// Company.
@@ -274,7 +276,7 @@ pub struct Developer {
 macro_rules! columns {
     () => {
         "id, email, full_name, company_name, developer_type, role, is_active, \
-         email_verified, language, api_quota_limit, api_rate_limit, created_at"
+         email_verified, language, api_quota_limit, api_rate_limit, created_at, read_only"
     };
 }
 
@@ -294,7 +296,24 @@ fn from_row(row: &AnyRow) -> DomainResult<Developer> {
         api_quota_limit: row.try_get("api_quota_limit")?,
         api_rate_limit: row.try_get("api_rate_limit")?,
         created_at_ms: row.try_get("created_at")?,
+        read_only: get_bool(row, "read_only")?,
     })
+}
+
+/// Makes an operator read-only (support staff: operator pages, no changes)
+/// or gives it full rights again.
+pub async fn set_read_only(
+    conn: &mut AnyConnection,
+    id: &str,
+    read_only: bool,
+) -> DomainResult<()> {
+    sqlx::query("UPDATE developers SET read_only = $1, updated_at = $2 WHERE id = $3")
+        .bind(read_only)
+        .bind(db::now_ms())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Trims a name and checks its length and characters.

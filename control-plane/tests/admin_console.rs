@@ -25,7 +25,77 @@ on_selected_backend!(
     a_price_list_is_previewed_then_applied_all_or_nothing,
     operators_change_signup_mail_and_payments_in_the_console_at_once,
     operators_set_custom_limits_and_reset_them_to_the_plan,
+    a_read_only_operator_sees_everything_and_changes_nothing,
 );
+
+async fn a_read_only_operator_sees_everything_and_changes_nothing(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |f| f).await else {
+        return;
+    };
+    let support = operator_session(&app, "sam@example.com").await;
+    let (dev, _) = developer_session(&app, "ada@example.com", true).await;
+    let me = get(&app, "/api/v1/developer/profile", &support).await;
+    assert_eq!(me["read_only"], false);
+    let sam = me["id"].as_str().unwrap().to_string();
+    let mut c = app.db.pool().acquire().await.unwrap();
+    aihub_control_plane::developers::set_read_only(&mut c, &sam, true)
+        .await
+        .unwrap();
+    drop(c);
+
+    // Looks: at once, with the same session.
+    assert_eq!(
+        get(&app, "/api/v1/developer/profile", &support).await["read_only"],
+        true
+    );
+    for path in [
+        "/api/v1/admin/developers",
+        "/api/v1/admin/plans",
+        "/api/v1/admin/models",
+        "/api/v1/admin/audit-log",
+        "/api/v1/admin/settings",
+    ] {
+        get(&app, path, &support).await;
+    }
+    let view = get(&app, &format!("/api/v1/admin/developers/{dev}"), &support).await;
+    assert_eq!(view["status"], "active");
+    // Changes nothing.
+    for (method, path, body) in [
+        (
+            Method::POST,
+            format!("/api/v1/admin/developers/{dev}/suspend"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/admin/developers/{dev}/credit"),
+            Some(json!({"amount": "5"})),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/admin/settings".to_string(),
+            Some(json!({"accounts.signup": "closed"})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/admin/models".to_string(),
+            Some(json!({"name": "gpt-4o"})),
+        ),
+    ] {
+        let resp = call(&app, method, &path, Some(&support), body).await;
+        let message = expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+        assert!(message.contains("read-only"), "{path}: {message}");
+    }
+    assert_eq!(
+        get(&app, &format!("/api/v1/admin/developers/{dev}"), &support).await["status"],
+        "active"
+    );
+    assert_eq!(
+        get(&app, "/api/v1/admin/audit-log", &support).await["data"],
+        json!([])
+    );
+    app.stop().await;
+}
 
 async fn operators_set_custom_limits_and_reset_them_to_the_plan(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |f| f).await else {

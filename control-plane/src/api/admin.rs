@@ -670,6 +670,7 @@ fn developer_json(d: &Developer, plan_id: &str) -> Value {
         "company_name": d.company_name,
         "developer_type": d.developer_type.as_str(),
         "role": d.role.as_str(),
+        "read_only": d.read_only,
         "status": if d.is_active { "active" } else { "suspended" },
         "email_verified": d.email_verified,
         "language": d.language.as_str(),

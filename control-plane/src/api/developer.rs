@@ -48,6 +48,8 @@ pub struct Profile {
     company_name: Option<String>,
     developer_type: DeveloperType,
     role: Role,
+    /// An operator who can look but not change anything.
+    read_only: bool,
     email_verified: bool,
     language: Language,
     created_at_ms: i64,
@@ -64,6 +66,7 @@ impl From<Developer> for Profile {
             company_name: d.company_name,
             developer_type: d.developer_type,
             role: d.role,
+            read_only: d.read_only,
             email_verified: d.email_verified,
             language: d.language,
             created_at_ms: d.created_at_ms,

@@ -84,7 +84,8 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
 }
 
 /// An [`AuthUser`] whose account is an operator (role admin); anyone else
-/// gets 403 `forbidden`.
+/// gets 403 `forbidden`. A read-only operator (support staff) passes only
+/// for requests that change nothing (GET, HEAD).
 pub struct AdminUser(pub Authenticated);
 
 impl<S: Send + Sync> FromRequestParts<S> for AdminUser {
@@ -94,6 +95,11 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminUser {
         let AuthUser(who) = AuthUser::from_request_parts(parts, state).await?;
         if who.developer.role != Role::Admin {
             return Err(ApiFailure::forbidden("this route is for operators only"));
+        }
+        if who.developer.read_only && !parts.method.is_safe() {
+            return Err(ApiFailure::forbidden(
+                "this operator account is read-only: it can look but not change anything",
+            ));
         }
         Ok(AdminUser(who))
     }

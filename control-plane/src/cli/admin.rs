@@ -28,6 +28,9 @@ pub enum AdminCommand {
         /// Full name.
         #[arg(long, default_value = "Operator")]
         name: String,
+        /// Support staff: sees every operator page, changes nothing.
+        #[arg(long)]
+        read_only: bool,
     },
     /// Create a developer account.
     CreateDeveloper {
@@ -214,6 +217,7 @@ pub async fn run(
             email,
             password,
             name,
+            read_only,
         } => {
             let email = Email::parse(&email)?;
             let password = Password::new(password, Some(&email))?;
@@ -231,8 +235,12 @@ pub async fn run(
                 },
             )
             .await?;
+            if read_only {
+                let mut c = db.pool().acquire().await?;
+                developers::set_read_only(&mut c, &dev.id, true).await?;
+            }
             out.emit(
-                &json!({"id": dev.id, "email": dev.email, "role": "admin"}),
+                &json!({"id": dev.id, "email": dev.email, "role": "admin", "read_only": read_only}),
                 &format!("operator {} created (id {})", dev.email, dev.id),
             )
         }
