@@ -47,6 +47,7 @@ const AdminInvoicePage = adminPage("AdminInvoicePage");
 const CodesPage = adminPage("CodesPage");
 const AuditPage = adminPage("AuditPage");
 const HealthPage = adminPage("HealthPage");
+const SettingsPage = adminPage("SettingsPage");
 
 /**
  * Every route of the portal. The server answers any non-API path with the
@@ -88,6 +89,7 @@ export function AppRoutes() {
             <Route path="redemption-codes" element={deferred(<CodesPage />)} />
             <Route path="audit-log" element={deferred(<AuditPage />)} />
             <Route path="health" element={deferred(<HealthPage />)} />
+            <Route path="settings" element={deferred(<SettingsPage />)} />
             <Route path="insights" element={deferred(<InsightsPage />)} />
           </Route>
           <Route path="/tasks" element={<TasksPage />} />

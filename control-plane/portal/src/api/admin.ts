@@ -2,8 +2,9 @@
  * The operator routes of the management API (`/api/v1/admin/…`,
  * `control-plane/docs/admin-api.md` and "Operator routes" in
  * `billing-api.md`): the setup checklist, developers, plans, providers,
- * models and their deployments, invoices, redemption codes, the audit log
- * and the upstreams' health. Every route needs an operator's token.
+ * models and their deployments, invoices, redemption codes, the audit log,
+ * the upstreams' health and the settings changed in the console. Every
+ * route needs an operator's token.
  *
  * Money and prices stay the server's decimal strings (`"2.50"`); times are
  * unix milliseconds. Lists that page take `limit` and `starting_after` (the
@@ -311,6 +312,64 @@ export interface DeploymentHealth {
   reported_at: number;
 }
 
+/** Who may create an account (`accounts.signup`). */
+export const SIGNUP_MODES = ["open", "invite_only", "closed"] as const;
+export type SignupMode = (typeof SIGNUP_MODES)[number];
+/** How mail leaves (`email.mode`): over SMTP, or to the development outbox. */
+export const EMAIL_MODES = ["smtp", "log"] as const;
+export type EmailMode = (typeof EMAIL_MODES)[number];
+export const SMTP_TLS_MODES = ["none", "starttls", "tls"] as const;
+export type SmtpTls = (typeof SMTP_TLS_MODES)[number];
+export const PAYMENT_PROVIDERS = ["none", "stripe"] as const;
+export type PaymentProvider = (typeof PAYMENT_PROVIDERS)[number];
+
+/**
+ * Each console setting's value (`GET /admin/settings`). Secrets are written
+ * only: they come back as `null`, with `set` saying whether one is there.
+ */
+export interface SettingValues {
+  "accounts.signup": SignupMode;
+  "accounts.invite_codes": string[];
+  "accounts.require_email_verification_for_keys": boolean;
+  "email.mode": EmailMode;
+  "email.smtp_host": string;
+  "email.smtp_port": number;
+  "email.smtp_tls": SmtpTls;
+  "email.smtp_user": string;
+  "email.smtp_password": string;
+  "email.from": string;
+  "payments.provider": PaymentProvider;
+  "payments.stripe_secret_key": string;
+  "payments.stripe_webhook_secret": string;
+  /** US dollars, a decimal string. */
+  "payments.min_top_up": Money;
+  "payments.max_top_up": Money;
+  /** 0: raw usage rows are kept forever. */
+  "analytics.raw_retention_months": number;
+}
+export type SettingKey = keyof SettingValues;
+
+/** One setting as listed: its value now and the configured value under it. */
+export interface Setting<K extends SettingKey = SettingKey> {
+  key: K;
+  /** `null` for secrets. */
+  value: SettingValues[K] | null;
+  secret: boolean;
+  /** A secret has a value (always true for the others). */
+  set: boolean;
+  /** Changed in the console, over the configuration. */
+  overridden: boolean;
+  /** The configuration file's (or environment's) value; for secrets, whether one is configured. */
+  configured: SettingValues[K] | boolean | null;
+}
+
+/**
+ * `PATCH /admin/settings`: only the keys to change; `null` goes back to the
+ * configured value. The result must be a valid configuration or nothing is
+ * stored (a 400 naming the key).
+ */
+export type SettingsChange = { [K in SettingKey]?: SettingValues[K] | null };
+
 // ---------------------------------------------------------------------- client
 
 /** The client's authenticated JSON call (private to it; see `billing.ts`). */
@@ -504,6 +563,17 @@ export class AdminApi {
   listHealth(): Promise<DeploymentHealth[]> {
     return this.list("/health");
   }
+
+  // ------------------------------------------------------------------ settings
+
+  listSettings(): Promise<Setting[]> {
+    return this.list("/settings");
+  }
+
+  /** Answers every setting, as `listSettings`, once the change is stored. */
+  async updateSettings(change: SettingsChange): Promise<Setting[]> {
+    return (await this.call<{ data: Setting[] }>("PATCH", "/settings", change)).data;
+  }
 }
 
 const apis = new WeakMap<ApiClient, AdminApi>();
@@ -534,6 +604,7 @@ export const adminKeys = {
   codes: [...ADMIN_QUERY, "codes"] as const,
   audit: [...ADMIN_QUERY, "audit"] as const,
   health: [...ADMIN_QUERY, "health"] as const,
+  settings: [...ADMIN_QUERY, "settings"] as const,
 };
 
 /** The setup checklist (the admin landing page and the navigation's count of steps left). */
@@ -541,6 +612,12 @@ export const setupQuery = (api: AdminApi) => ({
   queryKey: adminKeys.setup,
   queryFn: () => api.getSetup(),
   staleTime: 30_000,
+});
+
+/** The console's settings (the settings page). */
+export const settingsQuery = (api: AdminApi) => ({
+  queryKey: adminKeys.settings,
+  queryFn: () => api.listSettings(),
 });
 
 /** The operator routes of the signed-in session's client. */

@@ -24,6 +24,7 @@ import {
   ReceiptIcon,
   ScrollIcon,
   ServerIcon,
+  SlidersIcon,
   SparkIcon,
   TicketIcon,
   TrendIcon,
@@ -193,6 +194,11 @@ function AdminNav() {
         <li>
           <NavLink to="/admin/insights" className="nav-item">
             <InsightsIcon /> {t("nav.insights")}
+          </NavLink>
+        </li>
+        <li>
+          <NavLink to="/admin/settings" className="nav-item">
+            <SlidersIcon /> {t("nav.admin.settings")}
           </NavLink>
         </li>
       </ul>

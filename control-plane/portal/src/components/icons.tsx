@@ -249,6 +249,14 @@ export const ScrollIcon = (p: IconProps) => (
     <path d="M8 3a2 2 0 0 0-2 2v11M11 8h5M11 12h5" />
   </Icon>
 );
+export const SlidersIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="M4 6h9M17 6h3M4 12h3M11 12h9M4 18h11M19 18h1" />
+    <circle cx="15" cy="6" r="2" />
+    <circle cx="9" cy="12" r="2" />
+    <circle cx="17" cy="18" r="2" />
+  </Icon>
+);
 export const HeartPulseIcon = (p: IconProps) => (
   <Icon {...p}>
     <path d="M20.5 8.5C20.5 5.5 18.3 3.5 16 3.5c-1.7 0-3 1-4 2.3-1-1.3-2.3-2.3-4-2.3-2.3 0-4.5 2-4.5 5 0 5.5 8.5 11.5 8.5 11.5s8.5-6 8.5-11.5z" />

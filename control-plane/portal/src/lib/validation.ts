@@ -38,6 +38,7 @@ export interface Problem {
     | "admin.form.url"
     | "admin.form.catalogName"
     | "admin.form.serverProblem"
+    | "admin.settings.monthsInvalid"
     | "admin.models.import.missing"
     | "admin.models.import.readFailed";
   values?: Record<string, number | string>;

@@ -12,6 +12,8 @@ import type {
   AuditEntry,
   Deployment,
   Provider,
+  Setting,
+  SettingKey,
   SetupChecklist,
 } from "../api/admin";
 import type { Profile } from "../api/types";
@@ -122,7 +124,7 @@ describe("Admin navigation and setup", () => {
     expect(await screen.findByText("For operators only")).toBeInTheDocument();
     const nav = within(screen.getByRole("navigation", { name: "Main navigation" }));
     expect(nav.getByRole("link", { name: /API keys/ })).toBeInTheDocument();
-    for (const name of [/Setup/, /Developers/, /Providers/, /Audit log/, /Insights/]) {
+    for (const name of [/Setup/, /Developers/, /Providers/, /Audit log/, /Insights/, /^Settings$/]) {
       expect(nav.queryByRole("link", { name })).toBeNull();
     }
     expect(nav.queryByText("Admin")).toBeNull();
@@ -150,6 +152,11 @@ describe("Admin navigation and setup", () => {
     expect(within(step("Publish a model")).getByRole("link", { name: /Go to models/ })).toHaveAttribute("href", "/admin/models");
     expect(within(step("Add an upstream provider")).getByText("Done")).toBeInTheDocument();
     expect(within(step("Send mail over SMTP")).getByText(/mode = "smtp"/)).toBeInTheDocument();
+    expect(within(step("Send mail over SMTP")).getByRole("link", { name: /Go to email settings/ })).toHaveAttribute(
+      "href",
+      "/admin/settings",
+    );
+    expect(within(step("Add an upstream provider")).queryByRole("link")).toBeNull();
 
     const nav = within(screen.getByRole("navigation", { name: "Main navigation" }));
     const admin = within(nav.getByRole("list", { name: "Admin" }));
@@ -164,6 +171,7 @@ describe("Admin navigation and setup", () => {
       "/admin/audit-log",
       "/admin/health",
       "/admin/insights",
+      "/admin/settings",
     ]);
     expect(admin.getByRole("link", { name: "Setup (3 steps left)" })).toBeInTheDocument();
   });
@@ -1074,6 +1082,244 @@ describe("Health", () => {
   });
 });
 
+describe("Settings", () => {
+  const setting = (key: SettingKey, value: unknown, over: Partial<Setting> = {}): Setting =>
+    ({ key, value, secret: false, set: true, overridden: false, configured: value, ...over }) as Setting;
+  const secret = (key: SettingKey, over: Partial<Setting> = {}): Setting =>
+    ({ key, value: null, secret: true, set: false, overridden: false, configured: false, ...over }) as Setting;
+
+  const initial = (): Setting[] => [
+    setting("accounts.signup", "invite_only", { overridden: true, configured: "open" }),
+    setting("accounts.invite_codes", ["alpha", "beta"]),
+    setting("accounts.require_email_verification_for_keys", true),
+    setting("email.mode", "smtp", { overridden: true, configured: "log" }),
+    setting("email.smtp_host", "smtp.old.example"),
+    setting("email.smtp_port", 587),
+    setting("email.smtp_tls", "starttls"),
+    setting("email.smtp_user", "mailer"),
+    secret("email.smtp_password", { set: true, overridden: true, configured: false }),
+    setting("email.from", "AI Hub <noreply@example.com>"),
+    setting("payments.provider", "stripe", { overridden: true, configured: "none" }),
+    secret("payments.stripe_secret_key", { set: true, overridden: true, configured: true }),
+    secret("payments.stripe_webhook_secret"),
+    setting("payments.min_top_up", "5.00"),
+    setting("payments.max_top_up", "500.00"),
+    setting("analytics.raw_retention_months", 13, { overridden: true, configured: 0 }),
+  ];
+
+  /** A server that stores PATCHes like the real one (`null`: back to the configured value), unless `refuse` answers. */
+  function settingsServer(refuse?: (body: Record<string, unknown>) => Response | undefined) {
+    let list = initial();
+    return adminServer()
+      .on("GET", "/admin/setup", () => json(200, { done: false, steps: [{ id: "email", done: false, hint: "Send mail." }] }))
+      .on("GET", "/admin/settings", () => json(200, { data: list }))
+      .on("PATCH", "/admin/settings", (req) => {
+        const body = req.body as Record<string, unknown>;
+        const refused = refuse?.(body);
+        if (refused) return refused;
+        list = list.map((s) => {
+          if (!(s.key in body)) return s;
+          const value = body[s.key];
+          if (value === null) {
+            return s.secret ? { ...s, set: s.configured === true, overridden: false } : { ...s, value: s.configured, overridden: false };
+          }
+          return s.secret ? { ...s, set: true, overridden: true } : { ...s, value, overridden: true };
+        }) as Setting[];
+        return json(200, { data: list });
+      });
+  }
+
+  const section = async (name: string) => within(await screen.findByRole("region", { name }));
+  const patches = (server: ReturnType<typeof settingsServer>) => server.calls("PATCH", "/admin/settings");
+
+  it("is linked from the Admin navigation and shows each value, what the console changed and whether secrets are set", async () => {
+    const server = settingsServer();
+    renderApp("/admin/settings", server);
+    expect(await screen.findByRole("heading", { name: "Settings", level: 1 })).toBeInTheDocument();
+    const nav = within(screen.getByRole("navigation", { name: "Main navigation" }));
+    expect(within(nav.getByRole("list", { name: "Admin" })).getByRole("link", { name: "Settings" })).toHaveAttribute(
+      "href",
+      "/admin/settings",
+    );
+
+    const signup = await section("Sign-up");
+    expect(signup.getByLabelText("Who may sign up")).toHaveValue("invite_only");
+    expect(signup.getByLabelText("Invite codes")).toHaveValue("alpha\nbeta");
+    expect(signup.getByRole("checkbox", { name: /Require a verified email address/ })).toBeChecked();
+    expect(signup.getAllByText("Changed in the console")).toHaveLength(1);
+    expect(signup.getByRole("button", { name: "Use configured value for Who may sign up" })).toHaveAttribute(
+      "title",
+      "Configured value: Open to anyone",
+    );
+
+    const email = await section("Email");
+    expect(email.getByLabelText("SMTP host")).toHaveValue("smtp.old.example");
+    expect(email.getByLabelText("SMTP port")).toHaveValue(587);
+    expect(email.getByLabelText("Transport security")).toHaveValue("starttls");
+    const password = email.getByLabelText("SMTP password");
+    expect(password).toHaveAttribute("type", "password");
+    expect(password).toHaveValue("");
+    expect(email.getByText("Set")).toBeInTheDocument();
+    expect(email.getAllByText("Changed in the console")).toHaveLength(2); // mode, password
+    expect(email.getByRole("button", { name: "Use configured value for Delivery" })).toHaveAttribute(
+      "title",
+      "Configured value: Write to the development outbox",
+    );
+    // The configuration has no SMTP password: going back to it is a removal.
+    expect(email.queryByRole("button", { name: "Use configured value for SMTP password" })).toBeNull();
+    expect(email.getByRole("button", { name: "Remove SMTP password" })).toHaveAttribute("title", "The configuration has none.");
+    expect(email.queryByRole("button", { name: /Use configured value for SMTP host/ })).toBeNull();
+
+    const payments = await section("Payments");
+    expect(payments.getByLabelText("Payment provider")).toHaveValue("stripe");
+    expect(payments.getByRole("button", { name: "Use configured value for Stripe secret key" })).toHaveAttribute(
+      "title",
+      "The configuration has one.",
+    );
+    expect(payments.getByText("Not set")).toBeInTheDocument(); // the webhook secret
+    expect(payments.getByLabelText("Smallest top-up (USD)")).toHaveValue("5.00");
+
+    const retention = await section("Data retention");
+    expect(retention.getByLabelText("Keep raw usage rows (months)")).toHaveValue(13);
+    expect(retention.getByText("Changed in the console")).toBeInTheDocument();
+    expect(retention.getByRole("button", { name: /Use configured value/ })).toHaveAttribute("title", "Configured value: 0");
+    expect(patches(server)).toEqual([]);
+  });
+
+  it("saves a section with only the keys that changed: a new host and a typed password, not the untouched secrets", async () => {
+    const server = settingsServer();
+    renderApp("/admin/settings", server);
+    const email = await section("Email");
+    const host = await email.findByLabelText("SMTP host");
+    await userEvent.clear(host);
+    await userEvent.type(host, "smtp.new.example");
+    await userEvent.type(email.getByLabelText("SMTP password"), "hunter2-secret");
+    // Typed back to what was loaded: not a change.
+    await userEvent.clear(email.getByLabelText("SMTP user"));
+    await userEvent.type(email.getByLabelText("SMTP user"), "mailer");
+    const setupReads = server.calls("GET", "/admin/setup").length;
+    const settingsReads = server.calls("GET", "/admin/settings").length;
+    await userEvent.click(email.getByRole("button", { name: "Save email settings" }));
+
+    expect(await email.findByText("Saved. The change applies at once.")).toBeInTheDocument();
+    expect(patches(server).map((r) => r.body)).toEqual([
+      { "email.smtp_host": "smtp.new.example", "email.smtp_password": "hunter2-secret" },
+    ]);
+    expect(email.getByLabelText("SMTP host")).toHaveValue("smtp.new.example");
+    expect(email.getByLabelText("SMTP password")).toHaveValue("");
+    expect(screen.queryByDisplayValue("hunter2-secret")).toBeNull();
+    // The checklist's mail step follows the settings.
+    await waitFor(() => expect(server.calls("GET", "/admin/setup").length).toBeGreaterThan(setupReads));
+    expect(server.calls("GET", "/admin/settings").length).toBeGreaterThan(settingsReads);
+    expect(email.getAllByText("Changed in the console")).toHaveLength(3); // mode, host, password
+
+    // Another section with nothing changed sends nothing, a secret typed then cleared included.
+    const payments = await section("Payments");
+    await userEvent.type(payments.getByLabelText("Stripe webhook signing secret"), "whsec_x");
+    await userEvent.clear(payments.getByLabelText("Stripe webhook signing secret"));
+    await userEvent.click(payments.getByRole("button", { name: "Save payment settings" }));
+    expect(await payments.findByText(/Nothing to save/)).toBeInTheDocument();
+    expect(patches(server)).toHaveLength(1);
+  });
+
+  it("sends sign-up's codes one per line and the checkbox as a boolean", async () => {
+    const server = settingsServer();
+    renderApp("/admin/settings", server);
+    const signup = await section("Sign-up");
+    const codes = await signup.findByLabelText("Invite codes");
+    await userEvent.type(codes, "\n  gamma \n\n");
+    await userEvent.click(signup.getByRole("checkbox", { name: /Require a verified email address/ }));
+    await userEvent.click(signup.getByRole("button", { name: "Save sign-up settings" }));
+    expect(await signup.findByText("Saved. The change applies at once.")).toBeInTheDocument();
+    expect(patches(server)[0]?.body).toEqual({
+      "accounts.invite_codes": ["alpha", "beta", "gamma"],
+      "accounts.require_email_verification_for_keys": false,
+    });
+  });
+
+  it("goes back to the configured value with {key: null}, and removes a secret only after a confirmation", async () => {
+    const server = settingsServer();
+    renderApp("/admin/settings", server);
+    const email = await section("Email");
+    await userEvent.click(await email.findByRole("button", { name: "Use configured value for Delivery" }));
+    await waitFor(() => expect(email.getByLabelText("Delivery")).toHaveValue("log"));
+    expect(patches(server).map((r) => r.body)).toEqual([{ "email.mode": null }]);
+    expect(email.queryByRole("button", { name: "Use configured value for Delivery" })).toBeNull();
+
+    await userEvent.click(email.getByRole("button", { name: "Remove SMTP password" }));
+    let dialog = within(await screen.findByRole("dialog", { name: "Remove SMTP password?" }));
+    await userEvent.click(dialog.getByRole("button", { name: "Cancel" }));
+    await waitFor(() => expect(screen.queryByRole("dialog")).not.toBeInTheDocument());
+    expect(patches(server)).toHaveLength(1);
+
+    await userEvent.click(email.getByRole("button", { name: "Remove SMTP password" }));
+    dialog = within(await screen.findByRole("dialog", { name: "Remove SMTP password?" }));
+    await userEvent.click(dialog.getByRole("button", { name: "Remove" }));
+    await waitFor(() => expect(screen.queryByRole("dialog")).not.toBeInTheDocument());
+    expect(patches(server).at(-1)?.body).toEqual({ "email.smtp_password": null });
+    expect(await email.findByText("Not set")).toBeInTheDocument();
+    expect(email.queryByRole("button", { name: "Remove SMTP password" })).toBeNull();
+  });
+
+  it("shows the server's refusal in the section that failed, under the key it names", async () => {
+    const message = 'email.smtp_host: expected the SMTP server\'s name when email.mode = "smtp"';
+    const server = settingsServer((body) =>
+      body["email.smtp_host"] === ""
+        ? json(400, { error: { type: "invalid_request_error", code: "invalid_request", message } })
+        : undefined,
+    );
+    renderApp("/admin/settings", server);
+    const email = await section("Email");
+    await userEvent.clear(await email.findByLabelText("SMTP host"));
+    await userEvent.click(email.getByRole("button", { name: "Save email settings" }));
+    expect(await email.findByRole("alert")).toHaveTextContent(message);
+    expect(email.getByLabelText("SMTP host")).toHaveAttribute("aria-invalid", "true");
+    expect(email.getByText('expected the SMTP server\'s name when email.mode = "smtp"')).toBeInTheDocument();
+    expect(patches(server).map((r) => r.body)).toEqual([{ "email.smtp_host": "" }]);
+    expect((await section("Sign-up")).queryByRole("alert")).toBeNull();
+    // The edit is kept, to be fixed.
+    expect(email.getByLabelText("SMTP host")).toHaveValue("");
+  });
+
+  it("catches a bad port, months and amounts before sending, and sends numbers as numbers", async () => {
+    const server = settingsServer();
+    renderApp("/admin/settings", server);
+    const email = await section("Email");
+    const port = await email.findByLabelText("SMTP port");
+    await userEvent.clear(port);
+    await userEvent.type(port, "70000");
+    await userEvent.click(email.getByRole("button", { name: "Save email settings" }));
+    expect(await email.findByText("Enter a whole number from 1 to 65535.")).toBeInTheDocument();
+    expect(port).toHaveAttribute("aria-invalid", "true");
+
+    const retention = await section("Data retention");
+    const months = retention.getByLabelText("Keep raw usage rows (months)");
+    await userEvent.clear(months);
+    await userEvent.type(months, "-1");
+    await userEvent.click(retention.getByRole("button", { name: "Save retention" }));
+    expect(await retention.findByText("Enter a whole number of months: 0 or more.")).toBeInTheDocument();
+
+    const payments = await section("Payments");
+    await userEvent.clear(payments.getByLabelText("Largest top-up (USD)"));
+    await userEvent.type(payments.getByLabelText("Largest top-up (USD)"), "99.999");
+    await userEvent.click(payments.getByRole("button", { name: "Save payment settings" }));
+    expect(await payments.findByText(/at most 2 decimals/)).toBeInTheDocument();
+    expect(patches(server)).toEqual([]);
+
+    await userEvent.clear(port);
+    await userEvent.type(port, "2525");
+    await userEvent.click(email.getByRole("button", { name: "Save email settings" }));
+    expect(await email.findByText("Saved. The change applies at once.")).toBeInTheDocument();
+    expect(patches(server)[0]?.body).toEqual({ "email.smtp_port": 2525 });
+
+    await userEvent.clear(months);
+    await userEvent.type(months, "0");
+    await userEvent.click(retention.getByRole("button", { name: "Save retention" }));
+    expect(await retention.findByText("Saved. The change applies at once.")).toBeInTheDocument();
+    expect(patches(server)[1]?.body).toEqual({ "analytics.raw_retention_months": 0 });
+  });
+});
+
 describe("Admin in Chinese", () => {
   it("reads in Chinese", async () => {
     await i18n.changeLanguage("zh-CN");
@@ -1087,5 +1333,6 @@ describe("Admin in Chinese", () => {
     const nav = within(screen.getByRole("navigation", { name: "主导航" }));
     expect(nav.getByRole("list", { name: "管理" })).toBeInTheDocument();
     expect(await nav.findByRole("link", { name: "初始设置 （还剩 1 步）" })).toBeInTheDocument();
+    expect(nav.getByRole("link", { name: "设置" })).toHaveAttribute("href", "/admin/settings");
   });
 });

@@ -8,17 +8,17 @@ import { FullPageLoader } from "../../components/Loader";
 import { CheckCircleIcon, ChevronIcon } from "../../components/icons";
 import { AdminHeader, LoadState, Pill } from "./shared";
 
-/** Where each step is done in the console (email and payments are server configuration). */
+/** Where each step is done in the console. */
 const STEP_LINKS = {
   provider: "/admin/providers",
   model: "/admin/models",
   plan: "/admin/plans",
+  email: "/admin/settings",
+  payment: "/admin/settings",
 } as const;
 const KNOWN_STEPS = ["provider", "model", "plan", "email", "payment"] as const;
 type KnownStep = (typeof KNOWN_STEPS)[number];
 const isKnown = (id: string): id is KnownStep => (KNOWN_STEPS as readonly string[]).includes(id);
-const LINKED = ["provider", "model", "plan"] as const;
-const isLinked = (id: string): id is (typeof LINKED)[number] => (LINKED as readonly string[]).includes(id);
 
 /** `/admin`: the checklist while setup is unfinished, then the developers. */
 export function AdminHomePage() {
@@ -75,7 +75,7 @@ function StepRow({ step }: { step: SetupStep }) {
       </div>
       <div className="admin-row-actions">
         <Pill tone={step.done ? "success" : "warning"}>{step.done ? t("admin.setup.done") : t("admin.setup.todo")}</Pill>
-        {isLinked(id) && !step.done && (
+        {isKnown(id) && !step.done && (
           <Link className="btn btn-secondary btn-sm" to={STEP_LINKS[id]}>
             {t(`admin.setup.go.${id}`)} <ChevronIcon size={14} />
           </Link>

@@ -9,4 +9,5 @@ export { AdminInvoicesPage } from "./InvoicesPage";
 export { ModelsPage } from "./ModelsPage";
 export { PlansPage } from "./PlansPage";
 export { ProvidersPage } from "./ProvidersPage";
+export { SettingsPage } from "./SettingsPage";
 export { AdminHomePage, SetupPage } from "./SetupPage";
