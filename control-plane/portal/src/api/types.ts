@@ -20,6 +20,8 @@ export interface Profile {
   company_name: string | null;
   developer_type: DeveloperType;
   role: Role;
+  /** An operator who can look but not change anything (support staff). */
+  read_only?: boolean;
   email_verified: boolean;
   language: Language;
   created_at_ms: number;

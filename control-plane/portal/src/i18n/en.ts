@@ -1008,6 +1008,8 @@ const en = {
     title: "Admin",
     forbiddenTitle: "For operators only",
     forbiddenBody: "The admin pages manage the whole platform; they are open to operator accounts.",
+    readOnlyTitle: "Read-only access",
+    readOnlyBody: "Your operator account can look at everything but change nothing; actions are refused.",
     any: "Any",
     none: "None",
     yes: "Yes",

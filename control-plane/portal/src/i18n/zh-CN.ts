@@ -1010,6 +1010,8 @@ const zhCN: Catalogue = {
     title: "管理",
     forbiddenTitle: "仅限运营人员",
     forbiddenBody: "管理页面用于管理整个平台，仅对运营人员账户开放。",
+    readOnlyTitle: "只读权限",
+    readOnlyBody: "你的运营账户可以查看全部内容，但不能做任何修改；操作会被拒绝。",
     any: "全部",
     none: "无",
     yes: "是",

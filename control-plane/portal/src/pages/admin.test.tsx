@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { screen, waitFor, within } from "@testing-library/react";
+import { cleanup, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import i18n from "../i18n";
 import { REFRESH_TOKEN_KEY } from "../api/tokens";
@@ -129,6 +129,17 @@ describe("Admin navigation and setup", () => {
     }
     expect(nav.queryByText("Admin")).toBeNull();
     expect(adminCalls(server)).toEqual([]);
+  });
+
+  it("tells a read-only operator that changes are refused, and not a full one", async () => {
+    const support = { ...operator, id: "dev_sup", read_only: true };
+    const server = adminServer(support).on("GET", "/admin/plans", () => json(200, { data: [] }));
+    renderApp("/admin/plans", server);
+    expect(await screen.findByText("Read-only access")).toBeInTheDocument();
+    cleanup();
+    renderApp("/admin/plans", adminServer().on("GET", "/admin/plans", () => json(200, { data: [] })));
+    expect(await screen.findByRole("heading", { name: "Plans", level: 1 })).toBeInTheDocument();
+    expect(screen.queryByText("Read-only access")).toBeNull();
   });
 
   it("lands an operator on the setup checklist while setup is unfinished, with each step's hint", async () => {

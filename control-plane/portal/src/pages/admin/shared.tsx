@@ -3,6 +3,7 @@ import type { ReactNode } from "react";
 import type { TFunction } from "i18next";
 import { useTranslation } from "react-i18next";
 import { ApiError } from "../../api/errors";
+import { useProfile } from "../../auth/AuthProvider";
 export { ADMIN_QUERY, adminKeys } from "../../api/admin";
 import { Alert } from "../../components/Alert";
 import { Button } from "../../components/Button";
@@ -56,8 +57,15 @@ export function AdminHeader({
   back?: ReactNode;
 }) {
   const { t } = useTranslation();
+  const readOnly = useProfile().data?.read_only === true;
   useDocumentTitle(typeof title === "string" ? `${title} · ${t("admin.title")}` : t("admin.title"));
   return (
+    <>
+    {readOnly && (
+      <Alert tone="info" title={t("admin.readOnlyTitle")}>
+        {t("admin.readOnlyBody")}
+      </Alert>
+    )}
     <div className="page-header page-header-row">
       <div>
         {back && <p className="back-link">{back}</p>}
@@ -66,6 +74,7 @@ export function AdminHeader({
       </div>
       {actions && <div className="admin-actions">{actions}</div>}
     </div>
+    </>
   );
 }
 
