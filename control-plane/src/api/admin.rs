@@ -67,7 +67,7 @@ async fn show_settings(Api(api): Api, _admin: AdminUser) -> Result<Json<Value>, 
 }
 
 /// A settings change, audited with the keys changed (secrets as "set").
-struct SettingsChanged(Value, Value);
+struct SettingsChanged(Value);
 
 impl Audited for SettingsChanged {
     fn target(&self) -> String {
@@ -77,7 +77,7 @@ impl Audited for SettingsChanged {
         self.0.clone()
     }
     fn answer(self) -> Value {
-        self.1
+        self.0
     }
 }
 
@@ -95,22 +95,24 @@ async fn change_settings(
 ) -> Result<axum::response::Response, ApiFailure> {
     let settings = api.settings.clone();
     let db = api.accounts.db().clone();
-    let response = audited(
+    let changer = settings.clone();
+    // The change and its audit entry commit together; the answer is the
+    // settings as they apply after it.
+    audited(
         &api,
         Actor::of(&admin, &client),
         "settings.changed",
         StatusCode::OK,
         |c| {
-            let settings = settings.clone();
             Box::pin(async move {
-                let audit = settings.change(c, &changes).await?;
-                Ok(SettingsChanged(audit, Value::Null))
+                let audit = changer.change(c, &changes).await?;
+                Ok(SettingsChanged(audit))
             })
         },
     )
     .await?;
+    // Here at once; other control planes within a second.
     settings.reload_now(&db).await?;
-    let _ = response;
     Ok(Json(settings.view()).into_response())
 }
 
@@ -251,7 +253,8 @@ impl Audited for ModelChange {
 }
 
 /// `POST /api/v1/admin/models` `{name, prices?, enabled?, plans?}` → 201
-/// MODEL (`model.created`). It reaches gateways with its first deployment.
+/// MODEL (`model.created`). Gateways know it at once and answer 503 for it
+/// until it has a deployment.
 async fn create_model(
     Api(api): Api,
     AdminUser(admin): AdminUser,
