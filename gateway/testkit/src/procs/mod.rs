@@ -37,11 +37,29 @@ use anyhow::{bail, Context as _};
 /// How often the `wait_*` helpers poll.
 const POLL: Duration = Duration::from_millis(20);
 
-/// A port that was free a moment ago on 127.0.0.1 (bind, read, release).
+/// A port that was free a moment ago on 127.0.0.1 (bind, release).
+///
+/// Ports are picked at random below the kernel's ephemeral range (32768
+/// and up on Linux), never twice in one process: a port from `bind(0)` is
+/// an ephemeral one, which another test's `bind(0)` or any outgoing
+/// connection can take before our server binds it (a gateway then retries
+/// "in use" while another test's control plane answers its port).
 ///
 /// # Panics
 /// When no port can be bound at all: nothing on this machine would work then.
 pub fn free_port() -> u16 {
+    use rand::Rng;
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    let mut rng = rand::thread_rng();
+    for _ in 0..2_000 {
+        let port = rng.gen_range(20_000..32_768);
+        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
     match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
         Ok(addr) => addr.port(),
         Err(e) => panic!("cannot bind any port on 127.0.0.1: {e}"),
