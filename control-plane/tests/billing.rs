@@ -29,7 +29,172 @@ on_selected_backend!(
     alerts_fire_once_per_threshold_and_period,
     usage_reports_and_exports_only_the_callers_rows,
     reconciliation_names_a_tampered_ledger,
+    credit_notes_lower_what_is_due_or_credit_the_balance_and_the_books_agree,
 );
+
+async fn credit_notes_lower_what_is_due_or_credit_the_balance_and_the_books_agree(
+    backend: Backend,
+) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
+    let (dev, token) = developer_session(&app, "noted@example.com", true).await;
+    let admin = operator_session(&app, "ops@example.com").await;
+    let now = aihub_control_plane::db::now_ms();
+    let last = previous(&month_of(now));
+    // Pay as you go since before last month, $12.00 of usage then.
+    sqlx::query("UPDATE subscriptions SET plan_id = 'payg' WHERE developer_id = $1")
+        .bind(&dev)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE plan_changes SET plan_id = 'payg', effective_at = $1 WHERE developer_id = $2",
+    )
+    .bind(last.start_ms - 1)
+    .bind(&dev)
+    .execute(app.db.pool())
+    .await
+    .unwrap();
+    ingest(
+        &app,
+        vec![row("n1", &dev, last.start_ms + 1000, 1000, 12_000_000_000)],
+    )
+    .await;
+    let b = settings(&app).await;
+    invoices::close_month(&app.db, &b.settings, &b.source, &last, true)
+        .await
+        .unwrap();
+    let listed = get(&app, "/api/v1/developer/invoices", &token).await;
+    let inv = &listed["data"][0];
+    assert_eq!(
+        (inv["status"].clone(), inv["total"].clone()),
+        (json!("open"), json!("12.00"))
+    );
+    let id = inv["id"].as_str().unwrap().to_string();
+    let notes = format!("/api/v1/admin/invoices/{id}/credit-notes");
+
+    // On an open invoice: what is due goes down.
+    let (status, r) = send(
+        &app,
+        Method::POST,
+        &notes,
+        &admin,
+        json!({"amount": "2.00", "reason": "Outage on the 3rd"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    assert_eq!(r["credit_note"]["applied_to"], "invoice");
+    assert_eq!(
+        (
+            r["invoice"]["amount_credited"].clone(),
+            r["invoice"]["amount_due"].clone(),
+            r["invoice"]["status"].clone()
+        ),
+        (json!("2.00"), json!("10.00"), json!("open"))
+    );
+    for (body, want) in [
+        (
+            json!({"amount": "10.01", "reason": "Too much"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"amount": "1", "reason": "  "}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"amount": "-1", "reason": "Negative"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (json!({"amount": "1"}), StatusCode::BAD_REQUEST),
+    ] {
+        let (got, err) = send(&app, Method::POST, &notes, &admin, body.clone()).await;
+        assert_eq!(got, want, "{body}: {err}");
+    }
+    // Not voidable once credited; paying the rest settles it.
+    let (got, _) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/admin/invoices/{id}/void"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!(got, StatusCode::CONFLICT);
+    let (status, paid) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/admin/invoices/{id}/payments"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{paid}");
+    assert_eq!(
+        (
+            paid["invoice"]["status"].clone(),
+            paid["invoice"]["amount_paid"].clone()
+        ),
+        (json!("paid"), json!("10.00"))
+    );
+
+    // On a paid invoice: the developer's paid credit, spendable at once.
+    let before = get(&app, "/api/v1/developer/billing", &token).await;
+    assert_eq!(before["balance"]["paid"], "0.00");
+    let (status, r) = send(
+        &app,
+        Method::POST,
+        &notes,
+        &admin,
+        json!({"amount": "3.50", "reason": "Goodwill"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    assert_eq!(r["credit_note"]["applied_to"], "balance");
+    assert_eq!(r["invoice"]["amount_credited"], "5.50");
+    let after = get(&app, "/api/v1/developer/billing", &token).await;
+    assert_eq!(after["balance"]["paid"], "3.50", "{after}");
+    // At most the total: 12.00 − 5.50 left.
+    let (got, err) = send(
+        &app,
+        Method::POST,
+        &notes,
+        &admin,
+        json!({"amount": "6.51", "reason": "Too much"}),
+    )
+    .await;
+    assert_eq!(got, StatusCode::BAD_REQUEST, "{err}");
+
+    // The invoice shows its notes; the audit log and the books agree.
+    let full = get(&app, &format!("/api/v1/admin/invoices/{id}"), &admin).await;
+    let reasons: Vec<&str> = full["credit_notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["Outage on the 3rd", "Goodwill"]);
+    let mine = get(&app, &format!("/api/v1/developer/invoices/{id}"), &token).await;
+    assert_eq!(mine["amount_credited"], "5.50");
+    let log = get(
+        &app,
+        "/api/v1/admin/audit-log?action=billing.credit_note_issued",
+        &admin,
+    )
+    .await;
+    assert_eq!(log["data"].as_array().unwrap().len(), 2);
+    reconcile_ok(&app, &last).await;
+    let resp = call(
+        &app,
+        Method::POST,
+        &notes,
+        Some(&token),
+        Some(json!({"amount": "1", "reason": "Me"})),
+    )
+    .await;
+    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    app.stop().await;
+}
 
 const WEBHOOK_SECRET: &str = "whsec_billing_tests_0123456789";
 const STRIPE_KEY: &str = "sk_test_billing_tests";

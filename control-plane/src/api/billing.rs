@@ -50,6 +50,10 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         )
         .route("/api/v1/admin/invoices", get(admin_list_invoices))
         .route("/api/v1/admin/invoices/{id}", get(admin_show_invoice))
+        .route(
+            "/api/v1/admin/invoices/{id}/credit-notes",
+            post(admin_credit_note),
+        )
         .route("/api/v1/admin/invoices/{id}/payments", post(admin_payment))
         .route("/api/v1/admin/invoices/{id}/void", post(admin_void))
         .route(
@@ -1105,6 +1109,7 @@ async fn admin_show_invoice(
         .unwrap_or_default();
     let mut v = admin_invoice_json(&inv, &email);
     v["lines"] = json!(lines.iter().map(invoices::line_json).collect::<Vec<_>>());
+    v["credit_notes"] = json!(invoices::credit_notes(&mut c, &inv.id).await?);
     Ok(Json(v))
 }
 
@@ -1240,6 +1245,70 @@ async fn admin_payment(
         &api.sealing_secret,
         StatusCode::CREATED,
         json!({"payment_id": payment_id, "invoice": inv.to_json()}),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreditNoteRequest {
+    amount: Value,
+    reason: String,
+}
+
+/// `POST /api/v1/admin/invoices/{id}/credit-notes` `{amount, reason}` →
+/// 201 `{"credit_note", "invoice"}`: on an open invoice it lowers what is
+/// due, on a paid one it credits the developer's balance
+/// (`billing.credit_note_issued`). Takes an `Idempotency-Key`.
+async fn admin_credit_note(
+    Api(api): Api,
+    AdminUser(admin): AdminUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiFailure> {
+    let r: CreditNoteRequest = parse(&body)?;
+    let amount = money::parse_positive(&amount_text(&r.amount)?, "amount", 2)?;
+    let db = api.accounts.db();
+    let idem_body = json!({"invoice": id, "body": body});
+    let (mut tx, idem) = match idempotent::start(
+        db,
+        &api.sealing_secret,
+        &admin.developer.id,
+        &headers,
+        &idem_body,
+    )
+    .await?
+    {
+        Start::Replay(r) => return Ok(r),
+        Start::Go(tx, idem) => (tx, idem),
+    };
+    let inv = invoices::get(&mut tx, &id, None).await?;
+    let note = invoices::issue_credit_note(
+        &mut tx,
+        db.backend(),
+        &inv,
+        amount,
+        &r.reason,
+        Some(&admin.developer.id),
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        &Actor::of(&admin, &client),
+        "billing.credit_note_issued",
+        &id,
+        &json!(note),
+    )
+    .await?;
+    let inv = invoices::get(&mut tx, &id, None).await?;
+    idempotent::finish(
+        tx,
+        idem,
+        &api.sealing_secret,
+        StatusCode::CREATED,
+        json!({"credit_note": note, "invoice": inv.to_json()}),
     )
     .await
 }

@@ -217,6 +217,8 @@ pub struct Invoice {
     pub total_nanos: i64,
     /// Paid so far.
     pub amount_paid_nanos: i64,
+    /// Taken back by credit notes so far.
+    pub amount_credited_nanos: i64,
     /// Times.
     pub created_at: i64,
     /// When finalized.
@@ -226,10 +228,11 @@ pub struct Invoice {
 }
 
 impl Invoice {
-    /// What is still due (0 unless open).
+    /// What is still due (0 unless open): the total less payments and
+    /// credit notes.
     pub fn amount_due(&self) -> i64 {
         if self.status == "open" {
-            (self.total_nanos - self.amount_paid_nanos).max(0)
+            (self.total_nanos - self.amount_paid_nanos - self.amount_credited_nanos).max(0)
         } else {
             0
         }
@@ -246,6 +249,7 @@ impl Invoice {
             "credits_applied": money::format(self.credits_applied_nanos),
             "total": money::format(self.total_nanos),
             "amount_paid": money::format(self.amount_paid_nanos),
+            "amount_credited": money::format(self.amount_credited_nanos),
             "amount_due": money::format(self.amount_due()),
             "created_at": self.created_at,
             "finalized_at": self.finalized_at,
@@ -255,7 +259,8 @@ impl Invoice {
 }
 
 const INVOICE_COLUMNS: &str = "id, developer_id, period, number, status, subtotal_nanos, \
-     credits_applied_nanos, total_nanos, amount_paid_nanos, created_at, finalized_at, paid_at";
+     credits_applied_nanos, total_nanos, amount_paid_nanos, amount_credited_nanos, created_at, \
+     finalized_at, paid_at";
 
 fn invoice_from_row(r: &AnyRow) -> DomainResult<Invoice> {
     Ok(Invoice {
@@ -268,6 +273,7 @@ fn invoice_from_row(r: &AnyRow) -> DomainResult<Invoice> {
         credits_applied_nanos: r.try_get("credits_applied_nanos")?,
         total_nanos: r.try_get("total_nanos")?,
         amount_paid_nanos: r.try_get("amount_paid_nanos")?,
+        amount_credited_nanos: r.try_get("amount_credited_nanos")?,
         created_at: r.try_get("created_at")?,
         finalized_at: r.try_get("finalized_at")?,
         paid_at: r.try_get("paid_at")?,
@@ -776,8 +782,10 @@ pub async fn record_payment(
     let now = db::now_ms();
     sqlx::query(
         "UPDATE invoices SET amount_paid_nanos = amount_paid_nanos + $1, \
-         status = CASE WHEN amount_paid_nanos + $1 >= total_nanos THEN 'paid' ELSE status END, \
-         paid_at = CASE WHEN amount_paid_nanos + $1 >= total_nanos THEN $2 ELSE paid_at END \
+         status = CASE WHEN amount_paid_nanos + amount_credited_nanos + $1 >= total_nanos \
+                  THEN 'paid' ELSE status END, \
+         paid_at = CASE WHEN amount_paid_nanos + amount_credited_nanos + $1 >= total_nanos \
+                   THEN $2 ELSE paid_at END \
          WHERE id = $3",
     )
     .bind(amount_nanos)
@@ -804,6 +812,11 @@ pub async fn void(conn: &mut AnyConnection, invoice: &Invoice) -> DomainResult<(
     if invoice.amount_paid_nanos > 0 {
         return Err(DomainError::Conflict(
             "this invoice is partly paid; refund the payment first".into(),
+        ));
+    }
+    if invoice.amount_credited_nanos > 0 {
+        return Err(DomainError::Conflict(
+            "credit notes were issued on this invoice; credit what is still due instead".into(),
         ));
     }
     let lines = lines(conn, &invoice.id).await?;
@@ -955,4 +968,176 @@ table{{width:100%;border-collapse:collapse;margin-top:24px}}td,th{{padding:8px;b
         total = money::format(inv.total_nanos),
         due = money::format(inv.amount_due()),
     )
+}
+
+/// A credit note on an invoice.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CreditNote {
+    /// `crn_…`
+    pub id: String,
+    /// The invoice.
+    pub invoice_id: String,
+    /// What it takes back.
+    pub amount: String,
+    /// `invoice` (lowered what was due) or `balance` (credited to the
+    /// developer's paid credit).
+    pub applied_to: String,
+    /// Why, for the developer and the books.
+    pub reason: String,
+    /// When (ms).
+    pub created_at: i64,
+    /// The operator who issued it.
+    pub created_by: Option<String>,
+}
+
+/// Issues a credit note for `amount_nanos` on `invoice` (the caller
+/// audits it in the same transaction):
+/// - an **open** invoice: what is due is lowered (at most what is still
+///   due; fully credited, the invoice is paid), the receivable reversed;
+/// - a **paid** invoice: the amount becomes the developer's paid credit
+///   (at most the total less earlier notes), spendable at once.
+///
+/// Either way the revenue the invoice mostly came from (subscription or
+/// usage) is reversed, as a `credit_note` ledger transaction.
+pub async fn issue_credit_note(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    invoice: &Invoice,
+    amount_nanos: i64,
+    reason: &str,
+    created_by: Option<&str>,
+) -> DomainResult<CreditNote> {
+    let name = invoice.number.clone().unwrap_or_else(|| invoice.id.clone());
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(DomainError::invalid(
+            "reason: expected 1 to 500 characters saying why",
+        ));
+    }
+    if amount_nanos <= 0 {
+        return Err(DomainError::invalid("amount: must be more than zero"));
+    }
+    let (applied_to, room, to_kind) = match invoice.status.as_str() {
+        "open" => ("invoice", invoice.amount_due(), AccountKind::Receivable),
+        "paid" => (
+            "balance",
+            invoice.total_nanos - invoice.amount_credited_nanos,
+            AccountKind::CreditPaid,
+        ),
+        other => {
+            return Err(DomainError::Conflict(format!(
+                "invoice {name} is {other}; credit notes are for open or paid invoices"
+            )))
+        }
+    };
+    if amount_nanos > room {
+        return Err(DomainError::invalid(format!(
+            "amount: at most {} can be credited on invoice {name}",
+            money::format(room.max(0))
+        )));
+    }
+    let fee: i64 = lines(conn, &invoice.id)
+        .await?
+        .iter()
+        .filter(|l| l.kind == "subscription")
+        .map(|l| l.amount_nanos)
+        .sum();
+    let revenue = if fee.saturating_mul(2) >= invoice.subtotal_nanos {
+        AccountKind::RevenueSubscription
+    } else {
+        AccountKind::RevenueUsage
+    };
+    let id = db::new_id("crn_");
+    let from = ledger::account(conn, None, revenue).await?;
+    let to = ledger::account(conn, Some(&invoice.developer_id), to_kind).await?;
+    let posted = ledger::post(
+        conn,
+        &NewTransaction {
+            kind: "credit_note".into(),
+            idempotency_key: Some(format!("credit-note:{id}")),
+            developer_id: Some(invoice.developer_id.clone()),
+            memo: format!("Credit note on invoice {name}: {reason}"),
+            postings: vec![
+                Posting {
+                    account_id: from,
+                    amount: nanos_to_decimal(amount_nanos),
+                },
+                Posting {
+                    account_id: to,
+                    amount: -nanos_to_decimal(amount_nanos),
+                },
+            ],
+        },
+    )
+    .await?;
+    let now = db::now_ms();
+    sqlx::query(
+        "INSERT INTO credit_notes (id, invoice_id, developer_id, amount_nanos, applied_to, reason, \
+         transaction_id, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&id)
+    .bind(&invoice.id)
+    .bind(&invoice.developer_id)
+    .bind(amount_nanos)
+    .bind(applied_to)
+    .bind(reason)
+    .bind(&posted.id)
+    .bind(created_by)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    // A fully credited open invoice is settled.
+    sqlx::query(
+        "UPDATE invoices SET amount_credited_nanos = amount_credited_nanos + $1, \
+         status = CASE WHEN status = 'open' AND amount_paid_nanos + amount_credited_nanos + $1 >= total_nanos \
+                  THEN 'paid' ELSE status END, \
+         paid_at = CASE WHEN status = 'open' AND amount_paid_nanos + amount_credited_nanos + $1 >= total_nanos \
+                   THEN $2 ELSE paid_at END \
+         WHERE id = $3",
+    )
+    .bind(amount_nanos)
+    .bind(now)
+    .bind(&invoice.id)
+    .execute(&mut *conn)
+    .await?;
+    if applied_to == "balance" {
+        // The developer's spendable credit grew: gateways follow.
+        db::record_change(conn, backend, db::Entity::Developer, &invoice.developer_id).await?;
+    }
+    Ok(CreditNote {
+        id,
+        invoice_id: invoice.id.clone(),
+        amount: money::format(amount_nanos),
+        applied_to: applied_to.into(),
+        reason: reason.into(),
+        created_at: now,
+        created_by: created_by.map(str::to_string),
+    })
+}
+
+/// An invoice's credit notes, oldest first.
+pub async fn credit_notes(
+    conn: &mut AnyConnection,
+    invoice_id: &str,
+) -> DomainResult<Vec<CreditNote>> {
+    let rows = sqlx::query(
+        "SELECT id, invoice_id, amount_nanos, applied_to, reason, created_at, created_by \
+         FROM credit_notes WHERE invoice_id = $1 ORDER BY created_at, id",
+    )
+    .bind(invoice_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(CreditNote {
+                id: r.try_get("id")?,
+                invoice_id: r.try_get("invoice_id")?,
+                amount: money::format(r.try_get("amount_nanos")?),
+                applied_to: r.try_get("applied_to")?,
+                reason: r.try_get("reason")?,
+                created_at: r.try_get("created_at")?,
+                created_by: r.try_get("created_by")?,
+            })
+        })
+        .collect()
 }
