@@ -82,7 +82,8 @@ impl Application {
                 Sealer::new(config.auth.token_secret.expose().as_bytes()),
                 config.webhooks.clone(),
             )
-            .context("cannot build the webhook HTTP client")?,
+            .context("cannot build the webhook HTTP client")?
+            .following(settings.clone()),
         );
         let webhook_worker = delivery::spawn_worker(deliverer.clone(), shutdown_rx.clone());
         let billing = Arc::new(

@@ -1,15 +1,16 @@
 //! Settings an operator changes in the console (`/api/v1/admin/settings`):
-//! who may sign up, how mail leaves, the payment provider, and how long raw
-//! usage rows are kept. They are stored in the database (`settings`, one
-//! row per key, secrets sealed) over the configuration file and
-//! environment, which stay the defaults; removing a setting goes back to
-//! them.
+//! who may sign up, how mail leaves, the payment provider, whether webhook
+//! endpoints may be private addresses, and how long raw usage rows are
+//! kept. They are stored in the database (`settings`, one row per key,
+//! secrets sealed) over the configuration file and environment, which stay
+//! the defaults; removing a setting goes back to them.
 //!
 //! [`Runtime`] holds the effective configuration. Every control plane
 //! re-reads the table each second ([`Runtime::spawn_watcher`]), so a change
 //! made on one instance applies on all of them; the parts that use these
 //! settings read them at use time: sign-up, the mail worker (which rebuilds
-//! its SMTP transport), payments (rebuilt), retention and the setup
+//! its SMTP transport), payments (rebuilt), the webhook URL policy (the
+//! delivery client's resolver reads it per lookup), retention and the setup
 //! checklist.
 
 use crate::config::Config;
@@ -92,6 +93,10 @@ pub const EDITABLE: &[Editable] = &[
     },
     Editable {
         key: "payments.max_top_up",
+        secret: false,
+    },
+    Editable {
+        key: "webhooks.allow_private_networks",
         secret: false,
     },
     Editable {

@@ -341,6 +341,34 @@ async fn operators_change_signup_mail_and_payments_in_the_console_at_once(backen
         assert!(!log.to_string().contains(secret), "{secret} in {log}");
     }
 
+    // Webhook URL safety: private addresses refused, then allowed from the console.
+    let (_, dev_token) = developer_session(&app, "hooks@example.com", true).await;
+    let hook = json!({"url": "http://127.0.0.1:9/hook"});
+    let resp = call(
+        &app,
+        Method::POST,
+        "/api/v1/developer/webhooks",
+        Some(&dev_token),
+        Some(hook.clone()),
+    )
+    .await;
+    let message = expect_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert!(message.contains("private"), "{message}");
+    let (status, body) = parts(patch(json!({"webhooks.allow_private_networks": true})).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = parts(
+        call(
+            &app,
+            Method::POST,
+            "/api/v1/developer/webhooks",
+            Some(&dev_token),
+            Some(hook),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
     // Kept across a restart.
     let database = app.shutdown().await;
     let app = common::start_on(database, |f| f).await;

@@ -121,7 +121,7 @@ async fn create(
         }
     }
     let new = NewEndpoint {
-        url: checked_url(&r.url, api.webhooks.config().allow_private_networks).await?,
+        url: checked_url(&r.url, api.webhooks.allow_private()).await?,
         description: endpoints::check_description(r.description.as_deref().unwrap_or(""))?,
         event_types: endpoints::check_event_types(
             &r.event_types.unwrap_or_else(|| vec!["*".to_string()]),
@@ -196,7 +196,7 @@ async fn update(
         endpoints::get(&mut c, &who.developer.id, &id).await?;
     }
     let url = match &r.url {
-        Some(u) => Some(checked_url(u, api.webhooks.config().allow_private_networks).await?),
+        Some(u) => Some(checked_url(u, api.webhooks.allow_private()).await?),
         None => None,
     };
     let change = EndpointUpdate {

@@ -155,6 +155,10 @@ pub struct Deliverer {
     sealer: Sealer,
     client: reqwest::Client,
     config: WebhooksConfig,
+    /// What the client's resolver reads for `allow_private_networks`.
+    allow_private: Arc<std::sync::atomic::AtomicBool>,
+    /// The console's settings, when the URL policy follows them.
+    settings: Option<Arc<crate::settings::Runtime>>,
 }
 
 /// A delivery with what sending it needs.
@@ -184,14 +188,14 @@ struct Outcome {
 impl Deliverer {
     /// Builds the HTTP client: no redirects, the timeout, the guarded resolver.
     pub fn new(db: Db, sealer: Sealer, config: WebhooksConfig) -> anyhow::Result<Self> {
+        let resolver = safety::GuardedResolver::fixed(config.allow_private_networks);
+        let allow_private = resolver.allow_private.clone();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(config.timeout_secs))
             .connect_timeout(Duration::from_secs(config.timeout_secs.min(10)))
             .pool_max_idle_per_host(config.per_endpoint_concurrency)
-            .dns_resolver(Arc::new(safety::GuardedResolver {
-                allow_private: config.allow_private_networks,
-            }))
+            .dns_resolver(Arc::new(resolver))
             .no_proxy()
             .build()?;
         Ok(Deliverer {
@@ -199,7 +203,28 @@ impl Deliverer {
             sealer,
             client,
             config,
+            allow_private,
+            settings: None,
         })
+    }
+
+    /// Takes `webhooks.allow_private_networks` from the console's settings
+    /// from now on.
+    pub fn following(mut self, settings: Arc<crate::settings::Runtime>) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// Whether endpoints may be private addresses now (the console may
+    /// change it); the delivery client's resolver follows.
+    pub fn allow_private(&self) -> bool {
+        let allow = match &self.settings {
+            Some(s) => s.config().webhooks.allow_private_networks,
+            None => self.config.allow_private_networks,
+        };
+        self.allow_private
+            .store(allow, std::sync::atomic::Ordering::Release);
+        allow
     }
 
     /// The secret sealer (the API stores endpoints' secrets with it).
@@ -386,7 +411,7 @@ impl Deliverer {
                 },
             )
         };
-        let url = match safety::check_url(&job.url, self.config.allow_private_networks) {
+        let url = match safety::check_url(&job.url, self.allow_private()) {
             Ok(u) => u,
             Err(e) => return failed(e),
         };

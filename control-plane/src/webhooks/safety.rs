@@ -99,15 +99,26 @@ fn refused(what: &str) -> String {
 
 /// Resolves host names for the delivery client, dropping forbidden
 /// addresses (all of them forbidden = the delivery fails).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct GuardedResolver {
-    /// `webhooks.allow_private_networks`.
-    pub allow_private: bool,
+    /// `webhooks.allow_private_networks`, now (the console may change it).
+    pub allow_private: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl GuardedResolver {
+    /// A resolver that allows private addresses or not, for good.
+    pub fn fixed(allow_private: bool) -> Self {
+        GuardedResolver {
+            allow_private: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(allow_private)),
+        }
+    }
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let allow = self.allow_private;
+        let allow = self
+            .allow_private
+            .load(std::sync::atomic::Ordering::Acquire);
         Box::pin(async move {
             let host = name.as_str().to_string();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
@@ -164,13 +175,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_resolver_drops_internal_addresses() {
-        let r = GuardedResolver {
-            allow_private: false,
-        };
+        let r = GuardedResolver::fixed(false);
         assert!(r.resolve("localhost".parse().unwrap()).await.is_err());
-        let allowed = GuardedResolver {
-            allow_private: true,
-        };
+        let allowed = GuardedResolver::fixed(true);
         assert!(allowed
             .resolve("localhost".parse().unwrap())
             .await

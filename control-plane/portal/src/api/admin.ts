@@ -232,6 +232,28 @@ export interface AdminInvoiceSummary extends InvoiceSummary {
 
 export interface AdminInvoice extends AdminInvoiceSummary {
   lines: InvoiceLine[];
+  credit_notes: CreditNote[];
+}
+
+/**
+ * A credit note: on an open invoice it lowers what is due (`applied_to:
+ * "invoice"`), on a paid one it credits the developer's paid balance
+ * (`"balance"`).
+ */
+export interface CreditNote {
+  id: string;
+  invoice_id: string;
+  amount: Money;
+  applied_to: "invoice" | "balance";
+  reason: string;
+  created_at: number;
+  created_by: string | null;
+}
+
+/** `POST /admin/invoices/{id}/credit-notes` → 201. */
+export interface IssuedCreditNote {
+  credit_note: CreditNote;
+  invoice: InvoiceSummary;
 }
 
 export interface InvoiceFilter {
@@ -344,6 +366,8 @@ export interface SettingValues {
   /** US dollars, a decimal string. */
   "payments.min_top_up": Money;
   "payments.max_top_up": Money;
+  /** Webhook endpoints may be private, loopback or link-local addresses. */
+  "webhooks.allow_private_networks": boolean;
   /** 0: raw usage rows are kept forever. */
   "analytics.raw_retention_months": number;
 }
@@ -534,6 +558,11 @@ export class AdminApi {
       amount === undefined ? {} : { amount },
       idempotency(idempotencyKey),
     );
+  }
+
+  /** A credit note on an open or paid invoice; one `idempotencyKey` per request body issues it once. */
+  issueCreditNote(id: string, amount: Money, reason: string, idempotencyKey?: string): Promise<IssuedCreditNote> {
+    return this.call("POST", `/invoices/${seg(id)}/credit-notes`, { amount, reason }, idempotency(idempotencyKey));
   }
 
   voidInvoice(id: string): Promise<InvoiceSummary> {

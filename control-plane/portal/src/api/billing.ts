@@ -127,6 +127,8 @@ export interface InvoiceSummary {
   /** Paid so far (the server sends it though the contract does not list it). */
   amount_paid?: Money;
   amount_due: Money;
+  /** Lowered or refunded to the balance by credit notes (absent from older servers). */
+  amount_credited?: Money;
   created_at: number;
   finalized_at: number | null;
   paid_at: number | null;

@@ -756,6 +756,7 @@ const en = {
       subtotal: "Subtotal",
       creditsApplied: "Credits applied",
       amountPaid: "Paid so far",
+      amountCredited: "Amount credited",
       total: "Total",
       download: "Download HTML",
       printNow: "Print or save as PDF",
@@ -1298,6 +1299,25 @@ const en = {
       recordPayment: "Record payment",
       void: "Void",
       uncollectible: "Mark uncollectible",
+      issueCredit: "Issue credit note",
+      creditDialog: {
+        title: "Issue a credit note",
+        amount: "Amount (USD)",
+        hintOpen: "Lowers what is due, at most {{amount}}.",
+        hintPaid: "Credited to the developer's balance, at most {{amount}}.",
+        reason: "Reason",
+        reasonHint: "Shown with the note; up to 500 characters.",
+        submit: "Issue credit note",
+      },
+      creditNotes: {
+        title: "Credit notes",
+        date: "Date",
+        amount: "Amount",
+        appliedTo: "Applied to",
+        reason: "Reason",
+        invoice: "Lowered what was due",
+        balance: "Credited to the balance",
+      },
       paymentDialog: {
         title: "Record a payment",
         body: "Money received outside the portal, such as a bank transfer.",
@@ -1426,6 +1446,11 @@ const en = {
           body: "How developers pay by card, and how much they can top up at once.",
           save: "Save payment settings",
         },
+        webhooks: {
+          title: "Webhooks",
+          body: "Where developers' webhook endpoints may point.",
+          save: "Save webhook settings",
+        },
         retention: {
           title: "Data retention",
           body: "How long each request's raw usage row is kept. Monthly figures stay.",
@@ -1448,6 +1473,7 @@ const en = {
         stripeWebhookSecret: "Stripe webhook signing secret",
         minTopUp: "Smallest top-up (USD)",
         maxTopUp: "Largest top-up (USD)",
+        allowPrivateNetworks: "Allow private network addresses",
         retentionMonths: "Keep raw usage rows (months)",
       },
       hints: {
@@ -1456,6 +1482,7 @@ const en = {
         smtpHost: "Used when mail is sent over SMTP.",
         smtpUser: "Empty: no authentication.",
         from: "Name and address, like AI Hub <noreply@example.com>.",
+        allowPrivateNetworks: "Off: endpoints must be public addresses (no loopback, private or cloud metadata addresses). Turn on only for local development.",
         retentionMonths: "0 keeps them forever. Older rows are deleted by the hourly retention job.",
       },
       signupModes: {

@@ -758,6 +758,7 @@ const zhCN: Catalogue = {
       subtotal: "小计",
       creditsApplied: "已抵扣额度",
       amountPaid: "已付金额",
+      amountCredited: "已抵扣金额",
       total: "合计",
       download: "下载 HTML",
       printNow: "打印或另存为 PDF",
@@ -1300,6 +1301,25 @@ const zhCN: Catalogue = {
       recordPayment: "登记付款",
       void: "作废",
       uncollectible: "标记为无法收回",
+      issueCredit: "开具贷项通知单",
+      creditDialog: {
+        title: "开具贷项通知单",
+        amount: "金额（美元）",
+        hintOpen: "减少应付金额，最多 {{amount}}。",
+        hintPaid: "计入开发者的余额，最多 {{amount}}。",
+        reason: "原因",
+        reasonHint: "随通知单显示；最多 500 个字符。",
+        submit: "开具贷项通知单",
+      },
+      creditNotes: {
+        title: "贷项通知单",
+        date: "日期",
+        amount: "金额",
+        appliedTo: "用途",
+        reason: "原因",
+        invoice: "减少了应付金额",
+        balance: "计入了余额",
+      },
       paymentDialog: {
         title: "登记付款",
         body: "在门户之外收到的款项，例如银行转账。",
@@ -1428,6 +1448,11 @@ const zhCN: Catalogue = {
           body: "开发者如何用银行卡付款，以及单次充值的金额范围。",
           save: "保存支付设置",
         },
+        webhooks: {
+          title: "Webhook",
+          body: "开发者的 Webhook 端点可以指向哪里。",
+          save: "保存 Webhook 设置",
+        },
         retention: {
           title: "数据保留",
           body: "每个请求的原始用量记录保留多久。月度汇总数据不受影响。",
@@ -1450,6 +1475,7 @@ const zhCN: Catalogue = {
         stripeWebhookSecret: "Stripe Webhook 签名密钥",
         minTopUp: "最低充值金额（美元）",
         maxTopUp: "最高充值金额（美元）",
+        allowPrivateNetworks: "允许私有网络地址",
         retentionMonths: "原始用量记录保留月数",
       },
       hints: {
@@ -1458,6 +1484,7 @@ const zhCN: Catalogue = {
         smtpHost: "通过 SMTP 发送邮件时使用。",
         smtpUser: "留空：不进行身份验证。",
         from: "名称和地址，例如 AI Hub <noreply@example.com>。",
+        allowPrivateNetworks: "关闭时端点必须是公网地址（不允许回环、私有或云元数据地址）。仅在本地开发时开启。",
         retentionMonths: "0 表示永久保留。更早的记录由每小时运行的保留任务删除。",
       },
       signupModes: {

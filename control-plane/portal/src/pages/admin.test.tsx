@@ -865,6 +865,7 @@ describe("Invoices", () => {
       { kind: "subscription", description: "Developer plan, 2026-10", model: null, tokens: null, amount: "29.00" },
       { kind: "overage", description: "Overage gpt-4o", model: "gpt-4o", tokens: 12000, amount: "0.40" },
     ],
+    credit_notes: [],
     ...over,
   });
 
@@ -939,6 +940,94 @@ describe("Invoices", () => {
     expect(server.calls("POST", "/admin/invoices/inv_1/uncollectible")).toHaveLength(1);
     expect(await screen.findByText("Uncollectible")).toBeInTheDocument();
     expect(screen.queryByRole("button", { name: "Void" })).toBeNull();
+  });
+
+  it("issues a credit note with an Idempotency-Key and shows it afterwards", async () => {
+    let current = invoice();
+    const server = adminServer()
+      .on("GET", "/admin/invoices/inv_1", () => json(200, current))
+      .on("POST", "/admin/invoices/inv_1/credit-notes", (req) => {
+        const body = req.body as { amount: string; reason: string };
+        const note = {
+          id: "crn_1",
+          invoice_id: "inv_1",
+          amount: body.amount,
+          applied_to: "invoice" as const,
+          reason: body.reason,
+          created_at: Date.UTC(2026, 10, 5),
+          created_by: "dev_op",
+        };
+        current = { ...current, amount_due: "27.00", amount_credited: "2.00", credit_notes: [note] };
+        return json(201, { credit_note: note, invoice: current });
+      });
+    renderApp("/admin/invoices/inv_1", server);
+    expect(await screen.findByRole("heading", { name: "Invoice AIH-2026-000012", level: 1 })).toBeInTheDocument();
+    expect(screen.queryByRole("region", { name: "Credit notes" })).toBeNull();
+    expect(screen.queryByTestId("admin-invoice-credited")).toBeNull();
+
+    await userEvent.click(screen.getByRole("button", { name: "Issue credit note" }));
+    const dialog = within(await screen.findByRole("dialog", { name: "Issue a credit note" }));
+    expect(dialog.getByText("Lowers what is due, at most $29.00.")).toBeInTheDocument();
+    await userEvent.type(dialog.getByLabelText("Amount (USD)"), "2.00");
+    await userEvent.type(dialog.getByLabelText(/Reason/), "Outage on the 3rd");
+    await userEvent.click(dialog.getByRole("button", { name: "Issue credit note" }));
+    await waitFor(() => expect(screen.queryByRole("dialog")).not.toBeInTheDocument());
+
+    const calls = server.calls("POST", "/admin/invoices/inv_1/credit-notes");
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.body).toEqual({ amount: "2.00", reason: "Outage on the 3rd" });
+    expect(calls[0]?.idempotencyKey).toMatch(/\S{8,}/);
+
+    const notes = within(await screen.findByRole("region", { name: "Credit notes" }));
+    const row = notes.getByRole("row", { name: /Outage on the 3rd/ });
+    expect(row).toHaveTextContent("$2.00");
+    expect(row).toHaveTextContent("Lowered what was due");
+    expect(screen.getByTestId("admin-invoice-credited")).toHaveTextContent("$2.00");
+    expect(screen.getByTestId("admin-invoice-due")).toHaveTextContent("$27.00");
+  });
+
+  it("shows the server's 400 in the credit-note dialog of a paid invoice", async () => {
+    const server = adminServer()
+      .on("GET", "/admin/invoices/inv_1", () =>
+        json(200, invoice({ status: "paid", amount_paid: "29.00", amount_due: "0.00", amount_credited: "5.00" })),
+      )
+      .on("POST", "/admin/invoices/inv_1/credit-notes", () =>
+        apiError(400, "invalid_request", "amount: at most 24.00 can still be credited"),
+      );
+    renderApp("/admin/invoices/inv_1", server);
+    expect(await screen.findByTestId("admin-invoice-credited")).toHaveTextContent("$5.00");
+    expect(screen.queryByRole("button", { name: "Record payment" })).toBeNull();
+    await userEvent.click(screen.getByRole("button", { name: "Issue credit note" }));
+    const dialog = within(await screen.findByRole("dialog", { name: "Issue a credit note" }));
+    expect(dialog.getByText("Credited to the developer's balance, at most $24.00.")).toBeInTheDocument();
+    await userEvent.type(dialog.getByLabelText("Amount (USD)"), "30");
+    await userEvent.type(dialog.getByLabelText(/Reason/), "Goodwill");
+    await userEvent.click(dialog.getByRole("button", { name: "Issue credit note" }));
+    expect(await dialog.findByRole("alert")).toHaveTextContent("amount: at most 24.00 can still be credited");
+    expect(server.calls("POST", "/admin/invoices/inv_1/credit-notes")).toHaveLength(1);
+    expect(screen.getByRole("dialog", { name: "Issue a credit note" })).toBeInTheDocument();
+  });
+
+  it("catches a missing reason and a zero amount before sending a credit note", async () => {
+    const server = adminServer().on("GET", "/admin/invoices/inv_1", () => json(200, invoice()));
+    renderApp("/admin/invoices/inv_1", server);
+    await userEvent.click(await screen.findByRole("button", { name: "Issue credit note" }));
+    const dialog = within(await screen.findByRole("dialog", { name: "Issue a credit note" }));
+    await userEvent.type(dialog.getByLabelText("Amount (USD)"), "0");
+    await userEvent.click(dialog.getByRole("button", { name: "Issue credit note" }));
+    expect(await dialog.findByText("This field is required.")).toBeInTheDocument();
+    expect(dialog.getByLabelText(/Reason/)).toHaveAttribute("aria-invalid", "true");
+    expect(dialog.getByLabelText("Amount (USD)")).toHaveAttribute("aria-invalid", "true");
+    expect(server.calls("POST", "/admin/invoices/inv_1/credit-notes")).toHaveLength(0);
+  });
+
+  it("offers no credit note on a void invoice", async () => {
+    const server = adminServer().on("GET", "/admin/invoices/inv_1", () =>
+      json(200, invoice({ status: "void", amount_due: "0.00" })),
+    );
+    renderApp("/admin/invoices/inv_1", server);
+    expect(await screen.findByRole("heading", { name: "Invoice AIH-2026-000012", level: 1 })).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "Issue credit note" })).toBeNull();
   });
 });
 

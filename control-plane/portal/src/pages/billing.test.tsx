@@ -548,7 +548,7 @@ describe("Invoices", () => {
       '<!doctype html><html><head><title>Invoice</title><style>body{font-family:serif}</style></head>' +
       '<body><h1 style="color:red">AIH-2026-000012</h1><script>alert(1)</script></body></html>';
     const server = sessionServer(1)
-      .on("GET", "/developer/invoices/inv_1", () => json(200, { ...invoice, amount_paid: "10.00", amount_due: "19.00" }))
+      .on("GET", "/developer/invoices/inv_1", () => json(200, { ...invoice, amount_paid: "10.00", amount_due: "17.50", amount_credited: "1.50" }))
       .on("GET", "/developer/invoices/inv_1/html", () => new Response(html, { headers: { "content-type": "text/html" } }))
       .on("POST", "/developer/invoices/inv_1/pay", () => json(201, { id: "pay_9", checkout_url: "https://checkout.example/pay_9" }));
     renderApp("/billing/invoices/inv_1", server);
@@ -561,6 +561,7 @@ describe("Invoices", () => {
     expect(within(lines).getByText("$29.40")).toBeInTheDocument();
     expect(within(lines).getAllByText("-$0.40")).toHaveLength(2);
     expect(screen.getByTestId("invoice-total")).toHaveTextContent("$29.00");
+    expect(within(lines).getByRole("row", { name: /Amount credited/ })).toHaveTextContent("$1.50");
 
     await userEvent.click(screen.getByRole("button", { name: "Download / print" }));
     const dialog = await screen.findByRole("dialog", { name: "Invoice AIH-2026-000012" });
@@ -576,8 +577,8 @@ describe("Invoices", () => {
     await userEvent.click(within(dialog).getByRole("button", { name: "Close" }));
 
     expect(within(lines).getByRole("row", { name: "Paid so far $10.00" })).toBeInTheDocument();
-    expect(within(lines).getByRole("row", { name: "Amount due $19.00" })).toBeInTheDocument();
-    await userEvent.click(screen.getByRole("button", { name: "Pay $19.00" }));
+    expect(within(lines).getByRole("row", { name: "Amount due $17.50" })).toBeInTheDocument();
+    await userEvent.click(screen.getByRole("button", { name: "Pay $17.50" }));
     await waitFor(() => expect(assign).toHaveBeenCalledWith("https://checkout.example/pay_9"));
     expect(server.calls("POST", "/developer/invoices/inv_1/pay")[0]?.idempotencyKey).toMatch(/\S{8,}/);
   });

@@ -13,7 +13,7 @@ import { useFormat, useIdempotencyKeys } from "../billing/shared";
 import { CopyButton } from "../keys/shared";
 import { checkMoney, checkWhole } from "./forms";
 import type { FormProblems } from "./forms";
-import { AdminHeader, LoadState, PAGE_SIZE, Pager, adminErrorMessage, adminKeys, useCursorPages } from "./shared";
+import { adminErrorMessage, AdminHeader, adminKeys, FormFooter, LoadState, PAGE_SIZE, Pager, useCursorPages } from "./shared";
 
 export const MAX_CODES = 10_000;
 export const MAX_EXPIRY_DAYS = 3_650;
@@ -124,16 +124,7 @@ function CreateCodesDialog({ onClose }: { onClose: () => void }) {
       description={t("admin.codes.dialogBody")}
       onClose={onClose}
       dismissable={!create.isPending}
-      footer={
-        <>
-          <Button variant="secondary" onClick={onClose} disabled={create.isPending}>
-            {t("common.cancel")}
-          </Button>
-          <Button type="submit" form="codes-form" loading={create.isPending}>
-            {create.isPending ? t("admin.codes.creating") : t("admin.codes.submit")}
-          </Button>
-        </>
-      }
+      footer={<FormFooter form="codes-form" pending={create.isPending} onCancel={onClose} label={t("admin.codes.submit")} pendingLabel={t("admin.codes.creating")} />}
     >
       <form id="codes-form" className="form" onSubmit={submit} noValidate>
         {create.isError && <Alert tone="error">{adminErrorMessage(t, create.error)}</Alert>}

@@ -4,20 +4,21 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTranslation } from "react-i18next";
 import { Link, useParams } from "react-router";
 import { useAdminApi } from "../../api/admin";
-import type { AdminInvoice } from "../../api/admin";
-import { compareMoney } from "../../api/billing";
+import type { AdminInvoice, CreditNote } from "../../api/admin";
+import { compareMoney, moneyToNanos } from "../../api/billing";
+import type { Money } from "../../api/billing";
 import { Alert } from "../../components/Alert";
 import { Button } from "../../components/Button";
-import { TextField } from "../../components/Field";
+import { TextAreaField, TextField } from "../../components/Field";
 import { Modal } from "../../components/Modal";
 import type { Problem } from "../../lib/validation";
 import { InvoiceStatusPill, useFormat, useIdempotencyKeys } from "../billing/shared";
-import { checkMoney } from "./forms";
-import { AdminHeader, ConfirmDialog, LoadState, adminErrorMessage, adminKeys } from "./shared";
+import { checkMoney, checkText } from "./forms";
+import { adminErrorMessage, AdminHeader, adminKeys, ConfirmDialog, FormFooter, LoadState } from "./shared";
 
-type Dialog = "payment" | "void" | "uncollectible" | null;
+type Dialog = "payment" | "credit" | "void" | "uncollectible" | null;
 
-/** `/admin/invoices/:id`: one invoice with its lines; record a payment, void it or write it off. */
+/** `/admin/invoices/:id`: one invoice with its lines and credit notes; record a payment, issue a credit note, void it or write it off. */
 export function AdminInvoicePage() {
   const { t } = useTranslation();
   const { id = "" } = useParams();
@@ -43,6 +44,7 @@ export function AdminInvoicePage() {
       />
       <LoadState query={invoice} />
       {inv && <InvoiceLines invoice={inv} />}
+      {inv && (inv.credit_notes ?? []).length > 0 && <CreditNotes notes={inv.credit_notes} />}
     </div>
   );
 }
@@ -72,6 +74,11 @@ function InvoiceActions({ invoice }: { invoice: AdminInvoice }) {
       {open_ && due && (
         <Button onClick={() => setOpen("payment")}>{t("admin.invoices.recordPayment")}</Button>
       )}
+      {(open_ || invoice.status === "paid") && (
+        <Button variant="secondary" onClick={() => setOpen("credit")}>
+          {t("admin.invoices.issueCredit")}
+        </Button>
+      )}
       {(open_ || invoice.status === "draft") && (
         <Button variant="secondary" onClick={() => setOpen("void")}>
           {t("admin.invoices.void")}
@@ -83,6 +90,7 @@ function InvoiceActions({ invoice }: { invoice: AdminInvoice }) {
         </Button>
       )}
       {open === "payment" && <RecordPaymentDialog invoice={invoice} onClose={() => setOpen(null)} />}
+      {open === "credit" && <CreditNoteDialog invoice={invoice} onClose={() => setOpen(null)} />}
       {open === "void" && (
         <ConfirmDialog
           title={t("admin.invoices.voidDialog.title")}
@@ -157,6 +165,9 @@ function InvoiceLines({ invoice }: { invoice: AdminInvoice }) {
               {total(t("billing.invoice.creditsApplied"), invoice.credits_applied)}
               {total(t("billing.invoice.total"), invoice.total, "admin-invoice-total")}
               {invoice.amount_paid !== undefined && total(t("billing.invoice.amountPaid"), invoice.amount_paid)}
+              {invoice.amount_credited !== undefined &&
+                compareMoney(invoice.amount_credited, "0") > 0 &&
+                total(t("billing.invoice.amountCredited"), invoice.amount_credited, "admin-invoice-credited")}
               {total(t("billing.invoices.amountDue"), invoice.amount_due, "admin-invoice-due")}
             </tfoot>
           </table>
@@ -198,16 +209,7 @@ function RecordPaymentDialog({ invoice, onClose }: { invoice: AdminInvoice; onCl
       description={t("admin.invoices.paymentDialog.body")}
       onClose={onClose}
       dismissable={!record.isPending}
-      footer={
-        <>
-          <Button variant="secondary" onClick={onClose} disabled={record.isPending}>
-            {t("common.cancel")}
-          </Button>
-          <Button type="submit" form="record-payment-form" loading={record.isPending}>
-            {record.isPending ? t("common.saving") : t("admin.invoices.paymentDialog.submit")}
-          </Button>
-        </>
-      }
+      footer={<FormFooter form="record-payment-form" pending={record.isPending} onCancel={onClose} label={t("admin.invoices.paymentDialog.submit")} pendingLabel={t("common.saving")} />}
     >
       <form id="record-payment-form" className="form" onSubmit={submit} noValidate>
         {record.isError && <Alert tone="error">{adminErrorMessage(t, record.error)}</Alert>}
@@ -221,6 +223,126 @@ function RecordPaymentDialog({ invoice, onClose }: { invoice: AdminInvoice; onCl
           onChange={(e) => setAmount(e.target.value)}
           problem={problem ?? undefined}
           autoComplete="off"
+        />
+      </form>
+    </Modal>
+  );
+}
+
+function CreditNotes({ notes }: { notes: CreditNote[] }) {
+  const { t } = useTranslation();
+  const f = useFormat();
+  return (
+    <section className="card" aria-labelledby="admin-invoice-credit-notes">
+      <h2 id="admin-invoice-credit-notes" className="card-title">
+        {t("admin.invoices.creditNotes.title")}
+      </h2>
+      <div className="table-wrap">
+        <table className="table admin-table">
+          <thead>
+            <tr>
+              <th scope="col">{t("admin.invoices.creditNotes.date")}</th>
+              <th scope="col" className="num">{t("admin.invoices.creditNotes.amount")}</th>
+              <th scope="col">{t("admin.invoices.creditNotes.appliedTo")}</th>
+              <th scope="col">{t("admin.invoices.creditNotes.reason")}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {notes.map((note) => (
+              <tr key={note.id}>
+                <td>{f.dateTime(note.created_at)}</td>
+                <td className="num">{f.money(note.amount)}</td>
+                <td>
+                  {note.applied_to === "balance"
+                    ? t("admin.invoices.creditNotes.balance")
+                    : t("admin.invoices.creditNotes.invoice")}
+                </td>
+                <td className="wrap">{note.reason}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+/** `a − b` as a money string, exact; `a` unchanged when either is not a money string. */
+function subtractMoney(a: Money, b: Money): Money {
+  const x = moneyToNanos(a);
+  const y = moneyToNanos(b);
+  if (x === null || y === null) return a;
+  const d = x - y;
+  const abs = d < 0n ? -d : d;
+  const whole = abs / 1_000_000_000n;
+  const fraction = (abs % 1_000_000_000n).toString().padStart(9, "0").replace(/0+$/, "").padEnd(2, "0");
+  return `${d < 0n ? "-" : ""}${whole}.${fraction}`;
+}
+
+/**
+ * A credit note: on an open invoice it lowers what is due (at most
+ * `amount_due`), on a paid one it credits the developer's paid balance (at
+ * most `total − amount_credited`). One Idempotency-Key per body; the server
+ * checks the limits and its 400 or 409 is shown here.
+ */
+function CreditNoteDialog({ invoice, onClose }: { invoice: AdminInvoice; onClose: () => void }) {
+  const { t } = useTranslation();
+  const api = useAdminApi();
+  const queryClient = useQueryClient();
+  const f = useFormat();
+  const keys = useIdempotencyKeys();
+  const [amount, setAmount] = useState("");
+  const [reason, setReason] = useState("");
+  const [problems, setProblems] = useState<{ amount?: Problem; reason?: Problem }>({});
+  const issue = useMutation({
+    mutationFn: (body: { amount: Money; reason: string }) =>
+      api.issueCreditNote(invoice.id, body.amount, body.reason, keys.keyFor({ invoice: invoice.id, ...body })),
+    onSuccess: async () => {
+      keys.reset();
+      await queryClient.invalidateQueries({ queryKey: adminKeys.invoices });
+      await queryClient.invalidateQueries({ queryKey: adminKeys.audit });
+      onClose();
+    },
+  });
+  const max =
+    invoice.status === "paid" ? subtractMoney(invoice.total, invoice.amount_credited ?? "0") : invoice.amount_due;
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (issue.isPending) return;
+    const value = amount.trim();
+    const amountProblem =
+      checkMoney(value, 2) ?? (compareMoney(value, "0") > 0 ? null : { key: "admin.form.money", values: { decimals: 2 } });
+    const next = { amount: amountProblem ?? undefined, reason: checkText(reason, 500) ?? undefined };
+    setProblems(next);
+    if (!next.amount && !next.reason) issue.mutate({ amount: value, reason: reason.trim() });
+  };
+  return (
+    <Modal
+      title={t("admin.invoices.creditDialog.title")}
+      onClose={onClose}
+      dismissable={!issue.isPending}
+      footer={<FormFooter form="credit-note-form" pending={issue.isPending} onCancel={onClose} label={t("admin.invoices.creditDialog.submit")} pendingLabel={t("common.saving")} />}
+    >
+      <form id="credit-note-form" className="form" onSubmit={submit} noValidate>
+        {issue.isError && <Alert tone="error">{adminErrorMessage(t, issue.error)}</Alert>}
+        <TextField
+          label={t("admin.invoices.creditDialog.amount")}
+          hint={t(invoice.status === "paid" ? "admin.invoices.creditDialog.hintPaid" : "admin.invoices.creditDialog.hintOpen", {
+            amount: f.money(max),
+          })}
+          inputMode="decimal"
+          value={amount}
+          onChange={(e) => setAmount(e.target.value)}
+          problem={problems.amount}
+          autoComplete="off"
+        />
+        <TextAreaField
+          label={t("admin.invoices.creditDialog.reason")}
+          hint={t("admin.invoices.creditDialog.reasonHint")}
+          rows={3}
+          value={reason}
+          onChange={(e) => setReason(e.target.value)}
+          problem={problems.reason}
         />
       </form>
     </Modal>

@@ -32,6 +32,7 @@ const FIELD_NAMES = {
   "payments.stripe_webhook_secret": "stripeWebhookSecret",
   "payments.min_top_up": "minTopUp",
   "payments.max_top_up": "maxTopUp",
+  "webhooks.allow_private_networks": "allowPrivateNetworks",
   "analytics.raw_retention_months": "retentionMonths",
 } as const satisfies Record<SettingKey, string>;
 
@@ -42,6 +43,7 @@ const HINTS = {
   "email.smtp_host": "smtpHost",
   "email.smtp_user": "smtpUser",
   "email.from": "from",
+  "webhooks.allow_private_networks": "allowPrivateNetworks",
   "analytics.raw_retention_months": "retentionMonths",
 } as const satisfies Partial<Record<SettingKey, string>>;
 

@@ -58,6 +58,10 @@ export const SETTINGS_SECTIONS = [
     ],
   },
   {
+    id: "webhooks",
+    fields: [{ key: "webhooks.allow_private_networks", kind: "flag" }],
+  },
+  {
     id: "retention",
     fields: [{ key: "analytics.raw_retention_months", kind: "months" }],
   },

@@ -139,6 +139,33 @@ export function Pager({
 }
 
 /** "Are you sure?": nothing happens until the confirm button; the server's refusal shows inside. */
+/** A form dialog's footer: Cancel, and the submit button of form `form` (busy while `pending`). */
+export function FormFooter({
+  form,
+  pending,
+  onCancel,
+  label,
+  pendingLabel,
+}: {
+  form: string;
+  pending: boolean;
+  onCancel: () => void;
+  label: string;
+  pendingLabel: string;
+}) {
+  const { t } = useTranslation();
+  return (
+    <>
+      <Button variant="secondary" onClick={onCancel} disabled={pending}>
+        {t("common.cancel")}
+      </Button>
+      <Button type="submit" form={form} loading={pending}>
+        {pending ? pendingLabel : label}
+      </Button>
+    </>
+  );
+}
+
 export function ConfirmDialog({
   title,
   body,

@@ -173,6 +173,16 @@ function InvoiceView({ invoice }: { invoice: Invoice }) {
                     <td className="num">{f.money(invoice.amount_paid)}</td>
                   </tr>
                 )}
+                {invoice.amount_credited !== undefined && compareMoney(invoice.amount_credited, "0") > 0 && (
+                  <tr>
+                    <th scope="row" colSpan={3}>
+                      {t("billing.invoice.amountCredited")}
+                    </th>
+                    <td className="num" data-testid="invoice-credited">
+                      {f.money(invoice.amount_credited)}
+                    </td>
+                  </tr>
+                )}
                 <tr>
                   <th scope="row" colSpan={3}>
                     {t("billing.invoices.amountDue")}
