@@ -1246,6 +1246,10 @@ async fn no_admin_route_answers_a_developer(backend: Backend) {
         (Method::GET, "/api/v1/admin/redemption-codes".into()),
         (Method::GET, "/api/v1/admin/invoices".into()),
         (Method::GET, "/api/v1/admin/invoices/inv_x".into()),
+        (
+            Method::POST,
+            "/api/v1/admin/invoices/inv_x/credit-notes".into(),
+        ),
         (Method::POST, "/api/v1/admin/providers".into()),
         (Method::POST, "/api/v1/admin/providers/prov_x/test".into()),
         (Method::POST, "/api/v1/admin/models".into()),
