@@ -61,7 +61,32 @@ export const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
-export function freePort() {
+/** Ports handed out by `freePort` in this process. */
+const givenPorts = new Set();
+
+/** Whether `port` can be listened on now (on 127.0.0.1). */
+function canListen(port) {
+  return new Promise((resolveFree) => {
+    const server = createServer();
+    server.once("error", () => resolveFree(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolveFree(true)));
+  });
+}
+
+/**
+ * A port that was free a moment ago on 127.0.0.1, picked at random below the
+ * kernel's ephemeral range (32768 and up on Linux) and never twice in this
+ * process: a `listen(0)` port is an ephemeral one, which an outgoing
+ * connection or another process can take before our server binds it.
+ */
+export async function freePort() {
+  for (let i = 0; i < 2000; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12768);
+    if (!givenPorts.has(port) && (await canListen(port))) {
+      givenPorts.add(port);
+      return port;
+    }
+  }
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.once("error", reject);
