@@ -154,21 +154,6 @@ impl Runtime {
         Ok(Arc::new(rt))
     }
 
-    /// A runtime that only ever has `config` (commands and tests without a database).
-    pub fn fixed(config: &Config) -> Arc<Runtime> {
-        Arc::new(Runtime {
-            base: serde_json::to_value(config).unwrap_or(Value::Null),
-            sealer: Sealer::new(
-                config.auth.token_secret.expose().as_bytes(),
-                b"aihub settings v1",
-            ),
-            current: RwLock::new(Arc::new(config.clone())),
-            overridden: RwLock::new(Vec::new()),
-            version: AtomicI64::new(0),
-            seen: RwLock::new((-1, -1)),
-        })
-    }
-
     /// The effective configuration now.
     pub fn config(&self) -> Arc<Config> {
         self.current

@@ -43,19 +43,7 @@ async fn credit_notes_lower_what_is_due_or_credit_the_balance_and_the_books_agre
     let now = aihub_control_plane::db::now_ms();
     let last = previous(&month_of(now));
     // Pay as you go since before last month, $12.00 of usage then.
-    sqlx::query("UPDATE subscriptions SET plan_id = 'payg' WHERE developer_id = $1")
-        .bind(&dev)
-        .execute(app.db.pool())
-        .await
-        .unwrap();
-    sqlx::query(
-        "UPDATE plan_changes SET plan_id = 'payg', effective_at = $1 WHERE developer_id = $2",
-    )
-    .bind(last.start_ms - 1)
-    .bind(&dev)
-    .execute(app.db.pool())
-    .await
-    .unwrap();
+    on_plan_since(&app, &dev, "payg", 0, last.start_ms - 1).await;
     ingest(
         &app,
         vec![row("n1", &dev, last.start_ms + 1000, 1000, 12_000_000_000)],
@@ -204,6 +192,27 @@ const STRIPE_KEY: &str = "sk_test_billing_tests";
 fn quiet(f: Figment) -> Figment {
     f.merge(Serialized::default("billing.close_months", false))
         .merge(Serialized::default("billing.charge_interval_ms", 3_600_000))
+}
+
+/// Puts `dev` on `plan` at `price_nanos` a month since `since_ms` (before
+/// the month a test closes), as if it had subscribed then.
+async fn on_plan_since(app: &TestApp, dev: &str, plan: &str, price_nanos: i64, since_ms: i64) {
+    sqlx::query("UPDATE subscriptions SET plan_id = $1 WHERE developer_id = $2")
+        .bind(plan)
+        .bind(dev)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE plan_changes SET plan_id = $1, price_nanos = $2, effective_at = $3 WHERE developer_id = $4",
+    )
+    .bind(plan)
+    .bind(price_nanos)
+    .bind(since_ms)
+    .bind(dev)
+    .execute(app.db.pool())
+    .await
+    .unwrap();
 }
 
 async fn app(backend: Backend) -> Option<TestApp> {
@@ -686,17 +695,7 @@ async fn closing_a_month_twice_makes_one_invoice_that_matches_its_lines_and_the_
     let last = previous(&month_of(now));
     // An account on the Developer plan since before last month, with
     // usage last month beyond its 100,000 included tokens.
-    sqlx::query("UPDATE subscriptions SET plan_id = 'developer' WHERE developer_id = $1")
-        .bind(&dev)
-        .execute(app.db.pool())
-        .await
-        .unwrap();
-    sqlx::query("UPDATE plan_changes SET plan_id = 'developer', price_nanos = 29000000000, effective_at = $1 WHERE developer_id = $2")
-        .bind(last.start_ms - 1)
-        .bind(&dev)
-        .execute(app.db.pool())
-        .await
-        .unwrap();
+    on_plan_since(&app, &dev, "developer", 29_000_000_000, last.start_ms - 1).await;
     ingest(
         &app,
         vec![
@@ -708,19 +707,7 @@ async fn closing_a_month_twice_makes_one_invoice_that_matches_its_lines_and_the_
     // A pay-as-you-go account whose usage is not whole cents, and one that
     // had a paid plan long ago and nothing last month (no invoice).
     let (payg, payg_token) = developer_session(&app, "payg@example.com", true).await;
-    sqlx::query("UPDATE subscriptions SET plan_id = 'payg' WHERE developer_id = $1")
-        .bind(&payg)
-        .execute(app.db.pool())
-        .await
-        .unwrap();
-    sqlx::query(
-        "UPDATE plan_changes SET plan_id = 'payg', effective_at = $1 WHERE developer_id = $2",
-    )
-    .bind(last.start_ms - 1)
-    .bind(&payg)
-    .execute(app.db.pool())
-    .await
-    .unwrap();
+    on_plan_since(&app, &payg, "payg", 0, last.start_ms - 1).await;
     ingest(
         &app,
         vec![row("p1", &payg, last.start_ms + 5000, 10, 1_234_567_891)],

@@ -12,8 +12,7 @@
 //!
 //! State lives in a [`Registry`] that outlives configuration reloads; each
 //! table [`crate::tables::Deployment`] holds its entry, so the request path
-//! reads atomics and takes no shared lock (the minute's counters take the
-//! entry's own mutex for a few instructions).
+//! touches only that entry's atomics, no lock.
 
 use aihub_contract::health::DeploymentHealth as Reported;
 use std::collections::{HashMap, HashSet};
@@ -67,27 +66,98 @@ impl Counts {
     }
 }
 
+/// One half-minute's counters.
+#[derive(Debug, Default)]
+struct Bucket {
+    requests: AtomicU64,
+    errors: AtomicU64,
+    ok: AtomicU64,
+    latency_sum_ms: AtomicU64,
+}
+
+impl Bucket {
+    fn add(&self, c: Counts) {
+        for (counter, n) in [
+            (&self.requests, c.requests),
+            (&self.errors, c.errors),
+            (&self.ok, c.ok),
+            (&self.latency_sum_ms, c.latency_sum_ms),
+        ] {
+            if n != 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn load(&self) -> Counts {
+        Counts {
+            requests: self.requests.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            ok: self.ok.load(Ordering::Relaxed),
+            latency_sum_ms: self.latency_sum_ms.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Its counts, leaving it at zero.
+    fn take(&self) -> Counts {
+        Counts {
+            requests: self.requests.swap(0, Ordering::Relaxed),
+            errors: self.errors.swap(0, Ordering::Relaxed),
+            ok: self.ok.swap(0, Ordering::Relaxed),
+            latency_sum_ms: self.latency_sum_ms.swap(0, Ordering::Relaxed),
+        }
+    }
+
+    fn set(&self, c: Counts) {
+        self.requests.store(c.requests, Ordering::Relaxed);
+        self.errors.store(c.errors, Ordering::Relaxed);
+        self.ok.store(c.ok, Ordering::Relaxed);
+        self.latency_sum_ms
+            .store(c.latency_sum_ms, Ordering::Relaxed);
+    }
+}
+
+/// The current and the previous half-minute, without a lock: the request
+/// path adds to `current`; the first caller to see a new half-minute moves
+/// it to `previous`. An attempt counted during that move may land in the
+/// wrong half-minute; these figures are for people, not for billing.
 #[derive(Debug, Default)]
 struct Window {
-    bucket: u64,
-    current: Counts,
-    previous: Counts,
+    bucket: AtomicU64,
+    current: Bucket,
+    previous: Bucket,
 }
 
 impl Window {
-    /// Moves to the bucket of `now`.
-    fn roll(&mut self, now: u64) {
+    /// Moves to the half-minute of `now` (a clock going back changes nothing).
+    fn roll(&self, now: u64) {
         let b = now / BUCKET_MS;
-        if b == self.bucket {
+        let seen = self.bucket.load(Ordering::Acquire);
+        if b <= seen
+            || self
+                .bucket
+                .compare_exchange(seen, b, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
             return;
         }
-        self.previous = if b == self.bucket + 1 {
-            self.current
+        let current = self.current.take();
+        self.previous.set(if b == seen + 1 {
+            current
         } else {
             Counts::default()
-        };
-        self.current = Counts::default();
-        self.bucket = b;
+        });
+    }
+
+    fn add(&self, now: u64, c: Counts) {
+        self.roll(now);
+        self.current.add(c);
+    }
+
+    /// The last 30 to 60 seconds.
+    fn recent(&self, now: u64) -> Counts {
+        self.roll(now);
+        self.previous.load().add(self.current.load())
     }
 }
 
@@ -101,7 +171,7 @@ pub struct Health {
     ejections: AtomicU32,
     /// Unix ms from which the next recovery probe may go.
     next_probe: AtomicU64,
-    window: Mutex<Window>,
+    window: Window,
 }
 
 /// What a failure did.
@@ -143,16 +213,10 @@ impl Health {
         self.ejected_until.load(Ordering::Acquire) != 0
     }
 
-    fn count(&self, now: u64, c: Counts) {
-        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
-        w.roll(now);
-        w.current = w.current.add(c);
-    }
-
     /// An attempt got a good answer after `latency_ms`: back in rotation.
     /// Returns whether it had been ejected.
     pub fn success(&self, now: u64, latency_ms: u64) -> bool {
-        self.count(
+        self.window.add(
             now,
             Counts {
                 requests: 1,
@@ -161,7 +225,14 @@ impl Health {
                 ..Counts::default()
             },
         );
-        self.consecutive.store(0, Ordering::Release);
+        // Written only when they change: the usual success leaves these
+        // shared lines alone.
+        if self.consecutive.load(Ordering::Acquire) != 0 {
+            self.consecutive.store(0, Ordering::Release);
+        }
+        if self.ejected_until.load(Ordering::Acquire) == 0 {
+            return false;
+        }
         let was = self.ejected_until.swap(0, Ordering::AcqRel) != 0;
         if was {
             self.ejections.store(0, Ordering::Release);
@@ -171,7 +242,7 @@ impl Health {
 
     /// An attempt failed.
     pub fn failure(&self, now: u64, policy: &Policy) -> Verdict {
-        self.count(
+        self.window.add(
             now,
             Counts {
                 requests: 1,
@@ -209,11 +280,7 @@ impl Health {
     }
 
     fn report(&self, id: &str, now: u64) -> Option<Reported> {
-        let c = {
-            let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
-            w.roll(now);
-            w.previous.add(w.current)
-        };
+        let c = self.window.recent(now);
         let until = self.ejected_until.load(Ordering::Acquire);
         if c.requests == 0 && until == 0 {
             return None;

@@ -741,7 +741,7 @@ async fn show_developer(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiFailure> {
     let mut c = api.conn().await?;
-    let (d, plan) = with_plan(&mut c, &id).await?;
+    let mut v = developer_view(&mut c, &id).await?;
     let row = sqlx::query(
         "SELECT COUNT(*) AS total, \
          COALESCE(SUM(CASE WHEN enabled = TRUE THEN 1 ELSE 0 END), 0) AS active \
@@ -763,7 +763,6 @@ async fn show_developer(
         },
     )
     .await?;
-    let mut v = developer_json(&d, &plan);
     v["keys"] = json!({"active": active, "total": total});
     v["recent_audit"] = json!(recent);
     Ok(Json(v))
@@ -799,13 +798,12 @@ async fn set_status(
     active: bool,
 ) -> Result<Json<Value>, ApiFailure> {
     if !id.starts_with("dev_") {
-        return Err(DomainError::NotFound(format!("no developer '{id}'")).into());
+        return Err(not_found(&id).into());
     }
     let db = api.accounts.db();
     let d = developers::set_active_by(db, &id, active, &Actor::of(&admin, &client)).await?;
     let mut c = api.conn().await?;
-    let (d, plan) = with_plan(&mut c, &d.id).await?;
-    Ok(Json(developer_json(&d, &plan)))
+    Ok(Json(developer_view(&mut c, &d.id).await?))
 }
 
 #[derive(Deserialize)]
@@ -908,16 +906,6 @@ async fn reset_limits(
 
 fn not_found(id: &str) -> DomainError {
     DomainError::NotFound(format!("no developer '{id}'"))
-}
-
-/// An account and its plan id, or 404.
-async fn with_plan(
-    c: &mut sqlx::AnyConnection,
-    id: &str,
-) -> Result<(Developer, String), ApiFailure> {
-    Ok(developers::fetch_with_plan(c, id)
-        .await?
-        .ok_or_else(|| not_found(id))?)
 }
 
 #[derive(Deserialize)]

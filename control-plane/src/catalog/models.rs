@@ -225,42 +225,19 @@ pub async fn add_model(db: &Db, new: NewDeployment) -> DomainResult<AddedDeploym
         }
     };
 
-    let duplicate = sqlx::query(
-        "SELECT id FROM deployments WHERE model_id = $1 AND provider_id = $2 AND upstream_model = $3",
-    )
-    .bind(&model_id)
-    .bind(&provider.id)
-    .bind(&upstream)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if duplicate.is_some() {
-        return Err(DomainError::Conflict(format!(
-            "model '{model_name}' already has a deployment on provider '{}' as '{upstream}'",
-            provider.name
-        )));
-    }
-    let deployment_id = db::new_id("dep_");
-    sqlx::query(
-        "INSERT INTO deployments (id, model_id, provider_id, upstream_model, weight, priority, \
-         timeout_ms, enabled, created_at, updated_at, upstream_input_price_per_million, \
-         upstream_output_price_per_million, upstream_cached_price_per_million) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(&deployment_id)
-    .bind(&model_id)
-    .bind(&provider.id)
-    .bind(&upstream)
-    .bind(i64::from(new.weight))
-    .bind(i64::from(new.priority))
-    .bind(i64::try_from(new.timeout_ms).unwrap_or(i64::MAX))
-    .bind(true)
-    .bind(now)
-    .bind(now)
-    .bind(upstream_prices.input_per_million.to_string())
-    .bind(upstream_prices.output_per_million.to_string())
-    .bind(upstream_prices.cached_per_million.to_string())
-    .execute(&mut *tx)
-    .await?;
+    let deployment = DeploymentSummary {
+        id: db::new_id("dep_"),
+        provider_id: provider.id,
+        provider_name: provider.name,
+        upstream_model: upstream,
+        weight: i64::from(new.weight),
+        priority: i64::from(new.priority),
+        timeout_ms: i64::try_from(new.timeout_ms).unwrap_or(i64::MAX),
+        enabled: true,
+        upstream_prices,
+    };
+    store_deployment(&mut tx, &model_id, &deployment, true).await?;
+    let deployment_id = deployment.id;
     // Changes are recorded last: on PostgreSQL this takes the change lock,
     // which is best held only for the moment before commit.
     if model_created || prices_given {
@@ -569,6 +546,85 @@ pub struct DeploymentInput {
     pub upstream_prices: Option<PriceInput>,
 }
 
+/// `input` over `current`, checked (the provider is not one of the fields).
+fn merged(current: &DeploymentSummary, input: &DeploymentInput) -> DomainResult<DeploymentSummary> {
+    let mut d = current.clone();
+    if let Some(u) = &input.upstream_model {
+        d.upstream_model = check_name("upstream model", u)?;
+    }
+    if let Some(w) = input.weight {
+        check_weight(w)?;
+        d.weight = i64::from(w);
+    }
+    if let Some(p) = input.priority {
+        d.priority = i64::from(p);
+    }
+    if let Some(t) = input.timeout_ms {
+        check_timeout(t)?;
+        d.timeout_ms = i64::try_from(t).unwrap_or(i64::MAX);
+    }
+    if let Some(e) = input.enabled {
+        d.enabled = e;
+    }
+    if let Some(p) = &input.upstream_prices {
+        d.upstream_prices = p.checked()?;
+    }
+    Ok(d)
+}
+
+/// Stores deployment `d` of `model_id` (a new row when `new`), refusing a
+/// second deployment of the model on the same provider and upstream model.
+async fn store_deployment(
+    conn: &mut AnyConnection,
+    model_id: &str,
+    d: &DeploymentSummary,
+    new: bool,
+) -> DomainResult<()> {
+    let clash = sqlx::query(
+        "SELECT id FROM deployments WHERE model_id = $1 AND provider_id = $2 \
+         AND upstream_model = $3 AND id <> $4",
+    )
+    .bind(model_id)
+    .bind(&d.provider_id)
+    .bind(&d.upstream_model)
+    .bind(&d.id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if clash.is_some() {
+        return Err(DomainError::Conflict(format!(
+            "this model already has a deployment on provider '{}' as '{}'",
+            d.provider_name, d.upstream_model
+        )));
+    }
+    let sql = if new {
+        "INSERT INTO deployments (upstream_model, weight, priority, timeout_ms, enabled, \
+         upstream_input_price_per_million, upstream_output_price_per_million, \
+         upstream_cached_price_per_million, updated_at, created_at, id, model_id, provider_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12)"
+    } else {
+        "UPDATE deployments SET upstream_model = $1, weight = $2, priority = $3, timeout_ms = $4, \
+         enabled = $5, upstream_input_price_per_million = $6, upstream_output_price_per_million = $7, \
+         upstream_cached_price_per_million = $8, updated_at = $9 \
+         WHERE id = $10 AND model_id = $11 AND provider_id = $12"
+    };
+    sqlx::query(sql)
+        .bind(&d.upstream_model)
+        .bind(d.weight)
+        .bind(d.priority)
+        .bind(d.timeout_ms)
+        .bind(d.enabled)
+        .bind(d.upstream_prices.input_per_million.to_string())
+        .bind(d.upstream_prices.output_per_million.to_string())
+        .bind(d.upstream_prices.cached_per_million.to_string())
+        .bind(db::now_ms())
+        .bind(&d.id)
+        .bind(model_id)
+        .bind(&d.provider_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Adds a deployment to model `model_id` (the caller audits it); returns
 /// the new deployment's id and the model.
 pub async fn add_deployment(
@@ -586,29 +642,21 @@ pub async fn add_deployment(
             .ok_or_else(|| DomainError::invalid("provider_id: required"))?,
     )
     .await?;
-    let id = db::new_id("dep_");
-    let now = db::now_ms();
-    sqlx::query(
-        "INSERT INTO deployments (id, model_id, provider_id, upstream_model, weight, priority, \
-         timeout_ms, enabled, created_at, updated_at, upstream_input_price_per_million, \
-         upstream_output_price_per_million, upstream_cached_price_per_million) \
-         VALUES ($1, $2, $3, '', 1, 0, 1, TRUE, $4, $4, '0', '0', '0')",
-    )
-    .bind(&id)
-    .bind(&m.id)
-    .bind(&provider.id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    let fields = DeploymentInput {
-        upstream_model: Some(input.upstream_model.clone().unwrap_or(m.name.clone())),
-        weight: Some(input.weight.unwrap_or(1)),
-        timeout_ms: Some(input.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS)),
-        ..input.clone()
+    let defaults = DeploymentSummary {
+        id: db::new_id("dep_"),
+        provider_id: provider.id,
+        provider_name: provider.name,
+        upstream_model: m.name,
+        weight: 1,
+        priority: 0,
+        timeout_ms: i64::try_from(DEFAULT_TIMEOUT_MS).unwrap_or(i64::MAX),
+        enabled: true,
+        upstream_prices: Prices::default(),
     };
-    write_deployment(conn, &id, &fields).await?;
-    db::record_change(conn, backend, Entity::Catalog, &id).await?;
-    Ok((id, model(conn, model_id).await?))
+    let d = merged(&defaults, input)?;
+    store_deployment(conn, &m.id, &d, true).await?;
+    db::record_change(conn, backend, Entity::Catalog, &d.id).await?;
+    Ok((d.id, model(conn, model_id).await?))
 }
 
 /// The model a deployment belongs to.
@@ -618,87 +666,6 @@ async fn model_of(conn: &mut AnyConnection, deployment_id: &str) -> DomainResult
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| DomainError::NotFound(format!("no deployment '{deployment_id}'")))
-}
-
-/// Writes the given fields of a deployment, checked; refuses a second
-/// deployment of the model on the same provider and upstream model.
-async fn write_deployment(
-    conn: &mut AnyConnection,
-    id: &str,
-    input: &DeploymentInput,
-) -> DomainResult<()> {
-    if let Some(u) = &input.upstream_model {
-        let upstream = check_name("upstream model", u)?;
-        let clash = sqlx::query(
-            "SELECT o.id FROM deployments o JOIN deployments d \
-             ON o.model_id = d.model_id AND o.provider_id = d.provider_id \
-             WHERE d.id = $1 AND o.id <> $1 AND o.upstream_model = $2",
-        )
-        .bind(id)
-        .bind(&upstream)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if clash.is_some() {
-            return Err(DomainError::Conflict(format!(
-                "the model already has a deployment on that provider as '{upstream}'"
-            )));
-        }
-        sqlx::query("UPDATE deployments SET upstream_model = $1 WHERE id = $2")
-            .bind(&upstream)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    if let Some(w) = input.weight {
-        check_weight(w)?;
-        sqlx::query("UPDATE deployments SET weight = $1 WHERE id = $2")
-            .bind(i64::from(w))
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    if let Some(p) = input.priority {
-        sqlx::query("UPDATE deployments SET priority = $1 WHERE id = $2")
-            .bind(i64::from(p))
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    if let Some(t) = input.timeout_ms {
-        check_timeout(t)?;
-        sqlx::query("UPDATE deployments SET timeout_ms = $1 WHERE id = $2")
-            .bind(i64::try_from(t).unwrap_or(i64::MAX))
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    if let Some(e) = input.enabled {
-        sqlx::query("UPDATE deployments SET enabled = $1 WHERE id = $2")
-            .bind(e)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    if let Some(p) = &input.upstream_prices {
-        let p = p.checked()?;
-        sqlx::query(
-            "UPDATE deployments SET upstream_input_price_per_million = $1, \
-             upstream_output_price_per_million = $2, upstream_cached_price_per_million = $3 \
-             WHERE id = $4",
-        )
-        .bind(p.input_per_million.to_string())
-        .bind(p.output_per_million.to_string())
-        .bind(p.cached_per_million.to_string())
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    }
-    sqlx::query("UPDATE deployments SET updated_at = $1 WHERE id = $2")
-        .bind(db::now_ms())
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 /// Changes a deployment (the caller audits it); returns its model before
@@ -716,7 +683,12 @@ pub async fn update_deployment(
     }
     let model_id = model_of(conn, id).await?;
     let before = model(conn, &model_id).await?;
-    write_deployment(conn, id, input).await?;
+    let current = before
+        .deployments
+        .iter()
+        .find(|d| d.id == id)
+        .ok_or_else(|| DomainError::NotFound(format!("no deployment '{id}'")))?;
+    store_deployment(conn, &model_id, &merged(current, input)?, false).await?;
     db::record_change(conn, backend, Entity::Catalog, id).await?;
     Ok((before, model(conn, &model_id).await?))
 }

@@ -203,15 +203,18 @@ impl Plugin for Routing {
         }
         let mut candidates = order(&usable, &mut rand::thread_rng());
         // Ejected deployments wait while another can serve; when every one
-        // is ejected, all are tried.
-        let now = now_ms_u64();
-        let admitted: Vec<Arc<Deployment>> = candidates
-            .iter()
-            .filter(|d| d.health.admits(now, &self.policy))
-            .cloned()
-            .collect();
-        if !admitted.is_empty() {
-            candidates = admitted;
+        // is ejected, all are tried. Only then is the list filtered (the
+        // usual case reads one atomic per deployment, no allocation).
+        if candidates.iter().any(|d| d.health.is_ejected()) {
+            let now = now_ms_u64();
+            let admitted: Vec<Arc<Deployment>> = candidates
+                .iter()
+                .filter(|d| d.health.admits(now, &self.policy))
+                .cloned()
+                .collect();
+            if !admitted.is_empty() {
+                candidates = admitted;
+            }
         }
         candidates.truncate(self.max_attempts);
         // Popped from the back, so store in reverse.
