@@ -88,6 +88,10 @@ struct Cli {
     /// Leave LiteLLM out.
     #[arg(long)]
     skip_litellm: bool,
+    /// Only the gateway scenarios (open loop, peer comparison, closed loop,
+    /// streaming): no management API, webhook, batch, task or analytics run.
+    #[arg(long)]
+    gateway_only: bool,
     /// Also run a soak at the first rate for this many minutes, sampling memory.
     #[arg(long)]
     soak_minutes: Option<u64>,
@@ -143,6 +147,9 @@ struct Cli {
     #[arg(long, default_value = "loadtest/out")]
     out: PathBuf,
 }
+
+/// The system name of the gateway measured with its usage shipping deferred.
+const DEFERRED: &str = report::DEFERRED;
 
 const CHAT_BODY: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello there, how are you today? [[stub words=16]]"}]}"#;
 const STREAM_BODY: &str = r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Stream a short answer please [[stub words=16]]"}]}"#;
@@ -325,10 +332,21 @@ async fn main() -> anyhow::Result<()> {
         key: aihub.key.clone(),
     };
     let gw_pid = aihub.gateway.id();
+    // The gateway alone: a second gateway whose usage rows are spooled as
+    // usual but shipped only after the rate runs, so the usage store's
+    // ingest (the embedded control plane's SQLite here) does not share
+    // these two cores with it while it is measured.
+    let deferred = aihub.start_deferred_gateway(cli.proxy_threads).await?;
+    let deferred_url = format!("{}/v1/chat/completions", deferred.url);
     let mut report = Report::new(seconds, cli.proxy_threads, cli.connections);
 
     // Warm every path (connection pools, caches) before measuring.
-    for (_, url, bearer) in targets.list() {
+    let warm = targets.list().into_iter().chain([(
+        DEFERRED,
+        deferred_url.as_str(),
+        Some(targets.key.as_str()),
+    )]);
+    for (_, url, bearer) in warm {
         load::oha(
             &oha_bin,
             &OhaRun {
@@ -349,7 +367,13 @@ async fn main() -> anyhow::Result<()> {
     // the peer rate below: it saturates far below these rates).
     for &rate in &cli.rates {
         let mut results = BTreeMap::new();
-        for (name, url, bearer) in targets.list().into_iter().filter(|t| t.0 != "litellm") {
+        // The deferred gateway first: the runs before it (the previous
+        // rate's) leave the control plane's ingest and charger time to
+        // finish, so it is measured as alone as it can be here.
+        let systems = [(DEFERRED, deferred_url.as_str(), Some(targets.key.as_str()))]
+            .into_iter()
+            .chain(targets.list().into_iter().filter(|t| t.0 != "litellm"));
+        for (name, url, bearer) in systems {
             eprintln!("non-streaming, {rate} req/s, {name}…");
             let sampler = (name == "aihub").then(|| sample_rss(gw_pid));
             let stats = load::oha(
@@ -377,6 +401,9 @@ async fn main() -> anyhow::Result<()> {
             results,
         ));
     }
+
+    eprintln!("shipping the deferred gateway's usage rows…");
+    report.deferred_rows_shipped = Some(aihub.ship_deferred(deferred).await?);
 
     // Every system side by side at a rate LiteLLM can sustain.
     let mut peer = BTreeMap::new();
@@ -450,6 +477,17 @@ async fn main() -> anyhow::Result<()> {
         Some(cli.stream_rate),
         ttft,
     ));
+
+    if cli.gateway_only {
+        report.only_gateway = true;
+        report.stats_rows_shipped =
+            report::gateway_metric(&aihub.ops_url, "aihub_gateway_usage_rows_shipped_total").await;
+        drop(litellm);
+        drop(aihub);
+        drop(nginx);
+        drop(stub);
+        return write_report(&report, &cli.out);
+    }
 
     // The developer management API, when it exists.
     report.management_api = report::management_api(&oha_bin, &aihub, run_for).await?;

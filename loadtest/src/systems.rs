@@ -256,44 +256,150 @@ impl AiHub {
         )?;
         let key = key["secret"].as_str().context("key secret")?.to_string();
 
-        let ops_port = free_port();
-        let ops = format!("127.0.0.1:{ops_port}");
         let cp_url = format!("http://{cp_listen}");
         let threads = threads.to_string();
-        let state = dir.path().join("gateway");
-        let spool = dir.path().join("spool");
-        let state = state.display().to_string();
-        let spool = spool.display().to_string();
-        let mut gateway = Proc::bin(
-            "aihub-gateway",
-            &[],
-            &[
-                ("AIHUB_GW_SERVER__LISTEN", listen.as_str()),
-                ("AIHUB_GW_SERVER__OPS_LISTEN", ops.as_str()),
-                ("AIHUB_GW_SERVER__THREADS", threads.as_str()),
-                ("AIHUB_GW_SERVER__SHUTDOWN_GRACE_SECS", "1"),
-                ("AIHUB_GW_CONTROL_PLANE__URL", cp_url.as_str()),
-                ("AIHUB_GW_CONTROL_PLANE__SHARED_SECRET", SECRET),
-                ("AIHUB_GW_CONTROL_PLANE__STATE_DIR", state.as_str()),
-                ("AIHUB_GW_SPOOL__DIR", spool.as_str()),
-                ("AIHUB_GW_LOG__LEVEL", "error"),
-            ],
-        )?;
-        gateway
-            .wait_http_ok(&format!("http://{ops}/readyz"), START)
-            .await?;
+        let gateway = start_gateway(&GatewayRun {
+            listen: &listen,
+            cp_url: &cp_url,
+            threads: &threads,
+            dir: dir.path(),
+            name: "gateway",
+            extra: &[],
+        })
+        .await?;
         Ok(AiHub {
             control_plane,
             cp_listen,
             cp_env,
-            gateway,
-            url: format!("http://{listen}"),
-            ops_url: format!("http://{ops}"),
+            gateway: gateway.proc,
+            url: gateway.url,
+            ops_url: gateway.ops_url,
             key,
             database_url,
             cp_url,
             dir,
         })
+    }
+}
+
+/// What a gateway of an [`AiHub`] is started with.
+struct GatewayRun<'a> {
+    listen: &'a str,
+    cp_url: &'a str,
+    threads: &'a str,
+    /// The system's directory; the gateway keeps `<name>/state` and
+    /// `<name>/spool` in it.
+    dir: &'a Path,
+    name: &'a str,
+    extra: &'a [(&'a str, &'a str)],
+}
+
+/// A running gateway.
+pub struct Gateway {
+    /// Its process (stopped on drop).
+    pub proc: Proc,
+    /// Base URL (`http://127.0.0.1:PORT`).
+    pub url: String,
+    /// Ops URL.
+    pub ops_url: String,
+}
+
+async fn start_gateway(run: &GatewayRun<'_>) -> anyhow::Result<Gateway> {
+    let ops = format!("127.0.0.1:{}", free_port());
+    // The first gateway keeps the directory names earlier versions used.
+    let (state, spool) = if run.name == "gateway" {
+        (run.dir.join("gateway"), run.dir.join("spool"))
+    } else {
+        (
+            run.dir.join(run.name).join("state"),
+            run.dir.join(run.name).join("spool"),
+        )
+    };
+    let state = state.display().to_string();
+    let spool = spool.display().to_string();
+    let mut env = vec![
+        ("AIHUB_GW_SERVER__LISTEN", run.listen),
+        ("AIHUB_GW_SERVER__OPS_LISTEN", ops.as_str()),
+        ("AIHUB_GW_SERVER__THREADS", run.threads),
+        ("AIHUB_GW_SERVER__SHUTDOWN_GRACE_SECS", "1"),
+        ("AIHUB_GW_CONTROL_PLANE__URL", run.cp_url),
+        ("AIHUB_GW_CONTROL_PLANE__SHARED_SECRET", SECRET),
+        ("AIHUB_GW_CONTROL_PLANE__STATE_DIR", state.as_str()),
+        ("AIHUB_GW_SPOOL__DIR", spool.as_str()),
+        ("AIHUB_GW_LOG__LEVEL", "error"),
+    ];
+    env.extend_from_slice(run.extra);
+    let mut proc = Proc::bin("aihub-gateway", &[], &env)?;
+    proc.wait_http_ok(&format!("http://{ops}/readyz"), START)
+        .await?;
+    Ok(Gateway {
+        proc,
+        url: format!("http://{}", run.listen),
+        ops_url: format!("http://{ops}"),
+    })
+}
+
+/// The spool setting that defers shipping: the active segment is sealed
+/// (and so shipped) once an hour, i.e. not during a measured run.
+const DEFERRED_SHIP: (&str, &str) = ("AIHUB_GW_SPOOL__SHIP_INTERVAL_MS", "3600000");
+
+impl AiHub {
+    /// Starts a second gateway on the same control plane that meters and
+    /// spools every row (written and fsynced as usual) but ships none until
+    /// [`AiHub::ship_deferred`]: the figure for the gateway alone, without
+    /// the usage store's ingest competing for this machine's cores.
+    pub async fn start_deferred_gateway(&self, threads: usize) -> anyhow::Result<Gateway> {
+        let threads = threads.to_string();
+        start_gateway(&GatewayRun {
+            listen: &format!("127.0.0.1:{}", free_port()),
+            cp_url: &self.cp_url,
+            threads: &threads,
+            dir: self.dir.path(),
+            name: "deferred",
+            extra: &[DEFERRED_SHIP],
+        })
+        .await
+    }
+
+    /// Stops the deferred gateway and starts it again on the same spool with
+    /// the usual shipping, then waits until its spool is empty: returns the
+    /// rows it shipped (every row written during the deferred runs).
+    pub async fn ship_deferred(&self, mut gw: Gateway) -> anyhow::Result<f64> {
+        gw.proc
+            .terminate(Duration::from_secs(15))
+            .context("stopping the deferred gateway")?;
+        let threads = "1".to_string();
+        let listen = gw.url.trim_start_matches("http://").to_string();
+        drop(gw);
+        let gw = start_gateway(&GatewayRun {
+            listen: &listen,
+            cp_url: &self.cp_url,
+            threads: &threads,
+            dir: self.dir.path(),
+            name: "deferred",
+            extra: &[],
+        })
+        .await?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(300);
+        loop {
+            let depth =
+                crate::report::gateway_metric(&gw.ops_url, "aihub_gateway_spool_depth_rows").await;
+            let shipped = crate::report::gateway_metric(
+                &gw.ops_url,
+                "aihub_gateway_usage_rows_shipped_total",
+            )
+            .await;
+            if let (Some(depth), Some(shipped)) = (depth, shipped) {
+                if depth == 0.0 && shipped > 0.0 {
+                    return Ok(shipped);
+                }
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the deferred gateway's spool did not empty within 5 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
 

@@ -116,6 +116,23 @@ fn describe(check: &RateCheck) -> String {
     format!("{} per minute on {whose}", check.kind.as_str())
 }
 
+/// `x-ratelimit-{limit,remaining,reset}-{kind}`, as static names (no
+/// formatting or header-name parsing per response).
+fn header_names(kind: RateKind) -> [&'static str; 3] {
+    match kind {
+        RateKind::Requests => [
+            "x-ratelimit-limit-requests",
+            "x-ratelimit-remaining-requests",
+            "x-ratelimit-reset-requests",
+        ],
+        RateKind::Tokens => [
+            "x-ratelimit-limit-tokens",
+            "x-ratelimit-remaining-tokens",
+            "x-ratelimit-reset-tokens",
+        ],
+    }
+}
+
 #[async_trait]
 impl Plugin for RateLimit {
     fn name(&self) -> &'static str {
@@ -226,13 +243,10 @@ impl Plugin for RateLimit {
                 .map(|(_, s)| s)
                 .min_by_key(|s| s.remaining);
             if let Some(s) = tightest {
-                let k = kind.as_str();
-                resp.insert_header(format!("x-ratelimit-limit-{k}"), s.limit.to_string())?;
-                resp.insert_header(
-                    format!("x-ratelimit-remaining-{k}"),
-                    s.remaining.to_string(),
-                )?;
-                resp.insert_header(format!("x-ratelimit-reset-{k}"), format_reset(s.reset))?;
+                let [limit, remaining, reset] = header_names(kind);
+                resp.insert_header(limit, s.limit.to_string())?;
+                resp.insert_header(remaining, s.remaining.to_string())?;
+                resp.insert_header(reset, format_reset(s.reset))?;
             }
         }
         if let Some(wait) = state.retry_after {

@@ -81,22 +81,36 @@ fn is_provider_header(name: &str) -> bool {
         )
 }
 
-fn openai_body(body: &Map<String, Value>, upstream_model: &str, stream: bool) -> Vec<u8> {
-    let mut b = body.clone();
-    b.insert("model".into(), Value::String(upstream_model.to_string()));
-    if stream {
-        // Always ask for usage; the metering plugin drops the usage chunk
-        // again if the client did not ask for it.
-        let opts = b
-            .entry("stream_options")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(o) = opts {
-            o.insert("include_usage".into(), Value::Bool(true));
-        } else {
-            *opts = serde_json::json!({"include_usage": true});
+/// The client's body for an OpenAI-compatible provider: `model` replaced by
+/// the deployment's, and for streams `stream_options.include_usage` set
+/// (the metering plugin drops the usage chunk again if the client did not
+/// ask for it). Written straight from the parsed body: no copy of it.
+fn openai_body(
+    body: &Map<String, Value>,
+    upstream_model: &str,
+    stream: bool,
+) -> serde_json::Result<Vec<u8>> {
+    use serde::ser::{SerializeMap, Serializer};
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::new(&mut out);
+    let mut map = ser.serialize_map(None)?;
+    map.serialize_entry("model", upstream_model)?;
+    for (k, v) in body {
+        if k == "model" || (stream && k == "stream_options") {
+            continue;
         }
+        map.serialize_entry(k, v)?;
     }
-    Value::Object(b).to_string().into_bytes()
+    if stream {
+        let mut opts = match body.get("stream_options") {
+            Some(Value::Object(o)) => o.clone(),
+            _ => Map::new(),
+        };
+        opts.insert("include_usage".into(), Value::Bool(true));
+        map.serialize_entry("stream_options", &opts)?;
+    }
+    map.end()?;
+    Ok(out)
 }
 
 impl Plugin for UpstreamRewrite {
@@ -120,7 +134,8 @@ impl Plugin for UpstreamRewrite {
         let (path, body) = match up.kind {
             ProviderKind::Openai => (
                 format!("{}{}", up.base_path, endpoint.upstream_path()),
-                openai_body(&request.body, &d.upstream_model, request.stream),
+                openai_body(&request.body, &d.upstream_model, request.stream)
+                    .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))?,
             ),
             ProviderKind::Anthropic => {
                 let body = anthropic::translate_request(
@@ -284,17 +299,31 @@ mod tests {
     fn openai_streams_always_ask_for_usage() {
         let body: Map<String, Value> =
             serde_json::from_str(r#"{"model":"pub","stream":true,"messages":[]}"#).unwrap();
-        let out: Value = serde_json::from_slice(&openai_body(&body, "up", true)).unwrap();
+        let out: Value = serde_json::from_slice(&openai_body(&body, "up", true).unwrap()).unwrap();
         assert_eq!(out["model"], "up");
         assert_eq!(out["stream_options"]["include_usage"], true);
         let body: Map<String, Value> = serde_json::from_str(
             r#"{"model":"pub","stream":true,"stream_options":{"include_usage":false}}"#,
         )
         .unwrap();
-        let out: Value = serde_json::from_slice(&openai_body(&body, "up", true)).unwrap();
+        let out: Value = serde_json::from_slice(&openai_body(&body, "up", true).unwrap()).unwrap();
         assert_eq!(out["stream_options"]["include_usage"], true);
-        let out: Value = serde_json::from_slice(&openai_body(&body, "up", false)).unwrap();
+        let out: Value = serde_json::from_slice(&openai_body(&body, "up", false).unwrap()).unwrap();
         assert_eq!(out["stream_options"]["include_usage"], false);
+    }
+
+    #[test]
+    fn the_body_keeps_every_other_field_and_names_the_model_once() {
+        let body: Map<String, Value> = serde_json::from_str(
+            r#"{"temperature":0.5,"model":"pub","messages":[{"role":"user","content":"hi \"there\""}],"n":2}"#,
+        )
+        .unwrap();
+        let raw = String::from_utf8(openai_body(&body, "up-1", false).unwrap()).unwrap();
+        assert_eq!(raw.matches("\"model\"").count(), 1, "{raw}");
+        let out: Map<String, Value> = serde_json::from_str(&raw).unwrap();
+        let mut expected = body.clone();
+        expected.insert("model".into(), Value::String("up-1".into()));
+        assert_eq!(out, expected);
     }
 
     #[test]
