@@ -143,6 +143,11 @@ pub struct ClickHouseConfig {
 pub struct ServerConfig {
     /// Listen address, `host:port`.
     pub listen: String,
+    /// Check every management API answer against the OpenAPI document
+    /// (an answer that does not match becomes 500 `openapi_mismatch`).
+    /// For development and the test suite: it copies every answer.
+    #[serde(default)]
+    pub check_responses: bool,
 }
 
 /// `[database]`

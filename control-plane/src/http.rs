@@ -164,7 +164,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(internal_api::router(state.clone()))
-        .merge(crate::api::router())
+        .merge(axum::Router::from(crate::api::router()))
         .fallback(portal::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))

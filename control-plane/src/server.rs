@@ -35,6 +35,7 @@ pub struct Application {
     retention: tokio::task::JoinHandle<()>,
     settings_watcher: tokio::task::JoinHandle<()>,
     batch_jobs: tokio::task::JoinHandle<()>,
+    check_responses: bool,
 }
 
 impl Application {
@@ -147,6 +148,7 @@ impl Application {
             retention,
             settings_watcher,
             batch_jobs,
+            check_responses: config.server.check_responses,
         })
     }
 
@@ -180,8 +182,15 @@ impl Application {
             retention,
             settings_watcher,
             batch_jobs,
+            check_responses,
         } = self;
-        let app = http::router(state).layer(Extension(api));
+        let mut app = http::router(state);
+        if check_responses {
+            app = app.layer(axum::middleware::from_fn(
+                crate::api::openapi::check_responses,
+            ));
+        }
+        let app = app.layer(Extension(api));
         let stop = async move {
             signal.await;
             tracing::info!("shutting down: finishing in-flight requests");

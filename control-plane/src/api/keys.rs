@@ -17,18 +17,158 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The key routes.
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/api/v1/developer/keys", get(list).post(create))
-        .route("/api/v1/developer/keys/{id}", put(update).delete(remove))
-        .route("/api/v1/developer/keys/{id}/regenerate", post(regenerate))
-        .route("/api/v1/developer/keys/{id}/usage", get(key_usage))
+pub fn router<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(update, remove))
+        .routes(routes!(regenerate))
+        .routes(routes!(key_usage))
+}
+
+/// The shapes of the key routes' answers, for the OpenAPI document.
+#[allow(dead_code)]
+pub(crate) mod doc {
+    use serde_json::{Map, Value};
+    use utoipa::ToSchema;
+
+    /// An API key as the developer sees it (never its secret, except once
+    /// in [`KeyWithSecret`]).
+    #[derive(ToSchema)]
+    pub struct Key {
+        /// `key_…`
+        pub id: String,
+        pub name: String,
+        /// The first characters of the secret, to recognise it (`sk-aihub-…`).
+        pub display_prefix: String,
+        pub enabled: bool,
+        pub created_at_ms: i64,
+        /// `null`: never expires.
+        pub expires_at_ms: Option<i64>,
+        pub last_used_at_ms: Option<i64>,
+        /// `null`: every model the plan offers.
+        pub allowed_models: Option<Vec<String>>,
+        /// `null`: every endpoint (`chat`, `completions`, `embeddings`, `batches`, `files`).
+        pub allowed_endpoints: Option<Vec<String>>,
+        pub limits: KeyLimits,
+        /// `null`: any address. IPs or CIDR ranges.
+        pub ip_allowlist: Option<Vec<String>>,
+        #[schema(value_type = Object)]
+        pub metadata: Map<String, Value>,
+    }
+
+    /// A key's own limits; `null` = none (the account's limits still bind).
+    #[derive(ToSchema)]
+    pub struct KeyLimits {
+        pub requests_per_minute: Option<u64>,
+        pub tokens_per_minute: Option<u64>,
+        pub token_quota_total: Option<u64>,
+        pub token_quota_monthly: Option<u64>,
+        /// Decimal string in the account's currency, e.g. `"25.00"`.
+        pub budget_total: Option<String>,
+        pub budget_monthly: Option<String>,
+    }
+
+    /// A key with its secret: shown once, at creation or regeneration.
+    #[derive(ToSchema)]
+    pub struct KeyWithSecret {
+        #[schema(inline)]
+        #[serde(flatten)]
+        pub key: Key,
+        /// The full secret, `sk-aihub-…`. Store it now: it is never shown again.
+        pub secret: String,
+        /// Regeneration only: until when the old secret still works.
+        pub grace_expires_at_ms: Option<i64>,
+    }
+
+    /// The account limits every key's own limits fit within (`null` = unlimited).
+    #[derive(ToSchema)]
+    pub struct AccountLimits {
+        pub requests_per_minute: Option<u64>,
+        pub token_quota_monthly: Option<u64>,
+    }
+
+    /// `GET /api/v1/developer/keys`.
+    #[derive(ToSchema)]
+    pub struct KeyList {
+        /// Newest first.
+        pub data: Vec<Key>,
+        pub account_limits: AccountLimits,
+    }
+
+    /// `POST /api/v1/developer/keys`.
+    #[derive(ToSchema)]
+    pub struct CreateKey {
+        pub name: String,
+        pub allowed_models: Option<Vec<String>>,
+        /// Absent: the default lifetime; `null`: never expires.
+        pub expires_in_days: Option<u32>,
+        pub allowed_endpoints: Option<Vec<String>>,
+        pub limits: Option<KeyLimits>,
+        pub ip_allowlist: Option<Vec<String>>,
+        #[schema(value_type = Option<Object>)]
+        pub metadata: Option<Map<String, Value>>,
+    }
+
+    /// `PUT /api/v1/developer/keys/{id}`: absent fields stay; `null` clears.
+    #[derive(ToSchema)]
+    pub struct UpdateKey {
+        pub name: Option<String>,
+        pub enabled: Option<bool>,
+        pub allowed_models: Option<Vec<String>>,
+        pub expires_at_ms: Option<i64>,
+        pub allowed_endpoints: Option<Vec<String>>,
+        /// Replaces every limit.
+        pub limits: Option<KeyLimits>,
+        pub ip_allowlist: Option<Vec<String>>,
+        #[schema(value_type = Option<Object>)]
+        pub metadata: Option<Map<String, Value>>,
+    }
+
+    /// `POST /api/v1/developer/keys/{id}/regenerate` (the body is optional).
+    #[derive(ToSchema)]
+    pub struct Regenerate {
+        /// How long the old secret keeps working, in seconds (default 0).
+        pub grace_seconds: Option<u64>,
+    }
+
+    /// One UTC day of a key's usage.
+    #[derive(ToSchema)]
+    pub struct DayUsage {
+        /// `YYYY-MM-DD`
+        pub date: String,
+        pub requests: i64,
+        pub tokens: i64,
+        pub cost_nanos: i64,
+        pub errors: i64,
+    }
+
+    /// Totals over the window.
+    #[derive(ToSchema)]
+    pub struct UsageTotals {
+        pub requests: i64,
+        pub prompt_tokens: i64,
+        pub completion_tokens: i64,
+        /// Cost in billionths of the currency unit.
+        pub cost_nanos: i64,
+        pub errors: i64,
+    }
+
+    /// `GET /api/v1/developer/keys/{id}/usage`.
+    #[derive(ToSchema)]
+    pub struct KeyUsage {
+        pub key_id: String,
+        pub days: u32,
+        pub totals: UsageTotals,
+        /// Every day of the window, oldest first, zeros included.
+        pub by_day: Vec<DayUsage>,
+        pub last_used_at_ms: Option<i64>,
+    }
 }
 
 /// Distinguishes an absent field (`None`) from `null` (`Some(None)`).
@@ -57,6 +197,8 @@ fn with_secret(created: &CreatedKey) -> Value {
 /// `GET /api/v1/developer/keys` → `{"data": [KEY…], "account_limits":
 /// {"requests_per_minute", "token_quota_monthly"}}`, newest first. The
 /// account limits bound every key's own (`null` = unlimited).
+#[utoipa::path(get, path = "/api/v1/developer/keys", tag = "keys", security(("bearer" = [])),
+    responses((status = 200, description = "The developer's keys", body = doc::KeyList), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody)))]
 async fn list(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Value>, ApiFailure> {
     let keys = keys::list_keys(api.accounts.db(), &who.developer.id).await?;
     Ok(Json(json!({
@@ -96,6 +238,12 @@ struct CreateRequest {
 
 /// `POST /api/v1/developer/keys` → 201 `KEY + secret`. With an
 /// `Idempotency-Key`, a retry within 24 h gets the first answer again.
+#[utoipa::path(post, path = "/api/v1/developer/keys", tag = "keys", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry within 24 hours return the first answer")),
+    request_body = doc::CreateKey,
+    responses((status = 201, description = "Created; the secret is shown this once", body = doc::KeyWithSecret), (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The email address is not verified yet", body = super::openapi::ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used with another body", body = super::openapi::ErrorBody)))]
 async fn create(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -185,6 +333,10 @@ struct UpdateRequest {
 /// `PUT /api/v1/developer/keys/{id}` → KEY. Absent fields stay as they
 /// are; `null` clears (all limits, all metadata); a `limits` object
 /// replaces every limit.
+#[utoipa::path(put, path = "/api/v1/developer/keys/{id}", tag = "keys", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Key id")),
+    request_body = doc::UpdateKey,
+    responses((status = 200, description = "The key as it is now", body = doc::Key), (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 404, description = "No such key (or not yours)", body = super::openapi::ErrorBody)))]
 async fn update(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -220,6 +372,9 @@ async fn update(
 }
 
 /// `DELETE /api/v1/developer/keys/{id}` → 204.
+#[utoipa::path(delete, path = "/api/v1/developer/keys/{id}", tag = "keys", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Key id")),
+    responses((status = 204, description = "Deleted; gateways refuse it within a second"), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 404, description = "No such key (or not yours)", body = super::openapi::ErrorBody)))]
 async fn remove(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -242,6 +397,10 @@ struct RegenerateRequest {
 
 /// `POST /api/v1/developer/keys/{id}/regenerate` → KEY + the new secret
 /// (+ `grace_expires_at_ms`). The body is optional.
+#[utoipa::path(post, path = "/api/v1/developer/keys/{id}/regenerate", tag = "keys", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Key id")),
+    request_body(content = Option<doc::Regenerate>, description = "Optional"),
+    responses((status = 200, description = "The new secret, shown this once", body = doc::KeyWithSecret), (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 404, description = "No such key (or not yours)", body = super::openapi::ErrorBody)))]
 async fn regenerate(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -281,6 +440,9 @@ struct UsageQuery {
 }
 
 /// `GET /api/v1/developer/keys/{id}/usage?days=30` (1–366).
+#[utoipa::path(get, path = "/api/v1/developer/keys/{id}/usage", tag = "keys", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Key id"), ("days" = Option<u32>, Query, description = "Days back, 1–366 (default 30)")),
+    responses((status = 200, description = "Usage per UTC day", body = doc::KeyUsage), (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 404, description = "No such key (or not yours)", body = super::openapi::ErrorBody)))]
 async fn key_usage(
     Api(api): Api,
     AuthUser(who): AuthUser,

@@ -29,6 +29,7 @@ pub mod files;
 pub mod guard;
 pub mod idempotent;
 pub mod keys;
+pub mod openapi;
 pub mod tasks;
 pub mod webhooks;
 
@@ -44,6 +45,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
 
 /// What the management API's handlers share.
 pub struct ApiState {
@@ -69,17 +71,29 @@ pub struct ApiState {
     pub settings: std::sync::Arc<crate::settings::Runtime>,
 }
 
-/// The management API's routes (merged by [`crate::http::router`]).
-pub fn router<S>() -> Router<S>
+/// The management API's routes (merged by [`crate::http::router`]), each
+/// with its OpenAPI description ([`openapi`]).
+pub fn router<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     // The event stream ends on shutdown ([`crate::http::App::shutdown`]).
     crate::http::AppState: axum::extract::FromRef<S>,
 {
+    OpenApiRouter::new()
+        .route("/api/v1/openapi.json", get(openapi::serve))
+        .merge(keys::router())
+        .merge(OpenApiRouter::from(legacy_router()))
+}
+
+/// Routes not described in the OpenAPI document yet.
+fn legacy_router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::http::AppState: axum::extract::FromRef<S>,
+{
     Router::new()
         .route("/api/v1/auth/config", get(auth_config))
         .merge(developer::router())
-        .merge(keys::router())
         .merge(webhooks::router())
         .merge(events::router())
         .merge(admin::router())

@@ -137,6 +137,9 @@ impl TestDb {
     pub fn figment(&self) -> Figment {
         Figment::from(Toml::string(DEFAULTS))
             .merge(Serialized::default("server.listen", "127.0.0.1:0"))
+            // Every answer of a described route is checked against the
+            // OpenAPI document: each API test is a test of the document too.
+            .merge(Serialized::default("server.check_responses", true))
             .merge(Serialized::default("database.url", &self.url))
             .merge(Serialized::default("database.max_connections", 5))
             .merge(Serialized::default("internal.shared_secret", SECRET))
