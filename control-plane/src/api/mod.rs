@@ -41,11 +41,11 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::Arc;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// What the management API's handlers share.
 pub struct ApiState {
@@ -79,28 +79,20 @@ where
     // The event stream ends on shutdown ([`crate::http::App::shutdown`]).
     crate::http::AppState: axum::extract::FromRef<S>,
 {
+    // `OpenApiRouter::from` takes a module's router whether it is already
+    // described (an `OpenApiRouter`) or still a plain `Router`.
     OpenApiRouter::new()
         .route("/api/v1/openapi.json", get(openapi::serve))
-        .merge(keys::router())
-        .merge(OpenApiRouter::from(legacy_router()))
-}
-
-/// Routes not described in the OpenAPI document yet.
-fn legacy_router<S>() -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-    crate::http::AppState: axum::extract::FromRef<S>,
-{
-    Router::new()
-        .route("/api/v1/auth/config", get(auth_config))
-        .merge(developer::router())
-        .merge(webhooks::router())
-        .merge(events::router())
-        .merge(admin::router())
-        .merge(billing::router())
-        .merge(analytics::router())
-        .merge(files::router())
-        .merge(tasks::router())
+        .routes(routes!(auth_config))
+        .merge(OpenApiRouter::from(developer::router()))
+        .merge(OpenApiRouter::from(keys::router()))
+        .merge(OpenApiRouter::from(webhooks::router()))
+        .merge(OpenApiRouter::from(events::router()))
+        .merge(OpenApiRouter::from(admin::router()))
+        .merge(OpenApiRouter::from(billing::router()))
+        .merge(OpenApiRouter::from(analytics::router()))
+        .merge(OpenApiRouter::from(files::router()))
+        .merge(OpenApiRouter::from(tasks::router()))
 }
 
 /// The shared [`ApiState`], taken from the request's extensions.
@@ -174,14 +166,20 @@ fn json_rejection(rejection: JsonRejection) -> ApiFailure {
     ApiFailure::invalid(message)
 }
 
-#[derive(Serialize)]
+/// What the sign-up and sign-in pages may offer.
+#[derive(Serialize, utoipa::ToSchema)]
 struct AuthConfigBody {
+    /// `open`, `invite_only` or `closed`.
     signup: &'static str,
+    /// Whether keys need a verified email address.
     email_verification_required: bool,
+    /// Portal and email languages (`en`, `zh-CN`).
     languages: Vec<&'static str>,
 }
 
 /// `GET /api/v1/auth/config`
+#[utoipa::path(get, path = "/api/v1/auth/config", tag = "accounts",
+    responses((status = 200, description = "Sign-up policy and languages", body = AuthConfigBody)))]
 async fn auth_config(Api(api): Api) -> Json<AuthConfigBody> {
     let policy = api.accounts.policy();
     Json(AuthConfigBody {

@@ -75,7 +75,15 @@ impl Modify for BearerAuth {
     modifiers(&BearerAuth),
     components(schemas(ErrorBody, ErrorDetail)),
     tags(
+        (name = "accounts", description = "Sign-up, email verification, sign-in, tokens, password reset, profile."),
         (name = "keys", description = "A developer's API keys: scopes, limits, rotation, usage."),
+        (name = "usage", description = "Usage and analytics: totals, trends, costs, performance."),
+        (name = "billing", description = "Plans, balance and credit, top-ups, redemption codes, invoices, payments."),
+        (name = "tasks", description = "Asynchronous tasks (batch generation) and their results."),
+        (name = "files and batches", description = "OpenAI-compatible Files and Batches API (`/v1/files`, `/v1/batches`), called with an API key."),
+        (name = "webhooks", description = "Webhook endpoints, signing secrets, test sends, deliveries."),
+        (name = "events", description = "The event catalog, the developer's events, replay and the live stream."),
+        (name = "admin", description = "The operator console's API: developers, plans, providers, models, invoices, settings, audit. Operators only."),
     )
 )]
 struct Base;
