@@ -4,6 +4,7 @@ import { Route, Routes } from "react-router";
 import { GuestOnly, RequireAuth, RequireOperator } from "./auth/guards";
 import { AppLayout } from "./components/AppLayout";
 import { AuthLayout } from "./components/AuthLayout";
+import { DocsLayout } from "./components/DocsLayout";
 import { FullPageLoader } from "./components/Loader";
 import { BillingPage } from "./pages/billing/BillingPage";
 import { CreditPage } from "./pages/billing/CreditPage";
@@ -11,6 +12,7 @@ import { InvoicePage } from "./pages/billing/InvoicePage";
 import { InvoicesPage } from "./pages/billing/InvoicesPage";
 import { PlansPage } from "./pages/billing/PlansPage";
 import { DashboardPage } from "./pages/DashboardPage";
+import { ApiReferencePage } from "./pages/docs/ApiReferencePage";
 import { KeysPage } from "./pages/KeysPage";
 import { EventsPage } from "./pages/events/EventsPage";
 import { WebhookDetailPage } from "./pages/webhooks/WebhookDetailPage";
@@ -66,6 +68,10 @@ export function AppRoutes() {
         <Route path="/verify-email" element={<VerifyEmailPage />} />
         <Route path="/reset-password" element={<ResetPasswordPage />} />
         <Route path="*" element={<NotFoundPage />} />
+      </Route>
+      {/* Public docs: in the app's shell when signed in, under a plain header otherwise. */}
+      <Route element={<DocsLayout />}>
+        <Route path="/docs/api" element={<ApiReferencePage />} />
       </Route>
       <Route element={<RequireAuth />}>
         <Route element={<AppLayout />}>

@@ -16,6 +16,7 @@ import type {
   WebhookTestResult,
   ApiKey,
   AuthConfig,
+  OpenApiDocument,
   CreateKeyRequest,
   CreatedKey,
   KeyList,
@@ -111,6 +112,11 @@ export class ApiClient {
 
   getAuthConfig(): Promise<AuthConfig> {
     return this.call("GET", "/auth/config");
+  }
+
+  /** The management API's OpenAPI document (public, no session needed). */
+  getOpenApiDocument(): Promise<OpenApiDocument> {
+    return this.call("GET", "/openapi.json");
   }
 
   register(request: RegisterRequest): Promise<{ status: string }> {

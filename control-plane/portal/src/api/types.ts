@@ -12,6 +12,18 @@ export interface AuthConfig {
   languages: Language[];
 }
 
+/**
+ * `GET /api/v1/openapi.json`: the management API's OpenAPI 3.1 document,
+ * public. Only what the portal reads is typed; the reference page hands the
+ * whole document to its renderer.
+ */
+export interface OpenApiDocument {
+  openapi: string;
+  info: { title: string; version: string; description?: string };
+  paths?: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
 /** The signed-in developer's own account. */
 export interface Profile {
   id: string;

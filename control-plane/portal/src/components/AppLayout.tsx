@@ -13,6 +13,7 @@ import {
   ChartIcon,
   ChecklistIcon,
   CloseIcon,
+  CodeIcon,
   CubeIcon,
   HeartPulseIcon,
   InsightsIcon,
@@ -123,6 +124,11 @@ export function AppLayout() {
             <li>
               <NavLink to="/billing" className="nav-item">
                 <CardIcon /> {t("nav.billing")}
+              </NavLink>
+            </li>
+            <li>
+              <NavLink to="/docs/api" className="nav-item">
+                <CodeIcon /> {t("nav.apiReference")}
               </NavLink>
             </li>
             {soon.map(({ key, icon: Icon }) => (

@@ -52,6 +52,11 @@ export const BookIcon = (p: IconProps) => (
     <path d="M4 19.5A1.5 1.5 0 0 0 5.5 21H20" />
   </Icon>
 );
+export const CodeIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="m8 7-5 5 5 5M16 7l5 5-5 5M13.5 4l-3 16" />
+  </Icon>
+);
 export const UserIcon = (p: IconProps) => (
   <Icon {...p}>
     <circle cx="12" cy="8" r="4" />
