@@ -65,7 +65,7 @@ fn the_document_is_openapi_3_1_with_described_operations() {
 #[test]
 fn the_response_check_refuses_what_the_document_does_not_say() {
     let key = json!({
-        "id": "key_1", "name": "n", "display_prefix": "sk-aihub-ab", "enabled": true,
+        "id": "key_1", "name": "n", "display_prefix": "ahub_Ab3d…x9Yz", "enabled": true,
         "created_at_ms": 1, "expires_at_ms": null, "last_used_at_ms": null,
         "allowed_models": null, "allowed_endpoints": null,
         "limits": {"requests_per_minute": null, "tokens_per_minute": null,
