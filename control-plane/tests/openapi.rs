@@ -62,6 +62,102 @@ fn the_document_is_openapi_3_1_with_described_operations() {
     }
 }
 
+/// Each module's own document: the whole one is their merge, in which a
+/// schema name used twice would silently keep only one of the shapes.
+fn module_documents() -> Vec<(&'static str, Value)> {
+    use aihub_control_plane::api;
+    use aihub_control_plane::http::AppState;
+    let doc = |o: utoipa::openapi::OpenApi| serde_json::to_value(o).unwrap();
+    vec![
+        (
+            "developer",
+            doc(api::developer::router::<AppState>().into_openapi()),
+        ),
+        ("keys", doc(api::keys::router::<AppState>().into_openapi())),
+        (
+            "webhooks",
+            doc(api::webhooks::router::<AppState>().into_openapi()),
+        ),
+        (
+            "events",
+            doc(api::events::router::<AppState>().into_openapi()),
+        ),
+        (
+            "admin",
+            doc(api::admin::router::<AppState>().into_openapi()),
+        ),
+        (
+            "billing",
+            doc(api::billing::router::<AppState>().into_openapi()),
+        ),
+        (
+            "analytics",
+            doc(api::analytics::router::<AppState>().into_openapi()),
+        ),
+        (
+            "files",
+            doc(api::files::router::<AppState>().into_openapi()),
+        ),
+        (
+            "tasks",
+            doc(api::tasks::router::<AppState>().into_openapi()),
+        ),
+    ]
+}
+
+#[test]
+fn schema_names_mean_one_shape_across_modules() {
+    let mut seen: std::collections::BTreeMap<String, (&str, Value)> = Default::default();
+    for (module, doc) in module_documents() {
+        let Some(schemas) = doc["components"]["schemas"].as_object() else {
+            continue;
+        };
+        for (name, schema) in schemas {
+            if let Some((other, first)) = seen.get(name) {
+                assert_eq!(
+                    first, schema,
+                    "schema {name} has one shape in {other} and another in {module}: rename one"
+                );
+            } else {
+                seen.insert(name.clone(), (module, schema.clone()));
+            }
+        }
+    }
+    assert!(seen.len() > 10, "{} schemas", seen.len());
+}
+
+#[test]
+fn every_api_route_is_registered_with_its_description() {
+    // `routes!` takes the path from the handler's `#[utoipa::path]`; a plain
+    // `.route(` would serve a path the document does not know.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/api");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if line.contains(".route(") && !line.contains("/api/v1/openapi.json") {
+                panic!("{}:{}: {line}", path.display(), n + 1);
+            }
+        }
+    }
+}
+
+#[test]
+fn operation_ids_are_unique() {
+    let doc: Value = serde_json::from_str(openapi::json()).unwrap();
+    let mut ids: std::collections::BTreeMap<String, String> = Default::default();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_default().to_string();
+            assert!(!id.is_empty(), "{method} {path} has no operationId");
+            let here = format!("{method} {path}");
+            if let Some(first) = ids.insert(id.clone(), here.clone()) {
+                panic!("operationId {id} is used by {first} and {here}");
+            }
+        }
+    }
+}
+
 #[test]
 fn the_response_check_refuses_what_the_document_does_not_say() {
     let key = json!({

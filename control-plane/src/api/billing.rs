@@ -19,62 +19,667 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::Row;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The routes.
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/api/v1/developer/plans", get(list_plans))
-        .route("/api/v1/developer/billing", get(overview))
-        .route("/api/v1/developer/billing/plan", post(change_plan))
-        .route("/api/v1/developer/billing/top-ups", post(top_up))
-        .route("/api/v1/developer/billing/redeem", post(redeem))
-        .route("/api/v1/developer/billing/transactions", get(transactions))
-        .route("/api/v1/developer/invoices", get(list_invoices))
-        .route("/api/v1/developer/invoices/{id}", get(show_invoice))
-        .route("/api/v1/developer/invoices/{id}/html", get(invoice_html))
-        .route("/api/v1/developer/invoices/{id}/pay", post(pay_invoice))
-        .route("/api/v1/developer/usage", get(usage))
-        .route("/api/v1/developer/usage/export", get(usage_export))
-        .route("/api/v1/payments/stripe/webhook", post(stripe_webhook))
-        .route("/api/v1/admin/developers/{id}/credit", post(admin_grant))
-        .route("/api/v1/admin/developers/{id}/plan", put(admin_plan))
-        .route(
-            "/api/v1/admin/redemption-codes",
-            get(admin_list_codes).post(admin_codes),
-        )
-        .route("/api/v1/admin/invoices", get(admin_list_invoices))
-        .route("/api/v1/admin/invoices/{id}", get(admin_show_invoice))
-        .route(
-            "/api/v1/admin/invoices/{id}/credit-notes",
-            post(admin_credit_note),
-        )
-        .route("/api/v1/admin/invoices/{id}/payments", post(admin_payment))
-        .route("/api/v1/admin/invoices/{id}/void", post(admin_void))
-        .route(
-            "/api/v1/admin/invoices/{id}/uncollectible",
-            post(admin_uncollectible),
-        )
-        .route("/api/v1/admin/developers/{id}/refund", post(admin_refund))
-        .route("/api/v1/admin/developers/{id}/prices", put(admin_set_price))
-        .route(
-            "/api/v1/admin/developers/{id}/prices/{model}",
-            axum::routing::delete(admin_remove_price),
-        )
-        .route("/api/v1/admin/billing/close-month", post(admin_close))
-        .route("/api/v1/admin/billing/reconcile", get(admin_reconcile))
+pub fn router<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
+    OpenApiRouter::new()
+        .routes(routes!(list_plans))
+        .routes(routes!(overview))
+        .routes(routes!(change_plan))
+        .routes(routes!(top_up))
+        .routes(routes!(redeem))
+        .routes(routes!(transactions))
+        .routes(routes!(list_invoices))
+        .routes(routes!(show_invoice))
+        .routes(routes!(invoice_html))
+        .routes(routes!(pay_invoice))
+        .routes(routes!(usage))
+        .routes(routes!(usage_export))
+        .routes(routes!(stripe_webhook))
+        .routes(routes!(admin_grant))
+        .routes(routes!(admin_plan))
+        .routes(routes!(admin_list_codes, admin_codes))
+        .routes(routes!(admin_list_invoices))
+        .routes(routes!(admin_show_invoice))
+        .routes(routes!(admin_credit_note))
+        .routes(routes!(admin_payment))
+        .routes(routes!(admin_void))
+        .routes(routes!(admin_uncollectible))
+        .routes(routes!(admin_refund))
+        .routes(routes!(admin_set_price))
+        .routes(routes!(admin_remove_price))
+        .routes(routes!(admin_close))
+        .routes(routes!(admin_reconcile))
+}
+
+/// The shapes of the billing routes' answers and bodies, for the OpenAPI
+/// document.
+#[allow(dead_code)]
+pub(crate) mod doc {
+    use utoipa::ToSchema;
+
+    /// An amount: a decimal string such as `"20.00"` (a JSON number is
+    /// accepted too).
+    #[derive(ToSchema)]
+    #[serde(untagged)]
+    pub enum MoneyAmount {
+        Text(String),
+        Number(f64),
+    }
+
+    /// How usage beyond the allowance is paid.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum OverageMode {
+        /// From credit, as it happens.
+        Prepaid,
+        /// On the monthly invoice.
+        Invoice,
+    }
+
+    /// A plan as the developer may choose it.
+    #[derive(ToSchema)]
+    pub struct PlanOffer {
+        pub id: String,
+        pub name: String,
+        /// Monthly fee, decimal string in USD.
+        pub price: String,
+        /// Tokens included each month.
+        pub included_tokens: i64,
+        /// `null`: unlimited.
+        pub requests_per_minute: Option<i64>,
+        /// `null`: unlimited.
+        pub token_quota_monthly: Option<i64>,
+        pub overage: OverageMode,
+        /// Whether it is the developer's plan now.
+        pub current: bool,
+    }
+
+    /// `GET /api/v1/developer/plans`.
+    #[derive(ToSchema)]
+    pub struct PlanOfferList {
+        /// The public plans (and the developer's own if it is not public), in display order.
+        pub data: Vec<PlanOffer>,
+    }
+
+    /// A price the operator set for one developer (USD per million tokens).
+    #[derive(ToSchema)]
+    pub struct CustomModelPrice {
+        pub model: String,
+        pub input_per_million: String,
+        pub output_per_million: String,
+        pub cached_per_million: String,
+    }
+
+    /// `{"data": [CUSTOM PRICE…]}`: a developer's custom prices, by model.
+    #[derive(ToSchema)]
+    pub struct CustomModelPriceList {
+        pub data: Vec<CustomModelPrice>,
+    }
+
+    /// The plan in force, with the developer's own terms if any.
+    #[derive(ToSchema)]
+    pub struct SubscribedPlan {
+        pub id: String,
+        pub name: String,
+        /// Monthly fee in force, decimal string.
+        pub price: String,
+        pub included_tokens: i64,
+        pub overage: OverageMode,
+    }
+
+    /// A cheaper plan that starts with the next month.
+    #[derive(ToSchema)]
+    pub struct PendingPlanChange {
+        pub id: String,
+        pub name: String,
+        /// When it starts (ms).
+        pub starts_at: Option<i64>,
+    }
+
+    /// The current calendar month (UTC).
+    #[derive(ToSchema)]
+    pub struct BillingPeriod {
+        /// `YYYY-MM`
+        pub month: String,
+        /// Start, ms.
+        pub start: i64,
+        /// End (exclusive), ms.
+        pub end: i64,
+    }
+
+    /// The month's included tokens.
+    #[derive(ToSchema)]
+    pub struct TokenAllowance {
+        pub included_tokens: i64,
+        pub used_tokens: i64,
+        pub remaining_tokens: i64,
+    }
+
+    /// Credit, decimal strings.
+    #[derive(ToSchema)]
+    pub struct CreditBalance {
+        /// Paid plus promotional.
+        pub total: String,
+        pub paid: String,
+        pub promotional: String,
+    }
+
+    /// This month's usage so far.
+    #[derive(ToSchema)]
+    pub struct MonthToDateUsage {
+        pub requests: i64,
+        pub tokens: i64,
+        /// At list price, decimal string.
+        pub cost: String,
+        /// Charged beyond the allowance, decimal string.
+        pub charged: String,
+    }
+
+    /// What this month's invoice would say now (decimal strings).
+    #[derive(ToSchema)]
+    pub struct UpcomingInvoice {
+        pub subscription: String,
+        pub overage: String,
+        pub credits_applied: String,
+        pub total: String,
+    }
+
+    /// Whether card payments are taken, and their bounds.
+    #[derive(ToSchema)]
+    pub struct CardPaymentSettings {
+        pub enabled: bool,
+        pub min_top_up: String,
+        pub max_top_up: String,
+    }
+
+    /// A developer's billing overview.
+    #[derive(ToSchema)]
+    pub struct BillingOverview {
+        pub custom_prices: Vec<CustomModelPrice>,
+        pub plan: SubscribedPlan,
+        /// `null`: no change scheduled.
+        pub pending_plan: Option<PendingPlanChange>,
+        pub period: BillingPeriod,
+        pub allowance: TokenAllowance,
+        pub balance: CreditBalance,
+        pub month_usage: MonthToDateUsage,
+        pub upcoming_invoice: UpcomingInvoice,
+        pub payments: CardPaymentSettings,
+    }
+
+    /// What a plan change did.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum PlanChange {
+        /// A dearer plan, in force at once.
+        Now,
+        /// A cheaper plan, from the next month.
+        NextMonth,
+        /// The current plan chosen again: the scheduled change is cancelled.
+        PendingChangeCancelled,
+        /// Already on that plan.
+        Unchanged,
+    }
+
+    /// The billing overview after a plan change.
+    #[derive(ToSchema)]
+    pub struct BillingPlanChanged {
+        #[schema(inline)]
+        #[serde(flatten)]
+        pub billing: BillingOverview,
+        pub change: PlanChange,
+    }
+
+    /// `POST /api/v1/developer/billing/plan`.
+    #[derive(ToSchema)]
+    pub struct ChangePlan {
+        pub plan_id: String,
+    }
+
+    /// `POST /api/v1/developer/billing/top-ups`.
+    #[derive(ToSchema)]
+    pub struct CreateTopUp {
+        /// USD, at most two decimal places, within the payment bounds.
+        pub amount: MoneyAmount,
+    }
+
+    /// A card payment waiting at Stripe Checkout.
+    #[derive(ToSchema)]
+    pub struct CheckoutSession {
+        /// `pay_…`
+        pub id: String,
+        /// Always `pending`.
+        pub status: String,
+        /// Decimal string.
+        pub amount: String,
+        /// Where to send the developer to pay.
+        pub checkout_url: String,
+    }
+
+    /// `POST /api/v1/developer/billing/redeem`.
+    #[derive(ToSchema)]
+    pub struct RedeemCode {
+        /// `AIHUB-XXXX-XXXX-XXXX`
+        pub code: String,
+    }
+
+    /// A redeemed code.
+    #[derive(ToSchema)]
+    pub struct CodeRedeemed {
+        /// What the code was worth, decimal string.
+        pub amount: String,
+        /// The balance now.
+        pub balance: CreditBalance,
+    }
+
+    /// A movement of the developer's credit.
+    #[derive(ToSchema)]
+    pub struct CreditTransaction {
+        /// `ltx_…`
+        pub id: String,
+        /// The ledger transaction's kind: `top_up`, `grant`, `redemption`,
+        /// `refund`, `usage_charge`, `credit_note`, …
+        pub kind: String,
+        /// Change of the balance, decimal string (negative when spent).
+        pub amount: String,
+        pub memo: String,
+        /// When (ms).
+        pub created_at: i64,
+    }
+
+    /// `GET /api/v1/developer/billing/transactions`.
+    #[derive(ToSchema)]
+    pub struct CreditTransactionList {
+        /// Newest first.
+        pub data: Vec<CreditTransaction>,
+        pub has_more: bool,
+    }
+
+    /// An invoice's status.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum InvoiceStatus {
+        Draft,
+        Open,
+        Paid,
+        Void,
+        Uncollectible,
+    }
+
+    /// An invoice (amounts are decimal strings).
+    #[derive(ToSchema)]
+    pub struct Invoice {
+        /// `inv_…`
+        pub id: String,
+        /// `AIH-YYYY-NNNNNN` once finalized.
+        pub number: Option<String>,
+        /// `YYYY-MM`
+        pub month: String,
+        pub status: InvoiceStatus,
+        pub subtotal: String,
+        /// ≤ 0.
+        pub credits_applied: String,
+        pub total: String,
+        pub amount_paid: String,
+        pub amount_credited: String,
+        /// What is still due (0 unless open).
+        pub amount_due: String,
+        /// ms
+        pub created_at: i64,
+        pub finalized_at: Option<i64>,
+        pub paid_at: Option<i64>,
+    }
+
+    /// What an invoice line is for.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum InvoiceLineKind {
+        Subscription,
+        Overage,
+        Rounding,
+        CreditsApplied,
+    }
+
+    /// One line of an invoice.
+    #[derive(ToSchema)]
+    pub struct InvoiceLine {
+        pub kind: InvoiceLineKind,
+        pub description: String,
+        /// Overage lines: the model.
+        pub model: Option<String>,
+        /// Overage lines: tokens beyond the allowance.
+        pub tokens: Option<i64>,
+        /// Decimal string (negative for credits applied).
+        pub amount: String,
+    }
+
+    /// `GET /api/v1/developer/invoices`.
+    #[derive(ToSchema)]
+    pub struct InvoiceList {
+        /// Newest month first.
+        pub data: Vec<Invoice>,
+    }
+
+    /// An invoice with its lines.
+    #[derive(ToSchema)]
+    pub struct InvoiceWithLines {
+        #[schema(inline)]
+        #[serde(flatten)]
+        pub invoice: Invoice,
+        pub lines: Vec<InvoiceLine>,
+    }
+
+    /// What Stripe's event did.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum StripeEventHandling {
+        Applied,
+        Duplicate,
+        Ignored,
+    }
+
+    /// The answer to Stripe.
+    #[derive(ToSchema)]
+    pub struct StripeEventReceived {
+        /// Always `true`.
+        pub received: bool,
+        pub handled: StripeEventHandling,
+    }
+
+    /// Usage measures of a group (or of the whole period).
+    #[derive(ToSchema)]
+    pub struct UsageSummaryMeasures {
+        pub requests: i64,
+        pub prompt_tokens: i64,
+        pub completion_tokens: i64,
+        pub tokens: i64,
+        /// Decimal string.
+        pub cost: String,
+        pub errors: i64,
+        /// 0 without requests.
+        pub avg_latency_ms: f64,
+    }
+
+    /// One group of the usage breakdown.
+    #[derive(ToSchema)]
+    pub struct UsageSummaryGroup {
+        #[schema(inline)]
+        #[serde(flatten)]
+        pub measures: UsageSummaryMeasures,
+        /// The model, key id or `YYYY-MM-DD` day.
+        pub group: String,
+    }
+
+    /// The dates of a usage answer (`YYYY-MM-DD`, both included).
+    #[derive(ToSchema)]
+    pub struct UsageSummaryPeriod {
+        pub from: String,
+        pub to: String,
+    }
+
+    /// How usage is grouped.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum UsageSummaryGroupBy {
+        Model,
+        Key,
+        Day,
+    }
+
+    /// `GET /api/v1/developer/usage`.
+    #[derive(ToSchema)]
+    pub struct UsageSummary {
+        pub period: UsageSummaryPeriod,
+        pub totals: UsageSummaryMeasures,
+        pub group_by: UsageSummaryGroupBy,
+        pub breakdown: Vec<UsageSummaryGroup>,
+    }
+
+    /// `POST /api/v1/admin/developers/{id}/credit` and `…/refund`.
+    #[derive(ToSchema)]
+    pub struct CreditAdjustment {
+        /// Grants: any positive amount (up to 9 decimal places); refunds: at
+        /// most the paid balance, in cents.
+        pub amount: MoneyAmount,
+        /// Shown in the developer's transactions.
+        #[serde(default)]
+        pub memo: String,
+    }
+
+    /// The credit posted and the balance now.
+    #[derive(ToSchema)]
+    pub struct CreditAdjusted {
+        /// `ltx_…`
+        pub transaction_id: String,
+        pub balance: CreditBalance,
+    }
+
+    /// `PUT /api/v1/admin/developers/{id}/plan`: the plan, at once, with
+    /// optional custom terms.
+    #[derive(ToSchema)]
+    pub struct AssignPlan {
+        pub plan_id: String,
+        /// Custom monthly fee, decimal string.
+        pub price: Option<String>,
+        /// Custom included tokens a month.
+        pub included_tokens: Option<i64>,
+        pub overage: Option<OverageMode>,
+    }
+
+    /// A batch of redemption codes (the codes themselves are not shown again).
+    #[derive(ToSchema)]
+    pub struct RedemptionCodeBatch {
+        /// `cbt_…`
+        pub batch_id: String,
+        /// What each code is worth, decimal string.
+        pub amount: String,
+        pub count: i64,
+        pub redeemed: i64,
+        /// ms; `null`: never expire.
+        pub expires_at: Option<i64>,
+        /// ms
+        pub created_at: i64,
+        /// The operator who made it (`null`: the CLI).
+        pub created_by: Option<String>,
+    }
+
+    /// `GET /api/v1/admin/redemption-codes`.
+    #[derive(ToSchema)]
+    pub struct RedemptionCodeBatchList {
+        /// Newest first.
+        pub data: Vec<RedemptionCodeBatch>,
+        pub has_more: bool,
+    }
+
+    /// `POST /api/v1/admin/redemption-codes`.
+    #[derive(ToSchema)]
+    pub struct CreateRedemptionCodes {
+        /// 1 to 10000.
+        pub count: u64,
+        /// Each code's worth, at most two decimal places.
+        pub amount: MoneyAmount,
+        /// 1 to 3650; absent or `null`: never expire.
+        pub expires_in_days: Option<i64>,
+    }
+
+    /// New redemption codes.
+    #[derive(ToSchema)]
+    pub struct RedemptionCodesCreated {
+        /// `cbt_…`
+        pub batch_id: String,
+        pub amount: String,
+        /// ms; `null`: never expire.
+        pub expires_at: Option<i64>,
+        /// The codes, shown in the first answer only (a replay answers `[]`).
+        pub codes: Vec<String>,
+        /// Replays only: why `codes` is empty.
+        #[serde(default)]
+        pub note: String,
+    }
+
+    /// An invoice with its developer, for operators.
+    #[derive(ToSchema)]
+    pub struct OperatorInvoice {
+        #[schema(inline)]
+        #[serde(flatten)]
+        pub invoice: Invoice,
+        pub developer_id: String,
+        pub developer_email: String,
+    }
+
+    /// `GET /api/v1/admin/invoices`.
+    #[derive(ToSchema)]
+    pub struct OperatorInvoiceList {
+        /// Newest first.
+        pub data: Vec<OperatorInvoice>,
+        pub has_more: bool,
+    }
+
+    /// Where a credit note went.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum CreditNoteTarget {
+        /// It lowered what was due on an open invoice.
+        Invoice,
+        /// It credited the developer's paid balance (a paid invoice).
+        Balance,
+    }
+
+    /// A credit note on an invoice.
+    #[derive(ToSchema)]
+    pub struct CreditNote {
+        /// `crn_…`
+        pub id: String,
+        pub invoice_id: String,
+        /// Decimal string.
+        pub amount: String,
+        pub applied_to: CreditNoteTarget,
+        pub reason: String,
+        /// ms
+        pub created_at: i64,
+        /// The operator who issued it.
+        pub created_by: Option<String>,
+    }
+
+    /// An invoice with its developer, lines and credit notes.
+    #[derive(ToSchema)]
+    pub struct OperatorInvoiceDetail {
+        #[schema(inline)]
+        #[serde(flatten)]
+        pub invoice: OperatorInvoice,
+        pub lines: Vec<InvoiceLine>,
+        /// Oldest first.
+        pub credit_notes: Vec<CreditNote>,
+    }
+
+    /// `POST /api/v1/admin/invoices/{id}/payments` (the body may be `{}`).
+    #[derive(ToSchema)]
+    pub struct RecordPayment {
+        /// Absent: what is due.
+        pub amount: Option<MoneyAmount>,
+    }
+
+    /// A payment recorded by hand.
+    #[derive(ToSchema)]
+    pub struct PaymentRecorded {
+        /// `pay_…`
+        pub payment_id: String,
+        /// The invoice now.
+        pub invoice: Invoice,
+    }
+
+    /// `POST /api/v1/admin/invoices/{id}/credit-notes`.
+    #[derive(ToSchema)]
+    pub struct IssueCreditNote {
+        /// At most two decimal places.
+        pub amount: MoneyAmount,
+        /// For the developer and the books.
+        pub reason: String,
+    }
+
+    /// A credit note issued.
+    #[derive(ToSchema)]
+    pub struct CreditNoteIssued {
+        pub credit_note: CreditNote,
+        /// The invoice now.
+        pub invoice: Invoice,
+    }
+
+    /// `PUT /api/v1/admin/developers/{id}/prices` (USD per million tokens).
+    #[derive(ToSchema)]
+    pub struct SetCustomPrice {
+        pub model: String,
+        pub input_per_million: String,
+        pub output_per_million: String,
+        /// Absent: the input price.
+        pub cached_per_million: Option<String>,
+    }
+
+    /// `POST /api/v1/admin/billing/close-month`.
+    #[derive(ToSchema)]
+    pub struct CloseMonth {
+        /// `YYYY-MM`, a month that has ended.
+        pub month: String,
+        /// Finalize the invoices too (default `true`).
+        pub finalize: Option<bool>,
+    }
+
+    /// What a month close did.
+    #[derive(ToSchema)]
+    pub struct MonthCloseReport {
+        /// `YYYY-MM`
+        pub month: String,
+        /// Usage rows charged by the sweep.
+        pub charged_rows: u64,
+        /// Drafts created or brought up to date.
+        pub drafts: u64,
+        /// Invoices finalized now.
+        pub finalized: u64,
+        /// Invoices already final, left alone.
+        pub unchanged: u64,
+        /// Whether the month is closed now.
+        pub closed: bool,
+    }
+
+    /// A month's reconciliation.
+    #[derive(ToSchema)]
+    pub struct ReconcileReport {
+        /// `YYYY-MM`
+        pub month: String,
+        /// `true` when everything agrees (`differences` is empty).
+        pub ok: bool,
+        pub usage_rows: i64,
+        /// Decimal string.
+        pub usage_cost: String,
+        /// Decimal string.
+        pub charged: String,
+        pub transactions: i64,
+        pub invoices: i64,
+        /// Every difference found, in words.
+        pub differences: Vec<String>,
+    }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, ApiFailure> {
     serde_json::from_value(body.clone()).map_err(|e| ApiFailure::invalid(e.to_string()))
 }
 
+/// List the plans the developer can choose.
+///
 /// `GET /api/v1/developer/plans`
+#[utoipa::path(get, path = "/api/v1/developer/plans", tag = "billing", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The plans the developer can choose", body = doc::PlanOfferList),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody)
+    ))]
 async fn list_plans(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Value>, ApiFailure> {
     let mut c = api.conn().await?;
     let sub = plans::subscription(&mut c, &who.developer.id).await?;
@@ -156,7 +761,15 @@ async fn billing_json(
     }))
 }
 
+/// Show the billing overview.
+///
 /// `GET /api/v1/developer/billing`
+#[utoipa::path(get, operation_id = "billing_overview", path = "/api/v1/developer/billing", tag = "billing", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Plan, allowance, balance, this month's usage and upcoming invoice", body = doc::BillingOverview),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody)
+    ))]
 async fn overview(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Value>, ApiFailure> {
     let mut c = api.conn().await?;
     Ok(Json(billing_json(&api, &mut c, &who.developer.id).await?))
@@ -168,7 +781,21 @@ struct PlanRequest {
     plan_id: String,
 }
 
+/// Change the plan.
+///
 /// `POST /api/v1/developer/billing/plan` → the new billing overview.
+#[utoipa::path(post, path = "/api/v1/developer/billing/plan", tag = "billing", security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry within 24 hours return the first answer")
+    ),
+    request_body = doc::ChangePlan,
+    responses(
+        (status = 200, description = "The billing overview after the change", body = doc::BillingPlanChanged),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used with another body", body = super::openapi::ErrorBody)
+    ))]
 async fn change_plan(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -221,7 +848,22 @@ fn amount_text(v: &Value) -> Result<String, ApiFailure> {
     }
 }
 
+/// Top up credit by card.
+///
 /// `POST /api/v1/developer/billing/top-ups` → 201 with the Checkout URL.
+#[utoipa::path(post, path = "/api/v1/developer/billing/top-ups", tag = "billing", security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry within 24 hours return the first answer")
+    ),
+    request_body = doc::CreateTopUp,
+    responses(
+        (status = 201, description = "The pending payment and where to pay it", body = doc::CheckoutSession),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody),
+        (status = 409, description = "Card payments are disabled, or the Idempotency-Key was used with another body", body = super::openapi::ErrorBody),
+        (status = 502, description = "Stripe refused or did not answer", body = super::openapi::ErrorBody)
+    ))]
 async fn top_up(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -287,7 +929,22 @@ struct RedeemRequest {
     code: String,
 }
 
+/// Redeem a code for credit.
+///
 /// `POST /api/v1/developer/billing/redeem`
+#[utoipa::path(post, path = "/api/v1/developer/billing/redeem", tag = "billing", security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry within 24 hours return the first answer")
+    ),
+    request_body = doc::RedeemCode,
+    responses(
+        (status = 200, description = "The code's worth, credited", body = doc::CodeRedeemed),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such code", body = super::openapi::ErrorBody),
+        (status = 409, description = "The code was already used or has expired, or the Idempotency-Key was used with another body", body = super::openapi::ErrorBody)
+    ))]
 async fn redeem(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -353,7 +1010,20 @@ struct PageQuery {
     before: Option<String>,
 }
 
+/// List credit movements.
+///
 /// `GET /api/v1/developer/billing/transactions`
+#[utoipa::path(get, path = "/api/v1/developer/billing/transactions", tag = "billing", security(("bearer" = [])),
+    params(
+        ("limit" = Option<i64>, Query, description = "1–200 (default 50)"),
+        ("before" = Option<String>, Query, description = "The last id of the previous page")
+    ),
+    responses(
+        (status = 200, description = "Credit movements, newest first", body = doc::CreditTransactionList),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody)
+    ))]
 async fn transactions(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -381,7 +1051,15 @@ async fn transactions(
     })))
 }
 
+/// List the developer's invoices.
+///
 /// `GET /api/v1/developer/invoices`
+#[utoipa::path(get, path = "/api/v1/developer/invoices", tag = "billing", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The developer's invoices", body = doc::InvoiceList),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody)
+    ))]
 async fn list_invoices(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Value>, ApiFailure> {
     let mut c = api.conn().await?;
     let all = invoices::list(&mut c, &who.developer.id).await?;
@@ -390,7 +1068,17 @@ async fn list_invoices(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Va
     ))
 }
 
+/// Show an invoice.
+///
 /// `GET /api/v1/developer/invoices/{id}`
+#[utoipa::path(get, path = "/api/v1/developer/invoices/{id}", tag = "billing", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Invoice id")),
+    responses(
+        (status = 200, description = "The invoice with its lines", body = doc::InvoiceWithLines),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such invoice (or not yours)", body = super::openapi::ErrorBody)
+    ))]
 async fn show_invoice(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -404,7 +1092,17 @@ async fn show_invoice(
     Ok(Json(v))
 }
 
+/// Print an invoice (HTML).
+///
 /// `GET /api/v1/developer/invoices/{id}/html`
+#[utoipa::path(get, path = "/api/v1/developer/invoices/{id}/html", tag = "billing", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Invoice id")),
+    responses(
+        (status = 200, description = "The printable invoice", body = String, content_type = "text/html"),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such invoice (or not yours)", body = super::openapi::ErrorBody)
+    ))]
 async fn invoice_html(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -430,8 +1128,24 @@ async fn invoice_html(
         .into_response())
 }
 
+/// Pay an invoice by card.
+///
 /// `POST /api/v1/developer/invoices/{id}/pay` → 201 with the Checkout URL
 /// (with an `Idempotency-Key`, a retry gets the same session).
+#[utoipa::path(post, path = "/api/v1/developer/invoices/{id}/pay", tag = "billing", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Invoice id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry within 24 hours return the first answer")
+    ),
+    responses(
+        (status = 201, description = "The pending payment and where to pay it", body = doc::CheckoutSession),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such invoice (or not yours)", body = super::openapi::ErrorBody),
+        (status = 409, description = "Nothing is due, card payments are disabled, or the Idempotency-Key was used for another invoice", body = super::openapi::ErrorBody),
+        (status = 502, description = "Stripe refused or did not answer", body = super::openapi::ErrorBody)
+    ))]
 async fn pay_invoice(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -487,7 +1201,17 @@ async fn pay_invoice(
     }
 }
 
+/// Receive Stripe's events.
+///
 /// `POST /api/v1/payments/stripe/webhook`: Stripe's events, verified.
+#[utoipa::path(post, path = "/api/v1/payments/stripe/webhook", tag = "billing",
+    params(("Stripe-Signature" = String, Header, description = "Stripe's signature of the body")),
+    request_body(content = Object, description = "A Stripe event, as Stripe sends it"),
+    responses(
+        (status = 200, description = "Received", body = doc::StripeEventReceived),
+        (status = 400, description = "Bad or missing signature (or payments are not configured), or not an event", body = super::openapi::ErrorBody),
+        (status = 409, description = "The event pays an invoice that is no longer open", body = super::openapi::ErrorBody)
+    ))]
 async fn stripe_webhook(
     Api(api): Api,
     headers: HeaderMap,
@@ -594,7 +1318,23 @@ fn usage_json(m: &Measures) -> Value {
     })
 }
 
+/// Summarize usage.
+///
 /// `GET /api/v1/developer/usage`
+#[utoipa::path(get, path = "/api/v1/developer/usage", tag = "usage", security(("bearer" = [])),
+    params(
+        ("from" = Option<String>, Query, description = "First day, `YYYY-MM-DD` (UTC; default: the first of this month)"),
+        ("to" = Option<String>, Query, description = "Last day, included, `YYYY-MM-DD` (UTC; default: today); at most 366 days after `from`"),
+        ("group_by" = Option<String>, Query, description = "`model` (default), `key` or `day`"),
+        ("key_id" = Option<String>, Query, description = "Only this key"),
+        ("model" = Option<String>, Query, description = "Only this model")
+    ),
+    responses(
+        (status = 200, description = "Totals and a breakdown", body = doc::UsageSummary),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody)
+    ))]
 async fn usage(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -728,7 +1468,23 @@ pub async fn usage_csv(
     }
 }
 
+/// Export usage as CSV.
+///
 /// `GET /api/v1/developer/usage/export` → CSV, streamed page by page.
+#[utoipa::path(get, path = "/api/v1/developer/usage/export", tag = "usage", security(("bearer" = [])),
+    params(
+        ("from" = Option<String>, Query, description = "First day, `YYYY-MM-DD` (UTC; default: the first of this month)"),
+        ("to" = Option<String>, Query, description = "Last day, included, `YYYY-MM-DD` (UTC; default: today); at most 366 days after `from`"),
+        ("group_by" = Option<String>, Query, description = "Accepted and ignored"),
+        ("key_id" = Option<String>, Query, description = "Accepted and ignored"),
+        ("model" = Option<String>, Query, description = "Accepted and ignored")
+    ),
+    responses(
+        (status = 200, description = "One CSV line per request (`request_id,time,key_id,model,endpoint,status,prompt_tokens,completion_tokens,cached_tokens,cost,latency_ms,error`), oldest first", body = String, content_type = "text/csv"),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody)
+    ))]
 async fn usage_export(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -883,7 +1639,23 @@ enum CreditMove {
     Refund,
 }
 
+/// Grant a developer credit.
+///
 /// `POST /api/v1/admin/developers/{id}/credit` → the new balance.
+#[utoipa::path(post, path = "/api/v1/admin/developers/{id}/credit", tag = "admin", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Developer id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry within 24 hours return the first answer")
+    ),
+    request_body = doc::CreditAdjustment,
+    responses(
+        (status = 201, description = "The credit given and the balance now", body = doc::CreditAdjusted),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not an operator (or a read-only operator asking for a change)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such developer", body = super::openapi::ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used with another body", body = super::openapi::ErrorBody)
+    ))]
 async fn admin_grant(
     api: Api,
     admin: AdminUser,
@@ -895,8 +1667,24 @@ async fn admin_grant(
     move_credit(CreditMove::Grant, api, admin, client, id, headers, body).await
 }
 
+/// Refund a developer's paid credit.
+///
 /// `POST /api/v1/admin/developers/{id}/refund` `{"amount", "memo"}`: takes
 /// paid credit back (the operator returns the money through the provider).
+#[utoipa::path(post, path = "/api/v1/admin/developers/{id}/refund", tag = "admin", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Developer id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry within 24 hours return the first answer")
+    ),
+    request_body = doc::CreditAdjustment,
+    responses(
+        (status = 201, description = "The credit taken back and the balance now", body = doc::CreditAdjusted),
+        (status = 400, description = "Invalid request (e.g. more than the paid balance)", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not an operator (or a read-only operator asking for a change)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such developer", body = super::openapi::ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used with another body", body = super::openapi::ErrorBody)
+    ))]
 async fn admin_refund(
     api: Api,
     admin: AdminUser,
@@ -980,8 +1768,20 @@ struct AdminPlanRequest {
     overage: Option<String>,
 }
 
+/// Assign a developer's plan.
+///
 /// `PUT /api/v1/admin/developers/{id}/plan`: assigns a plan at once, with
 /// optional custom terms.
+#[utoipa::path(put, path = "/api/v1/admin/developers/{id}/plan", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Developer id")),
+    request_body = doc::AssignPlan,
+    responses(
+        (status = 200, description = "The developer's billing overview now", body = doc::BillingOverview),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not an operator (or a read-only operator asking for a change)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such developer", body = super::openapi::ErrorBody)
+    ))]
 async fn admin_plan(
     Api(api): Api,
     AdminUser(admin): AdminUser,
@@ -1058,9 +1858,24 @@ fn admin_invoice_json(inv: &invoices::Invoice, email: &str) -> Value {
     v
 }
 
+/// List invoices.
+///
 /// `GET /api/v1/admin/invoices?developer_id&status&limit&starting_after` →
 /// `{"data": [INVOICE + developer_id, developer_email], "has_more"}`,
 /// newest first.
+#[utoipa::path(get, path = "/api/v1/admin/invoices", tag = "admin", security(("bearer" = [])),
+    params(
+        ("developer_id" = Option<String>, Query, description = "One developer's"),
+        ("status" = Option<String>, Query, description = "`draft`, `open`, `paid`, `void` or `uncollectible`"),
+        ("limit" = Option<i64>, Query, description = "1–100 (default 20)"),
+        ("starting_after" = Option<String>, Query, description = "The last id of the previous page")
+    ),
+    responses(
+        (status = 200, description = "Invoices, newest first", body = doc::OperatorInvoiceList),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not an operator", body = super::openapi::ErrorBody)
+    ))]
 async fn admin_list_invoices(
     Api(api): Api,
     _admin: AdminUser,
@@ -1092,7 +1907,17 @@ async fn admin_list_invoices(
     Ok(Json(json!({"data": data, "has_more": has_more})))
 }
 
+/// Show an invoice.
+///
 /// `GET /api/v1/admin/invoices/{id}` → INVOICE with its lines and developer.
+#[utoipa::path(get, path = "/api/v1/admin/invoices/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Invoice id")),
+    responses(
+        (status = 200, description = "The invoice with its developer, lines and credit notes", body = doc::OperatorInvoiceDetail),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not an operator", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such invoice", body = super::openapi::ErrorBody)
+    ))]
 async fn admin_show_invoice(
     Api(api): Api,
     _admin: AdminUser,
@@ -1120,10 +1945,23 @@ struct CursorQuery {
     starting_after: Option<String>,
 }
 
+/// List redemption code batches.
+///
 /// `GET /api/v1/admin/redemption-codes?limit&starting_after` → `{"data":
 /// [{batch_id, amount, count, redeemed, expires_at, created_at,
 /// created_by}], "has_more"}`, newest first (codes themselves are never
 /// shown again).
+#[utoipa::path(get, path = "/api/v1/admin/redemption-codes", tag = "admin", security(("bearer" = [])),
+    params(
+        ("limit" = Option<i64>, Query, description = "1–100 (default 20)"),
+        ("starting_after" = Option<String>, Query, description = "The last batch id of the previous page")
+    ),
+    responses(
+        (status = 200, description = "Code batches, newest first", body = doc::RedemptionCodeBatchList),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not an operator", body = super::openapi::ErrorBody)
+    ))]
 async fn admin_list_codes(
     Api(api): Api,
     _admin: AdminUser,
@@ -1140,7 +1978,21 @@ async fn admin_list_codes(
     Ok(Json(json!({"data": data, "has_more": has_more})))
 }
 
+/// Create redemption codes.
+///
 /// `POST /api/v1/admin/redemption-codes` → 201 with the codes (shown once).
+#[utoipa::path(post, path = "/api/v1/admin/redemption-codes", tag = "admin", security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry within 24 hours return the first answer")
+    ),
+    request_body = doc::CreateRedemptionCodes,
+    responses(
+        (status = 201, description = "The codes, shown this once", body = doc::RedemptionCodesCreated),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not an operator (or a read-only operator asking for a change)", body = super::openapi::ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used with another body", body = super::openapi::ErrorBody)
+    ))]
 async fn admin_codes(
     Api(api): Api,
     AdminUser(admin): AdminUser,
@@ -1199,8 +2051,24 @@ struct PaymentRequest {
     amount: Option<Value>,
 }
 
+/// Record a payment.
+///
 /// `POST /api/v1/admin/invoices/{id}/payments`: a payment received by hand
 /// (with an `Idempotency-Key`, a retry records nothing more).
+#[utoipa::path(post, path = "/api/v1/admin/invoices/{id}/payments", tag = "admin", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Invoice id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry within 24 hours return the first answer")
+    ),
+    request_body = doc::RecordPayment,
+    responses(
+        (status = 201, description = "Recorded", body = doc::PaymentRecorded),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not an operator (or a read-only operator asking for a change)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such invoice", body = super::openapi::ErrorBody),
+        (status = 409, description = "The invoice is not open, or the Idempotency-Key was used with another body", body = super::openapi::ErrorBody)
+    ))]
 async fn admin_payment(
     Api(api): Api,
     AdminUser(admin): AdminUser,
@@ -1256,10 +2124,26 @@ struct CreditNoteRequest {
     reason: String,
 }
 
+/// Issue a credit note.
+///
 /// `POST /api/v1/admin/invoices/{id}/credit-notes` `{amount, reason}` →
 /// 201 `{"credit_note", "invoice"}`: on an open invoice it lowers what is
 /// due, on a paid one it credits the developer's balance
 /// (`billing.credit_note_issued`). Takes an `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/admin/invoices/{id}/credit-notes", tag = "admin", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Invoice id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry within 24 hours return the first answer")
+    ),
+    request_body = doc::IssueCreditNote,
+    responses(
+        (status = 201, description = "Issued", body = doc::CreditNoteIssued),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not an operator (or a read-only operator asking for a change)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such invoice", body = super::openapi::ErrorBody),
+        (status = 409, description = "The invoice cannot take a credit note, or the Idempotency-Key was used with another body", body = super::openapi::ErrorBody)
+    ))]
 async fn admin_credit_note(
     Api(api): Api,
     AdminUser(admin): AdminUser,
@@ -1313,7 +2197,18 @@ async fn admin_credit_note(
     .await
 }
 
+/// Void an invoice.
+///
 /// `POST /api/v1/admin/invoices/{id}/void`
+#[utoipa::path(post, path = "/api/v1/admin/invoices/{id}/void", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Invoice id")),
+    responses(
+        (status = 200, description = "The invoice now", body = doc::Invoice),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not an operator (or a read-only operator asking for a change)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such invoice", body = super::openapi::ErrorBody),
+        (status = 409, description = "The invoice cannot be voided (e.g. paid)", body = super::openapi::ErrorBody)
+    ))]
 async fn admin_void(
     Api(api): Api,
     AdminUser(admin): AdminUser,
@@ -1337,7 +2232,18 @@ async fn admin_void(
     Ok(Json(inv.to_json()))
 }
 
+/// Write off an invoice.
+///
 /// `POST /api/v1/admin/invoices/{id}/uncollectible`: writes off what is due.
+#[utoipa::path(post, path = "/api/v1/admin/invoices/{id}/uncollectible", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Invoice id")),
+    responses(
+        (status = 200, description = "The invoice now", body = doc::Invoice),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not an operator (or a read-only operator asking for a change)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such invoice", body = super::openapi::ErrorBody),
+        (status = 409, description = "The invoice is not open", body = super::openapi::ErrorBody)
+    ))]
 async fn admin_uncollectible(
     Api(api): Api,
     AdminUser(admin): AdminUser,
@@ -1385,9 +2291,21 @@ fn prices_json(
         .collect::<Vec<_>>())
 }
 
+/// Set a developer's price for a model.
+///
 /// `PUT /api/v1/admin/developers/{id}/prices` `{"model", "input_per_million",
 /// "output_per_million", "cached_per_million"?}` (USD per million tokens;
 /// cached defaults to the input price) → the developer's custom prices.
+#[utoipa::path(put, path = "/api/v1/admin/developers/{id}/prices", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Developer id")),
+    request_body = doc::SetCustomPrice,
+    responses(
+        (status = 200, description = "The developer's custom prices", body = doc::CustomModelPriceList),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not an operator (or a read-only operator asking for a change)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such developer", body = super::openapi::ErrorBody)
+    ))]
 async fn admin_set_price(
     Api(api): Api,
     AdminUser(admin): AdminUser,
@@ -1425,8 +2343,22 @@ async fn admin_set_price(
     Ok(Json(json!({"data": prices_json(&all)})))
 }
 
+/// Remove a developer's price for a model.
+///
 /// `DELETE /api/v1/admin/developers/{id}/prices/{model}`: back to the
 /// catalog's price.
+#[utoipa::path(delete, path = "/api/v1/admin/developers/{id}/prices/{model}", tag = "admin", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Developer id"),
+        ("model" = String, Path, description = "Model name")
+    ),
+    responses(
+        (status = 200, description = "The developer's custom prices", body = doc::CustomModelPriceList),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not an operator (or a read-only operator asking for a change)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such developer, or no custom price for that model", body = super::openapi::ErrorBody)
+    ))]
 async fn admin_remove_price(
     Api(api): Api,
     AdminUser(admin): AdminUser,
@@ -1458,7 +2390,17 @@ struct CloseRequest {
     finalize: Option<bool>,
 }
 
+/// Close a billing month.
+///
 /// `POST /api/v1/admin/billing/close-month` `{"month": "2026-10"}`
+#[utoipa::path(post, path = "/api/v1/admin/billing/close-month", tag = "admin", security(("bearer" = [])),
+    request_body = doc::CloseMonth,
+    responses(
+        (status = 200, description = "What the close did", body = doc::MonthCloseReport),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not an operator (or a read-only operator asking for a change)", body = super::openapi::ErrorBody)
+    ))]
 async fn admin_close(
     Api(api): Api,
     AdminUser(admin): AdminUser,
@@ -1507,7 +2449,17 @@ struct ReconcileQuery {
     month: String,
 }
 
+/// Reconcile a billing month.
+///
 /// `GET /api/v1/admin/billing/reconcile?month=2026-10`
+#[utoipa::path(get, path = "/api/v1/admin/billing/reconcile", tag = "admin", security(("bearer" = [])),
+    params(("month" = String, Query, description = "`YYYY-MM`")),
+    responses(
+        (status = 200, description = "The checks' outcome", body = doc::ReconcileReport),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not an operator", body = super::openapi::ErrorBody)
+    ))]
 async fn admin_reconcile(
     Api(api): Api,
     _admin: AdminUser,

@@ -10,50 +10,87 @@ use crate::accounts::AccountError;
 use crate::developers::{Developer, DeveloperType, Language, Role};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The developer routes.
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/api/v1/developer/register", post(register))
-        .route("/api/v1/developer/verify-email", post(verify_email))
-        .route(
-            "/api/v1/developer/resend-verification",
-            post(resend_verification),
-        )
-        .route("/api/v1/developer/login", post(login))
-        .route("/api/v1/developer/refresh", post(refresh))
-        .route("/api/v1/developer/logout", post(logout))
-        .route("/api/v1/developer/reset-password", post(reset_password))
-        .route(
-            "/api/v1/developer/reset-password/confirm",
-            post(confirm_reset_password),
-        )
-        .route(
-            "/api/v1/developer/profile",
-            get(profile).patch(update_profile),
-        )
-        .route("/api/v1/developer/change-password", post(change_password))
+pub fn router<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(verify_email))
+        .routes(routes!(resend_verification))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(reset_password))
+        .routes(routes!(confirm_reset_password))
+        .routes(routes!(profile, update_profile))
+        .routes(routes!(change_password))
+}
+
+/// The shapes of the account routes' answers, for the OpenAPI document.
+#[allow(dead_code)]
+pub(crate) mod doc {
+    use utoipa::ToSchema;
+
+    /// Individual or enterprise account.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    pub enum DeveloperType {
+        Individual,
+        Enterprise,
+    }
+
+    /// What an account may do: `developer` (a customer) or `admin` (an operator).
+    #[derive(ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Role {
+        Developer,
+        Admin,
+    }
+
+    /// The language of the account's mail and the portal's default.
+    #[derive(ToSchema)]
+    pub enum Language {
+        #[serde(rename = "en")]
+        En,
+        #[serde(rename = "zh-CN")]
+        ZhCn,
+    }
+
+    /// What an accepted account request led to.
+    #[derive(ToSchema)]
+    pub struct AccountStatus {
+        /// `verification_sent` (register, resend-verification), `reset_sent`
+        /// (reset-password), `verified` (verify-email) or `password_reset`
+        /// (reset-password/confirm).
+        pub status: String,
+    }
 }
 
 /// The account as its owner sees it (`PROFILE` in the API description).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Profile {
+    /// `dev_…`
     id: String,
     email: String,
     full_name: String,
     company_name: Option<String>,
+    #[schema(value_type = doc::DeveloperType)]
     developer_type: DeveloperType,
+    #[schema(value_type = doc::Role)]
     role: Role,
     /// An operator who can look but not change anything.
     read_only: bool,
     email_verified: bool,
+    #[schema(value_type = doc::Language)]
     language: Language,
     created_at_ms: i64,
+    /// Requests per minute across all keys; 0 or less: unlimited.
     api_rate_limit: i64,
+    /// Tokens per month across all keys; 0 or less: unlimited.
     api_quota_limit: i64,
 }
 
@@ -76,12 +113,19 @@ impl From<Developer> for Profile {
     }
 }
 
-/// Answer of login and refresh.
-#[derive(Serialize)]
+/// A session: the answer of login and refresh.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
 struct SessionBody {
+    /// Send it as `Authorization: Bearer <access_token>`.
     access_token: String,
+    /// Always `Bearer`.
+    #[schema(value_type = String)]
     token_type: &'static str,
+    /// Lifetime of the access token, seconds.
     expires_in: u64,
+    /// Gets the next access token (`POST /api/v1/developer/refresh`); it
+    /// works once, the answer carries the next one.
     refresh_token: String,
     developer: Profile,
 }
@@ -102,19 +146,36 @@ fn accepted(status: &'static str) -> Response {
     (StatusCode::ACCEPTED, Json(json!({ "status": status }))).into_response()
 }
 
-#[derive(Deserialize)]
+/// A sign-up.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = Register)]
 struct RegisterRequest {
+    /// Login and contact address.
     email: String,
+    /// 10 to 128 characters with at least one letter and one digit or
+    /// symbol; not the email address.
+    #[schema(format = Password)]
     password: String,
     full_name: String,
     company_name: Option<String>,
+    #[schema(value_type = doc::DeveloperType)]
     developer_type: String,
+    /// Mail and portal language; English when absent.
+    #[schema(value_type = Option<doc::Language>)]
     language: Option<String>,
+    /// Needed when sign-up is invite-only (`GET /api/v1/auth/config`).
     invite_code: Option<String>,
 }
 
+/// Sign up.
+///
 /// `POST /api/v1/developer/register` → 202, whether or not the address
 /// already has an account.
+#[utoipa::path(post, path = "/api/v1/developer/register", tag = "accounts",
+    request_body = RegisterRequest,
+    responses((status = 202, description = "Verification mail sent (or, when the address already has an account, that account told)", body = doc::AccountStatus),
+        (status = 400, description = "Invalid request (a field, or `weak_password`)", body = super::openapi::ErrorBody),
+        (status = 403, description = "Sign-up is closed (`signup_closed`) or needs a valid invitation code (`invalid_invite`)", body = super::openapi::ErrorBody)))]
 async fn register(
     Api(api): Api,
     ApiJson(r): ApiJson<RegisterRequest>,
@@ -133,12 +194,21 @@ async fn register(
     Ok(accepted("verification_sent"))
 }
 
-#[derive(Deserialize)]
+/// A token from a mailed link.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = EmailToken)]
 struct TokenRequest {
+    /// The `token` parameter of the link.
     token: String,
 }
 
-/// `POST /api/v1/developer/verify-email`
+/// Verify an email address.
+///
+/// `POST /api/v1/developer/verify-email` with the token of the mailed link.
+#[utoipa::path(post, path = "/api/v1/developer/verify-email", tag = "accounts",
+    request_body = TokenRequest,
+    responses((status = 200, description = "Verified (`status`: `verified`)", body = doc::AccountStatus),
+        (status = 400, description = "Invalid request, or the token is invalid, expired or used (`invalid_token`)", body = super::openapi::ErrorBody)))]
 async fn verify_email(
     Api(api): Api,
     ApiJson(r): ApiJson<TokenRequest>,
@@ -147,12 +217,21 @@ async fn verify_email(
     Ok(Json(json!({"status": "verified"})))
 }
 
-#[derive(Deserialize)]
+/// An email address.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = EmailAddress)]
 struct EmailRequest {
     email: String,
 }
 
-/// `POST /api/v1/developer/resend-verification` → 202 always.
+/// Resend the verification mail.
+///
+/// `POST /api/v1/developer/resend-verification` → 202 always (mail goes
+/// only to unverified accounts).
+#[utoipa::path(post, path = "/api/v1/developer/resend-verification", tag = "accounts",
+    request_body = EmailRequest,
+    responses((status = 202, description = "Accepted (`status`: `verification_sent`), whether or not the address has an account", body = doc::AccountStatus),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody)))]
 async fn resend_verification(
     Api(api): Api,
     ApiJson(r): ApiJson<EmailRequest>,
@@ -161,13 +240,26 @@ async fn resend_verification(
     Ok(accepted("verification_sent"))
 }
 
-#[derive(Deserialize)]
+/// Email and password.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = Login)]
 struct LoginRequest {
     email: String,
+    #[schema(format = Password)]
     password: String,
 }
 
-/// `POST /api/v1/developer/login`
+/// Sign in.
+///
+/// `POST /api/v1/developer/login` → an access token and a refresh token.
+#[utoipa::path(post, path = "/api/v1/developer/login", tag = "accounts",
+    request_body = LoginRequest,
+    responses((status = 200, description = "Signed in", body = SessionBody),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "Wrong email or password (`invalid_credentials`)", body = super::openapi::ErrorBody),
+        (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody),
+        (status = 429, description = "Too many failed attempts (`too_many_attempts`)", body = super::openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the lock ends")))))]
 async fn login(
     Api(api): Api,
     Client(client): Client,
@@ -177,12 +269,24 @@ async fn login(
     Ok(session_response(tokens))
 }
 
-#[derive(Deserialize)]
+/// A refresh token.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = RefreshToken)]
 struct RefreshRequest {
     refresh_token: String,
 }
 
-/// `POST /api/v1/developer/refresh`: a refused refresh token is 401.
+/// Get a new access token.
+///
+/// `POST /api/v1/developer/refresh`: a refused refresh token is 401. The
+/// refresh token is rotated: use the new one next time; presenting a
+/// used one again ends the session.
+#[utoipa::path(post, path = "/api/v1/developer/refresh", tag = "accounts",
+    request_body = RefreshRequest,
+    responses((status = 200, description = "A new access token and the next refresh token", body = SessionBody),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "The refresh token is invalid, expired, used or revoked (`invalid_token`)", body = super::openapi::ErrorBody),
+        (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody)))]
 async fn refresh(
     Api(api): Api,
     ApiJson(r): ApiJson<RefreshRequest>,
@@ -198,7 +302,14 @@ async fn refresh(
     }
 }
 
-/// `POST /api/v1/developer/logout` → 204.
+/// Sign out.
+///
+/// `POST /api/v1/developer/logout` → 204: ends the refresh token's session
+/// (an unknown token is accepted too).
+#[utoipa::path(post, path = "/api/v1/developer/logout", tag = "accounts",
+    request_body = RefreshRequest,
+    responses((status = 204, description = "Signed out"),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody)))]
 async fn logout(
     Api(api): Api,
     ApiJson(r): ApiJson<RefreshRequest>,
@@ -207,7 +318,14 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /api/v1/developer/reset-password` → 202 always.
+/// Ask for a password reset link.
+///
+/// `POST /api/v1/developer/reset-password` → 202 always (mail goes only
+/// to real accounts).
+#[utoipa::path(post, path = "/api/v1/developer/reset-password", tag = "accounts",
+    request_body = EmailRequest,
+    responses((status = 202, description = "Accepted (`status`: `reset_sent`), whether or not the address has an account", body = doc::AccountStatus),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody)))]
 async fn reset_password(
     Api(api): Api,
     ApiJson(r): ApiJson<EmailRequest>,
@@ -216,13 +334,24 @@ async fn reset_password(
     Ok(accepted("reset_sent"))
 }
 
-#[derive(Deserialize)]
+/// A new password with the token of the reset mail.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ConfirmPasswordReset)]
 struct ConfirmResetRequest {
+    /// The `token` parameter of the mailed link.
     token: String,
+    #[schema(format = Password)]
     new_password: String,
 }
 
-/// `POST /api/v1/developer/reset-password/confirm`
+/// Set a new password with a reset link.
+///
+/// `POST /api/v1/developer/reset-password/confirm`: every session of the
+/// account ends and the address counts as verified.
+#[utoipa::path(post, path = "/api/v1/developer/reset-password/confirm", tag = "accounts",
+    request_body = ConfirmResetRequest,
+    responses((status = 200, description = "Password set (`status`: `password_reset`)", body = doc::AccountStatus),
+        (status = 400, description = "Invalid request: `invalid_token`, `weak_password` or a field", body = super::openapi::ErrorBody)))]
 async fn confirm_reset_password(
     Api(api): Api,
     ApiJson(r): ApiJson<ConfirmResetRequest>,
@@ -233,20 +362,36 @@ async fn confirm_reset_password(
     Ok(Json(json!({"status": "password_reset"})))
 }
 
+/// The signed-in account.
+///
 /// `GET /api/v1/developer/profile`
+#[utoipa::path(get, path = "/api/v1/developer/profile", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, description = "The account", body = Profile), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody)))]
 async fn profile(AuthUser(who): AuthUser) -> Json<Profile> {
     Json(who.developer.into())
 }
 
-#[derive(Deserialize)]
+/// Profile changes; absent fields stay.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = UpdateProfile)]
 struct ProfilePatch {
     full_name: Option<String>,
+    /// Empty removes it.
     company_name: Option<String>,
+    #[schema(value_type = Option<doc::DeveloperType>)]
     developer_type: Option<String>,
+    #[schema(value_type = Option<doc::Language>)]
     language: Option<String>,
 }
 
-/// `PATCH /api/v1/developer/profile`
+/// Change the profile.
+///
+/// `PATCH /api/v1/developer/profile`: name, company, account type,
+/// language; absent fields stay.
+#[utoipa::path(patch, path = "/api/v1/developer/profile", tag = "accounts", security(("bearer" = [])),
+    request_body = ProfilePatch,
+    responses((status = 200, description = "The account as it is now", body = Profile),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody)))]
 async fn update_profile(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -267,13 +412,26 @@ async fn update_profile(
     Ok(Json(updated.into()))
 }
 
-#[derive(Deserialize)]
+/// The current password and the new one.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ChangePassword)]
 struct ChangePasswordRequest {
+    #[schema(format = Password)]
     current_password: String,
+    #[schema(format = Password)]
     new_password: String,
 }
 
+/// Change the password.
+///
 /// `POST /api/v1/developer/change-password` → 204; other sessions end.
+#[utoipa::path(post, path = "/api/v1/developer/change-password", tag = "accounts", security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses((status = 204, description = "Changed; the account's other sessions ended"),
+        (status = 400, description = "Invalid request: `wrong_password` (the current one), `weak_password` or a field", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody),
+        (status = 429, description = "Too many wrong passwords (`too_many_attempts`)", body = super::openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the lock ends")))))]
 async fn change_password(
     Api(api): Api,
     AuthUser(who): AuthUser,

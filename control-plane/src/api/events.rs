@@ -22,8 +22,7 @@ use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -31,22 +30,88 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The event routes.
-pub fn router<S>() -> Router<S>
+pub fn router<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     AppState: FromRef<S>,
 {
-    Router::new()
-        .route("/api/v1/developer/event-types", get(event_types))
-        .route("/api/v1/developer/events", get(list))
-        .route("/api/v1/developer/events/stream", get(stream))
-        .route("/api/v1/developer/events/{id}", get(show))
-        .route("/api/v1/developer/events/{id}/replay", post(replay))
+    OpenApiRouter::new()
+        .routes(routes!(event_types))
+        .routes(routes!(list))
+        .routes(routes!(stream))
+        .routes(routes!(show))
+        .routes(routes!(replay))
 }
 
+/// The shapes of the event routes' answers, for the OpenAPI document.
+#[allow(dead_code)]
+pub(crate) mod doc {
+    use super::super::webhooks::doc::Delivery;
+    use serde_json::{Map, Value};
+    use utoipa::ToSchema;
+
+    /// An event type of the catalog.
+    #[derive(ToSchema)]
+    pub struct EventType {
+        /// `api_key.created`, …
+        #[schema(rename = "type")]
+        pub event_type: String,
+        /// One sentence.
+        pub description: String,
+        /// An example of its events' `data`.
+        #[schema(value_type = Object)]
+        pub example: Map<String, Value>,
+    }
+
+    /// `GET /api/v1/developer/event-types`.
+    #[derive(ToSchema)]
+    pub struct EventTypeList {
+        /// In the order the portal lists them.
+        pub data: Vec<EventType>,
+    }
+
+    /// An event: what webhooks receive as their body and the stream sends
+    /// as `data`.
+    #[derive(ToSchema)]
+    pub struct Event {
+        /// `evt_…` (time-ordered).
+        pub id: String,
+        /// Its type (`GET /api/v1/developer/event-types`).
+        #[schema(rename = "type")]
+        pub event_type: String,
+        /// When it was emitted.
+        pub created_at_ms: i64,
+        /// What happened; its shape depends on the type.
+        #[schema(value_type = Object)]
+        pub data: Map<String, Value>,
+    }
+
+    /// A page of events.
+    #[derive(ToSchema)]
+    pub struct EventList {
+        /// Newest first.
+        pub data: Vec<Event>,
+        /// Whether more follow (pass the last id as `starting_after`).
+        pub has_more: bool,
+    }
+
+    /// `POST /api/v1/developer/events/{id}/replay`.
+    #[derive(ToSchema)]
+    #[schema(as = ReplayedDeliveries)]
+    pub struct Replayed {
+        /// The new deliveries, pending (none when no enabled endpoint subscribes).
+        pub data: Vec<Delivery>,
+    }
+}
+
+/// The event catalog.
+///
 /// `GET /api/v1/developer/event-types` → `{"data": [{"type", "description", "example"}]}`.
+#[utoipa::path(get, path = "/api/v1/developer/event-types", tag = "events", operation_id = "list_event_types", security(("bearer" = [])),
+    responses((status = 200, description = "Every event type an endpoint can subscribe to", body = doc::EventTypeList), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody)))]
 async fn event_types(AuthUser(_who): AuthUser) -> Json<Value> {
     Json(json!({"data": catalog::to_json()}))
 }
@@ -61,8 +126,18 @@ struct ListQuery {
     starting_after: Option<String>,
 }
 
+/// List events.
+///
 /// `GET /api/v1/developer/events?type=a,b&since_ms&until_ms&limit&starting_after`
 /// → `{"data": [EVENT…], "has_more"}`, newest first.
+#[utoipa::path(get, path = "/api/v1/developer/events", tag = "events", operation_id = "list_events", security(("bearer" = [])),
+    params(("type" = Option<String>, Query, description = "Event types, comma-separated (any of them)"),
+        ("since_ms" = Option<i64>, Query, description = "Emitted at or after (unix ms)"),
+        ("until_ms" = Option<i64>, Query, description = "Emitted before (unix ms)"),
+        ("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"),
+        ("starting_after" = Option<String>, Query, description = "An event id: the page after it (older)")),
+    responses((status = 200, description = "A page of the developer's events", body = doc::EventList),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody)))]
 async fn list(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -81,7 +156,13 @@ async fn list(
     Ok(Json(json!({"data": page.data, "has_more": page.has_more})))
 }
 
+/// One event.
+///
 /// `GET /api/v1/developer/events/{id}` → EVENT.
+#[utoipa::path(get, path = "/api/v1/developer/events/{id}", tag = "events", operation_id = "get_event", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Event id (`evt_…`)")),
+    responses((status = 200, description = "The event", body = doc::Event), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such event (or not yours)", body = super::openapi::ErrorBody)))]
 async fn show(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -92,16 +173,29 @@ async fn show(
     Ok(Json(e.to_json()))
 }
 
-#[derive(Deserialize, Default)]
+/// Where to replay an event.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = ReplayEvent)]
 #[serde(deny_unknown_fields)]
 struct ReplayRequest {
+    /// One of the developer's enabled endpoints (`we_…`), subscribed or
+    /// not; absent: every enabled endpoint subscribed to the event's type.
     #[serde(default)]
     endpoint_id: Option<String>,
 }
 
+/// Send an event to webhooks again.
+///
 /// `POST /api/v1/developer/events/{id}/replay` `{endpoint_id?}` → 202
 /// `{"data": [DELIVERY…]}`: new deliveries of the event (same
 /// `webhook-id`), to that endpoint or to every enabled subscribed one.
+#[utoipa::path(post, path = "/api/v1/developer/events/{id}/replay", tag = "events", operation_id = "replay_event", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Event id (`evt_…`)")),
+    request_body(content = Option<ReplayRequest>, description = "Optional"),
+    responses((status = 202, description = "The new deliveries, queued", body = doc::Replayed),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such event or endpoint (or not yours)", body = super::openapi::ErrorBody),
+        (status = 409, description = "The endpoint is disabled", body = super::openapi::ErrorBody)))]
 async fn replay(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -226,9 +320,16 @@ impl StreamState {
     }
 }
 
+/// Stream events live.
+///
 /// `GET /api/v1/developer/events/stream`: the developer's events as
 /// Server-Sent Events (`id: evt_…`, `event: <type>`, `data: EVENT`),
 /// keep-alive comments every 15 s.
+#[utoipa::path(get, path = "/api/v1/developer/events/stream", tag = "events", operation_id = "stream_events", security(("bearer" = [])),
+    params(("Last-Event-ID" = Option<String>, Header, description = "Resume: first send the events after this id, oldest first"),
+        ("last_event_id" = Option<String>, Query, description = "The same, for clients that cannot set headers (the header wins)")),
+    responses((status = 200, description = "A `text/event-stream` of events: `id: evt_…`, `event: <type>`, `data: EVENT` (JSON). Ends when the session ends or the server shuts down.", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody)))]
 async fn stream(
     State(app): State<AppState>,
     Api(api): Api,

@@ -13,31 +13,272 @@ use aihub_contract::snapshot::EndpointScope;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::UtoipaMethodRouterExt;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The largest upload body read at all; `batches.max_file_bytes` (at most
 /// 1 GiB) is checked on the file itself.
 const UPLOAD_BODY_LIMIT: usize = (1 << 30) + (1 << 20);
 
 /// The routes.
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route(
-            "/v1/files",
-            get(list_files)
-                .post(upload)
-                .layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
-        )
-        .route("/v1/files/{id}", get(show_file).delete(delete_file))
-        .route("/v1/files/{id}/content", get(file_content))
-        .route("/v1/batches", get(list_batches).post(create_batch))
-        .route("/v1/batches/{id}", get(show_batch))
-        .route("/v1/batches/{id}/cancel", post(cancel_batch))
+pub fn router<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
+    OpenApiRouter::new()
+        .routes(routes!(list_files, upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)))
+        .routes(routes!(show_file, delete_file))
+        .routes(routes!(file_content))
+        .routes(routes!(list_batches, create_batch))
+        .routes(routes!(show_batch))
+        .routes(routes!(cancel_batch))
 }
 
+/// The shapes of the Files and Batches routes' answers and requests, for
+/// the OpenAPI document (OpenAI's objects, times in unix seconds).
+#[allow(dead_code)]
+pub(crate) mod doc {
+    use std::collections::HashMap;
+    use utoipa::ToSchema;
+
+    /// An error in OpenAI's shape (what the official SDKs read).
+    #[derive(ToSchema)]
+    pub struct OpenAiError {
+        pub error: OpenAiErrorDetail,
+    }
+
+    /// What went wrong.
+    #[derive(ToSchema)]
+    pub struct OpenAiErrorDetail {
+        /// What happened and what to do, for people.
+        pub message: String,
+        /// `invalid_request_error` (4xx) or `server_error` (500).
+        #[serde(rename = "type")]
+        pub kind: String,
+        /// The request field at fault (`purpose`, `file`, `input_file_id`,
+        /// `endpoint`, `completion_window`, `metadata`, `limit`), if one is.
+        pub param: Option<String>,
+        /// `missing_api_key`, `invalid_api_key`, `api_key_expired`,
+        /// `account_suspended`, `endpoint_not_allowed`; `null` otherwise.
+        pub code: Option<String>,
+    }
+
+    /// `"file"`.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum FileObjectType {
+        File,
+    }
+
+    /// What a file is for.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum FilePurpose {
+        /// Uploaded: a batch's input (or a `batch_process` task's rows).
+        Batch,
+        /// Written by a batch: its output or error file.
+        BatchOutput,
+        /// Written by a task (a `data_export`'s CSV).
+        TaskOutput,
+    }
+
+    /// Always `processed`: files are usable as soon as they are stored.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum FileStatus {
+        Processed,
+    }
+
+    /// OpenAI's file object.
+    #[derive(ToSchema)]
+    pub struct OpenAiFile {
+        /// `file-…`
+        pub id: String,
+        pub object: FileObjectType,
+        /// Size in bytes.
+        pub bytes: i64,
+        /// Unix seconds.
+        pub created_at: i64,
+        pub filename: String,
+        pub purpose: FilePurpose,
+        pub status: FileStatus,
+        /// Always `null`.
+        pub status_details: Option<String>,
+        /// Always `null`: files do not expire.
+        pub expires_at: Option<i64>,
+    }
+
+    /// `"list"`.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ListObjectType {
+        List,
+    }
+
+    /// `GET /v1/files`: newest first.
+    #[derive(ToSchema)]
+    pub struct OpenAiFileList {
+        pub object: ListObjectType,
+        /// The first file's id; `null` when the page is empty.
+        pub first_id: Option<String>,
+        /// The last file's id (the next page's `after`); `null` when empty.
+        pub last_id: Option<String>,
+        pub has_more: bool,
+        pub data: Vec<OpenAiFile>,
+    }
+
+    /// `DELETE /v1/files/{id}`.
+    #[derive(ToSchema)]
+    pub struct OpenAiFileDeleted {
+        pub id: String,
+        pub object: FileObjectType,
+        /// Always `true`.
+        pub deleted: bool,
+    }
+
+    /// `POST /v1/files` (and the portal's `POST /api/v1/developer/files`),
+    /// as `multipart/form-data`.
+    #[derive(ToSchema)]
+    pub struct FileUpload {
+        /// The file: JSONL (one request per line) for a batch; CSV or
+        /// JSONL rows for a `batch_process` task. At most
+        /// `batches.max_file_bytes` bytes.
+        #[schema(value_type = String, content_media_type = "application/octet-stream")]
+        pub file: Vec<u8>,
+        /// `batch` (required by `POST /v1/files`; the portal route ignores it).
+        pub purpose: Option<String>,
+    }
+
+    /// The endpoint every request of a batch calls.
+    #[derive(ToSchema)]
+    pub enum BatchEndpoint {
+        #[serde(rename = "/v1/chat/completions")]
+        ChatCompletions,
+        #[serde(rename = "/v1/completions")]
+        Completions,
+        #[serde(rename = "/v1/embeddings")]
+        Embeddings,
+    }
+
+    /// `POST /v1/batches`.
+    #[derive(ToSchema)]
+    pub struct OpenAiCreateBatch {
+        /// A file uploaded with purpose `batch`.
+        pub input_file_id: String,
+        pub endpoint: BatchEndpoint,
+        /// Must be `24h`.
+        pub completion_window: String,
+        /// At most 16 pairs; keys up to 64 characters, values strings up
+        /// to 512.
+        pub metadata: Option<HashMap<String, String>>,
+    }
+
+    /// `"batch"`.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum BatchObjectType {
+        Batch,
+    }
+
+    /// OpenAI's batch statuses (this hub never reports `validating` or
+    /// `finalizing`: the input is checked at creation, results are written
+    /// at once).
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum BatchStatus {
+        /// The input file was refused (see `errors`).
+        Failed,
+        InProgress,
+        Completed,
+        /// The completion window ended first.
+        Expired,
+        /// Asked to stop; requests in flight still finish.
+        Cancelling,
+        Cancelled,
+    }
+
+    /// One problem with a batch's input file.
+    #[derive(ToSchema)]
+    pub struct OpenAiBatchLineError {
+        /// `invalid_json`, `missing_custom_id`, `duplicate_custom_id`, …
+        pub code: String,
+        /// The 1-based line, when it is about one.
+        pub line: Option<i64>,
+        pub message: String,
+        /// The field, when it is about one.
+        pub param: Option<String>,
+    }
+
+    /// Why the input file was refused.
+    #[derive(ToSchema)]
+    pub struct OpenAiBatchErrors {
+        pub object: ListObjectType,
+        /// At most 100.
+        pub data: Vec<OpenAiBatchLineError>,
+    }
+
+    /// How many requests a batch has and how they went.
+    #[derive(ToSchema)]
+    pub struct OpenAiBatchRequestCounts {
+        pub total: i64,
+        pub completed: i64,
+        pub failed: i64,
+    }
+
+    /// The tokens a batch's requests used.
+    #[derive(ToSchema)]
+    pub struct OpenAiBatchUsage {
+        pub input_tokens: i64,
+        pub output_tokens: i64,
+        pub total_tokens: i64,
+    }
+
+    /// OpenAI's batch object (times in unix seconds).
+    #[derive(ToSchema)]
+    pub struct OpenAiBatch {
+        /// `batch_…`
+        pub id: String,
+        pub object: BatchObjectType,
+        pub endpoint: BatchEndpoint,
+        /// The input file's problems (status `failed`); `null` otherwise.
+        pub errors: Option<OpenAiBatchErrors>,
+        /// `null` for a batch a task started.
+        pub input_file_id: Option<String>,
+        /// `24h`.
+        pub completion_window: String,
+        pub status: BatchStatus,
+        /// The succeeded requests' results (JSONL), once final.
+        pub output_file_id: Option<String>,
+        /// The failed requests' results (JSONL), once final.
+        pub error_file_id: Option<String>,
+        pub created_at: i64,
+        pub in_progress_at: Option<i64>,
+        /// The end of the completion window.
+        pub expires_at: i64,
+        pub finalizing_at: Option<i64>,
+        pub completed_at: Option<i64>,
+        pub failed_at: Option<i64>,
+        pub expired_at: Option<i64>,
+        pub cancelling_at: Option<i64>,
+        pub cancelled_at: Option<i64>,
+        pub request_counts: OpenAiBatchRequestCounts,
+        /// As given at creation (a task's batch: `{"task_id": …}`).
+        pub metadata: HashMap<String, String>,
+        pub usage: OpenAiBatchUsage,
+    }
+
+    /// `GET /v1/batches`: newest first.
+    #[derive(ToSchema)]
+    pub struct OpenAiBatchList {
+        pub object: ListObjectType,
+        /// The first batch's id; `null` when the page is empty.
+        pub first_id: Option<String>,
+        /// The last batch's id (the next page's `after`); `null` when empty.
+        pub last_id: Option<String>,
+        pub has_more: bool,
+        pub data: Vec<OpenAiBatch>,
+    }
+}
 /// An error in OpenAI's shape.
 pub struct OaiError {
     status: StatusCode,
@@ -201,7 +442,6 @@ fn page(data: Vec<Value>, limit: i64) -> Value {
     })
 }
 
-/// `POST /v1/files` (multipart: `file`, `purpose=batch`).
 /// An uploaded multipart form: its `purpose` and its `file` (name made
 /// safe to store, content), as both upload routes read it.
 pub(super) struct Upload {
@@ -267,6 +507,17 @@ pub(super) fn download(meta: &files::FileMeta, data: Vec<u8>) -> Response {
         .into_response()
 }
 
+/// Uploads a batch input file.
+///
+/// `POST /v1/files` (multipart: `file`, `purpose=batch`) → 200 FILE.
+///
+/// The bearer is an API key (`Authorization: Bearer ahub_…`) allowed the
+/// `files` endpoints, not a portal access token. Errors use OpenAI's shape.
+#[utoipa::path(post, operation_id = "upload_file", path = "/v1/files", tag = "files and batches", security(("bearer" = [])),
+    request_body(content = doc::FileUpload, content_type = "multipart/form-data"),
+    responses((status = 200, description = "Stored", body = doc::OpenAiFile),
+        (status = 400, description = "No `purpose` or not `batch`, no or an empty `file`, a file too large, an unreadable form", body = doc::OpenAiError),
+        (status = 401, description = "No API key, or an unknown or expired one (`missing_api_key`, `invalid_api_key`, `api_key_expired`)", body = doc::OpenAiError), (status = 403, description = "The account is suspended (`account_suspended`) or the key may not use the files endpoints (`endpoint_not_allowed`)", body = doc::OpenAiError)))]
 async fn upload(Api(api): Api, headers: HeaderMap, mut form: Multipart) -> Result<Response> {
     let who = caller(&api, &headers, EndpointScope::Files).await?;
     let Upload { purpose, file } = read_upload(&mut form, api.batches.max_file_bytes)
@@ -293,7 +544,20 @@ async fn upload(Api(api): Api, headers: HeaderMap, mut form: Multipart) -> Resul
     Ok(Json(f.to_json()).into_response())
 }
 
-/// `GET /v1/files`
+/// Lists your files.
+///
+/// `GET /v1/files`: uploaded inputs and the files batches and tasks wrote,
+/// newest first.
+///
+/// The bearer is an API key (`Authorization: Bearer ahub_…`) allowed the
+/// `files` endpoints, not a portal access token. Errors use OpenAI's shape.
+#[utoipa::path(get, path = "/v1/files", tag = "files and batches", security(("bearer" = [])),
+    params(("limit" = Option<i64>, Query, description = "Page size, 1–10000 (default 10000)"),
+        ("after" = Option<String>, Query, description = "A file id: the page after it (the previous page's `last_id`)"),
+        ("purpose" = Option<String>, Query, description = "Only files of this purpose (`batch`, `batch_output`, `task_output`)")),
+    responses((status = 200, description = "One page of files", body = doc::OpenAiFileList),
+        (status = 400, description = "`limit` out of range, or a malformed query (the framework's plain-text answer)", body = doc::OpenAiError),
+        (status = 401, description = "No API key, or an unknown or expired one (`missing_api_key`, `invalid_api_key`, `api_key_expired`)", body = doc::OpenAiError), (status = 403, description = "The account is suspended (`account_suspended`) or the key may not use the files endpoints (`endpoint_not_allowed`)", body = doc::OpenAiError)))]
 async fn list_files(
     Api(api): Api,
     headers: HeaderMap,
@@ -316,7 +580,16 @@ async fn list_files(
     )))
 }
 
-/// `GET /v1/files/{id}`
+/// Shows one of your files.
+///
+/// `GET /v1/files/{id}` → FILE.
+///
+/// The bearer is an API key (`Authorization: Bearer ahub_…`) allowed the
+/// `files` endpoints, not a portal access token. Errors use OpenAI's shape.
+#[utoipa::path(get, path = "/v1/files/{id}", tag = "files and batches", security(("bearer" = [])),
+    params(("id" = String, Path, description = "File id (`file-…`)")),
+    responses((status = 200, description = "The file", body = doc::OpenAiFile),
+        (status = 401, description = "No API key, or an unknown or expired one (`missing_api_key`, `invalid_api_key`, `api_key_expired`)", body = doc::OpenAiError), (status = 403, description = "The account is suspended (`account_suspended`) or the key may not use the files endpoints (`endpoint_not_allowed`)", body = doc::OpenAiError), (status = 404, description = "No such file (or not yours, or deleted)", body = doc::OpenAiError)))]
 async fn show_file(
     Api(api): Api,
     headers: HeaderMap,
@@ -329,7 +602,17 @@ async fn show_file(
     ))
 }
 
-/// `GET /v1/files/{id}/content`
+/// Downloads a file's content.
+///
+/// `GET /v1/files/{id}/content`: the bytes as stored, `text/csv` for a
+/// `.csv` file, `application/jsonl` otherwise.
+///
+/// The bearer is an API key (`Authorization: Bearer ahub_…`) allowed the
+/// `files` endpoints, not a portal access token. Errors use OpenAI's shape.
+#[utoipa::path(get, operation_id = "download_file_content", path = "/v1/files/{id}/content", tag = "files and batches", security(("bearer" = [])),
+    params(("id" = String, Path, description = "File id (`file-…`)")),
+    responses((status = 200, description = "The content, as an attachment", content(("application/jsonl"), ("text/csv"))),
+        (status = 401, description = "No API key, or an unknown or expired one (`missing_api_key`, `invalid_api_key`, `api_key_expired`)", body = doc::OpenAiError), (status = 403, description = "The account is suspended (`account_suspended`) or the key may not use the files endpoints (`endpoint_not_allowed`)", body = doc::OpenAiError), (status = 404, description = "No such file (or not yours, or deleted)", body = doc::OpenAiError)))]
 async fn file_content(
     Api(api): Api,
     headers: HeaderMap,
@@ -342,7 +625,17 @@ async fn file_content(
     Ok(download(&meta, data))
 }
 
-/// `DELETE /v1/files/{id}`
+/// Deletes one of your files.
+///
+/// `DELETE /v1/files/{id}`: its content goes; batches that name it keep
+/// the id.
+///
+/// The bearer is an API key (`Authorization: Bearer ahub_…`) allowed the
+/// `files` endpoints, not a portal access token. Errors use OpenAI's shape.
+#[utoipa::path(delete, path = "/v1/files/{id}", tag = "files and batches", security(("bearer" = [])),
+    params(("id" = String, Path, description = "File id (`file-…`)")),
+    responses((status = 200, description = "Deleted", body = doc::OpenAiFileDeleted),
+        (status = 401, description = "No API key, or an unknown or expired one (`missing_api_key`, `invalid_api_key`, `api_key_expired`)", body = doc::OpenAiError), (status = 403, description = "The account is suspended (`account_suspended`) or the key may not use the files endpoints (`endpoint_not_allowed`)", body = doc::OpenAiError), (status = 404, description = "No such file (or not yours, or deleted)", body = doc::OpenAiError)))]
 async fn delete_file(
     Api(api): Api,
     headers: HeaderMap,
@@ -364,8 +657,19 @@ struct CreateBatch {
     metadata: Option<Value>,
 }
 
-/// `POST /v1/batches`: the input is checked whole; a bad file makes a
-/// `failed` batch whose `errors` list every bad line.
+/// Creates a batch from an uploaded file.
+///
+/// `POST /v1/batches` → 200 BATCH: the input is checked whole; a bad file
+/// makes a `failed` batch whose `errors` list every bad line.
+///
+/// The bearer is an API key (`Authorization: Bearer ahub_…`) allowed the
+/// `batches` endpoints, not a portal access token. Errors use OpenAI's shape.
+#[utoipa::path(post, path = "/v1/batches", tag = "files and batches", security(("bearer" = [])),
+    request_body = doc::OpenAiCreateBatch,
+    responses((status = 200, description = "Created: `in_progress`, or `failed` with the input's `errors`", body = doc::OpenAiBatch),
+        (status = 400, description = "A body that is not JSON, a missing or unsupported parameter, an unknown input file or one not uploaded for `batch`", body = doc::OpenAiError),
+        (status = 401, description = "No API key, or an unknown or expired one (`missing_api_key`, `invalid_api_key`, `api_key_expired`)", body = doc::OpenAiError), (status = 403, description = "The account is suspended (`account_suspended`) or the key may not use the batches endpoints (`endpoint_not_allowed`)", body = doc::OpenAiError),
+        (status = 413, description = "A body larger than 10 MiB (the framework's plain-text answer)")))]
 async fn create_batch(
     Api(api): Api,
     headers: HeaderMap,
@@ -445,7 +749,19 @@ async fn create_batch(
     Ok(Json(b.to_json()))
 }
 
-/// `GET /v1/batches`
+/// Lists your batches.
+///
+/// `GET /v1/batches`: the batches created through this API (not those tasks
+/// run), newest first.
+///
+/// The bearer is an API key (`Authorization: Bearer ahub_…`) allowed the
+/// `batches` endpoints, not a portal access token. Errors use OpenAI's shape.
+#[utoipa::path(get, path = "/v1/batches", tag = "files and batches", security(("bearer" = [])),
+    params(("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"),
+        ("after" = Option<String>, Query, description = "A batch id: the page after it (the previous page's `last_id`)")),
+    responses((status = 200, description = "One page of batches", body = doc::OpenAiBatchList),
+        (status = 400, description = "`limit` out of range, or a malformed query (the framework's plain-text answer)", body = doc::OpenAiError),
+        (status = 401, description = "No API key, or an unknown or expired one (`missing_api_key`, `invalid_api_key`, `api_key_expired`)", body = doc::OpenAiError), (status = 403, description = "The account is suspended (`account_suspended`) or the key may not use the batches endpoints (`endpoint_not_allowed`)", body = doc::OpenAiError)))]
 async fn list_batches(
     Api(api): Api,
     headers: HeaderMap,
@@ -468,7 +784,16 @@ async fn list_batches(
     )))
 }
 
-/// `GET /v1/batches/{id}`
+/// Shows one of your batches.
+///
+/// `GET /v1/batches/{id}` → BATCH.
+///
+/// The bearer is an API key (`Authorization: Bearer ahub_…`) allowed the
+/// `batches` endpoints, not a portal access token. Errors use OpenAI's shape.
+#[utoipa::path(get, path = "/v1/batches/{id}", tag = "files and batches", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Batch id (`batch_…`)")),
+    responses((status = 200, description = "The batch", body = doc::OpenAiBatch),
+        (status = 401, description = "No API key, or an unknown or expired one (`missing_api_key`, `invalid_api_key`, `api_key_expired`)", body = doc::OpenAiError), (status = 403, description = "The account is suspended (`account_suspended`) or the key may not use the batches endpoints (`endpoint_not_allowed`)", body = doc::OpenAiError), (status = 404, description = "No such batch (or not yours)", body = doc::OpenAiError)))]
 async fn show_batch(
     Api(api): Api,
     headers: HeaderMap,
@@ -481,7 +806,20 @@ async fn show_batch(
     ))
 }
 
-/// `POST /v1/batches/{id}/cancel`
+/// Cancels a batch.
+///
+/// `POST /v1/batches/{id}/cancel` → BATCH: pending requests are cancelled
+/// at once; the batch is `cancelling` until those in flight finish, then
+/// `cancelled` (with nothing in flight, at once). Cancelling again answers
+/// the batch as it is.
+///
+/// The bearer is an API key (`Authorization: Bearer ahub_…`) allowed the
+/// `batches` endpoints, not a portal access token. Errors use OpenAI's shape.
+#[utoipa::path(post, path = "/v1/batches/{id}/cancel", tag = "files and batches", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Batch id (`batch_…`)")),
+    responses((status = 200, description = "The batch, `cancelling` or `cancelled`", body = doc::OpenAiBatch),
+        (status = 401, description = "No API key, or an unknown or expired one (`missing_api_key`, `invalid_api_key`, `api_key_expired`)", body = doc::OpenAiError), (status = 403, description = "The account is suspended (`account_suspended`) or the key may not use the batches endpoints (`endpoint_not_allowed`)", body = doc::OpenAiError), (status = 404, description = "No such batch (or not yours)", body = doc::OpenAiError),
+        (status = 409, description = "The batch is already `completed`, `failed` or `expired`", body = doc::OpenAiError)))]
 async fn cancel_batch(
     Api(api): Api,
     headers: HeaderMap,

@@ -44,7 +44,7 @@ pub(crate) mod doc {
         /// `key_…`
         pub id: String,
         pub name: String,
-        /// The first characters of the secret, to recognise it (`sk-aihub-…`).
+        /// A safe display form of the secret, to recognise it (`ahub_Ab3d…x9Yz`).
         pub display_prefix: String,
         pub enabled: bool,
         pub created_at_ms: i64,
@@ -80,7 +80,7 @@ pub(crate) mod doc {
         #[schema(inline)]
         #[serde(flatten)]
         pub key: Key,
-        /// The full secret, `sk-aihub-…`. Store it now: it is never shown again.
+        /// The full secret, `ahub_…`. Store it now: it is never shown again.
         pub secret: String,
         /// Regeneration only: until when the old secret still works.
         pub grace_expires_at_ms: Option<i64>,
@@ -197,8 +197,8 @@ fn with_secret(created: &CreatedKey) -> Value {
 /// `GET /api/v1/developer/keys` → `{"data": [KEY…], "account_limits":
 /// {"requests_per_minute", "token_quota_monthly"}}`, newest first. The
 /// account limits bound every key's own (`null` = unlimited).
-#[utoipa::path(get, path = "/api/v1/developer/keys", tag = "keys", security(("bearer" = [])),
-    responses((status = 200, description = "The developer's keys", body = doc::KeyList), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_keys", path = "/api/v1/developer/keys", tag = "keys", security(("bearer" = [])),
+    responses((status = 200, description = "The developer's keys", body = doc::KeyList), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody)))]
 async fn list(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Value>, ApiFailure> {
     let keys = keys::list_keys(api.accounts.db(), &who.developer.id).await?;
     Ok(Json(json!({
@@ -238,11 +238,11 @@ struct CreateRequest {
 
 /// `POST /api/v1/developer/keys` → 201 `KEY + secret`. With an
 /// `Idempotency-Key`, a retry within 24 h gets the first answer again.
-#[utoipa::path(post, path = "/api/v1/developer/keys", tag = "keys", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "create_key", path = "/api/v1/developer/keys", tag = "keys", security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry within 24 hours return the first answer")),
     request_body = doc::CreateKey,
     responses((status = 201, description = "Created; the secret is shown this once", body = doc::KeyWithSecret), (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody),
-        (status = 403, description = "The email address is not verified yet", body = super::openapi::ErrorBody),
+        (status = 403, description = "The email address is not verified yet, or the account is suspended", body = super::openapi::ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with another body", body = super::openapi::ErrorBody)))]
 async fn create(
     Api(api): Api,
@@ -333,10 +333,10 @@ struct UpdateRequest {
 /// `PUT /api/v1/developer/keys/{id}` → KEY. Absent fields stay as they
 /// are; `null` clears (all limits, all metadata); a `limits` object
 /// replaces every limit.
-#[utoipa::path(put, path = "/api/v1/developer/keys/{id}", tag = "keys", security(("bearer" = [])),
+#[utoipa::path(put, operation_id = "update_key", path = "/api/v1/developer/keys/{id}", tag = "keys", security(("bearer" = [])),
     params(("id" = String, Path, description = "Key id")),
     request_body = doc::UpdateKey,
-    responses((status = 200, description = "The key as it is now", body = doc::Key), (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 404, description = "No such key (or not yours)", body = super::openapi::ErrorBody)))]
+    responses((status = 200, description = "The key as it is now", body = doc::Key), (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 404, description = "No such key (or not yours)", body = super::openapi::ErrorBody)))]
 async fn update(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -372,9 +372,9 @@ async fn update(
 }
 
 /// `DELETE /api/v1/developer/keys/{id}` → 204.
-#[utoipa::path(delete, path = "/api/v1/developer/keys/{id}", tag = "keys", security(("bearer" = [])),
+#[utoipa::path(delete, operation_id = "delete_key", path = "/api/v1/developer/keys/{id}", tag = "keys", security(("bearer" = [])),
     params(("id" = String, Path, description = "Key id")),
-    responses((status = 204, description = "Deleted; gateways refuse it within a second"), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 404, description = "No such key (or not yours)", body = super::openapi::ErrorBody)))]
+    responses((status = 204, description = "Deleted; gateways refuse it within a second"), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 404, description = "No such key (or not yours)", body = super::openapi::ErrorBody)))]
 async fn remove(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -397,10 +397,10 @@ struct RegenerateRequest {
 
 /// `POST /api/v1/developer/keys/{id}/regenerate` → KEY + the new secret
 /// (+ `grace_expires_at_ms`). The body is optional.
-#[utoipa::path(post, path = "/api/v1/developer/keys/{id}/regenerate", tag = "keys", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "regenerate_key", path = "/api/v1/developer/keys/{id}/regenerate", tag = "keys", security(("bearer" = [])),
     params(("id" = String, Path, description = "Key id")),
     request_body(content = Option<doc::Regenerate>, description = "Optional"),
-    responses((status = 200, description = "The new secret, shown this once", body = doc::KeyWithSecret), (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 404, description = "No such key (or not yours)", body = super::openapi::ErrorBody)))]
+    responses((status = 200, description = "The new secret, shown this once", body = doc::KeyWithSecret), (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 404, description = "No such key (or not yours)", body = super::openapi::ErrorBody)))]
 async fn regenerate(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -440,9 +440,9 @@ struct UsageQuery {
 }
 
 /// `GET /api/v1/developer/keys/{id}/usage?days=30` (1–366).
-#[utoipa::path(get, path = "/api/v1/developer/keys/{id}/usage", tag = "keys", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "get_key_usage", path = "/api/v1/developer/keys/{id}/usage", tag = "keys", security(("bearer" = [])),
     params(("id" = String, Path, description = "Key id"), ("days" = Option<u32>, Query, description = "Days back, 1–366 (default 30)")),
-    responses((status = 200, description = "Usage per UTC day", body = doc::KeyUsage), (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 404, description = "No such key (or not yours)", body = super::openapi::ErrorBody)))]
+    responses((status = 200, description = "Usage per UTC day", body = doc::KeyUsage), (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 404, description = "No such key (or not yours)", body = super::openapi::ErrorBody)))]
 async fn key_usage(
     Api(api): Api,
     AuthUser(who): AuthUser,

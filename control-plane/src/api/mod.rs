@@ -79,20 +79,18 @@ where
     // The event stream ends on shutdown ([`crate::http::App::shutdown`]).
     crate::http::AppState: axum::extract::FromRef<S>,
 {
-    // `OpenApiRouter::from` takes a module's router whether it is already
-    // described (an `OpenApiRouter`) or still a plain `Router`.
     OpenApiRouter::new()
         .route("/api/v1/openapi.json", get(openapi::serve))
         .routes(routes!(auth_config))
-        .merge(OpenApiRouter::from(developer::router()))
-        .merge(OpenApiRouter::from(keys::router()))
-        .merge(OpenApiRouter::from(webhooks::router()))
-        .merge(OpenApiRouter::from(events::router()))
-        .merge(OpenApiRouter::from(admin::router()))
-        .merge(OpenApiRouter::from(billing::router()))
-        .merge(OpenApiRouter::from(analytics::router()))
-        .merge(OpenApiRouter::from(files::router()))
-        .merge(OpenApiRouter::from(tasks::router()))
+        .merge(developer::router())
+        .merge(keys::router())
+        .merge(webhooks::router())
+        .merge(events::router())
+        .merge(admin::router())
+        .merge(billing::router())
+        .merge(analytics::router())
+        .merge(files::router())
+        .merge(tasks::router())
 }
 
 /// The shared [`ApiState`], taken from the request's extensions.

@@ -52,8 +52,10 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "An access token from `POST /api/v1/developer/login` (or `refresh`). \
-                         Not an API key: API keys call the OpenAI-compatible `/v1` API.",
+                        "The management routes (`/api/v1/…`) take an access token from \
+                         `POST /api/v1/developer/login` (or `refresh`). The OpenAI-compatible \
+                         Files and Batches routes (`/v1/files`, `/v1/batches`) take an API key \
+                         (`ahub_…`) instead, like the rest of `/v1`.",
                     ))
                     .build(),
             ),
@@ -70,7 +72,7 @@ impl Modify for BearerAuth {
             `{\"error\": {\"code\", \"message\"}}`. Creating `POST`s take an \
             `Idempotency-Key` header. The OpenAI-compatible model API (`/v1`) \
             is described in the gateway reference.",
-        license(name = "Apache-2.0")
+        license(name = "MIT")
     ),
     modifiers(&BearerAuth),
     components(schemas(ErrorBody, ErrorDetail)),

@@ -11,32 +11,259 @@ use crate::error::DomainError;
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::Row;
+use utoipa_axum::router::UtoipaMethodRouterExt;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The routes.
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/api/v1/developer/tasks", get(list).post(create))
-        .route("/api/v1/developer/tasks/{id}", get(show))
-        .route("/api/v1/developer/tasks/{id}/cancel", post(cancel))
-        .route("/api/v1/developer/tasks/{id}/results", get(results))
-        .route(
-            "/api/v1/developer/tasks/{id}/results/download",
-            get(download),
-        )
-        .route(
-            "/api/v1/developer/files",
-            post(upload).layer(axum::extract::DefaultBodyLimit::max((1 << 30) + (1 << 20))),
-        )
-        .route("/api/v1/developer/files/{id}/content", get(file_content))
+pub fn router<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show))
+        .routes(routes!(cancel))
+        .routes(routes!(results))
+        .routes(routes!(download))
+        .routes(routes!(upload).layer(axum::extract::DefaultBodyLimit::max((1 << 30) + (1 << 20))))
+        .routes(routes!(file_content))
 }
 
+/// The shapes of the task routes' answers and requests, for the OpenAPI
+/// document. Task times are unix milliseconds (OpenAI's objects, in
+/// [`super::files::doc`], use seconds).
+#[allow(dead_code)]
+pub(crate) mod doc {
+    use serde_json::{Map, Value};
+    use utoipa::ToSchema;
+
+    /// What a task does.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum TaskType {
+        /// Prompts → chat completions.
+        BatchGenerate,
+        /// A prompt template over each row of an uploaded CSV or JSONL file.
+        BatchProcess,
+        /// The developer's usage rows to a CSV file.
+        DataExport,
+    }
+
+    /// Where a task is.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum TaskStatus {
+        /// An export waiting for the export runner.
+        Pending,
+        Running,
+        Completed,
+        /// Every item failed, the 24 hours ran out, or the export failed
+        /// (`error_message` says which).
+        Failed,
+        Cancelled,
+    }
+
+    /// How many items the task's batch has and how they went.
+    #[derive(ToSchema)]
+    pub struct TaskRequestCounts {
+        pub total: i64,
+        pub completed: i64,
+        pub failed: i64,
+    }
+
+    /// The tokens the task's items used so far.
+    #[derive(ToSchema)]
+    pub struct TaskUsage {
+        pub prompt_tokens: i64,
+        pub completion_tokens: i64,
+    }
+
+    /// A task.
+    #[derive(ToSchema)]
+    pub struct Task {
+        /// `task_…`
+        pub id: String,
+        #[serde(rename = "type")]
+        pub kind: TaskType,
+        pub status: TaskStatus,
+        /// Percent of the items finished (0–100); an export: 0, or 100 once
+        /// completed.
+        pub progress: i64,
+        /// The input, as given at creation.
+        #[schema(value_type = Object)]
+        pub input: Map<String, Value>,
+        /// `null` for an export (no batch).
+        pub request_counts: Option<TaskRequestCounts>,
+        /// `null` for an export (no batch).
+        pub usage: Option<TaskUsage>,
+        /// The batch running the items (`null` for an export).
+        pub batch_id: Option<String>,
+        /// The downloadable result (`…/results/download`), once final:
+        /// the batch's output file (JSONL) or the export's CSV.
+        pub result_file_id: Option<String>,
+        /// Why it failed.
+        pub error_message: Option<String>,
+        /// Unix ms.
+        pub created_at: i64,
+        /// Unix ms; `null` while an export waits.
+        pub started_at: Option<i64>,
+        /// Unix ms, once final.
+        pub completed_at: Option<i64>,
+    }
+
+    /// `GET /api/v1/developer/tasks`.
+    #[derive(ToSchema)]
+    pub struct TaskList {
+        /// Newest first.
+        pub data: Vec<Task>,
+        /// More, older tasks: ask again with `before` = the last id.
+        pub has_more: bool,
+    }
+
+    /// `stop`: one sequence or several.
+    #[derive(ToSchema)]
+    #[serde(untagged)]
+    pub enum Stop {
+        One(String),
+        Many(Vec<String>),
+    }
+
+    /// Chat completion options for every item (OpenAI's parameters);
+    /// anything else is refused.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct TaskOptions {
+        /// Sent as the system message of every item.
+        pub system: Option<String>,
+        pub max_tokens: Option<u32>,
+        pub temperature: Option<f64>,
+        pub top_p: Option<f64>,
+        pub stop: Option<Stop>,
+        pub seed: Option<i64>,
+        pub presence_penalty: Option<f64>,
+        pub frequency_penalty: Option<f64>,
+        #[schema(value_type = Option<Object>)]
+        pub response_format: Option<Map<String, Value>>,
+    }
+
+    /// `batch_generate`: one chat completion per prompt.
+    #[derive(ToSchema)]
+    pub struct BatchGenerateInput {
+        /// A model name from `GET /v1/models`.
+        pub model: String,
+        /// 1 to 50 000 non-empty prompts.
+        pub prompts: Vec<String>,
+        pub options: Option<TaskOptions>,
+    }
+
+    /// `batch_process`: one chat completion per row of an uploaded file.
+    #[derive(ToSchema)]
+    pub struct BatchProcessInput {
+        /// A model name from `GET /v1/models`.
+        pub model: String,
+        /// An uploaded CSV (header row first) or JSONL file of at most
+        /// 50 000 rows (`POST /api/v1/developer/files` or `/v1/files`).
+        pub file_id: String,
+        /// The prompt, with `{{field}}` replaced by each row's field.
+        pub template: String,
+        pub options: Option<TaskOptions>,
+    }
+
+    /// What an export exports.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ExportKind {
+        Usage,
+    }
+
+    /// `data_export`: the developer's usage rows (of the days `from`–`to`,
+    /// both included) to a CSV file.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct DataExportInput {
+        /// Default `usage`.
+        pub kind: Option<ExportKind>,
+        /// First day (UTC), `YYYY-MM-DD`; absent: from the start.
+        #[schema(format = Date)]
+        pub from: Option<String>,
+        /// Last day (UTC), `YYYY-MM-DD`; absent: up to now.
+        #[schema(format = Date)]
+        pub to: Option<String>,
+    }
+
+    /// The input of a task, by its `type`.
+    #[derive(ToSchema)]
+    #[serde(untagged)]
+    pub enum TaskInput {
+        BatchGenerate(BatchGenerateInput),
+        BatchProcess(BatchProcessInput),
+        DataExport(DataExportInput),
+    }
+
+    /// `POST /api/v1/developer/tasks`.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct CreateTask {
+        #[serde(rename = "type")]
+        pub kind: TaskType,
+        pub input: TaskInput,
+        /// The API key the items are sent as (one of yours, enabled);
+        /// default: your newest enabled key. Not needed for `data_export`.
+        pub key_id: Option<String>,
+    }
+
+    /// An item's state.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ItemStatus {
+        Pending,
+        Running,
+        Succeeded,
+        Failed,
+        Cancelled,
+        Expired,
+    }
+
+    /// One item of a task and its result.
+    #[derive(ToSchema)]
+    pub struct TaskResult {
+        /// 1-based: the prompt's or row's position.
+        pub index: i64,
+        /// `item-N`
+        pub custom_id: String,
+        pub status: ItemStatus,
+        /// The reply's text (`choices[0].message.content`); `null` until it
+        /// succeeded.
+        pub output: Option<String>,
+        /// Why it failed (or, while `pending`, why it is retried):
+        /// `{"code", "message"}` or the model API's OpenAI-shaped error;
+        /// `null` when it succeeded or nothing went wrong yet.
+        #[schema(value_type = Option<Object>)]
+        pub error: Option<Map<String, Value>>,
+        pub prompt_tokens: i64,
+        pub completion_tokens: i64,
+    }
+
+    /// `GET /api/v1/developer/tasks/{id}/results`.
+    #[derive(ToSchema)]
+    pub struct TaskResults {
+        pub data: Vec<TaskResult>,
+        /// More items: ask again with `after` = the last `index`.
+        pub has_more: bool,
+    }
+}
+
+/// Uploads a file for a `batch_process` task.
+///
 /// `POST /api/v1/developer/files` (multipart: `file`): a CSV or JSONL file
-/// for a `batch_process` task, from the portal → 201 FILE.
+/// for a `batch_process` task, from the portal → 201 FILE (OpenAI's file
+/// object, purpose `batch`).
+#[utoipa::path(post, operation_id = "upload_task_file", path = "/api/v1/developer/files", tag = "tasks", security(("bearer" = [])),
+    request_body(content = super::files::doc::FileUpload, content_type = "multipart/form-data"),
+    responses((status = 201, description = "Stored", body = super::files::doc::OpenAiFile),
+        (status = 400, description = "No or an empty `file`, a file too large, an unreadable form (a body that is not multipart: the framework's plain-text answer)", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody)))]
 async fn upload(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -62,8 +289,16 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(f.to_json())).into_response())
 }
 
+/// Downloads one of your files.
+///
 /// `GET /api/v1/developer/files/{id}/content`: one of the developer's files
-/// (e.g. a batch's error file), as a download.
+/// (e.g. a batch's error file), as a download: `text/csv` for a `.csv`
+/// file, `application/jsonl` otherwise.
+#[utoipa::path(get, operation_id = "download_task_file", path = "/api/v1/developer/files/{id}/content", tag = "tasks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "File id (`file-…`)")),
+    responses((status = 200, description = "The content, as an attachment", content(("application/jsonl"), ("text/csv"))),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such file (or not yours, or deleted)", body = super::openapi::ErrorBody)))]
 async fn file_content(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -93,7 +328,20 @@ async fn task_json(c: &mut sqlx::AnyConnection, t: &tasks::Task) -> Result<Value
     Ok(tasks::to_json(t, batch.as_ref()))
 }
 
-/// `POST /api/v1/developer/tasks` → 201 TASK.
+/// Creates a task.
+///
+/// `POST /api/v1/developer/tasks` → 201 TASK. `batch_generate` and
+/// `batch_process` start at once (`running`) as a batch sent as one of your
+/// API keys; `data_export` waits (`pending`) for the export runner. With an
+/// `Idempotency-Key`, a retry within 24 h gets the first answer again.
+#[utoipa::path(post, operation_id = "create_task", path = "/api/v1/developer/tasks", tag = "tasks", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry within 24 hours return the first answer")),
+    request_body = doc::CreateTask,
+    responses((status = 201, description = "Created", body = doc::Task),
+        (status = 400, description = "Invalid request: an unknown type, bad input (the message names the field), no enabled API key to run as", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used with another body", body = super::openapi::ErrorBody),
+        (status = 413, description = "A body larger than 10 MiB", body = super::openapi::ErrorBody)))]
 async fn create(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -156,7 +404,17 @@ struct ListQuery {
     before: Option<String>,
 }
 
-/// `GET /api/v1/developer/tasks` → `{"data": [TASK…], "has_more"}`.
+/// Lists your tasks.
+///
+/// `GET /api/v1/developer/tasks` → `{"data": [TASK…], "has_more"}`, newest
+/// first.
+#[utoipa::path(get, operation_id = "list_tasks", path = "/api/v1/developer/tasks", tag = "tasks", security(("bearer" = [])),
+    params(("status" = Option<doc::TaskStatus>, Query, description = "Only tasks with this status"),
+        ("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"),
+        ("before" = Option<String>, Query, description = "A task id: the tasks older than it (the last id of the previous page)")),
+    responses((status = 200, description = "One page of tasks", body = doc::TaskList),
+        (status = 400, description = "`limit` out of range, or a malformed query (the framework's plain-text answer)", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody)))]
 async fn list(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -184,7 +442,13 @@ async fn list(
     Ok(Json(json!({"data": data, "has_more": has_more})))
 }
 
-/// `GET /api/v1/developer/tasks/{id}`
+/// Shows one of your tasks.
+///
+/// `GET /api/v1/developer/tasks/{id}` → TASK, with its progress.
+#[utoipa::path(get, path = "/api/v1/developer/tasks/{id}", tag = "tasks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Task id (`task_…`)")),
+    responses((status = 200, description = "The task", body = doc::Task),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody), (status = 404, description = "No such task (or not yours)", body = super::openapi::ErrorBody)))]
 async fn show(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -195,7 +459,15 @@ async fn show(
     Ok(Json(task_json(&mut c, &t).await?))
 }
 
-/// `POST /api/v1/developer/tasks/{id}/cancel`
+/// Cancels a task.
+///
+/// `POST /api/v1/developer/tasks/{id}/cancel` → TASK: its batch's pending
+/// items stop (items in flight finish); an export not started is cancelled.
+#[utoipa::path(post, path = "/api/v1/developer/tasks/{id}/cancel", tag = "tasks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Task id (`task_…`)")),
+    responses((status = 200, description = "The task as it is now", body = doc::Task),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody), (status = 404, description = "No such task (or not yours)", body = super::openapi::ErrorBody),
+        (status = 409, description = "The task is already completed, failed or cancelled", body = super::openapi::ErrorBody)))]
 async fn cancel(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -219,9 +491,19 @@ struct ResultsQuery {
     after: Option<i64>,
 }
 
+/// Pages through a task's items and their results.
+///
 /// `GET /api/v1/developer/tasks/{id}/results?after=LINE&limit=N` → one
 /// page of items: `{"data": [{"index", "custom_id", "status", "output",
-/// "error", "prompt_tokens", "completion_tokens"}], "has_more"}`.
+/// "error", "prompt_tokens", "completion_tokens"}], "has_more"}`. A
+/// `data_export` has no items (an empty page).
+#[utoipa::path(get, path = "/api/v1/developer/tasks/{id}/results", tag = "tasks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Task id (`task_…`)"),
+        ("after" = Option<i64>, Query, description = "The items after this index (default 0: from the first)"),
+        ("limit" = Option<i64>, Query, description = "Page size, 1–500 (default 50)")),
+    responses((status = 200, description = "One page of items, in input order", body = doc::TaskResults),
+        (status = 400, description = "`limit` out of range, or a malformed query (the framework's plain-text answer)", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody), (status = 404, description = "No such task (or not yours)", body = super::openapi::ErrorBody)))]
 async fn results(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -277,8 +559,16 @@ async fn results(
     Ok(Json(json!({"data": data, "has_more": has_more})))
 }
 
+/// Downloads a task's result file.
+///
 /// `GET /api/v1/developer/tasks/{id}/results/download` → the result file
 /// (JSONL in OpenAI's batch output format, or an export's CSV).
+#[utoipa::path(get, path = "/api/v1/developer/tasks/{id}/results/download", tag = "tasks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Task id (`task_…`)")),
+    responses((status = 200, description = "The result file, as an attachment", content(("application/jsonl"), ("text/csv"))),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such task (or not yours), or its result file was deleted", body = super::openapi::ErrorBody),
+        (status = 409, description = "No result file yet (`not_ready`): still running, or it ended without one", body = super::openapi::ErrorBody)))]
 async fn download(
     Api(api): Api,
     AuthUser(who): AuthUser,

@@ -15,32 +15,205 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The webhook routes.
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/api/v1/developer/webhooks", get(list).post(create))
-        .route(
-            "/api/v1/developer/webhooks/{id}",
-            get(show).put(update).delete(remove),
-        )
-        .route("/api/v1/developer/webhooks/{id}/secret", get(secret))
-        .route(
-            "/api/v1/developer/webhooks/{id}/secret/rotate",
-            post(rotate),
-        )
-        .route("/api/v1/developer/webhooks/{id}/test", post(test_send))
-        .route(
-            "/api/v1/developer/webhooks/{id}/deliveries",
-            get(deliveries),
-        )
-        .route("/api/v1/developer/webhooks/{id}/recover", post(recover))
-        .route("/api/v1/developer/webhook-deliveries/{id}", get(delivery))
+pub fn router<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(secret))
+        .routes(routes!(rotate))
+        .routes(routes!(test_send))
+        .routes(routes!(deliveries))
+        .routes(routes!(recover))
+        .routes(routes!(delivery))
+}
+
+/// The shapes of the webhook routes' answers, for the OpenAPI document.
+#[allow(dead_code)]
+pub(crate) mod doc {
+    use utoipa::ToSchema;
+
+    /// Why an endpoint was disabled: `manual` (by its owner), `gone` (it
+    /// answered 410) or `failing` (it failed for too long).
+    #[derive(ToSchema)]
+    #[schema(as = WebhookDisabledReason)]
+    #[serde(rename_all = "lowercase")]
+    pub enum DisabledReason {
+        Manual,
+        Gone,
+        Failing,
+    }
+
+    /// A webhook endpoint (never its secret, except once in
+    /// [`EndpointWithSecret`]).
+    #[derive(ToSchema)]
+    #[schema(as = WebhookEndpoint)]
+    pub struct Endpoint {
+        /// `we_…`
+        pub id: String,
+        /// Where deliveries are POSTed.
+        pub url: String,
+        pub description: String,
+        /// Subscribed event types, or `["*"]` for all.
+        pub event_types: Vec<String>,
+        /// Receives deliveries.
+        pub enabled: bool,
+        /// `null` while enabled.
+        pub disabled_reason: Option<DisabledReason>,
+        /// Retries after the first attempt (0–7).
+        pub max_retries: i64,
+        /// The first characters of the signing secret (`whsec_…`).
+        pub secret_hint: String,
+        /// During a rotation's grace: until when the previous secret still
+        /// signs too.
+        pub previous_secret_expires_at_ms: Option<i64>,
+        /// Start of the current streak of failed deliveries.
+        pub failing_since_ms: Option<i64>,
+        pub created_at_ms: i64,
+        pub updated_at_ms: i64,
+    }
+
+    /// An endpoint with its signing secret: shown at creation.
+    #[derive(ToSchema)]
+    #[schema(as = WebhookEndpointWithSecret)]
+    pub struct EndpointWithSecret {
+        #[schema(inline)]
+        #[serde(flatten)]
+        pub endpoint: Endpoint,
+        /// The signing secret, `whsec_…` (also `GET …/secret`).
+        pub secret: String,
+    }
+
+    /// `GET /api/v1/developer/webhooks`.
+    #[derive(ToSchema)]
+    #[schema(as = WebhookEndpointList)]
+    pub struct EndpointList {
+        /// Newest first.
+        pub data: Vec<Endpoint>,
+    }
+
+    /// An endpoint's signing secret.
+    #[derive(ToSchema)]
+    #[schema(as = WebhookSecret)]
+    pub struct Secret {
+        /// `whsec_…`
+        pub secret: String,
+    }
+
+    /// A rotated signing secret.
+    #[derive(ToSchema)]
+    #[schema(as = RotatedWebhookSecret)]
+    pub struct RotatedSecret {
+        /// The new secret, `whsec_…`.
+        pub secret: String,
+        /// Until when the previous secret also signs; `null`: it stopped at once.
+        pub previous_secret_expires_at_ms: Option<i64>,
+    }
+
+    /// Where a delivery stands.
+    #[derive(ToSchema)]
+    #[schema(as = WebhookDeliveryStatus)]
+    #[serde(rename_all = "lowercase")]
+    pub enum DeliveryStatus {
+        Pending,
+        Succeeded,
+        Failed,
+    }
+
+    /// One event sent (or to be sent) to one endpoint.
+    #[derive(ToSchema)]
+    #[schema(as = WebhookDelivery)]
+    pub struct Delivery {
+        /// `wd_…`
+        pub id: String,
+        pub endpoint_id: String,
+        /// The event (`evt_…`); also the `webhook-id` header.
+        pub event_id: String,
+        pub event_type: String,
+        /// When the next attempt is due; `null` unless pending.
+        pub next_attempt_at_ms: Option<i64>,
+        pub status: DeliveryStatus,
+        /// Attempts made so far.
+        pub attempts: i64,
+        /// The receiver's last HTTP status, if it answered.
+        pub last_status_code: Option<i64>,
+        pub last_error: Option<String>,
+        pub created_at_ms: i64,
+        /// When it succeeded or finally failed.
+        pub finished_at_ms: Option<i64>,
+    }
+
+    /// One attempt to send a delivery.
+    #[derive(ToSchema)]
+    #[schema(as = WebhookAttempt)]
+    pub struct Attempt {
+        /// `wa_…`
+        pub id: String,
+        pub attempted_at_ms: i64,
+        pub duration_ms: i64,
+        /// The receiver's HTTP status; `null` when it did not answer.
+        pub status_code: Option<i64>,
+        /// What went wrong, if anything.
+        pub error: Option<String>,
+        /// The first 1 KiB of the receiver's answer.
+        pub response_body: String,
+    }
+
+    /// A delivery with its attempts: [`Delivery`] with `attempts` the list
+    /// of attempts instead of their count.
+    #[derive(ToSchema)]
+    #[schema(as = WebhookDeliveryWithAttempts)]
+    pub struct DeliveryWithAttempts {
+        /// `wd_…`
+        pub id: String,
+        pub endpoint_id: String,
+        /// The event (`evt_…`); also the `webhook-id` header.
+        pub event_id: String,
+        pub event_type: String,
+        /// When the next attempt is due; `null` unless pending.
+        pub next_attempt_at_ms: Option<i64>,
+        pub status: DeliveryStatus,
+        /// The attempts so far, oldest first.
+        pub attempts: Vec<Attempt>,
+        /// The receiver's last HTTP status, if it answered.
+        pub last_status_code: Option<i64>,
+        pub last_error: Option<String>,
+        pub created_at_ms: i64,
+        /// When it succeeded or finally failed.
+        pub finished_at_ms: Option<i64>,
+    }
+
+    /// A page of deliveries.
+    #[derive(ToSchema)]
+    #[schema(as = WebhookDeliveryList)]
+    pub struct DeliveryList {
+        /// Newest first.
+        pub data: Vec<Delivery>,
+        /// Whether more follow (pass the last id as `starting_after`).
+        pub has_more: bool,
+    }
+
+    /// What a test send did.
+    #[derive(ToSchema)]
+    #[schema(as = WebhookTestResult)]
+    pub struct TestResult {
+        pub delivery: Delivery,
+        pub attempt: Attempt,
+    }
+
+    /// `POST /api/v1/developer/webhooks/{id}/recover`.
+    #[derive(ToSchema)]
+    #[schema(as = RecoveredDeliveries)]
+    pub struct Recovered {
+        /// How many failed deliveries are pending again.
+        pub requeued: u64,
+    }
 }
 
 /// Checks an endpoint URL: its form ([`safety::check_url`]) and, for a host
@@ -74,7 +247,11 @@ async fn checked_url(raw: &str, allow_private: bool) -> Result<String, ApiFailur
     Ok(url.to_string())
 }
 
+/// List webhook endpoints.
+///
 /// `GET /api/v1/developer/webhooks` → `{"data": [ENDPOINT…]}`, newest first.
+#[utoipa::path(get, path = "/api/v1/developer/webhooks", tag = "webhooks", operation_id = "list_webhooks", security(("bearer" = [])),
+    responses((status = 200, description = "The developer's endpoints", body = doc::EndpointList), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody)))]
 async fn list(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Value>, ApiFailure> {
     let mut c = api.conn().await?;
     let sealer = api.webhooks.sealer();
@@ -84,20 +261,35 @@ async fn list(Api(api): Api, AuthUser(who): AuthUser) -> Result<Json<Value>, Api
     })))
 }
 
-#[derive(Deserialize)]
+/// A new endpoint.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateWebhook)]
 #[serde(deny_unknown_fields)]
 struct CreateRequest {
+    /// `https://…`, a public address (unless the operator allows private networks).
     url: String,
+    /// At most 500 characters.
     #[serde(default)]
     description: Option<String>,
+    /// Event types (`GET /api/v1/developer/event-types`) or `["*"]` (the default).
     #[serde(default)]
     event_types: Option<Vec<String>>,
+    /// Retries after the first attempt, 0–7 (default 3).
     #[serde(default)]
     max_retries: Option<i64>,
 }
 
+/// Create a webhook endpoint.
+///
 /// `POST /api/v1/developer/webhooks` → 201 `ENDPOINT + secret`. With an
 /// `Idempotency-Key`, a retry within 24 h gets the first answer again.
+#[utoipa::path(post, path = "/api/v1/developer/webhooks", tag = "webhooks", operation_id = "create_webhook", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry within 24 hours return the first answer")),
+    request_body = CreateRequest,
+    responses((status = 201, description = "Created, with its signing secret", body = doc::EndpointWithSecret),
+        (status = 400, description = "Invalid request (a field, or a URL that is not public or does not resolve)", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used with another body, or the account has 20 endpoints already", body = super::openapi::ErrorBody)))]
 async fn create(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -162,7 +354,12 @@ async fn create(
     Ok(idempotent::no_store(StatusCode::CREATED, answer))
 }
 
+/// One webhook endpoint.
+///
 /// `GET /api/v1/developer/webhooks/{id}` → ENDPOINT.
+#[utoipa::path(get, path = "/api/v1/developer/webhooks/{id}", tag = "webhooks", operation_id = "get_webhook", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Endpoint id (`we_…`)")),
+    responses((status = 200, description = "The endpoint", body = doc::Endpoint), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody), (status = 404, description = "No such endpoint (or not yours)", body = super::openapi::ErrorBody)))]
 async fn show(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -173,17 +370,29 @@ async fn show(
     Ok(Json(e.to_json(api.webhooks.sealer())))
 }
 
-#[derive(Deserialize)]
+/// Changes to an endpoint; absent fields stay.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = UpdateWebhook)]
 #[serde(deny_unknown_fields)]
 struct UpdateRequest {
     url: Option<String>,
     description: Option<String>,
     event_types: Option<Vec<String>>,
     max_retries: Option<i64>,
+    /// `true` re-enables (clearing the reason and the failing streak);
+    /// `false` disables (reason `manual`).
     enabled: Option<bool>,
 }
 
+/// Change a webhook endpoint.
+///
 /// `PUT /api/v1/developer/webhooks/{id}` → ENDPOINT. Absent fields stay.
+#[utoipa::path(put, path = "/api/v1/developer/webhooks/{id}", tag = "webhooks", operation_id = "update_webhook", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Endpoint id (`we_…`)")),
+    request_body = UpdateRequest,
+    responses((status = 200, description = "The endpoint as it is now", body = doc::Endpoint),
+        (status = 400, description = "Invalid request (a field, or a URL that is not public or does not resolve)", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody), (status = 404, description = "No such endpoint (or not yours)", body = super::openapi::ErrorBody)))]
 async fn update(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -224,7 +433,12 @@ async fn update(
     Ok(Json(e.to_json(api.webhooks.sealer())))
 }
 
+/// Delete a webhook endpoint.
+///
 /// `DELETE /api/v1/developer/webhooks/{id}` → 204; pending deliveries fail.
+#[utoipa::path(delete, path = "/api/v1/developer/webhooks/{id}", tag = "webhooks", operation_id = "delete_webhook", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Endpoint id (`we_…`)")),
+    responses((status = 204, description = "Deleted; its pending deliveries failed"), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody), (status = 404, description = "No such endpoint (or not yours)", body = super::openapi::ErrorBody)))]
 async fn remove(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -237,7 +451,12 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// An endpoint's signing secret.
+///
 /// `GET /api/v1/developer/webhooks/{id}/secret` → `{"secret"}`.
+#[utoipa::path(get, path = "/api/v1/developer/webhooks/{id}/secret", tag = "webhooks", operation_id = "get_webhook_secret", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Endpoint id (`we_…`)")),
+    responses((status = 200, description = "The current signing secret", body = doc::Secret), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody), (status = 404, description = "No such endpoint (or not yours)", body = super::openapi::ErrorBody)))]
 async fn secret(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -251,9 +470,13 @@ async fn secret(
     ))
 }
 
-#[derive(Deserialize, Default)]
+/// How to rotate a signing secret.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = RotateWebhookSecret)]
 #[serde(deny_unknown_fields)]
 struct RotateRequest {
+    /// How long the previous secret keeps signing (next to the new one),
+    /// 0–604800 seconds (default 86400); 0 stops it at once.
     #[serde(default)]
     grace_seconds: Option<i64>,
 }
@@ -269,8 +492,15 @@ fn optional_body<T: for<'de> Deserialize<'de> + Default>(
     }
 }
 
+/// Rotate an endpoint's signing secret.
+///
 /// `POST /api/v1/developer/webhooks/{id}/secret/rotate` → `{"secret",
 /// "previous_secret_expires_at_ms"}`. The body is optional.
+#[utoipa::path(post, path = "/api/v1/developer/webhooks/{id}/secret/rotate", tag = "webhooks", operation_id = "rotate_webhook_secret", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Endpoint id (`we_…`)")),
+    request_body(content = Option<RotateRequest>, description = "Optional"),
+    responses((status = 200, description = "The new secret", body = doc::RotatedSecret),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody), (status = 404, description = "No such endpoint (or not yours)", body = super::openapi::ErrorBody)))]
 async fn rotate(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -295,9 +525,12 @@ async fn rotate(
     ))
 }
 
-#[derive(Deserialize, Default)]
+/// What to send as a test.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = TestWebhook)]
 #[serde(deny_unknown_fields)]
 struct TestRequest {
+    /// Any type of the catalog (default `webhook.test`); its example data is sent.
     #[serde(default)]
     event_type: Option<String>,
 }
@@ -306,9 +539,18 @@ struct TestRequest {
 /// send it (if the process died between committing and sending).
 const TEST_HOLD_MS: i64 = 60_000;
 
+/// Send a test event to an endpoint.
+///
 /// `POST /api/v1/developer/webhooks/{id}/test` → `{"delivery", "attempt"}`:
 /// emits an event of the type (default `webhook.test`) for this endpoint
 /// only, sends it now and answers with the outcome. A disabled endpoint: 409.
+#[utoipa::path(post, path = "/api/v1/developer/webhooks/{id}/test", tag = "webhooks", operation_id = "test_webhook", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Endpoint id (`we_…`)")),
+    request_body(content = Option<TestRequest>, description = "Optional"),
+    responses((status = 200, description = "Sent; the delivery and its attempt (whatever the receiver answered)", body = doc::TestResult),
+        (status = 400, description = "Invalid request (an unknown event type)", body = super::openapi::ErrorBody),
+        (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody), (status = 404, description = "No such endpoint (or not yours)", body = super::openapi::ErrorBody),
+        (status = 409, description = "The endpoint is disabled", body = super::openapi::ErrorBody)))]
 async fn test_send(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -378,7 +620,18 @@ pub(super) fn limit_of(raw: Option<i64>) -> Result<i64, ApiFailure> {
     }
 }
 
-/// `GET /api/v1/developer/webhooks/{id}/deliveries` → `{"data": [DELIVERY…], "has_more"}`.
+/// List an endpoint's deliveries.
+///
+/// `GET /api/v1/developer/webhooks/{id}/deliveries` → `{"data": [DELIVERY…], "has_more"}`,
+/// newest first.
+#[utoipa::path(get, path = "/api/v1/developer/webhooks/{id}/deliveries", tag = "webhooks", operation_id = "list_webhook_deliveries", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Endpoint id (`we_…`)"),
+        ("status" = Option<String>, Query, description = "`pending`, `succeeded` or `failed`"),
+        ("event_type" = Option<String>, Query, description = "Only deliveries of this event type"),
+        ("limit" = Option<i64>, Query, description = "Page size, 1–100 (default 20)"),
+        ("starting_after" = Option<String>, Query, description = "A delivery id: the page after it (older)")),
+    responses((status = 200, description = "A page of deliveries", body = doc::DeliveryList),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody), (status = 404, description = "No such endpoint (or not yours)", body = super::openapi::ErrorBody)))]
 async fn deliveries(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -406,7 +659,13 @@ async fn deliveries(
     Ok(Json(json!({"data": page.data, "has_more": page.has_more})))
 }
 
+/// One delivery with its attempts.
+///
 /// `GET /api/v1/developer/webhook-deliveries/{id}` → DELIVERY + `attempts` (oldest first).
+#[utoipa::path(get, path = "/api/v1/developer/webhook-deliveries/{id}", tag = "webhooks", operation_id = "get_webhook_delivery", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Delivery id (`wd_…`)")),
+    responses((status = 200, description = "The delivery", body = doc::DeliveryWithAttempts), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such delivery (or not yours)", body = super::openapi::ErrorBody)))]
 async fn delivery(
     Api(api): Api,
     AuthUser(who): AuthUser,
@@ -421,13 +680,26 @@ async fn delivery(
     Ok(Json(d))
 }
 
-#[derive(Deserialize)]
+/// Which failed deliveries to send again.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = RecoverWebhookDeliveries)]
 #[serde(deny_unknown_fields)]
 struct RecoverRequest {
+    /// Failed deliveries created at or after this time (unix ms).
     since_ms: i64,
 }
 
-/// `POST /api/v1/developer/webhooks/{id}/recover` `{since_ms}` → `{"requeued": n}`.
+/// Send failed deliveries again.
+///
+/// `POST /api/v1/developer/webhooks/{id}/recover` `{since_ms}` → `{"requeued": n}`:
+/// the endpoint's failed deliveries since then become pending, due now,
+/// with a fresh retry budget.
+#[utoipa::path(post, path = "/api/v1/developer/webhooks/{id}/recover", tag = "webhooks", operation_id = "recover_webhook_deliveries", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Endpoint id (`we_…`)")),
+    request_body = RecoverRequest,
+    responses((status = 200, description = "How many deliveries are pending again", body = doc::Recovered),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody), (status = 401, description = "No or bad access token", body = super::openapi::ErrorBody), (status = 403, description = "The account is suspended", body = super::openapi::ErrorBody), (status = 404, description = "No such endpoint (or not yours)", body = super::openapi::ErrorBody),
+        (status = 409, description = "The endpoint is disabled", body = super::openapi::ErrorBody)))]
 async fn recover(
     Api(api): Api,
     AuthUser(who): AuthUser,

@@ -59,7 +59,7 @@ pub async fn record(db: &Db, report: &HealthReport) -> DomainResult<()> {
 }
 
 /// A deployment's health over every gateway that reported it lately.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DeploymentStatus {
     /// `dep_…`
     pub deployment_id: String,

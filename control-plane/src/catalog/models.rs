@@ -68,13 +68,14 @@ pub struct AddedDeployment {
 }
 
 /// A model with its deployments, for listings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ModelSummary {
     /// `mdl_…`
     pub id: String,
     /// Public name.
     pub name: String,
     /// Prices per million tokens.
+    #[schema(value_type = crate::api::admin::doc::AdminModelPrices)]
     pub prices: Prices,
     /// Whether clients can use it.
     pub enabled: bool,
@@ -85,7 +86,7 @@ pub struct ModelSummary {
 }
 
 /// One deployment, for listings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DeploymentSummary {
     /// `dep_…`
     pub id: String,
@@ -104,6 +105,7 @@ pub struct DeploymentSummary {
     /// Whether routing may use it.
     pub enabled: bool,
     /// What the provider charges the operator (margin reports).
+    #[schema(value_type = crate::api::admin::doc::AdminModelPrices)]
     pub upstream_prices: Prices,
 }
 
@@ -350,14 +352,17 @@ pub async fn offered_plans(conn: &mut AnyConnection) -> DomainResult<HashMap<Str
 
 /// Prices as an operator gives them: the cached price defaults to the
 /// input price.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceInput {
-    /// Per million prompt tokens.
+    /// Per million prompt tokens: a decimal string (`"2.50"`) or number.
+    #[schema(value_type = String)]
     pub input_per_million: Decimal,
     /// Per million completion tokens.
+    #[schema(value_type = String)]
     pub output_per_million: Decimal,
     /// Per million cached prompt tokens (default: the input price).
+    #[schema(value_type = Option<String>)]
     pub cached_per_million: Option<Decimal>,
 }
 
@@ -374,7 +379,7 @@ impl PriceInput {
 /// A model as an operator creates or changes it; `None` leaves a field
 /// alone (on create: the name is required, prices default by name, the
 /// model is enabled and offered to every plan).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelInput {
     /// Public name clients send.
@@ -527,7 +532,7 @@ pub async fn update_model(
 /// alone (on add: the provider is required, the upstream model defaults
 /// to the public name, weight 1, priority 0, timeout 60 s, enabled,
 /// upstream prices 0).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentInput {
     /// Provider id or name (add only).
@@ -711,20 +716,22 @@ pub async fn delete_deployment(
 }
 
 /// One model repriced by an import.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Repriced {
     /// Public name.
     pub model: String,
     /// `mdl_…`
     pub model_id: String,
     /// Its prices now.
+    #[schema(value_type = crate::api::admin::doc::AdminModelPrices)]
     pub before: Prices,
     /// Its prices from the list.
+    #[schema(value_type = crate::api::admin::doc::AdminModelPrices)]
     pub after: Prices,
 }
 
 /// What a price list changes (and changed, unless a dry run).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PriceImport {
     /// Nothing was written.
     pub dry_run: bool,

@@ -249,7 +249,7 @@ pub async fn list(conn: &mut AnyConnection) -> DomainResult<Vec<(Provider, bool)
 }
 
 /// What an operator changes on a provider; `None` leaves a field alone.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderChange {
     /// New unique name.
@@ -361,7 +361,7 @@ pub async fn with_key(
 }
 
 /// What testing a provider's connection found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Probe {
     /// The provider answered 2xx.
     pub ok: bool,
