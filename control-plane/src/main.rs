@@ -10,7 +10,11 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // The developer commands exit with a code per kind of refusal.
+            match e.downcast_ref::<aihub_control_plane::cli::client::ClientError>() {
+                Some(c) => ExitCode::from(c.exit_code()),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -663,3 +663,147 @@ async fn serve_runs_and_stops_gracefully_on_sigterm() {
     assert!(request_line.is_some(), "{stderr}");
     assert!(stderr.contains("control plane stopped"), "{stderr}");
 }
+
+/// The developer commands against a running control plane: login saves a
+/// private session, whoami and keys use it (refreshing an expired access
+/// token), errors exit with their own codes, logout ends the session.
+#[tokio::test]
+async fn developer_commands_against_a_running_ai_hub() {
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let (_, _) = common::hub::developer_session(&app, "cli@example.com", true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("aihub").join("credentials.json");
+    let cli = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aihub"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AIHUB_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("AIHUB_SERVER", &app.base)
+            .env("AIHUB_CREDENTIALS", &credentials)
+            .env("AIHUB_PASSWORD", common::hub::PASSWORD)
+            .current_dir(dir.path())
+            .args(args)
+            .kill_on_drop(true);
+        cmd
+    };
+    let run = |args: &'static [&'static str]| {
+        let mut cmd = cli(args);
+        async move { cmd.output().await.unwrap() }
+    };
+    let json_of = |out: &Output| -> Value {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+
+    // Not signed in yet.
+    let out = run(&["whoami"]).await;
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("aihub login"));
+
+    // A wrong password is refused with the API's message, and nothing is saved.
+    let out = cli(&["login", "--email", "cli@example.com"])
+        .env("AIHUB_PASSWORD", "not-the-password-1")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(!credentials.exists());
+
+    let out = run(&["login", "--email", "cli@example.com"]).await;
+    assert!(out.status.success(), "{out:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&credentials)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the session is private");
+    }
+
+    let me = json_of(&run(&["--json", "whoami"]).await);
+    assert_eq!(me["email"], "cli@example.com");
+
+    let key = json_of(
+        &run(&[
+            "--json",
+            "keys",
+            "create",
+            "from the cli",
+            "--expires-in-days",
+            "30",
+        ])
+        .await,
+    );
+    let id = key["id"].as_str().unwrap().to_string();
+    assert!(
+        key["secret"].as_str().unwrap().starts_with("ahub_"),
+        "{key}"
+    );
+    assert_eq!(key["allowed_models"], Value::Null, "every model");
+    assert!(key["expires_at_ms"].as_i64().is_some(), "{key}");
+
+    // The table lists it, without its secret.
+    let out = run(&["keys", "list"]).await;
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{out:?}");
+    assert!(table.starts_with("ID"), "{table}");
+    assert!(
+        table.contains(&id) && table.contains("from the cli"),
+        "{table}"
+    );
+    // A model that does not exist is refused by the API (400).
+    let out = run(&["keys", "create", "x", "--model", "no-such-model"]).await;
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-model"));
+    assert!(!table.contains(key["secret"].as_str().unwrap()), "{table}");
+
+    // Refusals: an invalid name (400) and an unknown key (404).
+    let out = run(&["keys", "create", " "]).await;
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("name"));
+    let out = run(&["keys", "delete", "key_nope"]).await;
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+
+    // An access token that no longer works is refreshed and the new pair saved.
+    let mut saved: Value = serde_json::from_slice(&std::fs::read(&credentials).unwrap()).unwrap();
+    let old_refresh = saved["refresh_token"].clone();
+    saved["access_token"] = serde_json::json!("expired-or-forged");
+    std::fs::write(&credentials, serde_json::to_vec(&saved).unwrap()).unwrap();
+    let me = json_of(&run(&["--json", "whoami"]).await);
+    assert_eq!(me["email"], "cli@example.com");
+    let saved: Value = serde_json::from_slice(&std::fs::read(&credentials).unwrap()).unwrap();
+    assert_ne!(saved["access_token"], "expired-or-forged");
+    assert_ne!(
+        saved["refresh_token"], old_refresh,
+        "refresh rotates the token"
+    );
+
+    let out = cli(&["keys", "delete"]).arg(&id).output().await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let list = json_of(&run(&["--json", "keys", "list"]).await);
+    assert_eq!(list["data"].as_array().unwrap().len(), 0, "{list}");
+
+    // Logout ends the session on the server too.
+    let out = run(&["logout"]).await;
+    assert!(out.status.success(), "{out:?}");
+    assert!(!credentials.exists());
+    let resp = app
+        .client
+        .post(app.url("/api/v1/developer/refresh"))
+        .json(&serde_json::json!({"refresh_token": saved["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let out = run(&["whoami"]).await;
+    assert_eq!(out.status.code(), Some(3));
+}

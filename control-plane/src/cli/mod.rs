@@ -1,8 +1,11 @@
-//! The `aihub` command line: `serve`, `up`, `migrate` and `admin …`.
+//! The `aihub` command line: `serve`, `up`, `migrate` and `admin …` on
+//! this machine's database; `login`, `logout`, `whoami` and `keys …` as a
+//! developer against a running AI Hub ([`client`]).
 
 mod admin;
 mod analytics;
 mod billing;
+pub mod client;
 pub(crate) mod up;
 
 use crate::config::Config;
@@ -23,9 +26,17 @@ pub struct Cli {
     /// Configuration file layered over the built-in defaults.
     #[arg(long, global = true, env = "AIHUB_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Print one JSON object on stdout instead of text (admin commands).
+    /// Print one JSON object on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// AI Hub's address, for the developer commands (default: the one
+    /// `login` saved).
+    #[arg(long, global = true, env = "AIHUB_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// Where `login` keeps the session (default
+    /// `~/.config/aihub/credentials.json`).
+    #[arg(long, global = true, env = "AIHUB_CREDENTIALS", value_name = "PATH")]
+    pub credentials: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -44,12 +55,39 @@ pub enum Command {
     /// Operator commands, working directly on the database.
     #[command(subcommand)]
     Admin(Box<AdminCommand>),
+    /// Sign in to a running AI Hub as a developer and save the session.
+    /// The password comes from `AIHUB_PASSWORD` or the first line of stdin.
+    Login {
+        /// Your account's email address.
+        #[arg(long, env = "AIHUB_EMAIL")]
+        email: String,
+    },
+    /// End the saved session.
+    Logout,
+    /// Show who the saved session belongs to.
+    Whoami,
+    /// Your API keys.
+    #[command(subcommand)]
+    Keys(client::KeysCommand),
 }
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let conn = client::Connection {
+        server: cli.server.clone(),
+        credentials: cli.credentials.clone(),
+    };
+    let out = Output::new(cli.json);
+    match cli.command {
+        Command::Login { email } => return client::login(&conn, &email, &out).await,
+        Command::Logout => return client::logout(&conn, &out).await,
+        Command::Whoami => return client::whoami(&conn, &out).await,
+        Command::Keys(cmd) => return client::keys(&conn, cmd, &out).await,
+        _ => {}
+    }
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
+        Command::Login { .. } | Command::Logout | Command::Whoami | Command::Keys(_) => Ok(()),
         Command::Serve => {
             telemetry::init(&config.log);
             serve(config).await
