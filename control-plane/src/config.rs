@@ -786,6 +786,12 @@ mod tests {
             jail.set_env("AIHUB_CONFIG", "/nonexistent.toml");
             jail.set_env("AIHUB_ADMIN_PASSWORD", "whatever-it-is");
             jail.set_env("AIHUB_PROVIDER_API_KEY", "sk-x");
+            // The developer commands' variables (`aihub login` …), some named
+            // like sections.
+            jail.set_env("AIHUB_SERVER", "http://127.0.0.1:8080");
+            jail.set_env("AIHUB_EMAIL", "you@example.com");
+            jail.set_env("AIHUB_PASSWORD", "secret");
+            jail.set_env("AIHUB_CREDENTIALS", "/tmp/c.json");
             let c = Config::from_figment(Config::figment(None)).unwrap();
             assert_eq!(c.database.url, "postgres://u:pw@localhost/aihub");
             assert_eq!(c.log.format, LogFormat::Json);
