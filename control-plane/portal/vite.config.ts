@@ -21,6 +21,9 @@ export default defineConfig({
     environment: "jsdom",
     globals: true,
     setupFiles: ["src/test/setup.ts"],
+    // Above Testing Library's wait limit (src/test/setup.ts), so a slow
+    // machine fails on what did not appear rather than on the clock.
+    testTimeout: 20_000,
     include: ["src/**/*.test.{ts,tsx}"],
     css: { modules: { classNameStrategy: "non-scoped" } },
   },
