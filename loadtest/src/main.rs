@@ -228,7 +228,7 @@ impl Cli {
         let rows = self
             .analytics_rows
             .unwrap_or(if self.quick { 200_000 } else { 10_000_000 });
-        if rows == 0 {
+        if rows == 0 || self.gateway_only {
             return Ok(None);
         }
         use analytics::Store;
@@ -478,61 +478,54 @@ async fn main() -> anyhow::Result<()> {
         ttft,
     ));
 
-    if cli.gateway_only {
-        report.only_gateway = true;
-        report.stats_rows_shipped =
-            report::gateway_metric(&aihub.ops_url, "aihub_gateway_usage_rows_shipped_total").await;
-        drop(litellm);
-        drop(aihub);
-        drop(nginx);
-        drop(stub);
-        return write_report(&report, &cli.out);
-    }
-
-    // The developer management API, when it exists.
-    report.management_api = report::management_api(&oha_bin, &aihub, run_for).await?;
-    report.webhooks = webhooks::webhooks(
-        &oha_bin,
-        &aihub,
-        cli.webhook_rate,
-        cli.webhook_endpoints,
-        run_for,
-    )
-    .await?;
-
-    if let Some(minutes) = cli.soak_minutes {
-        let rate = cli.rates.first().copied().unwrap_or(1000);
-        eprintln!("soak: {rate} req/s for {minutes} min through AI Hub…");
-        report.soak = Some(report::soak(
+    // `--gateway-only` stops here: the control plane's scenarios below.
+    report.only_gateway = cli.gateway_only;
+    if !cli.gateway_only {
+        // The developer management API, when it exists.
+        report.management_api = report::management_api(&oha_bin, &aihub, run_for).await?;
+        report.webhooks = webhooks::webhooks(
             &oha_bin,
-            &targets.aihub,
-            &targets.key,
-            rate,
-            cli.connections,
-            minutes,
-            gw_pid,
-        )?);
-    }
+            &aihub,
+            cli.webhook_rate,
+            cli.webhook_endpoints,
+            run_for,
+        )
+        .await?;
 
-    // Batches, then task creation: each restarts the control plane with its
-    // own batch worker settings, so they run after everything else. The
-    // task phase turns the worker off and leaves its items queued, so it
-    // comes last.
-    let batch_items = if cli.quick {
-        cli.batch_items.min(2_000)
-    } else {
-        cli.batch_items
-    };
-    report.batch = batches::batch_throughput(
-        &mut aihub,
-        batch_items,
-        cli.batch_concurrency,
-        cli.batch_per_developer,
-        cli.batch_poll_ms,
-    )
-    .await?;
-    report.tasks =
-        batches::task_creation(&mut aihub, cli.task_rate, cli.task_prompts, run_for).await?;
+        if let Some(minutes) = cli.soak_minutes {
+            let rate = cli.rates.first().copied().unwrap_or(1000);
+            eprintln!("soak: {rate} req/s for {minutes} min through AI Hub…");
+            report.soak = Some(report::soak(
+                &oha_bin,
+                &targets.aihub,
+                &targets.key,
+                rate,
+                cli.connections,
+                minutes,
+                gw_pid,
+            )?);
+        }
+
+        // Batches, then task creation: each restarts the control plane with its
+        // own batch worker settings, so they run after everything else. The
+        // task phase turns the worker off and leaves its items queued, so it
+        // comes last.
+        let batch_items = if cli.quick {
+            cli.batch_items.min(2_000)
+        } else {
+            cli.batch_items
+        };
+        report.batch = batches::batch_throughput(
+            &mut aihub,
+            batch_items,
+            cli.batch_concurrency,
+            cli.batch_per_developer,
+            cli.batch_poll_ms,
+        )
+        .await?;
+        report.tasks =
+            batches::task_creation(&mut aihub, cli.task_rate, cli.task_prompts, run_for).await?;
+    }
 
     report.stats_rows_shipped =
         report::gateway_metric(&aihub.ops_url, "aihub_gateway_usage_rows_shipped_total").await;

@@ -78,42 +78,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         credentials: cli.credentials.clone(),
     };
     let out = Output::new(cli.json);
+    // The developer commands talk to a running AI Hub and need no
+    // configuration file; the others read it.
+    let config = || Config::load(cli.config.as_deref());
     match cli.command {
-        Command::Login { email } => return client::login(&conn, &email, &out).await,
-        Command::Logout => return client::logout(&conn, &out).await,
-        Command::Whoami => return client::whoami(&conn, &out).await,
-        Command::Keys(cmd) => return client::keys(&conn, cmd, &out).await,
-        _ => {}
-    }
-    let config = Config::load(cli.config.as_deref())?;
-    match cli.command {
-        Command::Login { .. } | Command::Logout | Command::Whoami | Command::Keys(_) => Ok(()),
+        Command::Login { email } => client::login(&conn, &email, &out).await,
+        Command::Logout => client::logout(&conn, &out).await,
+        Command::Whoami => client::whoami(&conn, &out).await,
+        Command::Keys(cmd) => client::keys(&conn, cmd, &out).await,
         Command::Serve => {
+            let config = config()?;
             telemetry::init(&config.log);
             serve(config).await
         }
         Command::Up => {
+            let config = config()?;
             telemetry::init(&config.log);
             up::run(config).await
         }
         Command::Migrate => {
+            let config = config()?;
             telemetry::init(&config.log);
             let db = connect(&config).await?;
             db.migrate().await.context("cannot apply migrations")?;
             db.close().await;
-            Output::new(cli.json).emit(
+            out.emit(
                 &serde_json::json!({"migrated": true}),
                 "database is up to date",
             )
         }
         Command::Admin(cmd) => {
+            let config = config()?;
             // Keep stdout for results and stderr for real problems only.
             telemetry::init(&crate::config::LogConfig {
                 level: "warn".into(),
                 format: config.log.format,
             });
             let db = connect(&config).await?;
-            let result = admin::run(&db, &config, *cmd, &Output::new(cli.json)).await;
+            let result = admin::run(&db, &config, *cmd, &out).await;
             db.close().await;
             result
         }
