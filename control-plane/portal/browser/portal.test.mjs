@@ -1458,6 +1458,13 @@ describe("operator console (issue 10)", () => {
       const invoices = page.getByRole("table", { name: "Invoices" });
       const row = invoices.getByRole("row").filter({ has: page.getByRole("link", { name: invoice.number }) });
       await row.getByText("Open", { exact: true }).waitFor();
+      // The row may first show in the unfiltered list: wait until the
+      // filter's answer has replaced it (header + this invoice), then count.
+      await page.waitForFunction(
+        () => document.querySelectorAll('table[aria-label="Invoices"] tr').length === 2,
+        null,
+        { timeout: 15_000 },
+      );
       assert.equal(await invoices.getByRole("row").count(), 2, "one invoice under the header");
       await shot("9-invoices");
       await row.getByRole("link", { name: invoice.number }).click();
