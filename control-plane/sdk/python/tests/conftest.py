@@ -428,3 +428,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
         sys_ = item.funcargs.get("system") if hasattr(item, "funcargs") else None
         if sys_ is not None:
             report.sections.append(("AI Hub logs", sys_.logs()))
+
+
+# Examples the documentation runner (test_docs_examples.py) did not run, with
+# the pages' reasons; listed at the end of the session.
+DOC_EXAMPLE_SKIPS: List[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if DOC_EXAMPLE_SKIPS:
+        terminalreporter.section("documentation examples not run")
+        for line in DOC_EXAMPLE_SKIPS:
+            terminalreporter.write_line(f"skipped {line}")
