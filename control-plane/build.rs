@@ -26,6 +26,8 @@ const SOURCES: &[&str] = &[
     "package-lock.json",
     "vite.config.ts",
     "tsconfig.json",
+    // The developer guides, bundled into the portal's docs pages.
+    "../docs/guides",
 ];
 
 const NODE_HINT: &str = "the portal needs Node.js 20.19+ and npm: apt-get install nodejs npm \

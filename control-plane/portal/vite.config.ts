@@ -1,5 +1,5 @@
 /// <reference types="vitest/config" />
-import { defineConfig } from "vite";
+import { defineConfig, searchForWorkspaceRoot } from "vite";
 import react from "@vitejs/plugin-react";
 
 // `npm run dev` proxies the API to a running `aihub serve` (default port 8081),
@@ -16,6 +16,8 @@ export default defineConfig({
   },
   server: {
     proxy: { "/api": backend },
+    // The guides live beside the portal (control-plane/docs/guides) and are bundled from there.
+    fs: { allow: [searchForWorkspaceRoot(process.cwd()), "../docs/guides"] },
   },
   test: {
     environment: "jsdom",

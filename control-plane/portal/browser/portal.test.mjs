@@ -5,6 +5,7 @@
 // every delivery with the `standardwebhooks` package. Run: npm run test:browser
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { WebhookReceiver, aihubAdmin, newEmail, startSystem, waitFor, withContext } from "./harness.mjs";
 
 const DESKTOP = { viewport: { width: 1280, height: 800 }, locale: "en-US" };
@@ -1486,6 +1487,69 @@ describe("operator console (issue 10)", () => {
       const mine = await developerApi(invoicedKey.accessToken, `/invoices/${invoice.id}`);
       assert.equal(mine.status, "void", JSON.stringify(mine));
       assert.equal(mine.amount_due, "0.00");
+    });
+  });
+});
+
+describe("documentation (issue 11)", () => {
+  it("a visitor opens the docs, follows the quick start, copies a command and reads it in Chinese and on a phone", async () => {
+    // The quick start's titles, straight from the pages the binary embeds.
+    const guides = new URL("../../docs/guides/", import.meta.url);
+    const titleOf = (lang) => readFileSync(new URL(`${lang}/quickstart.md`, guides), "utf8").split("\n", 1)[0].slice(2).trim();
+    const [enTitle, zhTitle] = [titleOf("en"), titleOf("zh-CN")];
+
+    await withContext(system, "docs-story", { ...DESKTOP, permissions: ["clipboard-read", "clipboard-write"] }, async (context, shot) => {
+      const page = await context.newPage();
+      await page.goto(`${system.baseUrl}/docs`);
+      await page.getByRole("heading", { name: "Documentation", level: 1 }).waitFor();
+      // Public: no sign-in needed, a way to sign in offered.
+      assert.equal(new URL(page.url()).pathname, "/docs");
+      await page.getByRole("link", { name: "Sign in" }).waitFor();
+      await shot("1-index");
+
+      await page.locator("article").getByRole("link", { name: enTitle, exact: true }).click();
+      await page.getByRole("heading", { name: enTitle, level: 1 }).waitFor();
+      assert.equal(new URL(page.url()).pathname, "/docs/quickstart");
+      // The runner's directives are not shown; code blocks have a copy button that copies the block.
+      assert.equal(await page.getByText(/example: (skip|env|background|expect)/).count(), 0);
+      const block = page.locator(".docs-code").first();
+      const code = (await block.locator("pre").innerText()).trim();
+      await block.getByRole("button", { name: "Copy code" }).click();
+      await block.getByRole("button", { name: "Copied" }).waitFor();
+      assert.equal((await page.evaluate(() => navigator.clipboard.readText())).trim(), code);
+      // "On this page" jumps to a heading by its anchor.
+      const toc = page.getByRole("navigation", { name: "On this page" });
+      const second = toc.getByRole("link").nth(1);
+      const anchor = await second.getAttribute("href");
+      await second.click();
+      await page.waitForURL((url) => url.hash === anchor);
+      await waitFor("the heading scrolled into view", async () =>
+        page.evaluate((id) => {
+          const top = document.getElementById(id)?.getBoundingClientRect().top ?? -1;
+          return top >= 0 && top < window.innerHeight / 2;
+        }, decodeURIComponent(anchor.slice(1))),
+      );
+      await shot("2-quickstart");
+
+      // Chinese at once, on the same page; a deep link opens the page after a reload.
+      await page.getByLabel("Language", { exact: true }).selectOption("zh-CN");
+      await page.getByRole("heading", { name: zhTitle, level: 1 }).waitFor();
+      await page.goto(`${system.baseUrl}/docs/quickstart`);
+      await page.getByRole("heading", { name: zhTitle, level: 1 }).waitFor();
+      await page.getByRole("navigation", { name: "本页内容" }).waitFor();
+      await shot("3-quickstart-zh");
+
+      // An unknown page says so.
+      await page.goto(`${system.baseUrl}/docs/no-such-guide`);
+      await page.getByRole("heading", { name: "找不到该页面", level: 1 }).waitFor();
+    });
+
+    await withContext(system, "docs-phone", PHONE, async (context, shot) => {
+      const page = await context.newPage();
+      await page.goto(`${system.baseUrl}/docs/quickstart`);
+      await page.getByRole("heading", { name: zhTitle, level: 1 }).waitFor();
+      await assertNoHorizontalScroll(page);
+      await shot("1-quickstart-phone");
     });
   });
 });

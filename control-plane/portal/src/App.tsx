@@ -31,6 +31,10 @@ import { VerifyEmailPage } from "./pages/VerifyEmailPage";
 // The analytics pages (and their charts) are chunks of their own, loaded on first visit.
 const AnalyticsPage = lazy(async () => ({ default: (await import("./pages/analytics/AnalyticsPage")).AnalyticsPage }));
 const InsightsPage = lazy(async () => ({ default: (await import("./pages/insights/InsightsPage")).InsightsPage }));
+// The guides (their Markdown renderer and the bundled pages) likewise.
+const guidePages = () => import("./pages/docs/guides/GuidesPages");
+const DocsHomePage = lazy(async () => ({ default: (await guidePages()).DocsHomePage }));
+const DocsGuidePage = lazy(async () => ({ default: (await guidePages()).DocsGuidePage }));
 const deferred = (page: ReactNode) => <Suspense fallback={<FullPageLoader />}>{page}</Suspense>;
 
 // The operators' admin pages: one chunk, never loaded for developers.
@@ -71,7 +75,9 @@ export function AppRoutes() {
       </Route>
       {/* Public docs: in the app's shell when signed in, under a plain header otherwise. */}
       <Route element={<DocsLayout />}>
+        <Route path="/docs" element={deferred(<DocsHomePage />)} />
         <Route path="/docs/api" element={<ApiReferencePage />} />
+        <Route path="/docs/:slug" element={deferred(<DocsGuidePage />)} />
       </Route>
       <Route element={<RequireAuth />}>
         <Route element={<AppLayout />}>

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { useQuery } from "@tanstack/react-query";
-import { NavLink, Outlet, useLocation } from "react-router";
+import { Link, NavLink, Outlet, useLocation } from "react-router";
 import { useTranslation } from "react-i18next";
 import { adminApi, setupQuery } from "../api/admin";
 import { useAuth, useProfile } from "../auth/AuthProvider";
@@ -57,7 +57,8 @@ export function AppLayout() {
     return () => document.removeEventListener("keydown", onKey);
   }, [menuOpen]);
 
-  const soon = [{ key: "docs", icon: BookIcon }] as const;
+  // "Docs" is the guides; the API reference (also under /docs) has its own entry.
+  const inGuides = location.pathname.startsWith("/docs") && !location.pathname.startsWith("/docs/api");
 
   return (
     <div className={`app${menuOpen ? " app-menu-open" : ""}`}>
@@ -131,14 +132,15 @@ export function AppLayout() {
                 <CodeIcon /> {t("nav.apiReference")}
               </NavLink>
             </li>
-            {soon.map(({ key, icon: Icon }) => (
-              <li key={key}>
-                <span className="nav-item nav-item-disabled" aria-disabled="true">
-                  <Icon /> {t(`nav.${key}`)}
-                  <span className="badge">{t("nav.soon")}</span>
-                </span>
-              </li>
-            ))}
+            <li>
+              <Link
+                to="/docs"
+                className={`nav-item${inGuides ? " active" : ""}`}
+                aria-current={inGuides ? "page" : undefined}
+              >
+                <BookIcon /> {t("nav.docs")}
+              </Link>
+            </li>
           </ul>
           {isOperator && <AdminNav />}
           <p className="nav-heading">{t("nav.account")}</p>

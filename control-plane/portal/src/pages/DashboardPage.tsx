@@ -29,12 +29,12 @@ export function DashboardPage() {
   const number = new Intl.NumberFormat(i18n.language);
   const firstName = me.full_name.trim().split(/\s+/)[0] || me.email;
 
-  // Cards with a page link to it; the docs are still to come.
+  // Each card links to its page.
   const next = [
     { key: "keys", icon: KeyIcon, to: "/keys" },
     { key: "usage", icon: ChartIcon, to: "/usage" },
     { key: "billing", icon: CardIcon, to: "/billing" },
-    { key: "docs", icon: BookIcon, to: null },
+    { key: "docs", icon: BookIcon, to: "/docs" },
   ] as const;
 
   return (
@@ -134,37 +134,24 @@ export function DashboardPage() {
 
       <h2 className="section-title">{t("dashboard.nextTitle")}</h2>
       <ul className="grid grid-4 next-list">
-        {next.map(({ key, icon: Icon, to }) =>
-          to ? (
-            <li key={key} className="card next-card next-card-live">
-              <div className="next-card-top">
-                <span className="next-icon">
-                  <Icon size={20} />
-                </span>
-                <span className="next-arrow" aria-hidden="true">
-                  →
-                </span>
-              </div>
-              <h3 className="next-title">
-                <Link to={to} className="next-link">
-                  {t(`dashboard.next.${key}.title`)}
-                </Link>
-              </h3>
-              <p className="muted small">{t(`dashboard.next.${key}.body`)}</p>
-            </li>
-          ) : (
-            <li key={key} className="card next-card" aria-disabled="true">
-              <div className="next-card-top">
-                <span className="next-icon">
-                  <Icon size={20} />
-                </span>
-                <span className="badge">{t("common.comingSoon")}</span>
-              </div>
-              <h3 className="next-title">{t(`dashboard.next.${key}.title`)}</h3>
-              <p className="muted small">{t(`dashboard.next.${key}.body`)}</p>
-            </li>
-          ),
-        )}
+        {next.map(({ key, icon: Icon, to }) => (
+          <li key={key} className="card next-card next-card-live">
+            <div className="next-card-top">
+              <span className="next-icon">
+                <Icon size={20} />
+              </span>
+              <span className="next-arrow" aria-hidden="true">
+                →
+              </span>
+            </div>
+            <h3 className="next-title">
+              <Link to={to} className="next-link">
+                {t(`dashboard.next.${key}.title`)}
+              </Link>
+            </h3>
+            <p className="muted small">{t(`dashboard.next.${key}.body`)}</p>
+          </li>
+        ))}
       </ul>
     </div>
   );

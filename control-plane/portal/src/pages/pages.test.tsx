@@ -260,7 +260,6 @@ describe("dashboard", () => {
     // The preview's placeholder is gone.
     expect(screen.queryByText(/Plans arrive soon/)).not.toBeInTheDocument();
     expect(screen.queryByText("Free preview")).not.toBeInTheDocument();
-    expect(within(card).queryByText("Coming soon")).not.toBeInTheDocument();
     expect(server.calls("GET", "/developer/billing")).toHaveLength(1);
   });
 
@@ -308,15 +307,15 @@ describe("dashboard", () => {
     expect(within(planCard()).queryByRole("status", { name: "Loading…" })).not.toBeInTheDocument();
   });
 
-  it("links the usage and billing cards like the keys card; the docs are still to come", async () => {
+  it("links every next-step card to its page, the docs included", async () => {
     dashboard(() => json(200, billing()));
     await screen.findByTestId("dashboard-plan");
     const next = nextSteps();
     expect(next.getByRole("link", { name: "API keys" })).toHaveAttribute("href", "/keys");
     expect(next.getByRole("link", { name: "Usage" })).toHaveAttribute("href", "/usage");
     expect(next.getByRole("link", { name: "Billing" })).toHaveAttribute("href", "/billing");
-    expect(next.queryByRole("link", { name: "Docs" })).not.toBeInTheDocument();
-    expect(next.getAllByText("Coming soon")).toHaveLength(1);
+    expect(next.getByRole("link", { name: "Docs" })).toHaveAttribute("href", "/docs");
+    expect(next.queryByText("Coming soon")).not.toBeInTheDocument();
   });
 
   it("shows the account's monthly token cap, or None without one", async () => {
