@@ -51,6 +51,12 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Seconds to keep serving in-flight requests after SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// Load balancers in front of this gateway (addresses or CIDR ranges)
+    /// whose `X-Forwarded-For` names the client. Added to the `access`
+    /// plugin's own `trusted_proxies`, so one variable
+    /// (`AIHUB_GW_SERVER__TRUSTED_PROXIES`) sets it without restating the
+    /// whole plugin list.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// The control plane this gateway follows.
@@ -207,11 +213,53 @@ impl GatewayConfig {
                 .ignore(&["CONFIG_FILE"])
                 .split("__"),
         );
-        let config: GatewayConfig = figment
+        let mut config: GatewayConfig = figment
             .extract()
             .map_err(|e| ConfigError::Load(e.to_string()))?;
         config.validate()?;
+        config.trust_proxies_in_access_plugin()?;
         Ok(config)
+    }
+
+    /// Adds `server.trusted_proxies` to the `access` plugin's list.
+    fn trust_proxies_in_access_plugin(&mut self) -> Result<(), ConfigError> {
+        if self.server.trusted_proxies.is_empty() {
+            return Ok(());
+        }
+        for p in &self.server.trusted_proxies {
+            let valid = p.parse::<ipnet::IpNet>().is_ok() || p.parse::<std::net::IpAddr>().is_ok();
+            if !valid {
+                return Err(ConfigError::Invalid {
+                    key: "server.trusted_proxies",
+                    message: format!(
+                        "expected addresses or CIDR ranges such as 10.0.0.0/8, got '{p}'"
+                    ),
+                });
+            }
+        }
+        let Some(access) = self.plugins.iter_mut().find(|p| p.kind == "access") else {
+            return Err(ConfigError::Invalid {
+                key: "server.trusted_proxies",
+                message: "the pipeline has no `access` plugin to apply them".into(),
+            });
+        };
+        let list = access
+            .settings
+            .entry("trusted_proxies")
+            .or_insert_with(|| toml::Value::Array(Vec::new()));
+        let toml::Value::Array(list) = list else {
+            return Err(ConfigError::Invalid {
+                key: "plugins.access.trusted_proxies",
+                message: "expected a list of addresses or CIDR ranges".into(),
+            });
+        };
+        for p in &self.server.trusted_proxies {
+            let value = toml::Value::String(p.clone());
+            if !list.contains(&value) {
+                list.push(value);
+            }
+        }
+        Ok(())
     }
 
     /// Checks values that parse but make no sense.
@@ -367,5 +415,41 @@ mod tests {
             .merge(Toml::string("[server]\nlisten_typo = 1"))
             .extract();
         assert!(r.unwrap_err().to_string().contains("listen_typo"));
+    }
+
+    fn access_list(c: &GatewayConfig) -> Vec<String> {
+        let access = c.plugins.iter().find(|p| p.kind == "access").unwrap();
+        access.settings["trusted_proxies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn server_trusted_proxies_join_the_access_plugins_list() {
+        let mut c = with_secret();
+        assert!(access_list(&c).is_empty());
+        c.server.trusted_proxies = vec!["10.0.0.0/8".into(), "192.0.2.1".into()];
+        c.trust_proxies_in_access_plugin().unwrap();
+        assert_eq!(access_list(&c), ["10.0.0.0/8", "192.0.2.1"]);
+        // Applying twice adds nothing.
+        c.trust_proxies_in_access_plugin().unwrap();
+        assert_eq!(access_list(&c), ["10.0.0.0/8", "192.0.2.1"]);
+
+        let mut c = with_secret();
+        c.server.trusted_proxies = vec!["ten.0.0.0/8".into()];
+        let err = c.trust_proxies_in_access_plugin().unwrap_err().to_string();
+        assert!(
+            err.contains("server.trusted_proxies") && err.contains("ten.0.0.0/8"),
+            "{err}"
+        );
+
+        let mut c = with_secret();
+        c.plugins.retain(|p| p.kind != "access");
+        c.server.trusted_proxies = vec!["10.0.0.0/8".into()];
+        let err = c.trust_proxies_in_access_plugin().unwrap_err().to_string();
+        assert!(err.contains("no `access` plugin"), "{err}");
     }
 }

@@ -216,8 +216,11 @@ pub fn classify(method: &http::Method, path: &str) -> Route {
             Route::ControlPlane
         }
         _ if path.starts_with("/v1/") || path == "/v1" => Route::NotFound,
-        // The internal API is for gateways only and never reachable from outside.
+        // The internal API is for gateways only, and the control plane's
+        // metrics are for the operator's Prometheus: neither is reachable
+        // from outside (the gateway's own are on its ops listener).
         _ if path.starts_with("/internal") => Route::NotFound,
+        "/metrics" => Route::NotFound,
         _ => Route::ControlPlane,
     }
 }
@@ -677,6 +680,7 @@ mod tests {
             classify(&Method::GET, "/internal/v1/snapshot"),
             Route::NotFound
         );
+        assert_eq!(classify(&Method::GET, "/metrics"), Route::NotFound);
         assert_eq!(classify(&Method::GET, "/"), Route::ControlPlane);
         assert_eq!(classify(&Method::GET, "/v1/nope"), Route::NotFound);
     }

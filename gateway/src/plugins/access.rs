@@ -125,6 +125,15 @@ impl Plugin for Access {
 
     async fn on_request(&self, req: &RequestHeader, ctx: &mut RequestCtx) -> Result<(), ApiError> {
         let Some(key) = ctx.key.clone() else {
+            // A call without a key (the management API and the portal,
+            // forwarded to the control plane): behind trusted proxies the
+            // control plane must still see the client's address (its login
+            // throttling and audit log count per address), not the proxy's.
+            if !self.trusted_proxies.is_empty() {
+                if let Some(ip) = self.client_ip(req, ctx.ip.parse().ok()) {
+                    ctx.ip = ip.to_string();
+                }
+            }
             return Ok(());
         };
         // The client address matters only behind trusted proxies or for a
@@ -189,5 +198,37 @@ mod tests {
             parse_net("2001:db8::1").unwrap().to_string(),
             "2001:db8::1/128"
         );
+    }
+
+    fn keyless_ctx(peer: &str) -> RequestCtx {
+        let mut ctx = RequestCtx::new(std::sync::Arc::new(crate::tables::Tables::default()));
+        ctx.route = Route::ControlPlane;
+        ctx.ip = peer.to_string();
+        ctx
+    }
+
+    #[tokio::test]
+    async fn calls_without_a_key_get_the_client_address_behind_trusted_proxies() {
+        let mut r = RequestHeader::build("POST", b"/api/v1/developer/login", None).unwrap();
+        r.append_header("x-forwarded-for", "198.51.100.7").unwrap();
+        // Behind a trusted load balancer: the client, which the gateway then
+        // passes on to the control plane in X-Forwarded-For.
+        let mut ctx = keyless_ctx("10.0.0.5");
+        plugin(&["10.0.0.0/8"])
+            .on_request(&r, &mut ctx)
+            .await
+            .unwrap();
+        assert_eq!(ctx.ip, "198.51.100.7");
+        // From an untrusted peer the header is only the caller's claim.
+        let mut ctx = keyless_ctx("192.0.2.1");
+        plugin(&["10.0.0.0/8"])
+            .on_request(&r, &mut ctx)
+            .await
+            .unwrap();
+        assert_eq!(ctx.ip, "192.0.2.1");
+        // No trusted proxies configured: the peer, untouched.
+        let mut ctx = keyless_ctx("10.0.0.5");
+        plugin(&[]).on_request(&r, &mut ctx).await.unwrap();
+        assert_eq!(ctx.ip, "10.0.0.5");
     }
 }
