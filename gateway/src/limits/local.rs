@@ -165,7 +165,11 @@ impl LocalLimits {
                         state: RateState {
                             limit: check.limit,
                             remaining: 0,
-                            reset: wait + interval(limit) * cells(check),
+                            // Until the whole limit is back (as the headers
+                            // promise and the Redis store answers): the wait
+                            // for these cells plus the rest of the window.
+                            reset: wait
+                                + interval(limit) * limit.get().saturating_sub(cells(check)),
                         },
                     }
                 }
@@ -337,10 +341,15 @@ mod tests {
         }
         match l.admit(&[rpm("a", 5)]) {
             RateDecision::Refused {
-                index, retry_after, ..
+                index,
+                retry_after,
+                state,
             } => {
                 assert_eq!(index, 0);
                 assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_secs(12));
+                // All five were taken: the limit is whole again four
+                // intervals (48 s) after the next request fits.
+                assert_eq!(state.reset, retry_after + Duration::from_secs(48));
             }
             other => panic!("not refused: {other:?}"),
         }
