@@ -1,6 +1,8 @@
 //! The `aihub` command line: `serve`, `up`, `migrate` and `admin …` on
-//! this machine's database; `login`, `logout`, `whoami` and `keys …` as a
-//! developer against a running AI Hub ([`client`]).
+//! this machine's database; `login`, `logout`, `whoami`, `keys …`,
+//! `usage`, `billing`, `invoices …`, `batch …`, `tasks …`, `webhooks …`
+//! and `events tail` as a developer against a running AI Hub ([`client`]);
+//! `completions` for shells.
 
 mod admin;
 mod analytics;
@@ -21,12 +23,19 @@ pub use admin::AdminCommand;
 
 /// AI Hub control plane.
 #[derive(Debug, Parser)]
-#[command(name = "aihub", version, about, propagate_version = true)]
+#[command(
+    name = "aihub",
+    version,
+    about,
+    propagate_version = true,
+    after_help = client::EXIT_CODES_HELP
+)]
 pub struct Cli {
     /// Configuration file layered over the built-in defaults.
     #[arg(long, global = true, env = "AIHUB_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Print one JSON object on stdout instead of text.
+    /// Print JSON on stdout instead of text: one object per command (one
+    /// per line for `events tail`).
     #[arg(long, global = true)]
     pub json: bool,
     /// AI Hub's address, for the developer commands (default: the one
@@ -46,7 +55,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the control plane (applies migrations first).
-    Serve,
+    Serve {
+        /// Only check the configuration (defaults, file, environment) as
+        /// `serve` would, print whether it is valid, and exit: 0 valid, 1 not.
+        #[arg(long)]
+        check: bool,
+    },
     /// Run everything on one machine: control plane plus gateway, SQLite,
     /// a generated shared secret.
     Up,
@@ -69,6 +83,34 @@ pub enum Command {
     /// Your API keys.
     #[command(subcommand)]
     Keys(client::KeysCommand),
+    /// Your usage over a period, broken down by model, key or day.
+    Usage(client::UsageArgs),
+    /// Your plan, credit balance, token allowance and next invoice.
+    Billing,
+    /// Your invoices (`aihub invoices` lists them).
+    Invoices {
+        #[command(subcommand)]
+        command: Option<client::InvoicesCommand>,
+    },
+    /// Batches (OpenAI's Batches API, with an API key): submit a JSONL
+    /// file, follow it, download the results.
+    Batch(client::BatchArgs),
+    /// Background tasks: batch generation, file processing, exports.
+    #[command(subcommand)]
+    Tasks(client::TasksCommand),
+    /// Webhook endpoints and their deliveries.
+    #[command(subcommand)]
+    Webhooks(client::WebhooksCommand),
+    /// Your events, live.
+    #[command(subcommand)]
+    Events(client::EventsCommand),
+    /// Print a shell completion script, e.g.
+    /// `aihub completions bash > ~/.local/share/bash-completion/completions/aihub`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Runs a parsed command line.
@@ -86,7 +128,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Logout => client::logout(&conn, &out).await,
         Command::Whoami => client::whoami(&conn, &out).await,
         Command::Keys(cmd) => client::keys(&conn, cmd, &out).await,
-        Command::Serve => {
+        Command::Usage(args) => client::usage(&conn, args, &out).await,
+        Command::Billing => client::billing(&conn, &out).await,
+        Command::Invoices { command } => client::invoices(&conn, command, &out).await,
+        Command::Batch(args) => client::batch(&conn, args, &out).await,
+        Command::Tasks(cmd) => client::tasks(&conn, cmd, &out).await,
+        Command::Webhooks(cmd) => client::webhooks(&conn, cmd, &out).await,
+        Command::Events(cmd) => client::events(&conn, cmd, &out).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "aihub", &mut script);
+            out.raw(&script)
+        }
+        Command::Serve { check: true } => {
+            let config = config()?;
+            config.require_shared_secret()?;
+            config.require_token_secret()?;
+            config.listen_addr()?;
+            out.emit(
+                &serde_json::json!({"valid": true}),
+                "aihub: configuration is valid",
+            )
+        }
+        Command::Serve { check: false } => {
             let config = config()?;
             telemetry::init(&config.log);
             serve(config).await
@@ -153,15 +218,33 @@ impl Output {
         Output { json }
     }
 
+    /// Whether the output is JSON.
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// Writes bytes as they are (a download, CSV, a script).
+    pub fn raw(&self, bytes: &[u8]) -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        quiet_pipe(out.write_all(bytes).and_then(|()| out.flush()))
+    }
+
     /// Prints `value` as one JSON line, or `text`.
     pub fn emit(&self, value: &serde_json::Value, text: &str) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
-        if self.json {
-            writeln!(out, "{value}")?;
+        let written = if self.json {
+            writeln!(out, "{value}")
         } else {
-            writeln!(out, "{text}")?;
-        }
-        out.flush()?;
-        Ok(())
+            writeln!(out, "{text}")
+        };
+        quiet_pipe(written.and_then(|()| out.flush()))
+    }
+}
+
+/// A reader that stopped reading (`aihub … | head`) is not an error.
+fn quiet_pipe(result: std::io::Result<()>) -> anyhow::Result<()> {
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }

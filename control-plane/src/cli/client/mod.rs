@@ -1,33 +1,66 @@
 //! The developer's commands, against a running AI Hub over its management
-//! API: `login`, `logout`, `whoami`, `keys …`. The address comes from
-//! `--server` (or `AIHUB_SERVER`), else from the session `login` saved;
-//! the session (access and refresh token) is kept in a file only the user
-//! can read (`--credentials`, `AIHUB_CREDENTIALS`, default
-//! `~/.config/aihub/credentials.json`). An expired access token is
-//! refreshed once per call and the new pair saved.
+//! API: `login`, `logout`, `whoami`, `keys …`, `usage`, `billing`,
+//! `invoices …`, `batch …`, `tasks …`, `webhooks …`, `events tail`.
+//! The address comes from `--server` (or `AIHUB_SERVER`), else from the
+//! session `login` saved; the session (access and refresh token) is kept
+//! in a file only the user can read (`--credentials`, `AIHUB_CREDENTIALS`,
+//! default `~/.config/aihub/credentials.json`). An expired access token is
+//! refreshed once per call and the new pair saved. The `batch` commands
+//! use OpenAI's Batches API, which takes an API key instead
+//! (`--api-key`, `AIHUB_API_KEY`).
 //!
 //! Exit codes: 0 done, 1 anything else, 2 bad command line (clap),
 //! [`EXIT_AUTH`] not signed in or the session ended, [`EXIT_NOT_FOUND`],
-//! [`EXIT_REFUSED`] the API refused the request (any other 4xx).
+//! [`EXIT_REFUSED`] the API refused the request (any other 4xx),
+//! [`EXIT_JOB_FAILED`] a batch or task waited for did not complete.
+
+mod batch;
+mod billing;
+mod events;
+mod keys;
+mod tasks;
+mod webhooks;
+
+pub use batch::{batch, BatchArgs, BatchCommand};
+pub use billing::{billing, invoices, usage, InvoicesCommand, UsageArgs};
+pub use events::{events, EventsCommand};
+pub use keys::{keys, KeysCommand};
+pub use tasks::{tasks, TasksCommand};
+pub use webhooks::{webhooks, WebhooksCommand};
 
 use super::Output;
 use anyhow::Context;
-use clap::Subcommand;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// Not signed in, or the session is over.
+/// Not signed in, or the session is over (also: no API key for `batch`).
 pub const EXIT_AUTH: u8 = 3;
 /// What the command names does not exist (or is not yours).
 pub const EXIT_NOT_FOUND: u8 = 4;
 /// The API refused the request (validation, policy, limits).
 pub const EXIT_REFUSED: u8 = 5;
+/// A batch or task waited for (`--wait`) ended failed, cancelled or expired.
+pub const EXIT_JOB_FAILED: u8 = 6;
+
+/// The exit codes, for `--help`.
+pub const EXIT_CODES_HELP: &str = "Exit codes:
+  0  done
+  1  anything else (AI Hub unreachable, a file that cannot be read, a server error)
+  2  bad command line
+  3  not signed in, the session ended, or no API key (batch)
+  4  not found (or not yours)
+  5  refused by the API (validation, policy, limits, not ready yet)
+  6  a batch or task waited for (--wait) failed, was cancelled or expired";
+
+/// How long one ordinary API call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// An answer of the API in its error shape, or a missing session.
 #[derive(Debug)]
 pub struct ClientError {
-    /// HTTP status (401 also for "not signed in").
+    /// HTTP status (401 also for "not signed in"; 0: not an HTTP answer).
     pub status: u16,
     /// The API's error code.
     pub code: String,
@@ -37,7 +70,11 @@ pub struct ClientError {
 
 impl std::fmt::Display for ClientError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}, HTTP {})", self.message, self.code, self.status)
+        if self.status == 0 {
+            write!(f, "{} ({})", self.message, self.code)
+        } else {
+            write!(f, "{} ({}, HTTP {})", self.message, self.code, self.status)
+        }
     }
 }
 
@@ -47,6 +84,7 @@ impl ClientError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self.status {
+            0 if self.code == "job_not_completed" => EXIT_JOB_FAILED,
             401 => EXIT_AUTH,
             404 => EXIT_NOT_FOUND,
             400..=499 => EXIT_REFUSED,
@@ -61,6 +99,24 @@ impl ClientError {
             message: "not signed in: run `aihub login --server URL --email EMAIL` first".into(),
         }
     }
+
+    /// A refusal made here, before asking the API (exit code 5).
+    fn refused(code: &str, message: impl Into<String>) -> ClientError {
+        ClientError {
+            status: 400,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A batch or task that ended without completing (exit code 6).
+    fn job_not_completed(message: impl Into<String>) -> ClientError {
+        ClientError {
+            status: 0,
+            code: "job_not_completed".into(),
+            message: message.into(),
+        }
+    }
 }
 
 /// Where to reach AI Hub and keep the session.
@@ -70,32 +126,6 @@ pub struct Connection {
     pub server: Option<String>,
     /// `--credentials`.
     pub credentials: Option<PathBuf>,
-}
-
-/// `aihub keys …`
-#[derive(Debug, Subcommand)]
-pub enum KeysCommand {
-    /// List your API keys (never their secrets).
-    List,
-    /// Create an API key; its secret is printed this once.
-    Create {
-        /// A name to recognise it by.
-        name: String,
-        /// Allow only this model (repeat for several); default: every model.
-        #[arg(long = "model", value_name = "MODEL")]
-        models: Vec<String>,
-        /// Expire after this many days (default: the server's default lifetime).
-        #[arg(long, conflicts_with = "never_expires")]
-        expires_in_days: Option<u32>,
-        /// Never expire.
-        #[arg(long)]
-        never_expires: bool,
-    },
-    /// Delete an API key; gateways refuse it within a second.
-    Delete {
-        /// The key's id (`key_…`).
-        id: String,
-    },
 }
 
 /// The saved session.
@@ -155,11 +185,20 @@ fn save_session(path: &Path, session: &Session) -> anyhow::Result<()> {
 }
 
 /// One HTTP client and the session it uses.
-struct Api {
+pub(crate) struct Api {
     http: reqwest::Client,
     server: String,
     path: PathBuf,
     session: Option<Session>,
+}
+
+/// The HTTP client of every command: no overall timeout (downloads and
+/// the event stream may take long; ordinary calls set their own).
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("aihub-cli/", env!("CARGO_PKG_VERSION")))
+        .build()?)
 }
 
 impl Api {
@@ -172,9 +211,7 @@ impl Api {
             .or_else(|| session.as_ref().map(|s| s.server.clone()))
             .ok_or_else(ClientError::not_signed_in)?;
         Ok(Api {
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(60))
-                .build()?,
+            http: http_client()?,
             server: server.trim_end_matches('/').to_string(),
             path,
             session,
@@ -188,7 +225,10 @@ impl Api {
         body: Option<&Value>,
         token: Option<&str>,
     ) -> anyhow::Result<reqwest::Response> {
-        let mut req = self.http.request(method, format!("{}{route}", self.server));
+        let mut req = self
+            .http
+            .request(method, format!("{}{route}", self.server))
+            .timeout(CALL_TIMEOUT);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -200,35 +240,84 @@ impl Api {
             .with_context(|| format!("cannot reach AI Hub at {}", self.server))
     }
 
-    /// Sends a call with the session's access token; on 401 refreshes the
-    /// session once, saves it and repeats the call. Returns the JSON answer
-    /// (`Null` for an empty one).
+    fn token(&self) -> anyhow::Result<String> {
+        Ok(self
+            .session
+            .as_ref()
+            .map(|s| s.access_token.clone())
+            .ok_or_else(ClientError::not_signed_in)?)
+    }
+
+    /// Sends the request `build` makes (from the client, the full URL of
+    /// `route` and the access token); on 401 refreshes the session once,
+    /// saves it and sends it again. Returns the response, whatever its
+    /// status.
+    async fn request(
+        &mut self,
+        route: &str,
+        build: impl Fn(&reqwest::Client, String, &str) -> reqwest::RequestBuilder,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = format!("{}{route}", self.server);
+        let token = self.token()?;
+        let mut resp = build(&self.http, url.clone(), &token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach AI Hub at {}", self.server))?;
+        if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
+            self.refresh().await?;
+            let token = self.token()?;
+            resp = build(&self.http, url, &token)
+                .send()
+                .await
+                .with_context(|| format!("cannot reach AI Hub at {}", self.server))?;
+        }
+        Ok(resp)
+    }
+
+    /// Sends a call with the session's access token (refreshing it once
+    /// when needed). Returns the JSON answer (`Null` for an empty one).
     async fn call(
         &mut self,
         method: reqwest::Method,
         route: &str,
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
-        let token = self
-            .session
-            .as_ref()
-            .map(|s| s.access_token.clone())
-            .ok_or_else(ClientError::not_signed_in)?;
-        let mut resp = self
-            .send(method.clone(), route, body.as_ref(), Some(&token))
+        let resp = self
+            .request(route, |http, url, token| {
+                let req = http
+                    .request(method.clone(), url)
+                    .bearer_auth(token)
+                    .timeout(CALL_TIMEOUT);
+                match &body {
+                    Some(b) => req.json(b),
+                    None => req,
+                }
+            })
             .await?;
-        if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
-            self.refresh().await?;
-            let token = self
-                .session
-                .as_ref()
-                .map(|s| s.access_token.clone())
-                .unwrap_or_default();
-            resp = self
-                .send(method, route, body.as_ref(), Some(&token))
-                .await?;
-        }
         answer(resp).await
+    }
+
+    /// `GET route?query`, as JSON.
+    async fn get(&mut self, route: &str, query: &[(&str, String)]) -> anyhow::Result<Value> {
+        let resp = self
+            .request(route, |http, url, token| {
+                http.get(url)
+                    .query(query)
+                    .bearer_auth(token)
+                    .timeout(CALL_TIMEOUT)
+            })
+            .await?;
+        answer(resp).await
+    }
+
+    /// `GET route?query`, the answer's bytes (a download).
+    async fn download(&mut self, route: &str, query: &[(&str, String)]) -> anyhow::Result<Vec<u8>> {
+        let resp = self
+            .request(route, |http, url, token| {
+                http.get(url).query(query).bearer_auth(token)
+            })
+            .await?;
+        download_answer(resp).await
     }
 
     async fn refresh(&mut self) -> anyhow::Result<()> {
@@ -265,6 +354,24 @@ impl Api {
     }
 }
 
+/// Where AI Hub is for the commands that need no session (`batch`): the
+/// `--server` given, else the one `login` saved.
+fn server_only(conn: &Connection) -> anyhow::Result<String> {
+    if let Some(s) = &conn.server {
+        return Ok(s.trim_end_matches('/').to_string());
+    }
+    let path = credentials_path(conn)?;
+    match load_session(&path)? {
+        Some(s) => Ok(s.server.trim_end_matches('/').to_string()),
+        None => Err(ClientError {
+            status: 0,
+            code: "no_server".into(),
+            message: "which AI Hub? pass --server URL (or set AIHUB_SERVER)".into(),
+        }
+        .into()),
+    }
+}
+
 fn str_field(v: &Value, name: &str) -> anyhow::Result<String> {
     v[name]
         .as_str()
@@ -287,13 +394,28 @@ async fn answer(resp: reqwest::Response) -> anyhow::Result<Value> {
     let error = &body["error"];
     Err(ClientError {
         status: status.as_u16(),
-        code: error["code"].as_str().unwrap_or("http_error").to_string(),
+        code: error["code"]
+            .as_str()
+            .or_else(|| error["type"].as_str())
+            .unwrap_or("http_error")
+            .to_string(),
         message: error["message"]
             .as_str()
             .map(String::from)
             .unwrap_or_else(|| format!("HTTP {status}: {text}")),
     }
     .into())
+}
+
+/// A download's bytes, or the API's error.
+async fn download_answer(resp: reqwest::Response) -> anyhow::Result<Vec<u8>> {
+    if resp.status().is_success() {
+        return Ok(resp.bytes().await.context("reading the download")?.to_vec());
+    }
+    match answer(resp).await {
+        Ok(_) => anyhow::bail!("the download failed"),
+        Err(e) => Err(e),
+    }
 }
 
 /// Reads the password: `AIHUB_PASSWORD`, else the first line of stdin.
@@ -323,9 +445,7 @@ pub async fn login(conn: &Connection, email: &str, out: &Output) -> anyhow::Resu
         .or_else(|| saved.map(|s| s.server))
         .context("which AI Hub? pass --server URL (or set AIHUB_SERVER)")?;
     let api = Api {
-        http: reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(60))
-            .build()?,
+        http: http_client()?,
         server: server.trim_end_matches('/').to_string(),
         path: path.clone(),
         session: None,
@@ -404,84 +524,6 @@ pub async fn whoami(conn: &Connection, out: &Output) -> anyhow::Result<()> {
     out.emit(&profile, &text)
 }
 
-/// `aihub keys …`
-pub async fn keys(conn: &Connection, cmd: KeysCommand, out: &Output) -> anyhow::Result<()> {
-    let mut api = Api::open(conn)?;
-    match cmd {
-        KeysCommand::List => {
-            let list = api
-                .call(reqwest::Method::GET, "/api/v1/developer/keys", None)
-                .await?;
-            let empty = Vec::new();
-            let keys = list["data"].as_array().unwrap_or(&empty);
-            let rows: Vec<Vec<String>> = keys
-                .iter()
-                .map(|k| {
-                    vec![
-                        k["id"].as_str().unwrap_or("").to_string(),
-                        k["name"].as_str().unwrap_or("").to_string(),
-                        k["display_prefix"].as_str().unwrap_or("").to_string(),
-                        if k["enabled"].as_bool() == Some(true) {
-                            "enabled"
-                        } else {
-                            "disabled"
-                        }
-                        .to_string(),
-                        k["allowed_models"]
-                            .as_array()
-                            .map(|m| {
-                                m.iter()
-                                    .filter_map(Value::as_str)
-                                    .collect::<Vec<_>>()
-                                    .join(",")
-                            })
-                            .unwrap_or_else(|| "all".into()),
-                    ]
-                })
-                .collect();
-            out.emit(
-                &list,
-                &table(&["ID", "NAME", "KEY", "STATUS", "MODELS"], &rows),
-            )
-        }
-        KeysCommand::Create {
-            name,
-            models,
-            expires_in_days,
-            never_expires,
-        } => {
-            let mut body = json!({"name": name});
-            if !models.is_empty() {
-                body["allowed_models"] = json!(models);
-            }
-            if never_expires {
-                body["expires_in_days"] = Value::Null;
-            } else if let Some(d) = expires_in_days {
-                body["expires_in_days"] = json!(d);
-            }
-            let key = api
-                .call(reqwest::Method::POST, "/api/v1/developer/keys", Some(body))
-                .await?;
-            let text = format!(
-                "created {} ({})\n{}\nStore this secret now: it is not shown again.",
-                key["id"].as_str().unwrap_or(""),
-                key["name"].as_str().unwrap_or(""),
-                key["secret"].as_str().unwrap_or("")
-            );
-            out.emit(&key, &text)
-        }
-        KeysCommand::Delete { id } => {
-            api.call(
-                reqwest::Method::DELETE,
-                &format!("/api/v1/developer/keys/{id}"),
-                None,
-            )
-            .await?;
-            out.emit(&json!({"deleted": id}), &format!("deleted {id}"))
-        }
-    }
-}
-
 /// Left-aligned columns, two spaces apart.
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -506,6 +548,85 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             .map(|r| line(r.iter().map(String::as_str).collect())),
     );
     out.join("\n")
+}
+
+/// A JSON value as a table cell: strings bare, `null` as `-`.
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` (UTC), `-` for none.
+fn time_ms(v: &Value) -> String {
+    v.as_i64()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The `data` array of a list answer.
+fn data(list: &Value) -> &[Value] {
+    list["data"].as_array().map(Vec::as_slice).unwrap_or(&[])
+}
+
+/// A list of strings as `a,b`, or `all` for `null`.
+fn joined_or_all(v: &Value) -> String {
+    v.as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_else(|| "all".into())
+}
+
+/// Writes `bytes` to `path` (`-` is stdout).
+fn write_out(path: &Path, bytes: &[u8], out: &Output) -> anyhow::Result<()> {
+    if path == Path::new("-") {
+        return out.raw(bytes);
+    }
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Reads a file the command was given.
+fn read_in(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The file's name, for an upload.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "upload".into())
+}
+
+/// A progress bar on stderr for waiting on a job of `total` items; hidden
+/// when stderr is not a terminal or the output is JSON.
+fn progress_bar(out: &Output, total: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if out.is_json() || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Parses `--poll-interval` style durations (`500ms`, `2s`).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
