@@ -21,6 +21,7 @@ Nothing waits by sleeping alone: every wait polls a condition until a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import json
@@ -440,3 +441,23 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("documentation examples not run")
         for line in DOC_EXAMPLE_SKIPS:
             terminalreporter.write_line(f"skipped {line}")
+
+
+@contextlib.contextmanager
+def own_system(prefix: str = "aihub-own-system-") -> Iterator[System]:
+    """A system of its own, set up like the session's ``system`` fixture
+    (stand-in provider, models, gateway), stopped and removed on exit. For
+    tests that need a fresh installation, e.g. documents whose examples
+    create fixed accounts such as ``dev@example.com``."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        started = _start_system(tmp)
+        try:
+            yield started
+        finally:
+            started.stop()
+    finally:
+        if os.environ.get("AIHUB_SDK_KEEP_TMP"):
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)

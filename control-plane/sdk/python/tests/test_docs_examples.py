@@ -1,5 +1,7 @@
 """Runs every code example of the developer and operator guides
-(``control-plane/docs/guides/<lang>/<slug>.md``) against a real AI Hub.
+(``control-plane/docs/guides/<lang>/<slug>.md``) and of the repository's
+other Markdown documents (``README.md``, ``control-plane/docs/*.md``, …)
+against a real AI Hub.
 
 The contract (what the guides are written against):
 
@@ -24,6 +26,29 @@ The contract (what the guides are written against):
   for the page), ``<!-- example: skip: <reason> -->`` (not run, reason
   required, printed in the summary), ``<!-- example: expect "<text>" -->``
   (stdout must contain the text).
+
+Repository documents (every other ``*.md`` of the checkout, found by a scan
+that leaves out ``SCAN_SKIPPED_DIRS`` and the files in ``EXCLUDED_DOCUMENTS``,
+each with its reason) follow the same contract, with these differences:
+
+- Each document with blocks in a run language is one test case, id its path
+  in the repository (``README.md``, ``control-plane/docs/billing.md``).
+- Each document runs on a fresh system of its own (set up like the guides':
+  stand-in provider, ``gpt-4o-mini`` and ``gpt-4o``, gateway; it starts in
+  well under a second): documents are written for a reader's own
+  installation and create fixed example accounts (``dev@example.com``),
+  which would collide between documents on a shared system.
+- Every block gets the developer environment and the operator one (like an
+  ``operator-…`` guide), so ``aihub admin …`` commands act on that system.
+- The page's working directory stands in for the repository root after
+  ``cargo build --release``: ``target/release/aihub`` (and the other
+  binaries) link to the binaries under test, so ``./target/release/aihub``
+  works as written.
+- The guides' title, ``toc.json`` and translation checks do not apply.
+
+A unit check makes sure nothing is missed: every Markdown file of the
+checkout (as git lists it: tracked, or new and not ignored) that has a block
+in a run language is a guide, a document of the scan, or excluded on purpose.
 
 Besides the pages themselves, unit checks keep the guides consistent: every
 directive is well-formed and attached to a fence, ``env`` blocks export only
@@ -60,6 +85,7 @@ from conftest import (
     TOKEN_SECRET,
     System,
     free_port,
+    own_system,
 )
 
 REPO = Path(__file__).resolve().parents[4]
@@ -69,6 +95,35 @@ TOC = GUIDES / "toc.json"
 SDK_SRC = REPO / "control-plane" / "sdk" / "python" / "src"
 TS_SDK = REPO / "control-plane" / "sdk" / "typescript"
 JS_DIR_NAME = ".doc-examples"
+
+# The repository's guides always belong to the guides' runner (also when
+# AIHUB_DOCS_GUIDES points elsewhere): the document scan leaves them out.
+REPO_GUIDES = REPO / "control-plane" / "docs" / "guides"
+
+# Directories the document scan does not enter, and why.
+SCAN_SKIPPED_DIRS = {
+    ".git": "git's own data",
+    "node_modules": "installed npm packages (their own READMEs)",
+    "target": "cargo's build output",
+    "dist": "build output (the portal's, the TypeScript and Python SDKs' packages)",
+    "__pycache__": "Python's bytecode cache",
+    ".pytest_cache": "pytest's cache",
+    ".venv": "a local Python environment",
+    JS_DIR_NAME: "this runner's own temporary JavaScript files",
+}
+
+# Markdown files with blocks in a run language that this runner does not run
+# (paths from the repository root), and why.
+EXCLUDED_DOCUMENTS = {
+    "control-plane/sdk/python/README.md": (
+        "run by the Python SDK's own tests (control-plane/sdk/python/tests/test_readme.py runs its "
+        "python blocks in order, in one namespace); its sh blocks are pip installs"
+    ),
+    "control-plane/sdk/typescript/README.md": (
+        "run by the TypeScript SDK's own tests (control-plane/sdk/typescript/test/readme.test.mjs runs "
+        "its js blocks as one module); its sh blocks are npm installs and builds"
+    ),
+}
 
 BLOCK_TIMEOUT = 120.0
 BASE_LANG = "en"
@@ -154,10 +209,11 @@ class Page:
     slug: str
     blocks: List[Block]
     problems: List[str]  # malformed directives, unclosed fences
+    document: bool = False  # a repository document, not a guide
 
     @property
     def id(self) -> str:
-        return f"{self.lang}/{self.slug}"
+        return self.rel if self.document else f"{self.lang}/{self.slug}"
 
     @property
     def rel(self) -> str:
@@ -168,7 +224,12 @@ class Page:
 
     @property
     def operator(self) -> bool:
-        return self.slug.startswith("operator-")
+        return self.document or self.slug.startswith("operator-")
+
+    @property
+    def runs_code(self) -> bool:
+        """Has a block in a run language (run, skipped, background or env)."""
+        return any(b.runner for b in self.blocks)
 
 
 def _valid_directive(d: str) -> bool:
@@ -250,6 +311,36 @@ def parse_page(path: Path) -> Page:
 
 def all_pages() -> List[Page]:
     return [parse_page(p) for p in sorted(GUIDES.rglob("*.md"))]
+
+
+def parse_document(path: Path) -> Page:
+    page = parse_page(path)
+    rel = path.relative_to(REPO).as_posix()
+    page.document = True
+    page.lang = "repo"
+    page.slug = re.sub(r"[^A-Za-z0-9]+", "-", rel[: -len(".md")]).strip("-")
+    return page
+
+
+def scan_markdown() -> List[Path]:
+    """Every ``*.md`` of the checkout outside ``SCAN_SKIPPED_DIRS`` and the
+    repository's guides."""
+    found: List[Path] = []
+    for root, dirs, files in os.walk(REPO):
+        here = Path(root)
+        dirs[:] = sorted(d for d in dirs if d not in SCAN_SKIPPED_DIRS and here / d != REPO_GUIDES)
+        found.extend(here / f for f in sorted(files) if f.endswith(".md"))
+    return found
+
+
+def all_documents() -> List[Page]:
+    """The repository's documents the runner checks (every scanned file but
+    the excluded ones)."""
+    return [
+        parse_document(p)
+        for p in scan_markdown()
+        if p.relative_to(REPO).as_posix() not in EXCLUDED_DOCUMENTS
+    ]
 
 
 # -- comment stripping (for comparing translations) -------------------------
@@ -532,7 +623,7 @@ def _kill_group(popen: subprocess.Popen) -> None:
 
 def page_env(system: System, page: Page, work: Path) -> Dict[str, str]:
     """A fresh verified developer with a live key, as environment variables."""
-    address = system.verified_developer(f"docs-{page.slug}"[:40])
+    address = system.verified_developer(f"docs-{page.slug}"[:40].rstrip("-"))
     with aihub.Client(system.base_url, timeout=30) as client:
         client.login(address, PASSWORD)
         key = client.keys.create(f"docs {page.id}")
@@ -566,20 +657,54 @@ def page_env(system: System, page: Page, work: Path) -> Dict[str, str]:
     return env
 
 
+def link_release_binaries(work: Path) -> None:
+    """``target/release/<binary>`` in ``work`` for every binary under test, as
+    in the repository root after ``cargo build --release``."""
+    release = work / "target" / "release"
+    release.mkdir(parents=True)
+    for binary in sorted(AIHUB_BIN.parent.glob("aihub*")):
+        if binary.is_file() and os.access(binary, os.X_OK) and not binary.suffix:
+            (release / binary.name).symlink_to(binary)
+
+
 PAGES = all_pages()
+ALL_DOCUMENTS = all_documents()
+DOCUMENTS = [d for d in ALL_DOCUMENTS if d.runs_code]
+
+
+def runnable_blocks(page: Page) -> List[Block]:
+    return [b for b in page.blocks if b.runner and not b.is_env]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.id for p in PAGES])
 def test_page_examples(system: System, page: Page) -> None:
     assert not page.problems, f"{page.rel}: " + "; ".join(page.problems)
-    runnable = [b for b in page.blocks if b.runner and not b.is_env]
-    if not runnable:
+    if not runnable_blocks(page):
         return  # a reference page without examples
-    for b in runnable:
+    run_page(system, page)
+
+
+@pytest.mark.parametrize("page", DOCUMENTS, ids=[p.id for p in DOCUMENTS])
+def test_document_examples(page: Page) -> None:
+    assert not page.problems, f"{page.rel}: " + "; ".join(page.problems)
+    blocks = runnable_blocks(page)
+    if all(b.skip_reason is not None for b in blocks):
+        for b in blocks:
+            DOC_EXAMPLE_SKIPS.append(f"{page.rel}:{b.line} ({b.lang}): {b.skip_reason}")
+        return  # nothing to run: no system needed
+    with own_system(prefix=f"aihub-doc-system-{page.slug}-"[:60]) as system:
+        run_page(system, page, show_logs=True)
+
+
+def run_page(system: System, page: Page, show_logs: bool = False) -> None:
+    """Runs the page's blocks in order; fails with the first failing block."""
+    for b in runnable_blocks(page):
         if b.skip_reason is not None:
             DOC_EXAMPLE_SKIPS.append(f"{page.rel}:{b.line} ({b.lang}): {b.skip_reason}")
     run = PageRun(page, {})
     try:
+        if page.document:
+            link_release_binaries(run.work)
         run.env = page_env(system, page, run.work)
         for index, block in enumerate(page.blocks):
             if block.runner is None or block.is_env or block.skip_reason is not None:
@@ -600,7 +725,11 @@ def test_page_examples(system: System, page: Page) -> None:
                 f"=== stdout ===\n{_tail(outcome.stdout)}\n"
                 f"=== stderr ===\n{_tail(outcome.stderr)}\n"
                 + (f"=== background blocks ===\n{run.background_report()}\n" if run.background else "")
-                + f"(cwd {run.work}; the AI Hub logs follow)",
+                + (
+                    f"(cwd {run.work})\n=== AI Hub logs ===\n{system.logs()}"
+                    if show_logs
+                    else f"(cwd {run.work}; the AI Hub logs follow)"
+                ),
                 pytrace=False,
             )
     finally:
@@ -618,15 +747,75 @@ def test_pages_are_found() -> None:
     assert any(p.lang == BASE_LANG for p in PAGES), f"no guides under {GUIDES / BASE_LANG}"
 
 
+def test_documents_are_found() -> None:
+    ids = [d.id for d in DOCUMENTS]
+    assert "README.md" in ids, f"README.md is not among the documents the runner runs: {ids}"
+    assert not [d for d in DOCUMENTS if REPO_GUIDES in d.path.parents], "guides are run as guides, not documents"
+
+
+def repo_markdown() -> List[Path]:
+    """Every Markdown file of the checkout as git sees it: tracked, or new
+    and not ignored (so installed packages and build output are not ours).
+    Without git: every ``*.md`` outside ``.git`` and ``node_modules``."""
+    try:
+        listed = subprocess.run(
+            ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.md"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout.decode("utf-8")
+        return sorted({REPO / name for name in listed.split("\0") if name and (REPO / name).is_file()})
+    except (OSError, subprocess.SubprocessError):
+        found: List[Path] = []
+        for root, dirs, files in os.walk(REPO):
+            dirs[:] = [d for d in dirs if d not in (".git", "node_modules")]
+            found.extend(Path(root) / f for f in files if f.endswith(".md"))
+        return sorted(found)
+
+
+def test_every_markdown_file_with_examples_is_run_or_excluded() -> None:
+    """A Markdown file with a block in a run language is a guide, one of the
+    documents this runner runs, or in EXCLUDED_DOCUMENTS with a reason."""
+    documents = {d.path.resolve() for d in DOCUMENTS}
+    missed = []
+    for path in repo_markdown():
+        rel = path.relative_to(REPO).as_posix()
+        if rel in EXCLUDED_DOCUMENTS or REPO_GUIDES in path.parents or path.resolve() in documents:
+            continue
+        page = parse_page(path)
+        if page.runs_code:
+            langs = sorted({b.lang for b in page.blocks if b.runner})
+            missed.append(f"{rel} ({', '.join(langs)} blocks)")
+    assert not missed, (
+        "Markdown files with blocks in a run language (" + ", ".join(sorted(RUNNERS)) + ") that the examples "
+        "runner neither runs nor excludes: " + "; ".join(missed) + ". Move them out of the directories the "
+        "scan skips (SCAN_SKIPPED_DIRS), or add them to EXCLUDED_DOCUMENTS with the reason."
+    )
+
+
+def test_exclusions_are_current() -> None:
+    problems = []
+    for rel, reason in EXCLUDED_DOCUMENTS.items():
+        path = REPO / rel
+        if not reason.strip():
+            problems.append(f"{rel}: an exclusion needs its reason")
+        if not path.is_file():
+            problems.append(f"{rel} is excluded but does not exist")
+        elif not parse_page(path).runs_code:
+            problems.append(f"{rel} is excluded but has no block in a run language: drop the exclusion")
+    problems += [f"{d}/: a skipped directory needs its reason" for d, why in SCAN_SKIPPED_DIRS.items() if not why.strip()]
+    assert not problems, "\n".join(problems)
+
+
 def test_directives_are_well_formed() -> None:
-    problems = [f"{p.rel}: {q}" for p in PAGES for q in p.problems]
+    problems = [f"{p.rel}: {q}" for p in PAGES + ALL_DOCUMENTS for q in p.problems]
     assert not problems, "\n".join(problems)
 
 
 def test_every_skip_has_a_reason() -> None:
     missing = [
         f"{p.rel}:{b.line}"
-        for p in PAGES
+        for p in PAGES + ALL_DOCUMENTS
         for b in p.blocks
         if b.skip_reason is not None and not b.skip_reason
     ]
@@ -634,7 +823,7 @@ def test_every_skip_has_a_reason() -> None:
 
 
 def test_env_blocks_only_export_provided_names() -> None:
-    problems = [q for p in PAGES for q in env_block_problems(p)]
+    problems = [q for p in PAGES + ALL_DOCUMENTS for q in env_block_problems(p)]
     assert not problems, "\n".join(problems)
 
 
