@@ -8,7 +8,7 @@ mod common;
 
 use aihub_testkit::redis::TestRedis;
 use aihub_testkit::upstream::{StubConfig, StubUpstream};
-use common::Stack;
+use common::{burst, check_burst, prime, Stack};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -146,99 +146,6 @@ async fn scopes_and_ip_allow_lists_refuse_with_clear_errors() {
     )
     .await;
     wait_for(&s, port, &key, &chat("hi"), 200).await;
-}
-
-/// Fires `n` requests at once, spread over `ports`; returns the answers
-/// and how long the burst took.
-async fn burst(
-    s: &Stack,
-    ports: &[u16],
-    key: &str,
-    n: usize,
-) -> (Vec<reqwest::Response>, Duration) {
-    let t0 = Instant::now();
-    let sends = (0..n).map(|i| {
-        let url = format!(
-            "http://127.0.0.1:{}/v1/chat/completions",
-            ports[i % ports.len()]
-        );
-        s.client
-            .post(url)
-            .bearer_auth(key)
-            .json(&chat("hello"))
-            .send()
-    });
-    let resps = futures::future::join_all(sends)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
-    (resps, t0.elapsed())
-}
-
-/// Waits until the gateway on `port` enforces `limit` requests/min for
-/// `key`: the first answer carrying it has used one request of it.
-async fn prime(s: &Stack, port: u16, key: &str, limit: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = s
-            .client
-            .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
-            .bearer_auth(key)
-            .json(&chat("x"))
-            .send()
-            .await
-            .unwrap();
-        let header = r.headers().get("x-ratelimit-limit-requests").cloned();
-        if r.status() == 200 && header.is_some_and(|h| h == limit.to_string().as_str()) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gateway {port} never enforced the limit"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A limit of N per minute lets N through at once, plus one more every 60/N s.
-fn tolerance(limit: usize, elapsed: Duration) -> usize {
-    (elapsed.as_secs_f64() * limit as f64 / 60.0).ceil() as usize
-}
-
-/// `already` requests of the limit were used by [`prime`].
-fn check_burst(resps: &[reqwest::Response], elapsed: Duration, limit: usize, already: usize) {
-    let ok = resps.iter().filter(|r| r.status() == 200).count() + already;
-    let limited = resps.iter().filter(|r| r.status() == 429).count();
-    assert_eq!(
-        ok - already + limited,
-        resps.len(),
-        "only 200s and 429s expected"
-    );
-    let most = limit + tolerance(limit, elapsed);
-    assert!(
-        (limit..=most).contains(&ok),
-        "{ok} of {} let through with a limit of {limit} (allowed {limit}..={most})",
-        resps.len() + already
-    );
-    let refused = resps
-        .iter()
-        .find(|r| r.status() == 429)
-        .expect("some refused");
-    let h = refused.headers();
-    let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((1..=60).contains(&retry), "retry-after {retry}");
-    assert_eq!(h["x-ratelimit-limit-requests"], limit.to_string().as_str());
-    assert_eq!(h["x-ratelimit-remaining-requests"], "0");
-    assert!(h.get("x-ratelimit-reset-requests").is_some());
-    let passed = resps
-        .iter()
-        .find(|r| r.status() == 200)
-        .expect("some passed");
-    assert_eq!(
-        passed.headers()["x-ratelimit-limit-requests"],
-        limit.to_string().as_str()
-    );
 }
 
 #[tokio::test]

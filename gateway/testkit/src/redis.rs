@@ -14,6 +14,8 @@ pub struct TestRedis {
     /// A key prefix no other test uses (ends with `:`).
     pub prefix: String,
     server: Option<Proc>,
+    /// A private server's port and folder, to start it again.
+    private: Option<(u16, tempfile::TempDir)>,
 }
 
 impl TestRedis {
@@ -25,17 +27,45 @@ impl TestRedis {
                 url,
                 prefix,
                 server: None,
+                private: None,
             });
         }
+        Self::start_private().await
+    }
+
+    /// A new private server, even when the run has a Redis: for tests
+    /// that stop and start it.
+    pub async fn start_private() -> anyhow::Result<TestRedis> {
         let port = free_port();
         let dir = tempfile::tempdir()?;
+        let server = Self::spawn(port, dir.path()).await?;
+        Ok(TestRedis {
+            url: format!("redis://127.0.0.1:{port}"),
+            prefix: format!("{}:", unique_name("t")),
+            server: Some(server),
+            private: Some((port, dir)),
+        })
+    }
+
+    /// Starts a stopped private server again, on the same port (empty: it
+    /// keeps nothing on disk).
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        let (port, dir) = self
+            .private
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("only a private Redis can be restarted"))?;
+        self.server = Some(Self::spawn(*port, dir.path()).await?);
+        Ok(())
+    }
+
+    async fn spawn(port: u16, dir: &std::path::Path) -> anyhow::Result<Proc> {
         let mut cmd = Command::new("redis-server");
         cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
-            .arg(dir.path());
+            .arg(dir);
         let server = Proc::spawn(cmd)?;
-        let url = format!("redis://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -51,11 +81,7 @@ impl TestRedis {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Ok(TestRedis {
-            url,
-            prefix,
-            server: Some(server),
-        })
+        Ok(server)
     }
 
     /// Whether this is a private server the test may stop.

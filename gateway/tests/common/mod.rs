@@ -5,10 +5,12 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod hooks;
+
 use aihub_contract::usage::UsageRow;
 use aihub_testkit::procs::{bin_path, free_port, Proc};
 use aihub_testkit::procs::{postgres_database_url, sqlite_url, unique_name, TestEnv};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -155,7 +157,19 @@ impl Stack {
     }
 
     pub async fn start_control_plane(&mut self) {
-        let listen = format!("127.0.0.1:{}", self.cp_port);
+        let cp = self.spawn_control_plane(self.cp_port).await;
+        self.cp = Some(cp);
+    }
+
+    /// Starts one more control plane on the same database (and ClickHouse),
+    /// on its own port; returns it with its port.
+    pub async fn start_extra_control_plane(&self) -> (Proc, u16) {
+        let port = free_port();
+        (self.spawn_control_plane(port).await, port)
+    }
+
+    async fn spawn_control_plane(&self, port: u16) -> Proc {
+        let listen = format!("127.0.0.1:{port}");
         let mut envs = vec![
             ("AIHUB_DATABASE__URL", self.database_url.as_str()),
             ("AIHUB_SERVER__LISTEN", listen.as_str()),
@@ -183,7 +197,7 @@ impl Stack {
         cp.wait_http_ok(&format!("http://{listen}/readyz"), START_TIMEOUT)
             .await
             .unwrap();
-        self.cp = Some(cp);
+        cp
     }
 
     /// Kills the control plane without warning (SIGKILL).
@@ -202,7 +216,7 @@ impl Stack {
     /// Starts (or restarts) the gateway and waits until it has a configuration.
     pub async fn start_gateway(&mut self) {
         let gw = self
-            .spawn_gateway("gw-test", self.gw_port, self.ops_port, &[])
+            .spawn_gateway("gw-test", self.gw_port, self.ops_port, self.cp_port, &[])
             .await;
         self.gw = Some(gw);
     }
@@ -211,9 +225,32 @@ impl Stack {
     /// state and spool); `extra` are further `AIHUB_GW_*` variables.
     /// Returns it with its public port.
     pub async fn start_extra_gateway(&self, name: &str, extra: &[(&str, &str)]) -> (Proc, u16) {
-        let port = free_port();
-        let gw = self.spawn_gateway(name, port, free_port(), extra).await;
+        self.start_extra_gateway_on(name, self.cp_port, extra).await
+    }
+
+    /// [`Stack::start_extra_gateway`] following the control plane on `cp_port`.
+    pub async fn start_extra_gateway_on(
+        &self,
+        name: &str,
+        cp_port: u16,
+        extra: &[(&str, &str)],
+    ) -> (Proc, u16) {
+        let (gw, port, _ops) = self
+            .start_extra_gateway_with_ops(name, cp_port, extra)
+            .await;
         (gw, port)
+    }
+
+    /// [`Stack::start_extra_gateway_on`], also returning the operations port.
+    pub async fn start_extra_gateway_with_ops(
+        &self,
+        name: &str,
+        cp_port: u16,
+        extra: &[(&str, &str)],
+    ) -> (Proc, u16, u16) {
+        let (port, ops) = (free_port(), free_port());
+        let gw = self.spawn_gateway(name, port, ops, cp_port, extra).await;
+        (gw, port, ops)
     }
 
     async fn spawn_gateway(
@@ -221,11 +258,12 @@ impl Stack {
         name: &str,
         port: u16,
         ops_port: u16,
+        cp_port: u16,
         extra: &[(&str, &str)],
     ) -> Proc {
         let listen = format!("127.0.0.1:{port}");
         let ops = format!("127.0.0.1:{ops_port}");
-        let cp_url = format!("http://127.0.0.1:{}", self.cp_port);
+        let cp_url = format!("http://127.0.0.1:{cp_port}");
         let (state, spool) = if name == "gw-test" {
             (
                 self.dir.path().join("gateway-state"),
@@ -641,4 +679,99 @@ pub fn sse_data(text: &str) -> Vec<String> {
                 .find_map(|l| l.strip_prefix("data: ").map(str::to_string))
         })
         .collect()
+}
+
+// ---------------------------------------------------------------- rate-limit bursts
+
+/// Fires `n` requests at once, spread over `ports`; returns the answers
+/// and how long the burst took.
+pub async fn burst(
+    s: &Stack,
+    ports: &[u16],
+    key: &str,
+    n: usize,
+) -> (Vec<reqwest::Response>, Duration) {
+    let t0 = Instant::now();
+    let sends = (0..n).map(|i| {
+        let url = format!(
+            "http://127.0.0.1:{}/v1/chat/completions",
+            ports[i % ports.len()]
+        );
+        s.client
+            .post(url)
+            .bearer_auth(key)
+            .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}))
+            .send()
+    });
+    let resps = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    (resps, t0.elapsed())
+}
+
+/// Waits until the gateway on `port` enforces `limit` requests/min for
+/// `key`: the first answer carrying it has used one request of it.
+pub async fn prime(s: &Stack, port: u16, key: &str, limit: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = s
+            .client
+            .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}))
+            .send()
+            .await
+            .unwrap();
+        let header = r.headers().get("x-ratelimit-limit-requests").cloned();
+        if r.status() == 200 && header.is_some_and(|h| h == limit.to_string().as_str()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gateway {port} never enforced the limit"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A limit of N per minute lets N through at once, plus one more every 60/N s.
+pub fn tolerance(limit: usize, elapsed: Duration) -> usize {
+    (elapsed.as_secs_f64() * limit as f64 / 60.0).ceil() as usize
+}
+
+/// `already` requests of the limit were used by [`prime`].
+pub fn check_burst(resps: &[reqwest::Response], elapsed: Duration, limit: usize, already: usize) {
+    let ok = resps.iter().filter(|r| r.status() == 200).count() + already;
+    let limited = resps.iter().filter(|r| r.status() == 429).count();
+    assert_eq!(
+        ok - already + limited,
+        resps.len(),
+        "only 200s and 429s expected"
+    );
+    let most = limit + tolerance(limit, elapsed);
+    assert!(
+        (limit..=most).contains(&ok),
+        "{ok} of {} let through with a limit of {limit} (allowed {limit}..={most})",
+        resps.len() + already
+    );
+    let refused = resps
+        .iter()
+        .find(|r| r.status() == 429)
+        .expect("some refused");
+    let h = refused.headers();
+    let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "retry-after {retry}");
+    assert_eq!(h["x-ratelimit-limit-requests"], limit.to_string().as_str());
+    assert_eq!(h["x-ratelimit-remaining-requests"], "0");
+    assert!(h.get("x-ratelimit-reset-requests").is_some());
+    let passed = resps
+        .iter()
+        .find(|r| r.status() == 200)
+        .expect("some passed");
+    assert_eq!(
+        passed.headers()["x-ratelimit-limit-requests"],
+        limit.to_string().as_str()
+    );
 }

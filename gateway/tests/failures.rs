@@ -1,0 +1,151 @@
+//! Parts failing under real processes: a `redis-server` stopped and started
+//! again under two gateways that share their limits through it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use aihub_testkit::redis::TestRedis;
+use aihub_testkit::upstream::{StubConfig, StubUpstream};
+use common::{burst, prime, tolerance, Stack};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// `aihub_gateway_limit_store_errors_total` of the gateway whose operations
+/// listener is on `ops`: decisions Redis could not make.
+async fn store_errors(s: &Stack, ops: u16) -> u64 {
+    let text = s
+        .client
+        .get(format!("http://127.0.0.1:{ops}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("aihub_gateway_limit_store_errors_total "))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0)
+}
+
+/// Waits until the gateway on (`port`, `ops`) decides through Redis again:
+/// a request whose decision adds no store error. `key` has no limit that
+/// matters here.
+async fn deciding_through_redis(s: &Stack, port: u16, ops: u16, key: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let before = store_errors(s, ops).await;
+        let r = s
+            .client
+            .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "probe"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        if store_errors(s, ops).await == before {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gateway {port} never used Redis again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A key of a new developer whose account allows `limit` requests a
+/// minute (set by the admin CLI); returns its secret.
+fn key_with_limit(s: &Stack, tag: &str, limit: usize) -> String {
+    let (dev, _, key) = s.developer_with_key(&format!("{tag}@example.com"), &[]);
+    s.aihub(&[
+        "admin",
+        "set-limits",
+        &dev,
+        "--rate-limit",
+        &limit.to_string(),
+    ]);
+    key
+}
+
+/// Counts 200s and 429s of a burst; anything else fails the test.
+fn tally(resps: &[reqwest::Response]) -> usize {
+    let ok = resps.iter().filter(|r| r.status() == 200).count();
+    let limited = resps.iter().filter(|r| r.status() == 429).count();
+    assert_eq!(ok + limited, resps.len(), "only 200s and 429s expected");
+    ok
+}
+
+#[tokio::test]
+async fn with_redis_down_gateways_serve_on_local_limits_and_share_again_when_it_returns() {
+    let up = StubUpstream::start(StubConfig::named("primary")).unwrap();
+    let s = Stack::start().await;
+    s.add_provider("primary", "openai", &up.base_url(), "k");
+    s.add_model("gpt-4o-mini", "primary", &[]);
+    let mut redis = TestRedis::start_private().await.unwrap();
+    let env = [
+        ("AIHUB_GW_REDIS__URL", redis.url.as_str()),
+        ("AIHUB_GW_REDIS__KEY_PREFIX", redis.prefix.as_str()),
+        ("AIHUB_GW_REDIS__TIMEOUT_MS", "200"),
+    ];
+    let (_a, port_a, ops_a) = s
+        .start_extra_gateway_with_ops("gw-a", s.cp_port, &env)
+        .await;
+    let (_b, port_b, ops_b) = s
+        .start_extra_gateway_with_ops("gw-b", s.cp_port, &env)
+        .await;
+    let ports = [port_a, port_b];
+    let (_, _, probe_key) = s.developer_with_key("redis-probe@example.com", &[]);
+    const LIMIT: usize = 10;
+
+    // Redis up: one limit for both gateways.
+    let shared = key_with_limit(&s, "redis-up", LIMIT);
+    for port in ports {
+        prime(&s, port, &shared, LIMIT).await;
+    }
+    let (resps, elapsed) = burst(&s, &ports, &shared, 3 * LIMIT).await;
+    let ok = tally(&resps) + ports.len();
+    assert!(
+        (LIMIT..=LIMIT + tolerance(LIMIT, elapsed)).contains(&ok),
+        "Redis up: {ok} let through for one limit of {LIMIT}"
+    );
+
+    // Redis down: no request fails; each gateway enforces the limit alone
+    // (as documented), so together they let up to twice the limit through.
+    redis.stop();
+    let alone = key_with_limit(&s, "redis-down", LIMIT);
+    for port in ports {
+        prime(&s, port, &alone, LIMIT).await;
+    }
+    let errors_before = store_errors(&s, ops_a).await + store_errors(&s, ops_b).await;
+    let (resps, elapsed) = burst(&s, &ports, &alone, 3 * LIMIT).await;
+    let ok = tally(&resps) + ports.len();
+    let most = 2 * (LIMIT + tolerance(LIMIT, elapsed));
+    assert!(
+        (2 * LIMIT..=most).contains(&ok),
+        "Redis down: {ok} let through; each gateway alone allows {LIMIT}"
+    );
+    let errors_after = store_errors(&s, ops_a).await + store_errors(&s, ops_b).await;
+    assert!(
+        errors_after >= errors_before + resps.len() as u64,
+        "every decision while Redis was down is counted: {errors_before} -> {errors_after}"
+    );
+
+    // Redis back (empty): both gateways decide through it again and share
+    // one limit, with nothing restarted on their side.
+    redis.restart().await.unwrap();
+    deciding_through_redis(&s, port_a, ops_a, &probe_key).await;
+    deciding_through_redis(&s, port_b, ops_b, &probe_key).await;
+    let again = key_with_limit(&s, "redis-back", LIMIT);
+    for port in ports {
+        prime(&s, port, &again, LIMIT).await;
+    }
+    let (resps, elapsed) = burst(&s, &ports, &again, 3 * LIMIT).await;
+    let ok = tally(&resps) + ports.len();
+    assert!(
+        (LIMIT..=LIMIT + tolerance(LIMIT, elapsed)).contains(&ok),
+        "Redis back: {ok} let through for one limit of {LIMIT}"
+    );
+}
