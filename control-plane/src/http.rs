@@ -140,10 +140,40 @@ impl From<DomainError> for ApiError {
             },
             DomainError::NotFound(m) => ApiError::NotFound(m),
             DomainError::Conflict(m) => ApiError::Conflict(m),
+            DomainError::Database(e) if database_unreachable(&e) => {
+                tracing::warn!(error = %e, "database unreachable");
+                ApiError::Unavailable(DATABASE_UNREACHABLE.into())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
 }
+
+/// Whether a database error means "cannot reach the database now" (down,
+/// restarting, connections refused or cut, the pool starved), which the
+/// client may retry, rather than a fault of the request or of ours.
+pub fn database_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception), and the server shutting
+        // down or starting up (57P01-57P03).
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
+/// What a client is told when the database cannot be reached.
+pub const DATABASE_UNREACHABLE: &str =
+    "The database cannot be reached right now. Nothing was changed; retry in a few seconds.";
+
+/// Seconds a client is told to wait after a 503.
+pub const RETRY_AFTER_SECS: u64 = 5;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -153,6 +183,17 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %detail, "internal error");
         }
         let body = json!({"error": {"code": code, "message": self.to_string()}});
+        if let ApiError::Unavailable(_) = &self {
+            return (
+                status,
+                [(
+                    axum::http::header::RETRY_AFTER,
+                    RETRY_AFTER_SECS.to_string(),
+                )],
+                Json(body),
+            )
+                .into_response();
+        }
         (status, Json(body)).into_response()
     }
 }

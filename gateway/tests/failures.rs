@@ -1,10 +1,12 @@
 //! Parts failing under real processes: a `redis-server` stopped and started
-//! again under two gateways that share their limits through it.
+//! again under two gateways that share their limits through it; a private
+//! PostgreSQL killed and restarted under a control plane and its gateway.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use aihub_testkit::postgres::TestPostgres;
 use aihub_testkit::redis::TestRedis;
 use aihub_testkit::upstream::{StubConfig, StubUpstream};
 use common::{burst, prime, tolerance, Stack};
@@ -148,4 +150,102 @@ async fn with_redis_down_gateways_serve_on_local_limits_and_share_again_when_it_
         (LIMIT..=LIMIT + tolerance(LIMIT, elapsed)).contains(&ok),
         "Redis back: {ok} let through for one limit of {LIMIT}"
     );
+}
+
+#[tokio::test]
+async fn with_postgres_down_the_control_plane_answers_503_and_recovers_while_gateways_serve() {
+    let mut pg = TestPostgres::start().await.unwrap();
+    let up = StubUpstream::start(StubConfig::named("primary")).unwrap();
+    let mut s = Stack::start_on_postgres(&pg.url(), &[]).await;
+    s.add_provider("primary", "openai", &up.base_url(), "k");
+    s.add_model("gpt-4o-mini", "primary", &[]);
+    s.start_gateway().await;
+    let (_, _, key, token) = s
+        .developer_session(s.gw_port, "pg-down@example.com", &[])
+        .await;
+    let hello = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]});
+    let first = s.wait_for_status(s.gw_port, &key, &hello, 200).await;
+    let mut answered = vec![first.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string()];
+    let profile = || {
+        s.client
+            .get(s.url("/api/v1/developer/profile"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(profile().await.unwrap().status(), 200);
+
+    // PostgreSQL goes away: the management API says so clearly, in its
+    // error shape, with a time to retry; readiness fails.
+    pg.kill();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refused = loop {
+        let r = profile().await.unwrap();
+        if r.status() == 503 {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never 503 while PostgreSQL is down (last {})",
+            r.status()
+        );
+    };
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("database cannot be reached"),
+        "{body}"
+    );
+    let ready = s
+        .client
+        .get(format!("http://127.0.0.1:{}/readyz", s.cp_port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+
+    // Meanwhile the gateway serves from its snapshot and spools the usage.
+    for i in 0..5 {
+        let r = s
+            .post(
+                "/v1/chat/completions",
+                &key,
+                json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": format!("during {i}")}]}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        answered.push(r.headers()["x-request-id"].to_str().unwrap().to_string());
+    }
+
+    // PostgreSQL is back: the control plane recovers by itself, and every
+    // answered request's usage row arrives, once.
+    pg.restart().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = profile().await.unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the control plane never recovered (last {})",
+            r.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rows = s.wait_usage_rows(answered.len()).await;
+    for id in &answered {
+        assert_eq!(
+            rows.iter().filter(|r| &r.request_id == id).count(),
+            1,
+            "usage row of {id}"
+        );
+    }
+    s.stop_control_plane();
 }

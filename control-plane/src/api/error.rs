@@ -76,6 +76,17 @@ impl From<DomainError> for ApiFailure {
             DomainError::Invalid(m) => ApiFailure::invalid(m),
             DomainError::NotFound(m) => ApiFailure::new(StatusCode::NOT_FOUND, "not_found", m),
             DomainError::Conflict(m) => ApiFailure::new(StatusCode::CONFLICT, "conflict", m),
+            DomainError::Database(e) if crate::http::database_unreachable(&e) => {
+                tracing::warn!(error = %e, "database unreachable");
+                ApiFailure {
+                    retry_after: Some(crate::http::RETRY_AFTER_SECS),
+                    ..ApiFailure::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        crate::http::DATABASE_UNREACHABLE,
+                    )
+                }
+            }
             other => ApiFailure::internal(other.to_string()),
         }
     }

@@ -329,6 +329,15 @@ impl From<DomainError> for OaiError {
             DomainError::Conflict(m) => {
                 OaiError::new(StatusCode::CONFLICT, "invalid_request_error", None, m)
             }
+            DomainError::Database(e) if crate::http::database_unreachable(&e) => {
+                tracing::warn!(error = %e, "database unreachable");
+                OaiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    Some("unavailable"),
+                    crate::http::DATABASE_UNREACHABLE,
+                )
+            }
             other => {
                 tracing::error!(error = %other, "files/batches request failed");
                 OaiError::new(

@@ -97,8 +97,56 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
         let mut doc = Base::openapi();
         doc.info.version = env!("CARGO_PKG_VERSION").to_string();
         doc.merge(super::router::<crate::http::AppState>().into_openapi());
+        add_unavailable(&mut doc);
         doc
     })
+}
+
+/// Every operation may answer 503 when the database cannot be reached
+/// (`http::database_unreachable`), whatever else it answers.
+fn add_unavailable(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{
+        schema::{ObjectBuilder, Type},
+        ContentBuilder, HeaderBuilder, Ref, RefOr, ResponseBuilder,
+    };
+    let response = ResponseBuilder::new()
+        .description(
+            "The database cannot be reached right now; nothing was changed. Retry after              `Retry-After` seconds.",
+        )
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
+                .description(Some("Seconds to wait before retrying."))
+                .build(),
+        )
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.responses
+                .responses
+                .entry("503".to_string())
+                .or_insert_with(|| RefOr::T(response.clone()));
+        }
+    }
 }
 
 /// The document as pretty JSON (what is served and committed).

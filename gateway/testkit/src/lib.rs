@@ -6,6 +6,7 @@
 //! - [`procs`]: start the workspace's real binaries, capture their output,
 //!   wait for readiness, and read which backends the suite runs against.
 //! - [`clickhouse`]: the ClickHouse schema applied to a per-test database.
+//! - [`postgres`]: a private PostgreSQL server a test may kill and restart.
 //! - [`sse`]: server-sent-event framing and a parser to read streams back.
 //! - [`smtp`]: a real SMTP server process (Python's `aiosmtpd`) that keeps
 //!   what it receives for tests to read.
@@ -14,6 +15,7 @@
 //!   also the `aihub-stub-stripe` binary.
 
 pub mod clickhouse;
+pub mod postgres;
 pub mod procs;
 pub mod redis;
 pub mod smtp;

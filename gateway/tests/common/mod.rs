@@ -102,7 +102,18 @@ impl Stack {
 
     /// [`Stack::start`] with extra `AIHUB_*` variables for the control plane.
     pub async fn start_with(cp_env: &[(&str, &str)]) -> Stack {
-        let env = TestEnv::from_env();
+        Self::start_in(TestEnv::from_env(), cp_env).await
+    }
+
+    /// [`Stack::start_with`] on a database of the PostgreSQL server at
+    /// `server` (e.g. a private one the test stops), whatever the run uses.
+    pub async fn start_on_postgres(server: &str, cp_env: &[(&str, &str)]) -> Stack {
+        let mut env = TestEnv::from_env();
+        env.database_url = Some(server.to_string());
+        Self::start_in(env, cp_env).await
+    }
+
+    async fn start_in(env: TestEnv, cp_env: &[(&str, &str)]) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let database_url = match &env.database_url {
             Some(server) => create_postgres_database(server),
