@@ -249,3 +249,110 @@ async fn with_postgres_down_the_control_plane_answers_503_and_recovers_while_gat
     }
     s.stop_control_plane();
 }
+
+/// The request id of an answer.
+fn request_id(r: &reqwest::Response) -> String {
+    r.headers()["x-request-id"].to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn with_the_control_plane_down_gateways_serve_from_their_snapshot_and_catch_up() {
+    let up = StubUpstream::start(StubConfig::named("primary")).unwrap();
+    let mut s = Stack::start().await;
+    s.add_provider("primary", "openai", &up.base_url(), "k");
+    s.add_model("gpt-4o-mini", "primary", &[]);
+    s.start_gateway().await;
+    let (_, key_id, key) = s.developer_with_key("cp-down@example.com", &[]);
+    let hello = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]});
+    let first = s.wait_for_status(s.gw_port, &key, &hello, 200).await;
+    let mut answered = vec![request_id(&first)];
+
+    // The control plane dies: the gateway goes on serving.
+    s.kill_control_plane();
+    for _ in 0..5 {
+        let r = s.post("/v1/chat/completions", &key, hello.clone()).await;
+        assert_eq!(r.status(), 200);
+        answered.push(request_id(&r));
+    }
+    // A gateway restarted while the control plane is away (stopped with
+    // SIGTERM, which flushes its spool) serves from the snapshot it kept on
+    // disk.
+    s.gateway().terminate(Duration::from_secs(15)).unwrap();
+    s.gw = None;
+    s.start_gateway().await;
+    let r = s.post("/v1/chat/completions", &key, hello.clone()).await;
+    assert_eq!(r.status(), 200);
+    answered.push(request_id(&r));
+
+    // A change made while it was away (the key disabled on the database)
+    // reaches the gateway once the control plane is back.
+    s.aihub(&["admin", "disable-key", &key_id]);
+    s.start_control_plane().await;
+    s.wait_for_status(s.gw_port, &key, &hello, 401).await;
+
+    // Every answered request's usage row arrives, once.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rows = loop {
+        let rows = s.usage_rows().await;
+        if answered
+            .iter()
+            .all(|id| rows.iter().any(|r| &r.request_id == id))
+        {
+            break rows;
+        }
+        assert!(Instant::now() < deadline, "usage rows never all arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for id in &answered {
+        assert_eq!(
+            rows.iter().filter(|r| &r.request_id == id).count(),
+            1,
+            "usage row of {id}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_upstream_times_out_and_the_request_falls_back_charged_once() {
+    // The primary answers after 30 s; its deployment gives it 300 ms.
+    let hanging = StubUpstream::start(StubConfig {
+        latency_ms: 30_000,
+        ..StubConfig::named("hanging")
+    })
+    .unwrap();
+    let good = StubUpstream::start(StubConfig::named("good")).unwrap();
+    let mut s = Stack::start().await;
+    s.add_provider("hanging", "openai", &hanging.base_url(), "k1");
+    s.add_provider("good", "openai", &good.base_url(), "k2");
+    let hanging_dep = s.add_model(
+        "gpt-4o-mini",
+        "hanging",
+        &["--priority", "0", "--timeout-ms", "300"],
+    );
+    let good_dep = s.add_model("gpt-4o-mini", "good", &["--priority", "1"]);
+    // The key exists before the gateway's first snapshot: no refused
+    // request (and no row of one) while waiting for it.
+    let (_, _, key) = s.developer_with_key("hang@example.com", &[]);
+    s.start_gateway().await;
+    let body = json!({"model": "gpt-4o-mini",
+                      "messages": [{"role": "user", "content": "x y [[stub words=3]]"}]});
+    let r = s.post("/v1/chat/completions", &key, body).await;
+    assert_eq!(r.status(), 200);
+    let id = request_id(&r);
+    let answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(answer["system_fingerprint"], "good");
+    let rows = s.wait_usage_rows(1).await;
+    let row = rows.iter().find(|r| r.request_id == id).unwrap();
+    assert_eq!(row.attempts, 2, "the hanging attempt, then the fallback");
+    assert_eq!(row.deployment_id, good_dep);
+    assert!(row.completion_tokens > 0 && row.cost_nanos > 0);
+    let metrics = s.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("aihub_gateway_upstream_errors_total")
+                && l.contains(&hanging_dep)
+                && l.contains("timeout")),
+        "the timeout is counted against the hanging deployment:\n{metrics}"
+    );
+}
