@@ -1,11 +1,14 @@
 //! Parts failing under real processes: a `redis-server` stopped and started
 //! again under two gateways that share their limits through it; a private
-//! PostgreSQL killed and restarted under a control plane and its gateway.
+//! PostgreSQL killed and restarted under a control plane and its gateway; a
+//! private ClickHouse killed and restarted under a gateway shipping to it;
+//! the control plane killed; an upstream that hangs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use aihub_testkit::clickhouse_server::TestClickHouse;
 use aihub_testkit::postgres::TestPostgres;
 use aihub_testkit::redis::TestRedis;
 use aihub_testkit::upstream::{StubConfig, StubUpstream};
@@ -355,4 +358,119 @@ async fn a_hanging_upstream_times_out_and_the_request_falls_back_charged_once() 
                 && l.contains("timeout")),
         "the timeout is counted against the hanging deployment:\n{metrics}"
     );
+}
+
+/// How many usage rows per request id the ClickHouse database holds.
+async fn clickhouse_counts(url: &str, db: &str) -> std::collections::BTreeMap<String, u64> {
+    let text = aihub_testkit::clickhouse::query(
+        url,
+        &format!(
+            "SELECT request_id, count() FROM {db}.usage_records GROUP BY request_id FORMAT TSV"
+        ),
+    )
+    .await
+    .unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let (id, n) = l.split_once('\t')?;
+            Some((id.to_string(), n.parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn with_clickhouse_down_usage_waits_in_the_spool_and_ships_once_when_it_returns() {
+    let mut ch = TestClickHouse::start().await.unwrap();
+    let db = aihub_testkit::procs::unique_name("ch_down");
+    aihub_testkit::clickhouse::apply_schema(&ch.url, &db)
+        .await
+        .unwrap();
+    let up = StubUpstream::start(StubConfig::named("primary")).unwrap();
+    let s = Stack::start().await;
+    s.add_provider("primary", "openai", &up.base_url(), "k");
+    s.add_model("gpt-4o-mini", "primary", &[]);
+    let (_, _, key) = s.developer_with_key("ch-down@example.com", &[]);
+    let (_gw, port, ops) = s
+        .start_extra_gateway_with_ops(
+            "gw-ch",
+            s.cp_port,
+            &[
+                ("AIHUB_GW_CLICKHOUSE__URL", ch.url.as_str()),
+                ("AIHUB_GW_CLICKHOUSE__DATABASE", db.as_str()),
+            ],
+        )
+        .await;
+    let hello = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]});
+    let send = || {
+        s.client
+            .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&hello)
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let mut answered = vec![request_id(&first)];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !clickhouse_counts(&ch.url, &db)
+        .await
+        .contains_key(&answered[0])
+    {
+        assert!(Instant::now() < deadline, "the first row never shipped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // ClickHouse dies: requests are still answered, their rows wait in the
+    // spool (the gateway's spool-depth gauge shows them).
+    ch.kill();
+    for _ in 0..5 {
+        let r = send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        answered.push(request_id(&r));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = s
+            .client
+            .get(format!("http://127.0.0.1:{ops}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let depth: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("aihub_gateway_spool_depth_rows "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
+        if depth >= 5.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the unshipped rows never showed in the spool depth ({depth})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // ClickHouse is back: every row ships, once, with nothing restarted on
+    // the gateway's side.
+    ch.restart().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let counts = loop {
+        let counts = clickhouse_counts(&ch.url, &db).await;
+        if answered.iter().all(|id| counts.contains_key(id)) {
+            break counts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rows never all shipped: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for id in &answered {
+        assert_eq!(counts[id], 1, "row {id} stored {} times", counts[id]);
+    }
+    assert_eq!(counts.len(), answered.len(), "no row without an answer");
 }

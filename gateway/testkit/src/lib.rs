@@ -6,6 +6,8 @@
 //! - [`procs`]: start the workspace's real binaries, capture their output,
 //!   wait for readiness, and read which backends the suite runs against.
 //! - [`clickhouse`]: the ClickHouse schema applied to a per-test database.
+//! - [`clickhouse_server`]: a private ClickHouse server a test may kill and
+//!   restart.
 //! - [`postgres`]: a private PostgreSQL server a test may kill and restart.
 //! - [`sse`]: server-sent-event framing and a parser to read streams back.
 //! - [`smtp`]: a real SMTP server process (Python's `aiosmtpd`) that keeps
@@ -15,6 +17,7 @@
 //!   also the `aihub-stub-stripe` binary.
 
 pub mod clickhouse;
+pub mod clickhouse_server;
 pub mod postgres;
 pub mod procs;
 pub mod redis;

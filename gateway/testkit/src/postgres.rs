@@ -3,9 +3,8 @@
 //! `/usr/lib/postgresql/<version>/bin`). As root it runs as the `postgres`
 //! user, as the suite's own throwaway server does; otherwise as the caller.
 
-use crate::procs::{free_port, Proc};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use crate::procs::{command_as, free_port, give_to, kill_pid_file, Proc};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// A running (or stopped) private server with trust authentication.
@@ -33,37 +32,13 @@ fn bin_dir() -> anyhow::Result<PathBuf> {
     })
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// `program args…`, as the `postgres` user when we are root.
-fn command(program: &Path) -> Command {
-    if is_root() {
-        let mut cmd = Command::new("runuser");
-        cmd.args(["-u", "postgres", "--"]).arg(program);
-        cmd
-    } else {
-        Command::new(program)
-    }
-}
-
 impl TestPostgres {
     /// Creates a cluster in a temporary folder and starts it on a free port.
     pub async fn start() -> anyhow::Result<TestPostgres> {
         let bin = bin_dir()?;
         let dir = tempfile::tempdir()?;
-        if is_root() {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:"])
-                .arg(dir.path())
-                .status()?;
-            anyhow::ensure!(status.success(), "chown of the cluster's folder failed");
-        }
-        let out = command(&bin.join("initdb"))
+        give_to("postgres", dir.path())?;
+        let out = command_as("postgres", &bin.join("initdb"))
             .arg("-D")
             .arg(dir.path().join("data"))
             .args(["-U", "postgres", "--auth=trust", "--encoding=UTF8"])
@@ -97,16 +72,7 @@ impl TestPostgres {
         // not pass SIGKILL on). Its children notice it is gone and exit; a
         // new postmaster refuses to start while they still hold the shared
         // memory, which `start_server` waits out.
-        let pid_file = self.dir.path().join("data").join("postmaster.pid");
-        if let Some(pid) = std::fs::read_to_string(pid_file)
-            .ok()
-            .and_then(|t| t.lines().next()?.trim().parse::<i32>().ok())
-        {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        kill_pid_file(&self.dir.path().join("data").join("postmaster.pid"));
         if let Some(mut server) = self.server.take() {
             server.kill();
         }
@@ -121,7 +87,7 @@ impl TestPostgres {
     async fn start_server(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let mut cmd = command(&self.bin.join("postgres"));
+            let mut cmd = command_as("postgres", &self.bin.join("postgres"));
             cmd.arg("-D")
                 .arg(self.dir.path().join("data"))
                 .args(["-p", &self.port.to_string()])
@@ -146,7 +112,7 @@ impl TestPostgres {
     /// Whether the server accepts queries before it exits or the deadline.
     async fn wait_ready(&self, server: &mut Proc, deadline: Instant) -> bool {
         while Instant::now() < deadline {
-            let ready = command(&self.bin.join("pg_isready"))
+            let ready = command_as("postgres", &self.bin.join("pg_isready"))
                 .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
                 .output()
                 .is_ok_and(|o| o.status.success());

@@ -66,6 +66,61 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// `program`, run as the system user `user` (through `runuser`) when we
+/// are root and that user exists, as database servers want; else as us.
+pub fn command_as(user: &str, program: &Path) -> Command {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let exists = Command::new("id")
+        .arg(user)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if root && exists {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", user, "--"]).arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
+/// Gives `path` (recursively) to the system user `user` when we are root
+/// and it exists, so a server run through [`command_as`] can write there.
+pub fn give_to(user: &str, path: &Path) -> anyhow::Result<()> {
+    if Command::new("runuser")
+        .args(["-u", user, "--", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    {
+        let status = Command::new("chown")
+            .args(["-R", &format!("{user}:")])
+            .arg(path)
+            .status()?;
+        anyhow::ensure!(status.success(), "chown of {} failed", path.display());
+    }
+    Ok(())
+}
+
+/// Sends SIGKILL to the process whose pid is the first line of `pid_file`
+/// (a server started through `runuser`, which does not pass signals on).
+pub fn kill_pid_file(pid_file: &Path) {
+    if let Some(pid) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|t| t.lines().next()?.trim().parse::<i32>().ok())
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
 /// The path of a workspace binary built in the same profile as the running
 /// test (`target/<profile>/NAME`). `AIHUB_BIN_DIR` overrides the directory.
 pub fn bin_path(name: &str) -> anyhow::Result<PathBuf> {
