@@ -388,9 +388,10 @@ pub fn parse_limits(raw: &Value) -> DomainResult<KeyLimits> {
     })
 }
 
-/// The API's `limits` object: budgets as decimal strings of currency units.
+/// The API's `limits` object: budgets as decimal strings of currency units,
+/// with at least two decimals like every amount of the API (`"5.00"`).
 pub fn limits_json(limits: &KeyLimits) -> Value {
-    let budget = |n: Option<i64>| n.map(|n| money::nanos_to_decimal(n).to_string());
+    let budget = |n: Option<i64>| n.map(crate::billing::money::format);
     json!({
         "requests_per_minute": limits.requests_per_minute,
         "tokens_per_minute": limits.tokens_per_minute,
@@ -770,9 +771,10 @@ mod tests {
         assert_eq!(l.token_quota_monthly, None);
         assert_eq!(
             limits_json(&l)["budget_total"],
-            json!("12.5"),
-            "budgets read back as given"
+            json!("12.50"),
+            "budgets read back exactly, with at least two decimals"
         );
+        assert_eq!(limits_json(&l)["budget_monthly"], json!("0.000001"));
         assert_eq!(parse_limits(&json!({})).unwrap(), KeyLimits::default());
         for (bad, field) in [
             (

@@ -25,6 +25,7 @@ on_selected_backend!(
     codes_and_grants_credit_the_balance_once,
     usage_beyond_the_allowance_is_charged_from_credit_then_receivable,
     closing_a_month_twice_makes_one_invoice_that_matches_its_lines_and_the_ledger,
+    two_control_planes_closing_a_month_at_once_make_each_invoice_once,
     stripe_top_ups_and_invoice_payments_apply_once_however_often_the_webhook_comes,
     alerts_fire_once_per_threshold_and_period,
     usage_reports_and_exports_only_the_callers_rows,
@@ -181,6 +182,61 @@ async fn credit_notes_lower_what_is_due_or_credit_the_balance_and_the_books_agre
     )
     .await;
     expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    app.stop().await;
+}
+
+/// Two control planes' schedulers close the same month at the same moment,
+/// each through its own connection pool: every invoice exists once, and
+/// the books agree.
+async fn two_control_planes_closing_a_month_at_once_make_each_invoice_once(backend: Backend) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
+    let now = aihub_control_plane::db::now_ms();
+    let last = previous(&month_of(now));
+    let mut devs = Vec::new();
+    for i in 0..4 {
+        let (dev, _) = developer_session(&app, &format!("twice{i}@example.com"), true).await;
+        on_plan_since(&app, &dev, "developer", 29_000_000_000, last.start_ms - 1).await;
+        ingest(
+            &app,
+            vec![row(
+                &format!("tw{i}"),
+                &dev,
+                last.start_ms + 1000,
+                150_000,
+                700_000_000,
+            )],
+        )
+        .await;
+        devs.push(dev);
+    }
+    let b = settings(&app).await;
+    let config = app.database.config();
+    let other = aihub_control_plane::db::Db::connect(&config.database)
+        .await
+        .unwrap();
+    let (one, two) = tokio::join!(
+        invoices::close_month(&app.db, &b.settings, &b.source, &last, true),
+        invoices::close_month(&other, &b.settings, &b.source, &last, true),
+    );
+    let (one, two) = (one.unwrap(), two.unwrap());
+    assert_eq!(
+        one.finalized + two.finalized,
+        devs.len(),
+        "each invoice finalized by one of them: {one:?} {two:?}"
+    );
+    assert_eq!(one.charged_rows + two.charged_rows, devs.len());
+    for dev in &devs {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invoices WHERE developer_id = $1")
+            .bind(dev)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "{dev} has {n} invoices");
+    }
+    reconcile_ok(&app, &last).await;
+    other.close().await;
     app.stop().await;
 }
 

@@ -1011,7 +1011,7 @@ async fn developer_command_groups_against_a_running_control_plane() {
         .await;
     assert_eq!(k["limits"]["requests_per_minute"], 60, "{k}");
     assert_eq!(k["limits"]["tokens_per_minute"], 1000, "{k}");
-    assert_eq!(k["limits"]["budget_monthly"], "25", "{k}");
+    assert_eq!(k["limits"]["budget_monthly"], "25.00", "{k}");
     let k = dev
         .json(&["keys", "update", &id, "--rpm", "none", "--enable"])
         .await;

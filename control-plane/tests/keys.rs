@@ -946,7 +946,7 @@ async fn scopes_limits_allowlists_and_metadata_round_trip_and_reach_the_gateways
         "limits": {
             "requests_per_minute": 100, "tokens_per_minute": 50_000,
             "token_quota_total": 2_000_000, "token_quota_monthly": 1000,
-            "budget_total": "12.5", "budget_monthly": "5"
+            "budget_total": "12.50", "budget_monthly": "5.00"
         },
         "ip_allowlist": ["203.0.113.0/24", "2001:db8::/32", "198.51.100.7/32"],
         "metadata": {"team": "search", "ticket": "OPS-12"}

@@ -351,6 +351,29 @@ impl GatewayConfig {
                 format!("expected empty or an http(s) URL, got '{ch}'"),
             ));
         }
+        // A file that sets [[plugins]] replaces the whole list; one that
+        // restates only the plugin it meant to change would leave the
+        // gateway open or unmetered.
+        for (kind, why) in [
+            ("auth", "every request would pass without an API key"),
+            ("routing", "no request could reach a provider"),
+            (
+                "metering",
+                "requests would be served without counting their tokens",
+            ),
+            ("usage_sink", "no usage row would be written"),
+        ] {
+            if !self.plugins.iter().any(|p| p.kind == kind) {
+                return Err(invalid(
+                    "plugins",
+                    format!(
+                        "the pipeline has no `{kind}` plugin: {why}. A file that sets [[plugins]] \
+                         replaces the whole list: copy every entry of config/gateway.toml and \
+                         change only what you need"
+                    ),
+                ));
+            }
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(invalid(
                 "log.format",
@@ -410,6 +433,19 @@ mod tests {
     }
 
     #[test]
+    fn a_pipeline_without_an_essential_plugin_is_refused() {
+        for kind in ["auth", "routing", "metering", "usage_sink"] {
+            let mut c = with_secret();
+            c.plugins.retain(|p| p.kind != kind);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(
+                err.contains("plugins") && err.contains(&format!("`{kind}`")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let r: Result<GatewayConfig, _> = Figment::from(Toml::string(DEFAULTS))
             .merge(Toml::string("[server]\nlisten_typo = 1"))
@@ -448,6 +484,7 @@ mod tests {
 
         let mut c = with_secret();
         c.plugins.retain(|p| p.kind != "access");
+        assert!(c.validate().is_ok(), "access is optional");
         c.server.trusted_proxies = vec!["10.0.0.0/8".into()];
         let err = c.trust_proxies_in_access_plugin().unwrap_err().to_string();
         assert!(err.contains("no `access` plugin"), "{err}");
