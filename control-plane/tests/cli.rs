@@ -1280,7 +1280,13 @@ async fn developer_command_groups_against_a_running_control_plane() {
     assert_eq!(gen["type"], "batch_generate", "{gen}");
     assert_eq!(gen["input"]["prompts"], serde_json::json!(["hi", "there"]));
     let cancelled = dev.json(&["tasks", "cancel", &gen_id]).await;
-    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    // Cancelled at once, or still running while items a worker already
+    // took finish (on PostgreSQL the worker is quick to take them); either
+    // way it ends cancelled, which the wait below checks.
+    assert!(
+        ["cancelled", "running", "pending"].contains(&cancelled["status"].as_str().unwrap_or("")),
+        "{cancelled}"
+    );
     // The final state goes to stdout, the reason for the exit code to stderr.
     let out = dev
         .run(&[
