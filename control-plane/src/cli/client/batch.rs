@@ -4,7 +4,7 @@
 
 use super::{
     answer, cell, data, download_answer, file_name, parse_duration, progress_bar, read_in,
-    server_only, table, write_out, ClientError, Connection, CALL_TIMEOUT,
+    server_only, table, write_out, ClientError, Connection, PollFailures, CALL_TIMEOUT,
 };
 use crate::cli::Output;
 use anyhow::Context;
@@ -249,11 +249,11 @@ fn describe(b: &Value) -> String {
 /// Polls the batch until it ends, showing progress.
 async fn wait(api: &KeyApi, id: &str, every: Duration, out: &Output) -> anyhow::Result<Value> {
     let bar = progress_bar(out, 0);
-    let mut failures = 0;
+    let mut failures = PollFailures::new();
     loop {
         match api.get(&format!("/v1/batches/{id}"), &[]).await {
             Ok(b) => {
-                failures = 0;
+                failures.answered();
                 let c = &b["request_counts"];
                 let done = c["completed"].as_u64().unwrap_or(0) + c["failed"].as_u64().unwrap_or(0);
                 bar.set_length(c["total"].as_u64().unwrap_or(0));
@@ -264,22 +264,7 @@ async fn wait(api: &KeyApi, id: &str, every: Duration, out: &Output) -> anyhow::
                     return Ok(b);
                 }
             }
-            // A refusal is final; a server away for a moment is not.
-            Err(e)
-                if e.downcast_ref::<ClientError>()
-                    .is_some_and(|c| c.status < 500) =>
-            {
-                bar.abandon();
-                return Err(e);
-            }
-            Err(e) => {
-                failures += 1;
-                if failures >= 10 {
-                    bar.abandon();
-                    return Err(e);
-                }
-                bar.set_message(format!("retrying: {e:#}"));
-            }
+            Err(e) => failures.failed(&bar, e)?,
         }
         tokio::time::sleep(every).await;
     }

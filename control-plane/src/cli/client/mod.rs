@@ -604,6 +604,38 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| "upload".into())
 }
 
+/// How a `--wait` poll takes a failed status call: a refusal (4xx) is
+/// final, a server away for a moment is not, up to ten times in a row.
+struct PollFailures {
+    in_a_row: u32,
+}
+
+impl PollFailures {
+    fn new() -> PollFailures {
+        PollFailures { in_a_row: 0 }
+    }
+
+    /// A status call answered.
+    fn answered(&mut self) {
+        self.in_a_row = 0;
+    }
+
+    /// A status call failed: `Err` (the bar abandoned) when waiting should
+    /// stop, else `Ok` with the bar saying it retries.
+    fn failed(&mut self, bar: &indicatif::ProgressBar, e: anyhow::Error) -> anyhow::Result<()> {
+        let refused = e
+            .downcast_ref::<ClientError>()
+            .is_some_and(|c| c.status < 500);
+        self.in_a_row += 1;
+        if refused || self.in_a_row >= 10 {
+            bar.abandon();
+            return Err(e);
+        }
+        bar.set_message(format!("retrying: {e:#}"));
+        Ok(())
+    }
+}
+
 /// A progress bar on stderr for waiting on a job of `total` items; hidden
 /// when stderr is not a terminal or the output is JSON.
 fn progress_bar(out: &Output, total: u64) -> indicatif::ProgressBar {

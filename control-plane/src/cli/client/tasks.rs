@@ -3,7 +3,7 @@
 
 use super::{
     answer, cell, data, file_name, parse_duration, progress_bar, read_in, table, time_ms,
-    write_out, Api, ClientError, Connection,
+    write_out, Api, ClientError, Connection, PollFailures,
 };
 use crate::cli::Output;
 use clap::{Subcommand, ValueEnum};
@@ -214,11 +214,11 @@ fn describe(t: &Value) -> String {
 /// Polls the task until it ends, showing its progress.
 async fn wait(api: &mut Api, id: &str, every: Duration, out: &Output) -> anyhow::Result<Value> {
     let bar = progress_bar(out, 100);
-    let mut failures = 0;
+    let mut failures = PollFailures::new();
     loop {
         match api.get(&format!("/api/v1/developer/tasks/{id}"), &[]).await {
             Ok(t) => {
-                failures = 0;
+                failures.answered();
                 bar.set_position(t["progress"].as_u64().unwrap_or(0));
                 bar.set_message(cell(&t["status"]));
                 if is_final(t["status"].as_str().unwrap_or("")) {
@@ -226,21 +226,7 @@ async fn wait(api: &mut Api, id: &str, every: Duration, out: &Output) -> anyhow:
                     return Ok(t);
                 }
             }
-            Err(e)
-                if e.downcast_ref::<ClientError>()
-                    .is_some_and(|c| c.status < 500) =>
-            {
-                bar.abandon();
-                return Err(e);
-            }
-            Err(e) => {
-                failures += 1;
-                if failures >= 10 {
-                    bar.abandon();
-                    return Err(e);
-                }
-                bar.set_message(format!("retrying: {e:#}"));
-            }
+            Err(e) => failures.failed(&bar, e)?,
         }
         tokio::time::sleep(every).await;
     }
