@@ -99,6 +99,9 @@ pub struct SpoolConfig {
     pub ship_interval_ms: u64,
     /// Most rows per shipped batch.
     pub batch_rows: usize,
+    /// Each response waits until its usage row is fsynced before its last
+    /// bytes go out, so a crash loses no row of a response a client received.
+    pub durable: bool,
 }
 
 /// ClickHouse usage store; an empty `url` ships usage to the control plane.

@@ -168,6 +168,14 @@ pub struct RequestCtx {
     pub refused_by: Option<&'static str>,
     /// Plugin-private state, one slot per plugin that needs it.
     pub plugin_state: crate::pipeline::PluginState,
+    /// The last phase (`on_done`) has run: it runs once, when the response's
+    /// body ends (durable rows) or when the request is over.
+    pub finished: bool,
+    /// Sequence number of this request's usage row in the spool.
+    pub row_seq: Option<u64>,
+    /// The bytes completing the response that wait for its row to be on
+    /// disk (`spool.durable`; model calls with a key only).
+    pub holdback: Option<crate::holdback::Holdback>,
 }
 
 impl RequestCtx {
@@ -202,7 +210,17 @@ impl RequestCtx {
             answered_status: None,
             refused_by: None,
             plugin_state: Default::default(),
+            finished: false,
+            row_seq: None,
+            holdback: None,
         }
+    }
+
+    /// Whether this request's usage row must be on disk before the client
+    /// gets the last bytes of its response: a model call whose key is known
+    /// (so it has a row), with `spool.durable`.
+    pub fn needs_durable_row(&self, durable: bool) -> bool {
+        durable && matches!(self.route, Route::Model(_)) && self.key.is_some()
     }
 
     /// Whether this request is a streamed model call.

@@ -10,7 +10,9 @@
 
 use crate::context::RequestCtx;
 use crate::errors::ApiError;
+use crate::holdback::{self, Holdback};
 use crate::pipeline::Pipeline;
+use crate::spool::SpoolHandle;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
@@ -54,6 +56,7 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
 pub async fn forward(
     pipeline: &Pipeline,
     client: &reqwest::Client,
+    spool: &SpoolHandle,
     session: &mut Session,
     ctx: &mut RequestCtx,
     on_failure: impl Fn(&RequestCtx, &str),
@@ -135,16 +138,20 @@ pub async fn forward(
         pipeline
             .on_response(&mut resp_header, ctx)
             .map_err(DirectError::Broken)?;
+        if ctx.needs_durable_row(spool.durable()) {
+            ctx.holdback = Some(Holdback::for_response(&resp_header));
+        }
         session
             .write_response_header(Box::new(resp_header), false)
             .await
             .map_err(DirectError::Broken)?;
-        return stream_body(pipeline, session, ctx, response, deployment.timeout).await;
+        return stream_body(pipeline, spool, session, ctx, response, deployment.timeout).await;
     }
 }
 
 async fn stream_body(
     pipeline: &Pipeline,
+    spool: &SpoolHandle,
     session: &mut Session,
     ctx: &mut RequestCtx,
     mut response: reqwest::Response,
@@ -178,6 +185,10 @@ async fn stream_body(
         if ctx.first_byte_at.is_none() && body.as_ref().is_some_and(|b| !b.is_empty()) {
             ctx.first_byte_at = Some(Instant::now());
         }
+        // As on the proxy path (crate::holdback): the row is on disk before
+        // the bytes that complete the response go out.
+        let status = ctx.upstream_status.unwrap_or(0);
+        holdback::filter(pipeline, spool, ctx, &mut body, end, status);
         if end || body.as_ref().is_some_and(|b| !b.is_empty()) {
             session
                 .write_response_body(body, end)

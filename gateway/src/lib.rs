@@ -16,6 +16,7 @@ pub mod context;
 pub mod direct;
 pub mod errors;
 pub mod health;
+pub mod holdback;
 pub mod limits;
 pub mod metrics;
 pub mod ops;
@@ -82,6 +83,7 @@ pub fn run(config: GatewayConfig) -> anyhow::Result<()> {
             flush_interval: Duration::from_millis(config.spool.flush_interval_ms),
             ship_interval: Duration::from_millis(config.spool.ship_interval_ms),
             batch_rows: config.spool.batch_rows,
+            durable: config.spool.durable,
         },
         store,
         metrics.clone(),

@@ -41,6 +41,10 @@ pub struct Metrics {
     pub spool_depth: IntGauge,
     /// Age of the oldest unshipped row, milliseconds.
     pub ship_lag_ms: IntGauge,
+    /// How long responses waited for their usage row's group commit.
+    pub spool_durable_wait: prometheus::Histogram,
+    /// Responses sent before their row was on disk (the commit took over 5 s).
+    pub spool_durable_timeouts: prometheus::IntCounter,
     /// Rows shipped, by sink.
     pub rows_shipped: IntCounterVec,
     /// Ship failures, by sink.
@@ -144,6 +148,25 @@ impl Metrics {
                 "ship_lag_milliseconds",
                 "Age of the oldest unshipped usage row.",
             )?,
+            spool_durable_wait: {
+                let h = prometheus::Histogram::with_opts(
+                    HistogramOpts::new(
+                        "spool_durable_wait_seconds",
+                        "How long a response waited for its usage row to be fsynced (spool.durable).",
+                    )
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+                )?;
+                registry.register(Box::new(h.clone()))?;
+                h
+            },
+            spool_durable_timeouts: {
+                let c = prometheus::IntCounter::new(
+                    "spool_durable_timeouts_total",
+                    "Responses sent before their usage row was on disk (its commit took over 5 s).",
+                )?;
+                registry.register(Box::new(c.clone()))?;
+                c
+            },
             rows_shipped: counter(
                 "usage_rows_shipped_total",
                 "Usage rows shipped, by sink.",

@@ -8,6 +8,7 @@ use crate::config::PluginSpec;
 use crate::context::RequestCtx;
 use crate::errors::ApiError;
 use crate::plugins;
+use crate::spool::SpoolHandle;
 use crate::Shared;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -272,8 +273,21 @@ impl Pipeline {
             .try_for_each(|p| p.on_response_body(body, end_of_stream, ctx))
     }
 
-    /// Runs `on_done` in order.
+    /// Runs the last phase now (the usage row goes to the spool) and waits
+    /// until the row is on disk: called before the bytes that complete a
+    /// response go out (`spool.durable`).
+    pub fn finish_durably(&self, spool: &SpoolHandle, ctx: &mut RequestCtx, status: u16) {
+        self.on_done(&Outcome { status }, ctx);
+        if let Some(seq) = ctx.row_seq {
+            spool.wait_durable(seq);
+        }
+    }
+
+    /// Runs `on_done` in order, once per request (later calls do nothing).
     pub fn on_done(&self, outcome: &Outcome, ctx: &mut RequestCtx) {
+        if std::mem::replace(&mut ctx.finished, true) {
+            return;
+        }
         for p in &self.plugins {
             p.on_done(outcome, ctx);
         }

@@ -13,14 +13,22 @@
 //!  client ◄── response_body_filter ◄── response_filter ◄── upstream_response_filter
 //!             on_response_body         on_response          on_upstream_response
 //!             (translate, meter)       (x-request-id)       (status; 5xx → fallback)
+//!             body end: on_done, then
+//!             the row's fsync, then
+//!             the held last bytes
 //!                          │
 //!                          ▼
-//!                       logging ── on_done (usage row → spool, metrics)
+//!                       logging ── on_done unless it ran (usage row → spool, metrics)
 //! ```
+//!
+//! With `spool.durable` (the default) a model call's usage row is on disk
+//! before the client can have its whole response: see [`crate::holdback`].
+//! Answers the gateway makes itself wait for the row before they are written.
 
 use crate::context::{Endpoint, Failure, ModelRequest, RequestCtx, Route};
 use crate::direct::{self, DirectError};
 use crate::errors::ApiError;
+use crate::holdback::{self, Holdback};
 use crate::pipeline::{Outcome, Pipeline};
 use crate::Shared;
 use async_trait::async_trait;
@@ -85,6 +93,10 @@ impl Gateway {
         // Plugins add their headers (request id, rate limits) here too.
         self.pipeline.on_response(&mut header, ctx)?;
         ctx.answered_status = Some(status);
+        if ctx.needs_durable_row(self.shared.spool.durable()) {
+            self.pipeline
+                .finish_durably(&self.shared.spool, ctx, status);
+        }
         session.set_keepalive(Some(60));
         session
             .write_response_header(Box::new(header), false)
@@ -390,9 +402,14 @@ impl ProxyHttp for Gateway {
                     .as_ref()
                     .is_some_and(|r| r.body_len > PINGORA_BODY_BUFFER) =>
             {
-                match direct::forward(&self.pipeline, &self.direct, session, ctx, |c, r| {
-                    self.note_upstream_failure(c, r)
-                })
+                match direct::forward(
+                    &self.pipeline,
+                    &self.direct,
+                    &self.shared.spool,
+                    session,
+                    ctx,
+                    |c, r| self.note_upstream_failure(c, r),
+                )
                 .await
                 {
                     Ok(()) => Ok(true),
@@ -494,7 +511,11 @@ impl ProxyHttp for Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        self.pipeline.on_response(resp, ctx)
+        self.pipeline.on_response(resp, ctx)?;
+        if ctx.needs_durable_row(self.shared.spool.durable()) {
+            ctx.holdback = Some(Holdback::for_response(resp));
+        }
+        Ok(())
     }
 
     fn upstream_response_body_filter(
@@ -512,7 +533,7 @@ impl ProxyHttp for Gateway {
 
     fn response_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut RequestCtx,
@@ -521,6 +542,19 @@ impl ProxyHttp for Gateway {
         if ctx.first_byte_at.is_none() && body.as_ref().is_some_and(|b| !b.is_empty()) {
             ctx.first_byte_at = Some(Instant::now());
         }
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .or(ctx.upstream_status)
+            .unwrap_or(0);
+        holdback::filter(
+            &self.pipeline,
+            &self.shared.spool,
+            ctx,
+            body,
+            end_of_stream,
+            status,
+        );
         Ok(None)
     }
 

@@ -26,6 +26,15 @@
 //!
 //! At start, leftover `active-*` files (a crash) are sealed, `.acked` files
 //! without their segment are removed, and everything ready is shipped.
+//!
+//! Durable rows (`spool.durable`, the default): [`SpoolHandle::append`]
+//! returns the row's sequence number and wakes the writer at once; the
+//! request then waits in [`SpoolHandle::wait_durable`] until a group commit
+//! covering that number has been fsynced, before the last bytes of its
+//! response go out. Rows arriving while one fsync runs share the next, so
+//! the wait is one to two fsyncs however many requests finish together.
+//! Without it, rows are written every `flush_interval_ms` and a crash can
+//! lose the rows of the last interval.
 
 use crate::metrics::Metrics;
 use aihub_contract::usage::UsageRow;
@@ -35,8 +44,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+
+/// How long a request waits for its row's group commit before its response
+/// goes out anyway (counted in `aihub_gateway_spool_durable_timeouts_total`):
+/// a stuck disk must not hang every client.
+const DURABLE_WAIT: Duration = Duration::from_secs(5);
 
 /// Where rows end up.
 #[async_trait]
@@ -56,24 +70,109 @@ pub trait UsageStore: Send + Sync {
 }
 
 /// Rows handed over by request threads, drained by the writer on each group
-/// commit. A plain buffer rather than a channel: appending wakes nobody, so
-/// the request path pays for a short uncontended lock and a push, not for a
-/// cross-thread wake-up per request.
-type Pending = Arc<std::sync::Mutex<Vec<UsageRow>>>;
+/// commit, and the sequence number of the last row appended. A plain buffer
+/// rather than a channel: appending is a short uncontended lock and a push.
+#[derive(Default)]
+struct PendingRows {
+    rows: Vec<UsageRow>,
+    appended: u64,
+}
+
+type Pending = Arc<std::sync::Mutex<PendingRows>>;
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The sequence number up to which rows are on disk, and the waiters.
+#[derive(Default)]
+struct Committed {
+    upto: std::sync::Mutex<u64>,
+    changed: std::sync::Condvar,
+}
+
+impl Committed {
+    fn advance(&self, seq: u64) {
+        let mut upto = lock(&self.upto);
+        if seq > *upto {
+            *upto = seq;
+            self.changed.notify_all();
+        }
+    }
+
+    /// Blocks until `seq` is committed or `timeout` passed; true if committed.
+    fn wait(&self, seq: u64, timeout: Duration) -> bool {
+        let upto = lock(&self.upto);
+        let (upto, _) = self
+            .changed
+            .wait_timeout_while(upto, timeout, |upto| *upto < seq)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *upto >= seq
+    }
+}
 
 /// The cheap handle request threads use to hand rows over.
 #[derive(Clone)]
 pub struct SpoolHandle {
     pending: Pending,
+    durable: bool,
+    /// Wakes the writer for a commit now (durable rows only).
+    urgent: Arc<Notify>,
+    committed: Arc<Committed>,
+    metrics: Arc<Metrics>,
 }
 
 impl SpoolHandle {
-    /// Queues a row for the next group commit. Never blocks on I/O.
-    pub fn append(&self, row: UsageRow) {
-        match self.pending.lock() {
-            Ok(mut rows) => rows.push(row),
-            Err(poisoned) => poisoned.into_inner().push(row),
+    /// Queues a row for the next group commit and returns its sequence
+    /// number. Never blocks on I/O; with durable rows it wakes the writer.
+    pub fn append(&self, row: UsageRow) -> u64 {
+        let seq = {
+            let mut pending = lock(&self.pending);
+            pending.rows.push(row);
+            pending.appended += 1;
+            pending.appended
+        };
+        if self.durable {
+            self.urgent.notify_one();
         }
+        seq
+    }
+
+    /// Whether responses wait for their row to be on disk (`spool.durable`).
+    pub fn durable(&self) -> bool {
+        self.durable
+    }
+
+    /// Waits until the row numbered `seq` is fsynced (at most 5 s) and says
+    /// whether it is; returns `true` at once when rows are not durable. Called from the proxy's
+    /// synchronous body filter as well as from async code, so it blocks the
+    /// thread: on a work-stealing runtime through `block_in_place`, which
+    /// hands the thread's other tasks to another worker meanwhile; on a
+    /// single-threaded one (`server.work_stealing = false`) the thread waits.
+    pub fn wait_durable(&self, seq: u64) -> bool {
+        if !self.durable {
+            return true;
+        }
+        let started = Instant::now();
+        let wait = || self.committed.wait(seq, DURABLE_WAIT);
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let done = if multi_thread {
+            tokio::task::block_in_place(wait)
+        } else {
+            wait()
+        };
+        self.metrics
+            .spool_durable_wait
+            .observe(started.elapsed().as_secs_f64());
+        if !done {
+            self.metrics.spool_durable_timeouts.inc();
+            tracing::warn!(
+                seq,
+                "a usage row was not on disk within {DURABLE_WAIT:?}; answering anyway"
+            );
+        }
+        done
     }
 }
 
@@ -88,12 +187,16 @@ pub struct SpoolSettings {
     pub ship_interval: Duration,
     /// Rows per batch.
     pub batch_rows: usize,
+    /// Responses wait for their row's group commit.
+    pub durable: bool,
 }
 
 /// The writer and shipper, run as a background service.
 pub struct Spool {
     settings: SpoolSettings,
     pending: Pending,
+    urgent: Arc<Notify>,
+    committed: Arc<Committed>,
     store: Arc<dyn UsageStore>,
     metrics: Arc<Metrics>,
     /// Rows on disk not yet shipped.
@@ -117,10 +220,21 @@ pub fn spool(
     metrics: Arc<Metrics>,
 ) -> (Spool, SpoolHandle) {
     let pending: Pending = Arc::default();
+    let urgent = Arc::new(Notify::new());
+    let committed = Arc::new(Committed::default());
+    let handle = SpoolHandle {
+        pending: pending.clone(),
+        durable: settings.durable,
+        urgent: urgent.clone(),
+        committed: committed.clone(),
+        metrics: metrics.clone(),
+    };
     (
         Spool {
             settings,
-            pending: pending.clone(),
+            pending,
+            urgent,
+            committed,
             store,
             metrics,
             depth: Arc::new(AtomicI64::new(0)),
@@ -129,7 +243,7 @@ pub fn spool(
             uncertain: AtomicBool::new(false),
             resume_segment: AtomicU64::new(u64::MAX),
         },
-        SpoolHandle { pending },
+        handle,
     )
 }
 
@@ -336,17 +450,18 @@ impl Spool {
         Ok(max + 1)
     }
 
-    /// Takes the rows handed over since the last call.
-    fn take_pending(&self) -> Vec<UsageRow> {
-        match self.pending.lock() {
-            Ok(mut rows) => std::mem::take(&mut *rows),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        }
+    /// Takes the rows handed over since the last call, and the sequence
+    /// number of the last of them.
+    fn take_pending(&self) -> (Vec<UsageRow>, u64) {
+        let mut pending = lock(&self.pending);
+        (std::mem::take(&mut pending.rows), pending.appended)
     }
 
-    /// Group commit: writes every pending row and fsyncs once.
+    /// Group commit: writes every pending row and fsyncs once, then releases
+    /// the requests waiting for them — also when writing failed (logged and
+    /// counted): a broken disk must not hold every response.
     fn commit(&self, writer: &mut Writer) {
-        let rows = self.take_pending();
+        let (rows, upto) = self.take_pending();
         if rows.is_empty() {
             return;
         }
@@ -362,6 +477,7 @@ impl Spool {
         if let Err(e) = writer.sync() {
             tracing::error!("usage spool sync failed: {e:#}");
         }
+        self.committed.advance(upto);
         if let Some(first) = rows.first() {
             let _ = self.oldest_ms.compare_exchange(
                 0,
@@ -381,8 +497,11 @@ impl Spool {
             current: None,
             unsynced: false,
         };
-        let mut flush = tokio::time::interval(self.settings.flush_interval);
-        let mut seal = tokio::time::interval(self.settings.ship_interval);
+        // The first ticks come one period after start (there is nothing to
+        // write before).
+        let every = |period| tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        let mut flush = every(self.settings.flush_interval);
+        let mut seal = every(self.settings.ship_interval);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         seal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The spool has its own runtime, so its blocking file calls never
@@ -390,6 +509,10 @@ impl Spool {
         loop {
             tokio::select! {
                 _ = flush.tick() => self.commit(&mut writer),
+                // A request waits for its row: commit now. Rows appended
+                // during this commit's fsync leave a permit, so they go in
+                // the next one straight after.
+                _ = self.urgent.notified() => self.commit(&mut writer),
                 _ = seal.tick() => {
                     self.commit(&mut writer);
                     match writer.seal() {
@@ -672,11 +795,112 @@ mod tests {
                 flush_interval: Duration::from_millis(10),
                 ship_interval: Duration::from_millis(10),
                 batch_rows: 2,
+                durable: false,
             },
             store,
             metrics.clone(),
         );
         (spool, metrics)
+    }
+
+    /// Rows in the active segments of `dir`.
+    fn active_ids(dir: &Path) -> Vec<String> {
+        list(dir, "active-")
+            .unwrap()
+            .iter()
+            .flat_map(|(_, p)| read_segment(p).unwrap())
+            .map(|r| r.request_id)
+            .collect()
+    }
+
+    #[test]
+    fn a_durable_row_is_on_disk_when_its_wait_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = Arc::new(Metrics::new().unwrap());
+        // Timed flushes and seals never come within the test: only a durable
+        // row's own commit writes it.
+        let hour = Duration::from_secs(3600);
+        let (spool, handle) = spool(
+            SpoolSettings {
+                dir: dir.path().to_path_buf(),
+                flush_interval: hour,
+                ship_interval: hour,
+                batch_rows: 10,
+                durable: true,
+            },
+            Arc::new(FakeStore::default()),
+            metrics.clone(),
+        );
+        let first = spool.recover().unwrap();
+        // The spool runs on its own runtime and thread, as in the gateway
+        // (this one runs until the test process ends).
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(spool.write_loop(first));
+        });
+        // Four request threads finishing at once.
+        let waits: Vec<_> = (0..4)
+            .map(|i| {
+                let handle = handle.clone();
+                std::thread::spawn(move || {
+                    let seq = handle.append(row(&format!("r{i}")));
+                    (seq, handle.wait_durable(seq))
+                })
+            })
+            .collect();
+        let mut seqs: Vec<u64> = waits
+            .into_iter()
+            .map(|w| {
+                let (seq, on_disk) = w.join().unwrap();
+                assert!(on_disk, "row {seq} was not committed");
+                seq
+            })
+            .collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, vec![1, 2, 3, 4]);
+        let mut on_disk = active_ids(dir.path());
+        on_disk.sort();
+        assert_eq!(on_disk, ids(&["r0", "r1", "r2", "r3"]));
+        assert_eq!(
+            count(&metrics, "aihub_gateway_spool_durable_timeouts_total"),
+            0.0
+        );
+        assert_eq!(
+            count(&metrics, "aihub_gateway_spool_durable_wait_seconds_count"),
+            4.0
+        );
+    }
+
+    #[test]
+    fn without_durable_rows_nobody_waits_and_rows_wait_for_the_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let (spool, handle) = spool(
+            SpoolSettings {
+                dir: dir.path().to_path_buf(),
+                flush_interval: Duration::from_secs(3600),
+                ship_interval: Duration::from_secs(3600),
+                batch_rows: 10,
+                durable: false,
+            },
+            Arc::new(FakeStore::default()),
+            metrics.clone(),
+        );
+        spool.recover().unwrap();
+        let seq = handle.append(row("r0"));
+        assert!(handle.wait_durable(seq));
+        assert!(active_ids(dir.path()).is_empty());
+        let mut writer = Writer {
+            dir: dir.path().to_path_buf(),
+            next_segment: 1,
+            current: None,
+            unsynced: false,
+        };
+        spool.commit(&mut writer);
+        assert_eq!(active_ids(dir.path()), ids(&["r0"]));
     }
 
     fn write_ready(dir: &Path, n: u64, ids: &[&str]) -> PathBuf {

@@ -251,26 +251,7 @@ async fn a_batch_interrupted_by_killing_the_control_plane_completes_once_after_r
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = std::process::Command::new(aihub_testkit::procs::bin_path("aihub").unwrap())
-            .args(["--json", "admin", "billing", "reconcile"])
-            .envs(s.cli_env())
-            .output()
-            .unwrap();
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        if out.status.success()
-            && report["ok"] == true
-            && report["usage_rows"].as_i64() >= Some(N as i64)
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "reconciliation never agreed: {report}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    s.reconciled(Some(N as i64)).await;
 }
 
 #[tokio::test]

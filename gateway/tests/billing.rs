@@ -102,29 +102,6 @@ async fn rows_stored(s: &Stack, n: usize) {
     }
 }
 
-/// Waits until every usage row is charged and reconciliation of this
-/// month agrees, then returns its report.
-async fn reconciled(s: &Stack) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = std::process::Command::new(aihub_testkit::procs::bin_path("aihub").unwrap())
-            .args(["--json", "admin", "billing", "reconcile"])
-            .envs(s.cli_env())
-            .output()
-            .unwrap();
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        if out.status.success() && report["ok"] == true {
-            return report;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "reconciliation never agreed: {report} {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_free_developer_is_refused_after_the_included_tokens_until_credit_or_an_upgrade() {
     let (s, _up) = stack().await;
@@ -169,7 +146,7 @@ async fn a_free_developer_is_refused_after_the_included_tokens_until_credit_or_a
     // pays for its tokens beyond it, invoiced), then $1.00 of credit:
     // exactly ten more requests ($0.10 each).
     rows_stored(&s, ok as usize).await;
-    reconciled(&s).await;
+    s.reconciled(None).await;
     s.aihub(&["admin", "billing", "grant", &dev, "1.00"]);
     s.wait_for_status(s.gw_port, &key, &body, 200).await;
     let mut paid = 1;
@@ -187,7 +164,7 @@ async fn a_free_developer_is_refused_after_the_included_tokens_until_credit_or_a
     }
     assert_eq!(paid, 10, "$1.00 buys ten $0.10 requests");
     rows_stored(&s, ok as usize + 10).await;
-    reconciled(&s).await;
+    s.reconciled(None).await;
     let b = billing(&s, &token).await;
     assert_eq!(b["balance"]["total"], "0.00");
     assert_eq!(b["allowance"]["used_tokens"].as_u64().unwrap(), used + 520);
@@ -235,7 +212,7 @@ async fn concurrent_requests_spend_an_almost_empty_balance_exactly_and_reconcile
     assert_eq!(error_of(after).await.0, "insufficient_balance");
 
     rows_stored(&s, ok).await;
-    let report = reconciled(&s).await;
+    let report = s.reconciled(None).await;
     assert_eq!(report["charged"], "0.20");
     let b = billing(&s, &token).await;
     assert_eq!(b["balance"]["total"], "0.00");
@@ -287,7 +264,7 @@ async fn a_price_agreed_with_an_enterprise_developer_is_what_its_requests_cost()
         assert!(Instant::now() < deadline, "the agreed price never applied");
     }
     rows_stored(&s, answered).await;
-    reconciled(&s).await;
+    s.reconciled(None).await;
     let b = billing(&s, &token).await;
     assert_eq!(b["plan"]["id"], "enterprise");
     assert_eq!(b["custom_prices"][0]["output_per_million"], "4000");

@@ -2,7 +2,8 @@
 //! again under two gateways that share their limits through it; a private
 //! PostgreSQL killed and restarted under a control plane and its gateway; a
 //! private ClickHouse killed and restarted under a gateway shipping to it;
-//! the control plane killed; an upstream that hangs.
+//! the control plane killed; the gateway killed (SIGKILL) under load; an
+//! upstream that hangs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -294,25 +295,91 @@ async fn with_the_control_plane_down_gateways_serve_from_their_snapshot_and_catc
     s.wait_for_status(s.gw_port, &key, &hello, 401).await;
 
     // Every answered request's usage row arrives, once.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let rows = loop {
-        let rows = s.usage_rows().await;
-        if answered
-            .iter()
-            .all(|id| rows.iter().any(|r| &r.request_id == id))
-        {
-            break rows;
+    s.wait_rows_of(&answered).await;
+}
+
+/// One client of the crash test: sends plain and streamed chat requests
+/// back to back until the gateway is gone, and returns the request ids of
+/// the responses it received whole (a streamed one up to `[DONE]` and the
+/// end of its body).
+async fn client_until_the_gateway_dies(
+    client: reqwest::Client,
+    url: String,
+    key: String,
+    n: usize,
+    answered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    enough: std::sync::Arc<tokio::sync::Notify>,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0.. {
+        let stream = (i + n).is_multiple_of(2);
+        let body = json!({
+            "model": "gpt-4o-mini",
+            "stream": stream,
+            "messages": [{"role": "user", "content": format!("client {n} request {i} [[stub words=12]]")}],
+        });
+        let Ok(resp) = client.post(&url).bearer_auth(&key).json(&body).send().await else {
+            break;
+        };
+        assert_eq!(resp.status(), 200);
+        let id = request_id(&resp);
+        let Ok(text) = resp.text().await else { break };
+        if stream {
+            assert!(text.contains("data: [DONE]"), "{text}");
+        } else {
+            let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert!(answer["usage"]["total_tokens"].as_u64() > Some(0), "{text}");
         }
-        assert!(Instant::now() < deadline, "usage rows never all arrived");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    for id in &answered {
-        assert_eq!(
-            rows.iter().filter(|r| &r.request_id == id).count(),
-            1,
-            "usage row of {id}"
-        );
+        ids.push(id);
+        if answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == 300 {
+            enough.notify_one();
+        }
     }
+    ids
+}
+
+#[tokio::test]
+async fn killing_the_gateway_under_load_loses_no_row_of_an_answered_request() {
+    let up = StubUpstream::start(StubConfig::named("primary")).unwrap();
+    let mut s = Stack::start().await;
+    s.add_provider("primary", "openai", &up.base_url(), "k");
+    s.add_model("gpt-4o-mini", "primary", &[]);
+    s.start_gateway().await;
+    let (dev, _, key) = s.developer_with_key("crash@example.com", &[]);
+    s.aihub(&["admin", "billing", "grant", &dev, "100.00"]);
+    let hello = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]});
+    let first = s.wait_for_status(s.gw_port, &key, &hello, 200).await;
+    let mut answered = vec![request_id(&first)];
+
+    // Sixteen clients keep the gateway busy; once 300 responses are in,
+    // SIGKILL, with requests in flight, some of them in their last bytes.
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let enough = std::sync::Arc::new(tokio::sync::Notify::new());
+    let clients: Vec<_> = (0..16)
+        .map(|n| {
+            tokio::spawn(client_until_the_gateway_dies(
+                s.client.clone(),
+                s.url("/v1/chat/completions"),
+                key.clone(),
+                n,
+                count.clone(),
+                enough.clone(),
+            ))
+        })
+        .collect();
+    enough.notified().await;
+    s.gateway().kill();
+    s.gw = None;
+    for c in clients {
+        answered.extend(c.await.unwrap());
+    }
+    assert!(answered.len() > 300, "{}", answered.len());
+
+    // The restarted gateway ships what its predecessor left in the spool:
+    // every response a client received has its row, once, and is charged.
+    s.start_gateway().await;
+    let rows = s.wait_rows_of(&answered).await;
+    s.reconciled(Some(rows.len() as i64)).await;
 }
 
 #[tokio::test]

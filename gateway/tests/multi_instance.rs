@@ -60,29 +60,6 @@ async fn set_key_limits(s: &Stack, port: u16, token: &str, key_id: &str, limits:
     .await;
 }
 
-/// Waits until reconciliation of this month agrees (every row charged once,
-/// ledger and totals equal); returns its report.
-async fn reconciled(s: &Stack) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = std::process::Command::new(aihub_testkit::procs::bin_path("aihub").unwrap())
-            .args(["--json", "admin", "billing", "reconcile"])
-            .envs(s.cli_env())
-            .output()
-            .unwrap();
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        if out.status.success() && report["ok"] == true {
-            return report;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "reconciliation never agreed: {report} {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test]
 async fn three_gateways_and_two_control_planes_behave_as_one() {
     if TestEnv::from_env().database_url.is_none() {
@@ -294,7 +271,7 @@ async fn three_gateways_and_two_control_planes_behave_as_one() {
 
     // 4. The ledger: two chargers (one per control plane) take turns; every
     //    row is charged once and the books agree.
-    let report = reconciled(&s).await;
+    let report = s.reconciled(None).await;
     assert_eq!(report["ok"], true, "{report}");
 
     // 5. A key revoked on one control plane is refused by every gateway.

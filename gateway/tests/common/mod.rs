@@ -510,6 +510,64 @@ impl Stack {
         }
     }
 
+    /// Waits until every request of `ids` has its usage row, checks each has
+    /// exactly one, and returns all rows stored.
+    pub async fn wait_rows_of(&self, ids: &[String]) -> Vec<UsageRow> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let rows = loop {
+            let rows = self.usage_rows().await;
+            let missing = ids
+                .iter()
+                .filter(|id| !rows.iter().any(|r| &r.request_id == *id))
+                .count();
+            if missing == 0 {
+                break rows;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{missing} of {} answered requests have no usage row\n--- gateway log ---\n{}",
+                ids.len(),
+                self.gw.as_ref().map(|g| g.log_tail(40)).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        for id in ids {
+            assert_eq!(
+                rows.iter().filter(|r| &r.request_id == id).count(),
+                1,
+                "usage rows of {id}"
+            );
+        }
+        rows
+    }
+
+    /// Waits until `aihub admin billing reconcile` agrees for this month
+    /// (every row charged once, ledger and totals equal) and, with
+    /// `min_rows`, covers at least that many usage rows; returns its report.
+    pub async fn reconciled(&self, min_rows: Option<i64>) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = Command::new(bin_path("aihub").unwrap())
+                .args(["--json", "admin", "billing", "reconcile"])
+                .envs(self.cli_env())
+                .output()
+                .unwrap();
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            if out.status.success()
+                && report["ok"] == true
+                && min_rows.is_none_or(|n| report["usage_rows"].as_i64() >= Some(n))
+            {
+                return report;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "reconciliation never agreed: {report} {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until `n` rows are stored (and no more), then returns them.
     pub async fn wait_usage_rows(&self, n: usize) -> Vec<UsageRow> {
         let deadline = Instant::now() + Duration::from_secs(20);
