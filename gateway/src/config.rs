@@ -99,9 +99,10 @@ pub struct SpoolConfig {
     pub ship_interval_ms: u64,
     /// Most rows per shipped batch.
     pub batch_rows: usize,
-    /// Each response waits until its usage row is fsynced before its last
-    /// bytes go out, so a crash loses no row of a response a client received.
-    pub durable: bool,
+    /// How far a usage row gets before the response it meters completes:
+    /// `write` (in the spool file; survives the gateway's crash), `fsync`
+    /// (on disk; survives a power loss), `off` (every flush interval).
+    pub durability: crate::spool::Durability,
 }
 
 /// ClickHouse usage store; an empty `url` ships usage to the control plane.

@@ -171,10 +171,11 @@ pub struct RequestCtx {
     /// The last phase (`on_done`) has run: it runs once, when the response's
     /// body ends (durable rows) or when the request is over.
     pub finished: bool,
-    /// Sequence number of this request's usage row in the spool.
+    /// Sequence number of this request's usage row to wait for
+    /// (`spool.durability = "fsync"`).
     pub row_seq: Option<u64>,
     /// The bytes completing the response that wait for its row to be on
-    /// disk (`spool.durable`; model calls with a key only).
+    /// spool (`spool.durability` other than `off`; model calls with a key).
     pub holdback: Option<crate::holdback::Holdback>,
 }
 
@@ -216,11 +217,13 @@ impl RequestCtx {
         }
     }
 
-    /// Whether this request's usage row must be on disk before the client
-    /// gets the last bytes of its response: a model call whose key is known
-    /// (so it has a row), with `spool.durable`.
-    pub fn needs_durable_row(&self, durable: bool) -> bool {
-        durable && matches!(self.route, Route::Model(_)) && self.key.is_some()
+    /// Whether this request's usage row must be in the spool before the
+    /// client gets the last bytes of its response: a model call whose key is
+    /// known (so it has a row), unless `spool.durability` is `off`.
+    pub fn needs_durable_row(&self, durability: crate::spool::Durability) -> bool {
+        durability != crate::spool::Durability::Off
+            && matches!(self.route, Route::Model(_))
+            && self.key.is_some()
     }
 
     /// Whether this request is a streamed model call.

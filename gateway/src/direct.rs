@@ -138,7 +138,7 @@ pub async fn forward(
         pipeline
             .on_response(&mut resp_header, ctx)
             .map_err(DirectError::Broken)?;
-        if ctx.needs_durable_row(spool.durable()) {
+        if ctx.needs_durable_row(spool.durability()) {
             ctx.holdback = Some(Holdback::for_response(&resp_header));
         }
         session

@@ -1,12 +1,14 @@
-//! Crash safety on the response path (`spool.durable`): the bytes that
-//! complete a model call's response wait until its usage row is on disk.
+//! Crash safety on the response path (`spool.durability`): the bytes that
+//! complete a model call's response wait until its usage row is in the
+//! spool.
 //!
 //! A client has received a response once it has its last byte; the gateway
 //! therefore keeps back what would complete it, runs the request's last
 //! phase (cost, quota settlement, the usage row) when the upstream's body
-//! ends, waits for the row's group commit
-//! ([`crate::spool::SpoolHandle::wait_durable`]) and only then lets the held
-//! bytes go. What is held depends on how the client knows the response is
+//! ends — with `write` the row is written to the spool file there, with
+//! `fsync` the request then waits for its group commit
+//! ([`crate::spool::SpoolHandle::wait_durable`]) — and only then lets the
+//! held bytes go. What is held depends on how the client knows the response is
 //! complete:
 //! - `Content-Length`: the byte count — the last byte of every chunk is held
 //!   until the next one, so nothing waits longer than it would anyway;

@@ -83,7 +83,7 @@ pub fn run(config: GatewayConfig) -> anyhow::Result<()> {
             flush_interval: Duration::from_millis(config.spool.flush_interval_ms),
             ship_interval: Duration::from_millis(config.spool.ship_interval_ms),
             batch_rows: config.spool.batch_rows,
-            durable: config.spool.durable,
+            durability: config.spool.durability,
         },
         store,
         metrics.clone(),
@@ -102,6 +102,7 @@ pub fn run(config: GatewayConfig) -> anyhow::Result<()> {
         .context("configuration")?;
         limits::Limits::with_redis(store, metrics.limit_store_errors.clone())
     };
+    let spool_handle_for_ops = spool_handle.clone();
     let shared = Arc::new(Shared {
         live: live.clone(),
         metrics: metrics.clone(),
@@ -167,6 +168,7 @@ pub fn run(config: GatewayConfig) -> anyhow::Result<()> {
         ops::Ops {
             metrics: metrics.clone(),
             live: live.clone(),
+            spool: spool_handle_for_ops,
         },
     );
     ops_service.add_tcp(&config.server.ops_listen);

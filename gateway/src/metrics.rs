@@ -152,7 +152,7 @@ impl Metrics {
                 let h = prometheus::Histogram::with_opts(
                     HistogramOpts::new(
                         "spool_durable_wait_seconds",
-                        "How long a response waited for its usage row to be fsynced (spool.durable).",
+                        "How long a response waited for its usage row to be fsynced (spool.durability = \"fsync\").",
                     )
                     .buckets(LATENCY_BUCKETS.to_vec()),
                 )?;

@@ -1,7 +1,8 @@
 //! The operations listener: `/metrics` (Prometheus text format), `/healthz`
-//! (the process is up) and `/readyz` (a configuration is loaded).
+//! (the process is up) and `/readyz` (see [`readiness`]).
 
 use crate::metrics::Metrics;
+use crate::spool::SpoolHandle;
 use crate::tables::Live;
 use async_trait::async_trait;
 use http::Response;
@@ -15,6 +16,27 @@ pub struct Ops {
     pub metrics: Arc<Metrics>,
     /// Tables, for readiness.
     pub live: Arc<Live>,
+    /// The spool, for readiness.
+    pub spool: SpoolHandle,
+}
+
+/// `/readyz` on both listeners: 200 once a configuration is loaded and the
+/// usage spool's writer runs (it starts after recovering what an earlier
+/// run left; until then no usage row could be written); else 503 and why.
+pub fn readiness(live: &Live, spool: &SpoolHandle) -> (u16, &'static str) {
+    if !live.is_loaded() {
+        (
+            503,
+            r#"{"status":"not_ready","reason":"no configuration loaded yet"}"#,
+        )
+    } else if !spool.running() {
+        (
+            503,
+            r#"{"status":"not_ready","reason":"the usage spool is not running yet"}"#,
+        )
+    } else {
+        (200, r#"{"status":"ok"}"#)
+    }
 }
 
 fn respond(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -35,14 +57,10 @@ impl ServeHttp for Ops {
         match session.req_header().uri.path() {
             "/metrics" => respond(200, "text/plain; version=0.0.4", self.metrics.render()),
             "/healthz" => respond(200, "application/json", br#"{"status":"ok"}"#.to_vec()),
-            "/readyz" if self.live.is_loaded() => {
-                respond(200, "application/json", br#"{"status":"ok"}"#.to_vec())
+            "/readyz" => {
+                let (status, body) = readiness(&self.live, &self.spool);
+                respond(status, "application/json", body.as_bytes().to_vec())
             }
-            "/readyz" => respond(
-                503,
-                "application/json",
-                br#"{"status":"not_ready","reason":"no configuration loaded yet"}"#.to_vec(),
-            ),
             _ => respond(
                 404,
                 "application/json",

@@ -273,9 +273,9 @@ impl Pipeline {
             .try_for_each(|p| p.on_response_body(body, end_of_stream, ctx))
     }
 
-    /// Runs the last phase now (the usage row goes to the spool) and waits
-    /// until the row is on disk: called before the bytes that complete a
-    /// response go out (`spool.durable`).
+    /// Runs the last phase now (the usage row goes to the spool) and, with
+    /// `spool.durability = "fsync"`, waits until the row is on disk: called
+    /// before the bytes that complete a response go out.
     pub fn finish_durably(&self, spool: &SpoolHandle, ctx: &mut RequestCtx, status: u16) {
         self.on_done(&Outcome { status }, ctx);
         if let Some(seq) = ctx.row_seq {

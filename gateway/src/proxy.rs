@@ -21,8 +21,9 @@
 //!                       logging ── on_done unless it ran (usage row → spool, metrics)
 //! ```
 //!
-//! With `spool.durable` (the default) a model call's usage row is on disk
-//! before the client can have its whole response: see [`crate::holdback`].
+//! Unless `spool.durability` is `off`, a model call's usage row is in the
+//! spool before the client can have its whole response: see
+//! [`crate::holdback`].
 //! Answers the gateway makes itself wait for the row before they are written.
 
 use crate::context::{Endpoint, Failure, ModelRequest, RequestCtx, Route};
@@ -93,7 +94,7 @@ impl Gateway {
         // Plugins add their headers (request id, rate limits) here too.
         self.pipeline.on_response(&mut header, ctx)?;
         ctx.answered_status = Some(status);
-        if ctx.needs_durable_row(self.shared.spool.durable()) {
+        if ctx.needs_durable_row(self.shared.spool.durability()) {
             self.pipeline
                 .finish_durably(&self.shared.spool, ctx, status);
         }
@@ -345,13 +346,8 @@ impl ProxyHttp for Gateway {
         ctx.ip = client_ip(session);
 
         if ctx.route == Route::Health {
-            let ready = self.shared.live.is_loaded();
-            let path = session.req_header().uri.path().to_string();
-            let (status, body) = if path == "/readyz" && !ready {
-                (
-                    503,
-                    r#"{"status":"not_ready","reason":"no configuration loaded yet"}"#,
-                )
+            let (status, body) = if session.req_header().uri.path() == "/readyz" {
+                crate::ops::readiness(&self.shared.live, &self.shared.spool)
             } else {
                 (200, r#"{"status":"ok"}"#)
             };
@@ -512,7 +508,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         self.pipeline.on_response(resp, ctx)?;
-        if ctx.needs_durable_row(self.shared.spool.durable()) {
+        if ctx.needs_durable_row(self.shared.spool.durability()) {
             ctx.holdback = Some(Holdback::for_response(resp));
         }
         Ok(())

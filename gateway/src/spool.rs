@@ -27,14 +27,21 @@
 //! At start, leftover `active-*` files (a crash) are sealed, `.acked` files
 //! without their segment are removed, and everything ready is shipped.
 //!
-//! Durable rows (`spool.durable`, the default): [`SpoolHandle::append`]
-//! returns the row's sequence number and wakes the writer at once; the
-//! request then waits in [`SpoolHandle::wait_durable`] until a group commit
-//! covering that number has been fsynced, before the last bytes of its
-//! response go out. Rows arriving while one fsync runs share the next, so
-//! the wait is one to two fsyncs however many requests finish together.
-//! Without it, rows are written every `flush_interval_ms` and a crash can
-//! lose the rows of the last interval.
+//! How far a row gets before the response it meters completes
+//! (`spool.durability`, [`Durability`]):
+//! - `write` (the default): the request's thread writes the row's line to
+//!   the active segment itself (one `write(2)` under the writer's lock), so
+//!   it is in the kernel before the client can have the whole response and
+//!   survives the gateway's crash (`kill -9`, an OOM kill, a panic); the
+//!   writer fsyncs every `flush_interval_ms` (group commit), so a power loss
+//!   can lose the last interval;
+//! - `fsync`: [`SpoolHandle::append`] queues the row, wakes the writer at
+//!   once and returns its sequence number; the request waits in
+//!   [`SpoolHandle::wait_durable`] until a group commit covering it is
+//!   fsynced. Rows arriving during one fsync share the next, so the wait is
+//!   one to two fsyncs; survives a power loss too;
+//! - `off`: rows are queued in memory and written and fsynced every
+//!   `flush_interval_ms`; a crash loses that last interval.
 
 use crate::metrics::Metrics;
 use aihub_contract::usage::UsageRow;
@@ -46,6 +53,19 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+
+/// How far a usage row gets before the response it meters completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Queued in memory; written and fsynced every flush interval.
+    Off,
+    /// Written to the spool file (the kernel's cache) by the request itself;
+    /// fsynced every flush interval. Survives the gateway's crash.
+    Write,
+    /// Fsynced before the response completes. Survives a power loss.
+    Fsync,
+}
 
 /// How long a request waits for its row's group commit before its response
 /// goes out anyway (counted in `aihub_gateway_spool_durable_timeouts_total`):
@@ -78,8 +98,6 @@ struct PendingRows {
     appended: u64,
 }
 
-type Pending = Arc<std::sync::Mutex<PendingRows>>;
-
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -111,50 +129,108 @@ impl Committed {
     }
 }
 
+/// What request threads and the writer share.
+struct Core {
+    durability: Durability,
+    pending: std::sync::Mutex<PendingRows>,
+    /// The active segment; `None` until recovery at start is done (rows
+    /// wait in `pending` meanwhile).
+    writer: std::sync::Mutex<Option<Writer>>,
+    /// Wakes the writer for a commit now (`fsync` rows).
+    urgent: Notify,
+    committed: Committed,
+    metrics: Arc<Metrics>,
+    /// Rows on disk not yet shipped.
+    depth: AtomicI64,
+    /// Timestamp (ms) of the oldest unshipped row, 0 when none.
+    oldest_ms: AtomicI64,
+}
+
+impl Core {
+    /// Writes rows to the active segment in one `write(2)` (not synced).
+    fn write_rows(&self, writer: &mut Writer, rows: &[UsageRow]) {
+        let mut lines = Vec::with_capacity(rows.len() * 512);
+        let mut written = 0i64;
+        for row in rows {
+            match serde_json::to_writer(&mut lines, row) {
+                Ok(()) => {
+                    lines.push(b'\n');
+                    written += 1;
+                }
+                Err(e) => {
+                    tracing::error!(request_id = %row.request_id, "usage row not serialisable: {e}")
+                }
+            }
+        }
+        if let Err(e) = writer.write(&lines) {
+            tracing::error!(rows = written, "usage spool write failed: {e:#}");
+            return;
+        }
+        if let Some(first) = rows.first() {
+            let _ = self.oldest_ms.compare_exchange(
+                0,
+                first.ts_ms,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+        let depth = self.depth.fetch_add(written, Ordering::Relaxed) + written;
+        self.metrics.spool_depth.set(depth);
+    }
+}
+
 /// The cheap handle request threads use to hand rows over.
 #[derive(Clone)]
 pub struct SpoolHandle {
-    pending: Pending,
-    durable: bool,
-    /// Wakes the writer for a commit now (durable rows only).
-    urgent: Arc<Notify>,
-    committed: Arc<Committed>,
-    metrics: Arc<Metrics>,
+    core: Arc<Core>,
 }
 
 impl SpoolHandle {
-    /// Queues a row for the next group commit and returns its sequence
-    /// number. Never blocks on I/O; with durable rows it wakes the writer.
-    pub fn append(&self, row: UsageRow) -> u64 {
+    /// Whether the writer runs: rows reach the disk (recovery at start is done).
+    pub fn running(&self) -> bool {
+        lock(&self.core.writer).is_some()
+    }
+
+    /// The configured durability.
+    pub fn durability(&self) -> Durability {
+        self.core.durability
+    }
+
+    /// Hands a row over. `write`: writes it to the spool file now (queues it
+    /// while the writer is not running yet); `off`: queues it; `fsync`:
+    /// queues it, wakes the writer and returns the sequence number to give
+    /// [`Self::wait_durable`].
+    pub fn append(&self, row: UsageRow) -> Option<u64> {
+        let core = &self.core;
+        if core.durability == Durability::Write {
+            if let Some(writer) = lock(&core.writer).as_mut() {
+                core.write_rows(writer, std::slice::from_ref(&row));
+                return None;
+            }
+        }
         let seq = {
-            let mut pending = lock(&self.pending);
+            let mut pending = lock(&core.pending);
             pending.rows.push(row);
             pending.appended += 1;
             pending.appended
         };
-        if self.durable {
-            self.urgent.notify_one();
+        if core.durability == Durability::Fsync {
+            core.urgent.notify_one();
+            Some(seq)
+        } else {
+            None
         }
-        seq
-    }
-
-    /// Whether responses wait for their row to be on disk (`spool.durable`).
-    pub fn durable(&self) -> bool {
-        self.durable
     }
 
     /// Waits until the row numbered `seq` is fsynced (at most 5 s) and says
-    /// whether it is; returns `true` at once when rows are not durable. Called from the proxy's
-    /// synchronous body filter as well as from async code, so it blocks the
-    /// thread: on a work-stealing runtime through `block_in_place`, which
-    /// hands the thread's other tasks to another worker meanwhile; on a
-    /// single-threaded one (`server.work_stealing = false`) the thread waits.
+    /// whether it is. Called from the proxy's synchronous body filter as
+    /// well as from async code, so it blocks the thread: on a work-stealing
+    /// runtime through `block_in_place`, which hands the thread's other
+    /// tasks to another worker meanwhile; on a single-threaded one
+    /// (`server.work_stealing = false`) the thread waits.
     pub fn wait_durable(&self, seq: u64) -> bool {
-        if !self.durable {
-            return true;
-        }
         let started = Instant::now();
-        let wait = || self.committed.wait(seq, DURABLE_WAIT);
+        let wait = || self.core.committed.wait(seq, DURABLE_WAIT);
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         let done = if multi_thread {
@@ -162,11 +238,12 @@ impl SpoolHandle {
         } else {
             wait()
         };
-        self.metrics
+        let metrics = &self.core.metrics;
+        metrics
             .spool_durable_wait
             .observe(started.elapsed().as_secs_f64());
         if !done {
-            self.metrics.spool_durable_timeouts.inc();
+            metrics.spool_durable_timeouts.inc();
             tracing::warn!(
                 seq,
                 "a usage row was not on disk within {DURABLE_WAIT:?}; answering anyway"
@@ -187,22 +264,16 @@ pub struct SpoolSettings {
     pub ship_interval: Duration,
     /// Rows per batch.
     pub batch_rows: usize,
-    /// Responses wait for their row's group commit.
-    pub durable: bool,
+    /// How far a row gets before its response completes.
+    pub durability: Durability,
 }
 
 /// The writer and shipper, run as a background service.
 pub struct Spool {
     settings: SpoolSettings,
-    pending: Pending,
-    urgent: Arc<Notify>,
-    committed: Arc<Committed>,
+    core: Arc<Core>,
     store: Arc<dyn UsageStore>,
     metrics: Arc<Metrics>,
-    /// Rows on disk not yet shipped.
-    depth: Arc<AtomicI64>,
-    /// Timestamp (ms) of the oldest unshipped row, 0 when none.
-    oldest_ms: Arc<AtomicI64>,
     sealed: Arc<Notify>,
     /// A batch was sent and its acknowledgement is not on disk (the call
     /// failed, or recording it did): the next batch goes through `ship_retry`.
@@ -219,31 +290,27 @@ pub fn spool(
     store: Arc<dyn UsageStore>,
     metrics: Arc<Metrics>,
 ) -> (Spool, SpoolHandle) {
-    let pending: Pending = Arc::default();
-    let urgent = Arc::new(Notify::new());
-    let committed = Arc::new(Committed::default());
-    let handle = SpoolHandle {
-        pending: pending.clone(),
-        durable: settings.durable,
-        urgent: urgent.clone(),
-        committed: committed.clone(),
+    let core = Arc::new(Core {
+        durability: settings.durability,
+        pending: Default::default(),
+        writer: std::sync::Mutex::new(None),
+        urgent: Notify::new(),
+        committed: Committed::default(),
         metrics: metrics.clone(),
-    };
+        depth: AtomicI64::new(0),
+        oldest_ms: AtomicI64::new(0),
+    });
     (
         Spool {
             settings,
-            pending,
-            urgent,
-            committed,
+            core: core.clone(),
             store,
             metrics,
-            depth: Arc::new(AtomicI64::new(0)),
-            oldest_ms: Arc::new(AtomicI64::new(0)),
             sealed: Arc::new(Notify::new()),
             uncertain: AtomicBool::new(false),
             resume_segment: AtomicU64::new(u64::MAX),
         },
-        handle,
+        SpoolHandle { core },
     )
 }
 
@@ -329,15 +396,30 @@ pub fn read_segment(path: &Path) -> std::io::Result<Vec<UsageRow>> {
     Ok(rows)
 }
 
+/// The active segment. Unbuffered: what `write` returns from is in the
+/// kernel, so it survives the process.
 struct Writer {
     dir: PathBuf,
     next_segment: u64,
-    current: Option<(u64, std::io::BufWriter<std::fs::File>)>,
+    current: Option<(u64, std::fs::File)>,
     unsynced: bool,
 }
 
 impl Writer {
-    fn write(&mut self, row: &UsageRow) -> anyhow::Result<()> {
+    fn new(dir: PathBuf, first_segment: u64) -> Writer {
+        Writer {
+            dir,
+            next_segment: first_segment,
+            current: None,
+            unsynced: false,
+        }
+    }
+
+    /// Appends whole lines.
+    fn write(&mut self, lines: &[u8]) -> anyhow::Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
         if self.current.is_none() {
             let n = self.next_segment;
             self.next_segment += 1;
@@ -347,21 +429,34 @@ impl Writer {
                 .append(true)
                 .open(&path)
                 .with_context(|| format!("opening {}", path.display()))?;
-            self.current = Some((n, std::io::BufWriter::with_capacity(256 * 1024, file)));
+            self.current = Some((n, file));
         }
-        if let Some((_, w)) = self.current.as_mut() {
-            serde_json::to_writer(&mut *w, row)?;
-            w.write_all(b"\n")?;
+        if let Some((_, file)) = self.current.as_mut() {
             self.unsynced = true;
+            file.write_all(lines)?;
         }
         Ok(())
     }
 
+    /// What `sync` would fsync, as a second handle to the same file, so the
+    /// fsync can run without the writer's lock (request threads keep
+    /// appending meanwhile; what they wrote before the call is covered).
+    /// `None` when nothing is unsynced.
+    fn sync_handle(&mut self) -> std::io::Result<Option<std::fs::File>> {
+        match (self.unsynced, self.current.as_ref()) {
+            (true, Some((_, file))) => {
+                let handle = file.try_clone()?;
+                self.unsynced = false;
+                Ok(Some(handle))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Group commit: everything written so far reaches the disk.
     fn sync(&mut self) -> anyhow::Result<()> {
-        if let (true, Some((_, w))) = (self.unsynced, self.current.as_mut()) {
-            w.flush()?;
-            w.get_ref().sync_data()?;
+        if let (true, Some((_, file))) = (self.unsynced, self.current.as_mut()) {
+            file.sync_data()?;
             self.unsynced = false;
         }
         Ok(())
@@ -438,8 +533,8 @@ impl Spool {
             }
         }
         self.resume_segment.store(resume, Ordering::Relaxed);
-        self.depth.store(backlog, Ordering::Relaxed);
-        self.oldest_ms.store(oldest, Ordering::Relaxed);
+        self.core.depth.store(backlog, Ordering::Relaxed);
+        self.core.oldest_ms.store(oldest, Ordering::Relaxed);
         self.metrics.spool_depth.set(backlog);
         if backlog > 0 {
             tracing::info!(
@@ -450,53 +545,49 @@ impl Spool {
         Ok(max + 1)
     }
 
-    /// Takes the rows handed over since the last call, and the sequence
-    /// number of the last of them.
-    fn take_pending(&self) -> (Vec<UsageRow>, u64) {
-        let mut pending = lock(&self.pending);
-        (std::mem::take(&mut pending.rows), pending.appended)
-    }
-
-    /// Group commit: writes every pending row and fsyncs once, then releases
-    /// the requests waiting for them — also when writing failed (logged and
-    /// counted): a broken disk must not hold every response.
-    fn commit(&self, writer: &mut Writer) {
-        let (rows, upto) = self.take_pending();
-        if rows.is_empty() {
-            return;
-        }
-        let mut written = 0i64;
-        for row in &rows {
-            match writer.write(row) {
-                Ok(()) => written += 1,
-                Err(e) => {
-                    tracing::error!(request_id = %row.request_id, "usage spool write failed: {e:#}")
+    /// Group commit: writes the rows queued since the last one, fsyncs
+    /// whatever was written (by request threads too), then releases the
+    /// requests waiting for the queued rows — also when writing failed
+    /// (logged): a broken disk must not hold every response.
+    fn commit(&self) {
+        let core = &self.core;
+        let (rows, upto) = {
+            let mut pending = lock(&core.pending);
+            (std::mem::take(&mut pending.rows), pending.appended)
+        };
+        let to_sync = match lock(&core.writer).as_mut() {
+            Some(writer) => {
+                if !rows.is_empty() {
+                    core.write_rows(writer, &rows);
                 }
+                writer.sync_handle()
             }
-        }
-        if let Err(e) = writer.sync() {
+            None => Ok(None),
+        };
+        // The fsync runs outside the lock: request threads writing their
+        // rows (`write`) do not wait for the disk.
+        if let Err(e) = to_sync.and_then(|f| f.map_or(Ok(()), |f| f.sync_data())) {
             tracing::error!("usage spool sync failed: {e:#}");
         }
-        self.committed.advance(upto);
-        if let Some(first) = rows.first() {
-            let _ = self.oldest_ms.compare_exchange(
-                0,
-                first.ts_ms,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
+        core.committed.advance(upto);
+    }
+
+    /// Commits, then seals the active segment for shipping.
+    fn seal(&self) {
+        self.commit();
+        let sealed = match lock(&self.core.writer).as_mut() {
+            Some(writer) => writer.seal(),
+            None => Ok(false),
+        };
+        match sealed {
+            Ok(true) => self.sealed.notify_one(),
+            Ok(false) => {}
+            Err(e) => tracing::error!("usage spool seal failed: {e:#}"),
         }
-        let depth = self.depth.fetch_add(written, Ordering::Relaxed) + written;
-        self.metrics.spool_depth.set(depth);
     }
 
     async fn write_loop(&self, first_segment: u64) {
-        let mut writer = Writer {
-            dir: self.settings.dir.clone(),
-            next_segment: first_segment,
-            current: None,
-            unsynced: false,
-        };
+        *lock(&self.core.writer) = Some(Writer::new(self.settings.dir.clone(), first_segment));
         // The first ticks come one period after start (there is nothing to
         // write before).
         let every = |period| tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -508,19 +599,12 @@ impl Spool {
         // stall the proxy's threads.
         loop {
             tokio::select! {
-                _ = flush.tick() => self.commit(&mut writer),
-                // A request waits for its row: commit now. Rows appended
-                // during this commit's fsync leave a permit, so they go in
-                // the next one straight after.
-                _ = self.urgent.notified() => self.commit(&mut writer),
-                _ = seal.tick() => {
-                    self.commit(&mut writer);
-                    match writer.seal() {
-                        Ok(true) => self.sealed.notify_one(),
-                        Ok(false) => {}
-                        Err(e) => tracing::error!("usage spool seal failed: {e:#}"),
-                    }
-                }
+                _ = flush.tick() => self.commit(),
+                // A request waits for its row (`fsync`): commit now. Rows
+                // appended during this commit's fsync leave a permit, so
+                // they go in the next one straight after.
+                _ = self.core.urgent.notified() => self.commit(),
+                _ = seal.tick() => self.seal(),
             }
         }
     }
@@ -608,10 +692,10 @@ impl Spool {
                 );
             }
             let k = batch.len() as i64;
-            let left = self.depth.fetch_sub(k, Ordering::Relaxed) - k;
+            let left = self.core.depth.fetch_sub(k, Ordering::Relaxed) - k;
             if left <= 0 {
-                self.depth.store(0, Ordering::Relaxed);
-                self.oldest_ms.store(0, Ordering::Relaxed);
+                self.core.depth.store(0, Ordering::Relaxed);
+                self.core.oldest_ms.store(0, Ordering::Relaxed);
             }
             self.metrics.spool_depth.set(left.max(0));
         }
@@ -630,7 +714,7 @@ impl Spool {
     }
 
     fn update_lag(&self) {
-        let oldest = self.oldest_ms.load(Ordering::Relaxed);
+        let oldest = self.core.oldest_ms.load(Ordering::Relaxed);
         let lag = if oldest == 0 {
             0
         } else {
@@ -711,16 +795,11 @@ mod tests {
     #[test]
     fn writer_seals_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = Writer {
-            dir: dir.path().to_path_buf(),
-            next_segment: 5,
-            current: None,
-            unsynced: false,
-        };
-        w.write(&row("a")).unwrap();
+        let mut w = Writer::new(dir.path().to_path_buf(), 5);
+        w.write(&line("a")).unwrap();
         assert!(w.seal().unwrap());
         assert!(!w.seal().unwrap());
-        w.write(&row("b")).unwrap();
+        w.write(&line("b")).unwrap();
         w.sync().unwrap();
         let ready = list(dir.path(), "ready-").unwrap();
         let active = list(dir.path(), "active-").unwrap();
@@ -795,7 +874,7 @@ mod tests {
                 flush_interval: Duration::from_millis(10),
                 ship_interval: Duration::from_millis(10),
                 batch_rows: 2,
-                durable: false,
+                durability: Durability::Off,
             },
             store,
             metrics.clone(),
@@ -813,24 +892,36 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn a_durable_row_is_on_disk_when_its_wait_returns() {
-        let dir = tempfile::tempdir().unwrap();
+    /// One row as a spool line.
+    fn line(id: &str) -> Vec<u8> {
+        let mut l = serde_json::to_vec(&row(id)).unwrap();
+        l.push(b'\n');
+        l
+    }
+
+    /// A spool whose timed flushes and seals never come within a test.
+    fn untimed_spool(dir: &Path, durability: Durability) -> (Spool, SpoolHandle, Arc<Metrics>) {
         let metrics = Arc::new(Metrics::new().unwrap());
-        // Timed flushes and seals never come within the test: only a durable
-        // row's own commit writes it.
         let hour = Duration::from_secs(3600);
         let (spool, handle) = spool(
             SpoolSettings {
-                dir: dir.path().to_path_buf(),
+                dir: dir.to_path_buf(),
                 flush_interval: hour,
                 ship_interval: hour,
                 batch_rows: 10,
-                durable: true,
+                durability,
             },
             Arc::new(FakeStore::default()),
             metrics.clone(),
         );
+        (spool, handle, metrics)
+    }
+
+    #[test]
+    fn an_fsync_row_is_on_disk_when_its_wait_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        // Only a row's own commit can write it.
+        let (spool, handle, metrics) = untimed_spool(dir.path(), Durability::Fsync);
         let first = spool.recover().unwrap();
         // The spool runs on its own runtime and thread, as in the gateway
         // (this one runs until the test process ends).
@@ -846,7 +937,7 @@ mod tests {
             .map(|i| {
                 let handle = handle.clone();
                 std::thread::spawn(move || {
-                    let seq = handle.append(row(&format!("r{i}")));
+                    let seq = handle.append(row(&format!("r{i}"))).unwrap();
                     (seq, handle.wait_durable(seq))
                 })
             })
@@ -875,31 +966,34 @@ mod tests {
     }
 
     #[test]
-    fn without_durable_rows_nobody_waits_and_rows_wait_for_the_flush() {
+    fn a_write_row_is_in_the_file_when_append_returns() {
         let dir = tempfile::tempdir().unwrap();
-        let metrics = Arc::new(Metrics::new().unwrap());
-        let (spool, handle) = spool(
-            SpoolSettings {
-                dir: dir.path().to_path_buf(),
-                flush_interval: Duration::from_secs(3600),
-                ship_interval: Duration::from_secs(3600),
-                batch_rows: 10,
-                durable: false,
-            },
-            Arc::new(FakeStore::default()),
-            metrics.clone(),
-        );
-        spool.recover().unwrap();
-        let seq = handle.append(row("r0"));
-        assert!(handle.wait_durable(seq));
+        let (spool, handle, metrics) = untimed_spool(dir.path(), Durability::Write);
+        let first = spool.recover().unwrap();
+        // Before the writer runs (recovery at start), rows wait in memory.
+        assert!(!handle.running());
+        assert_eq!(handle.append(row("early")), None);
         assert!(active_ids(dir.path()).is_empty());
-        let mut writer = Writer {
-            dir: dir.path().to_path_buf(),
-            next_segment: 1,
-            current: None,
-            unsynced: false,
-        };
-        spool.commit(&mut writer);
+        *lock(&spool.core.writer) = Some(Writer::new(dir.path().to_path_buf(), first));
+        assert!(handle.running());
+        // Then the request's own call writes its line: no commit needed.
+        assert_eq!(handle.append(row("r0")), None);
+        assert_eq!(active_ids(dir.path()), ids(&["r0"]));
+        // The next commit writes what waited and fsyncs.
+        spool.commit();
+        assert_eq!(active_ids(dir.path()), ids(&["r0", "early"]));
+        assert_eq!(count(&metrics, "aihub_gateway_spool_depth_rows"), 2.0);
+    }
+
+    #[test]
+    fn an_off_row_waits_in_memory_for_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, handle, _) = untimed_spool(dir.path(), Durability::Off);
+        let first = spool.recover().unwrap();
+        *lock(&spool.core.writer) = Some(Writer::new(dir.path().to_path_buf(), first));
+        assert_eq!(handle.append(row("r0")), None);
+        assert!(active_ids(dir.path()).is_empty());
+        spool.commit();
         assert_eq!(active_ids(dir.path()), ids(&["r0"]));
     }
 
@@ -984,7 +1078,7 @@ mod tests {
 
         let (spool, metrics) = test_spool(dir.path(), store.clone());
         assert_eq!(spool.recover().unwrap(), 5);
-        assert_eq!(spool.depth.load(Ordering::Relaxed), 4);
+        assert_eq!(spool.core.depth.load(Ordering::Relaxed), 4);
         assert!(!acked_path(dir.path(), 9).exists());
         assert!(!dir.path().join("ready-000000000004.acked.tmp").exists());
 
@@ -998,7 +1092,7 @@ mod tests {
         );
         assert!(!path.exists());
         assert!(!acked_path(dir.path(), 4).exists());
-        assert_eq!(spool.depth.load(Ordering::Relaxed), 0);
+        assert_eq!(spool.core.depth.load(Ordering::Relaxed), 0);
         assert_eq!(
             count(&metrics, "aihub_gateway_usage_rows_deduplicated_total"),
             1.0

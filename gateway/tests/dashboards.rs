@@ -1097,6 +1097,10 @@ async fn every_dashboard_panel_runs_and_shows_data() {
     let (_, _, main) = s.developer_with_key("dash-main@example.com", &[]);
     let limited = developer_with_limits(&s, "dash-limited@example.com", "1", "1000000000");
     let broke = developer_with_limits(&s, "dash-broke@example.com", "100000", "1");
+    // Every panel must show data, the fsync wait's too: it exists only with
+    // `spool.durability = "fsync"`.
+    s.gateway_env
+        .push(("AIHUB_GW_SPOOL__DURABILITY".into(), "fsync".into()));
     s.start_gateway().await;
 
     let mut prom = Prometheus::start(&[

@@ -30,6 +30,7 @@
 //! minutes, and a catch-up of millions of charges would compete with the
 //! reads measured.
 
+use crate::batches::remember;
 use crate::load::{self, Stats};
 use crate::systems::{AiHub, Setup, Stub, SECRET};
 use aihub_contract::usage::{IngestResult, UsageBatch, UsageRow};
@@ -48,7 +49,7 @@ pub const GOAL_P95_MS: f64 = 50.0;
 const ZIPF_S: f64 = 0.9;
 /// Ranks (0-based) of the developers that are real accounts.
 const MEASURED_RANKS: [usize; 5] = [0, 9, 99, 999, 4999];
-const PASSWORD: &str = "Load-Test-Passw0rd";
+pub(crate) const PASSWORD: &str = "Load-Test-Passw0rd";
 const DAY_MS: i64 = 86_400_000;
 
 /// Where usage rows are stored.
@@ -175,7 +176,7 @@ pub struct StoreRun {
 // The generator.
 
 /// SplitMix64: small, fast, and the same everywhere.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -184,17 +185,17 @@ fn mix(mut z: u64) -> u64 {
 }
 
 impl Rng {
-    fn new(seed: u64, stream: u64) -> Rng {
+    pub(crate) fn new(seed: u64, stream: u64) -> Rng {
         Rng(mix(seed ^ mix(stream.wrapping_add(0x9e37_79b9_7f4a_7c15))))
     }
 
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         mix(self.0)
     }
 
     /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 
@@ -342,7 +343,7 @@ fn key_count(seed: u64, rank: usize) -> usize {
 }
 
 /// The Zipf-like weights' cumulative distribution.
-fn zipf_cdf(n: usize) -> Vec<f64> {
+pub(crate) fn zipf_cdf(n: usize) -> Vec<f64> {
     let mut acc = 0.0;
     let mut cdf: Vec<f64> = (0..n)
         .map(|k| {
@@ -1084,7 +1085,11 @@ fn setup_accounts(
     Ok((accounts, deployments, operator))
 }
 
-async fn login(client: &reqwest::Client, base: &str, email: &str) -> anyhow::Result<String> {
+pub(crate) async fn login(
+    client: &reqwest::Client,
+    base: &str,
+    email: &str,
+) -> anyhow::Result<String> {
     let resp: Value = client
         .post(format!("{base}/api/v1/developer/login"))
         .json(&json!({"email": email, "password": PASSWORD}))
@@ -1198,14 +1203,6 @@ fn routes() -> Vec<(&'static str, bool, &'static str, Vec<&'static str>)> {
             vec![""],
         ),
     ]
-}
-
-fn remember(slot: &std::sync::Mutex<Option<String>>, why: String) {
-    if let Ok(mut s) = slot.lock() {
-        if s.is_none() {
-            *s = Some(why.chars().take(300).collect());
-        }
-    }
 }
 
 /// Measures every route: `requests` each, `concurrency` at a time; developer

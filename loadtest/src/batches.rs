@@ -71,7 +71,8 @@ pub struct BatchStats {
     pub control_plane_warnings: Vec<String>,
 }
 
-fn client() -> anyhow::Result<reqwest::Client> {
+/// An HTTP client for the harness's own requests (no proxy, a large pool).
+pub(crate) fn client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(512)
@@ -79,7 +80,8 @@ fn client() -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
-fn task_body(prompts: usize) -> Value {
+/// The body of a `batch_generate` task of `prompts` prompts.
+pub(crate) fn task_body(prompts: usize) -> Value {
     let prompts: Vec<String> = (0..prompts)
         .map(|i| format!("Prompt {i}: write one short sentence [[stub words=16]]"))
         .collect();
@@ -177,7 +179,8 @@ pub async fn task_creation(
     }))
 }
 
-fn remember(slot: &std::sync::Mutex<Option<String>>, why: String) {
+/// Keeps the first of several failures (its first 300 characters).
+pub(crate) fn remember(slot: &std::sync::Mutex<Option<String>>, why: String) {
     if let Ok(mut s) = slot.lock() {
         if s.is_none() {
             *s = Some(why.chars().take(300).collect());

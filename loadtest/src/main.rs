@@ -7,14 +7,16 @@
 //! nginx, through AI Hub, through LiteLLM), and stops them all.
 //!
 //! ```text
-//! cargo run --release -p aihub-loadtest                 # the full report (~6 min)
+//! cargo run --release -p aihub-loadtest                 # the full report (~12 min, then analytics)
 //! cargo run --release -p aihub-loadtest -- --quick      # shorter runs, same rows
 //! cargo run --release -p aihub-loadtest -- --soak-minutes 10
 //! cargo run --release -p aihub-loadtest -- --analytics-only --quick   # analytics scale check
+//! cargo run --release -p aihub-loadtest -- --capacity-only          # the business plan's capacity
 //! ```
 
 mod analytics;
 mod batches;
+mod capacity;
 mod load;
 mod report;
 mod systems;
@@ -143,6 +145,67 @@ struct Cli {
     /// several GB at 10 million rows) goes; default: the system's.
     #[arg(long)]
     analytics_dir: Option<PathBuf>,
+    /// Run only the capacity phase (the business plan's capacity: accounts,
+    /// requests a day, concurrent batch tasks, webhook events a minute).
+    #[arg(long, conflicts_with = "analytics_only")]
+    capacity_only: bool,
+    /// Leave the capacity phase out of the full run.
+    #[arg(long, conflicts_with = "capacity_only")]
+    skip_capacity: bool,
+    /// Capacity scenarios to run: accounts, requests, tasks, webhooks.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "accounts,requests,tasks,webhooks"
+    )]
+    capacity_scenarios: Vec<String>,
+    /// Developer accounts seeded for the capacity phase (business plan:
+    /// 10,000+; stretch: 1,000,000).
+    #[arg(long, default_value_t = 10_000)]
+    capacity_accounts: u64,
+    /// API keys seeded, spread over the accounts (the requests replay uses
+    /// them with Zipf-like shares; tasks run as them).
+    #[arg(long, default_value_t = 1_000)]
+    capacity_keys: u64,
+    /// Developers (spread over the accounts) the management API is measured as.
+    #[arg(long, default_value_t = 20)]
+    capacity_mgmt_developers: u64,
+    /// Requests per management route (--quick: at most 100).
+    #[arg(long, default_value_t = 300)]
+    capacity_mgmt_requests: u64,
+    /// Requests per second per management route (open loop).
+    #[arg(long, default_value_t = 100)]
+    capacity_mgmt_rate: u32,
+    /// Fresh signups and logins measured (--quick: at most 6).
+    #[arg(long, default_value_t = 20)]
+    capacity_signups: u64,
+    /// Requests replayed through the gateway (business plan: 100,000+ a
+    /// day; --quick: at most 20,000).
+    #[arg(long, default_value_t = 100_000)]
+    capacity_requests: u64,
+    /// Their rate per second (compressed time).
+    #[arg(long, default_value_t = 1_000)]
+    capacity_rate: u32,
+    /// Batch tasks created at once (business plan: 1,000+ concurrent).
+    #[arg(long, default_value_t = 1_500)]
+    capacity_tasks: u64,
+    /// Tasks created per second (open loop).
+    #[arg(long, default_value_t = 200)]
+    capacity_task_rate: u32,
+    /// Prompts per task.
+    #[arg(long, default_value_t = 10)]
+    capacity_task_prompts: usize,
+    /// Developers creating the tasks.
+    #[arg(long, default_value_t = 100)]
+    capacity_task_developers: u64,
+    /// Longest wait, seconds, for every task to be final.
+    #[arg(long, default_value_t = 900)]
+    capacity_task_timeout: u64,
+    /// Key updates per second of the 10,000-events-a-minute webhook run
+    /// (one endpoint); the 100,000 run uses --webhook-rate and
+    /// --webhook-endpoints.
+    #[arg(long, default_value_t = 170)]
+    capacity_webhook_rate: u32,
     /// Where report.json goes.
     #[arg(long, default_value = "loadtest/out")]
     out: PathBuf,
@@ -268,6 +331,45 @@ impl Cli {
     }
 }
 
+impl Cli {
+    /// The capacity phase's settings; `None` when it is left out.
+    fn capacity(&self, oha: PathBuf, seconds: u64) -> anyhow::Result<Option<capacity::Options>> {
+        if self.skip_capacity || (self.gateway_only && !self.capacity_only) {
+            return Ok(None);
+        }
+        let scenarios = self
+            .capacity_scenarios
+            .iter()
+            .map(|s| capacity::Scenario::parse(s))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let quick = |n: u64, max: u64| if self.quick { n.min(max) } else { n };
+        Ok(Some(capacity::Options {
+            scenarios,
+            accounts: self.capacity_accounts.max(1),
+            keys: self.capacity_keys,
+            mgmt_developers: self.capacity_mgmt_developers,
+            mgmt_requests: quick(self.capacity_mgmt_requests, 100),
+            mgmt_rate: self.capacity_mgmt_rate,
+            signups: quick(self.capacity_signups, 6),
+            requests: quick(self.capacity_requests, 20_000),
+            rate: self.capacity_rate,
+            tasks: self.capacity_tasks,
+            task_rate: self.capacity_task_rate,
+            task_prompts: self.capacity_task_prompts,
+            task_developers: self.capacity_task_developers,
+            task_timeout_s: self.capacity_task_timeout,
+            webhook_business_rate: self.capacity_webhook_rate,
+            webhook_rate: self.webhook_rate,
+            webhook_endpoints: self.webhook_endpoints,
+            webhook_seconds: seconds,
+            threads: self.proxy_threads,
+            seed: self.analytics_seed,
+            oha,
+            temp_in: self.analytics_dir.clone(),
+        }))
+    }
+}
+
 fn write_report(report: &Report, out: &std::path::Path) -> anyhow::Result<()> {
     let text = report.render();
     let mut stdout = std::io::stdout().lock();
@@ -301,6 +403,18 @@ async fn main() -> anyhow::Result<()> {
         return write_report(&report, &cli.out);
     }
     let oha_bin = load::ensure_oha(&cache)?;
+    let capacity_opts = cli.capacity(oha_bin.clone(), seconds)?;
+    if cli.capacity_only {
+        let Some(opts) = capacity_opts else {
+            anyhow::bail!("--capacity-only with --skip-capacity measures nothing");
+        };
+        let stub = Stub::start(2).await?;
+        let mut report = Report::new(seconds, cli.proxy_threads, cli.connections);
+        report.only_capacity = true;
+        report.capacity = Some(capacity::run(&stub, &opts, None).await?);
+        drop(stub);
+        return write_report(&report, &cli.out);
+    }
     let litellm_venv = if cli.skip_litellm {
         None
     } else {
@@ -486,6 +600,7 @@ async fn main() -> anyhow::Result<()> {
         report.webhooks = webhooks::webhooks(
             &oha_bin,
             &aihub,
+            "hooks-load@example.com",
             cli.webhook_rate,
             cli.webhook_endpoints,
             run_for,
@@ -532,6 +647,12 @@ async fn main() -> anyhow::Result<()> {
     drop(litellm);
     drop(aihub);
     drop(nginx);
+
+    // The capacity phase starts AI Hub afresh (its own seeded accounts);
+    // its 100,000-a-minute webhook row reuses the webhook scenario's figures.
+    if let Some(opts) = capacity_opts {
+        report.capacity = Some(capacity::run(&stub, &opts, report.webhooks.clone()).await?);
+    }
 
     // The analytics scale check starts AI Hub afresh per store, with its
     // own data, once everything else has stopped.

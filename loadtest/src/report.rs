@@ -79,11 +79,15 @@ pub struct Report {
     pub analytics: Vec<crate::analytics::StoreRun>,
     /// Only the analytics check ran (`--analytics-only`): no other rows.
     pub only_analytics: bool,
+    /// The capacity phase (issue 12), when it ran.
+    pub capacity: Option<crate::capacity::CapacityRun>,
+    /// Only the capacity phase ran (`--capacity-only`): no other rows.
+    pub only_capacity: bool,
     /// Only the gateway scenarios ran (`--gateway-only`).
     pub only_gateway: bool,
 }
 
-enum Verdict {
+pub(crate) enum Verdict {
     Pass,
     Miss,
     NotYet(&'static str),
@@ -91,25 +95,33 @@ enum Verdict {
     Info,
 }
 
-struct Row {
-    what: String,
-    measured: String,
-    goal: String,
-    verdict: Verdict,
+/// One row of the report.
+pub(crate) struct Row {
+    pub what: String,
+    pub measured: String,
+    pub goal: String,
+    pub verdict: Verdict,
     /// How it was measured, printed under the table and in the JSON.
-    note: Option<String>,
+    pub note: Option<String>,
 }
 
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-fn verdict(ok: bool) -> Verdict {
+pub(crate) fn verdict(ok: bool) -> Verdict {
     if ok {
         Verdict::Pass
     } else {
         Verdict::Miss
     }
+}
+
+/// The gateways' `spool.durability` in this run: the harness's gateways
+/// inherit `AIHUB_GW_SPOOL__DURABILITY` (default `write`); running once per
+/// value measures what durability costs (loadtest/README.md).
+pub fn spool_durability() -> String {
+    std::env::var("AIHUB_GW_SPOOL__DURABILITY").unwrap_or_else(|_| "write".into())
 }
 
 impl Report {
@@ -131,6 +143,8 @@ impl Report {
             deferred_rows_shipped: None,
             analytics: Vec::new(),
             only_analytics: false,
+            capacity: None,
+            only_capacity: false,
             only_gateway: false,
         }
     }
@@ -262,6 +276,9 @@ impl Report {
         if self.only_analytics {
             return self.analytics_rows();
         }
+        if self.only_capacity {
+            return self.capacity_rows();
+        }
         let mut rows = Vec::new();
         for s in self
             .scenarios
@@ -376,16 +393,7 @@ impl Report {
         match &self.webhooks {
             Some(w) => rows.push(Row {
                 what: "webhook delivery to a local receiver (event → arrival)".into(),
-                measured: format!(
-                    "{:.0} deliveries/min, p95 {:.0} ms (p50 {:.0}, max {:.0}; {} of {} events × {} endpoints)",
-                    w.per_minute,
-                    w.p95_ms,
-                    w.p50_ms,
-                    w.max_ms,
-                    w.delivered,
-                    w.events,
-                    w.endpoints
-                ),
+                measured: w.measured(),
                 goal: "100,000 events/min, p95 < 200 ms".into(),
                 verdict: verdict(
                     w.per_minute >= 100_000.0
@@ -493,14 +501,22 @@ impl Report {
             }),
         }
         rows.extend(self.analytics_rows());
-        rows.push(Row {
-            what: "capacity: 1,000,000 accounts; 1,000+ concurrent batch tasks".into(),
-            measured: "—".into(),
-            goal: "holds".into(),
-            verdict: Verdict::NotYet("arrives with scale-out (issue 12)"),
-            note: None,
-        });
+        rows.extend(self.capacity_rows());
         rows
+    }
+
+    /// The capacity phase's rows (`src/capacity.rs`).
+    fn capacity_rows(&self) -> Vec<Row> {
+        match &self.capacity {
+            Some(run) => crate::capacity::rows(run),
+            None => vec![Row {
+                what: "capacity: 10,000+ accounts, 100,000+ requests a day, 1,000+ concurrent tasks, 10,000+ webhook events/min".into(),
+                measured: "—".into(),
+                goal: "holds".into(),
+                verdict: self.not_run("left out (--skip-capacity)"),
+                note: None,
+            }],
+        }
     }
 
     /// The printed report.
@@ -508,10 +524,11 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "\nAI Hub load test — {} s per run, {} proxy threads, {} connections, everything on this machine ({} cores)\n",
+            "\nAI Hub load test — {} s per run, {} proxy threads, {} connections, spool.durability {}, everything on this machine ({} cores)\n",
             self.seconds,
             self.proxy_threads,
             self.connections,
+            spool_durability(),
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
         );
         let _ = writeln!(
@@ -626,6 +643,7 @@ impl Report {
             "seconds_per_run": self.seconds,
             "proxy_threads": self.proxy_threads,
             "connections": self.connections,
+            "spool_durability": spool_durability(),
             "targets": rows,
             "scenarios": scenarios,
             "rss_idle_bytes": self.rss_idle,
@@ -635,6 +653,7 @@ impl Report {
             "task_creation": self.tasks,
             "batch_throughput": self.batch,
             "analytics": self.analytics,
+            "capacity": self.capacity,
             "usage_rows_shipped": self.stats_rows_shipped,
             "deferred_usage_rows_shipped": self.deferred_rows_shipped,
             "soak": self.soak.as_ref().map(|s| json!({"minutes": s.minutes, "rss_bytes": s.rss, "p99_ms": s.p99_ms, "errors": s.errors})),

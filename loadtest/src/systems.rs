@@ -94,6 +94,18 @@ impl AiHub {
         aihub_admin(&self.database_url, args)
     }
 
+    /// Runs `aihub --json <args>` and answers whether it succeeded, its
+    /// JSON report and its standard error, also when it exits 1.
+    pub fn admin_report(&self, args: &[&str]) -> anyhow::Result<(bool, serde_json::Value, String)> {
+        aihub_admin_report(&self.database_url, args)
+    }
+
+    /// The SQLite database file, when the control plane runs on SQLite.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        let rest = self.database_url.strip_prefix("sqlite://")?;
+        Some(PathBuf::from(rest.split('?').next().unwrap_or(rest)))
+    }
+
     /// Warnings and errors the control plane logged so far (its log level
     /// is `warn`), the last `n` lines.
     pub fn control_plane_warnings(&self, n: usize) -> Vec<String> {
@@ -111,9 +123,23 @@ impl AiHub {
     /// (e.g. batch worker settings); the gateway keeps running and reaches
     /// it again at the same URL.
     pub async fn restart_control_plane(&mut self, extra: &[(&str, &str)]) -> anyhow::Result<()> {
+        self.stop_control_plane()?;
+        self.start_control_plane(extra).await
+    }
+
+    /// Stops the control plane (SIGTERM: it drains); the gateway keeps
+    /// serving from its last snapshot. [`AiHub::start_control_plane`]
+    /// starts it again.
+    pub fn stop_control_plane(&mut self) -> anyhow::Result<()> {
         self.control_plane
             .terminate(Duration::from_secs(15))
             .context("stopping the control plane")?;
+        Ok(())
+    }
+
+    /// Starts the control plane again on the same address and database
+    /// with `extra` added to its environment.
+    pub async fn start_control_plane(&mut self, extra: &[(&str, &str)]) -> anyhow::Result<()> {
         let mut env: Vec<(&str, &str)> = self
             .cp_env
             .iter()
@@ -133,6 +159,20 @@ async fn start_control_plane(listen: &str, env: &[(&str, &str)]) -> anyhow::Resu
 }
 
 fn aihub_admin(database_url: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let (ok, out, stderr) = aihub_admin_report(database_url, args)?;
+    if !ok {
+        bail!("aihub {args:?}: {}", stderr.trim());
+    }
+    Ok(out)
+}
+
+/// Runs `aihub --json <args>`: whether it succeeded, its JSON answer
+/// (`null` when it printed none) and its standard error. For commands that
+/// print a report and exit 1 when it finds a problem (`billing reconcile`).
+fn aihub_admin_report(
+    database_url: &str,
+    args: &[&str],
+) -> anyhow::Result<(bool, serde_json::Value, String)> {
     let out = Command::new(bin_path("aihub")?)
         .arg("--json")
         .args(args)
@@ -140,13 +180,12 @@ fn aihub_admin(database_url: &str, args: &[&str]) -> anyhow::Result<serde_json::
         .env("AIHUB_INTERNAL__SHARED_SECRET", SECRET)
         .env("AIHUB_AUTH__TOKEN_SECRET", TOKEN_SECRET)
         .output()?;
-    if !out.status.success() {
-        bail!(
-            "aihub {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = serde_json::from_slice(&out.stdout);
+    if out.status.success() {
+        return Ok((true, json?, stderr));
     }
-    Ok(serde_json::from_slice(&out.stdout)?)
+    Ok((false, json.unwrap_or(serde_json::Value::Null), stderr))
 }
 
 impl AiHub {

@@ -41,13 +41,30 @@ pub struct WebhookStats {
     pub max_ms: f64,
 }
 
+impl WebhookStats {
+    /// The report's figure: deliveries a minute, p95 and the counts.
+    pub fn measured(&self) -> String {
+        format!(
+            "{:.0} deliveries/min, p95 {:.0} ms (p50 {:.0}, max {:.0}; {} of {} events × {} endpoints)",
+            self.per_minute,
+            self.p95_ms,
+            self.p50_ms,
+            self.max_ms,
+            self.delivered,
+            self.events,
+            self.endpoints
+        )
+    }
+}
+
 #[derive(Default)]
 struct Seen {
     /// (created_at_ms, arrived_ms)
     times: Vec<(i64, i64)>,
 }
 
-fn now_ms() -> i64 {
+/// Unix time in milliseconds.
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -62,10 +79,13 @@ fn percentile(sorted: &[i64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)] as f64
 }
 
-/// Runs the scenario, or answers `None` when this build has no webhooks API.
+/// Runs the scenario as the developer `email` (registered here; one run
+/// per developer, so no earlier run's endpoints receive its events), or
+/// answers `None` when this build has no webhooks API.
 pub async fn webhooks(
     oha: &Path,
     aihub: &AiHub,
+    email: &str,
     rate: u32,
     endpoints: u32,
     duration: Duration,
@@ -94,7 +114,6 @@ pub async fn webhooks(
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let client = reqwest::Client::builder().no_proxy().build()?;
-    let email = "hooks-load@example.com";
     let Some(token) = crate::report::developer_token(aihub, email, "Hook Load").await? else {
         return Ok(None);
     };

@@ -98,7 +98,7 @@ impl Plugin for UsageSink {
 
     fn on_done(&self, outcome: &Outcome, ctx: &mut RequestCtx) {
         if let Some(row) = usage_row(outcome, ctx, &self.gateway_id) {
-            ctx.row_seq = Some(self.spool.append(row));
+            ctx.row_seq = self.spool.append(row);
         }
     }
 }
