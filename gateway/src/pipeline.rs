@@ -28,7 +28,9 @@ pub struct Outcome {
 
 /// One concern of the request path. Every hook has a no-op default, so a
 /// plugin implements only the phases it cares about. Hooks must not block:
-/// no database, no file I/O, no locks held across awaits.
+/// no database, no file I/O, no locks held across awaits. (One deliberate
+/// exception: with `spool.durability = "write"`, `usage_sink` writes its
+/// row's line to the spool file, a short `write(2)` to the page cache.)
 #[async_trait]
 pub trait Plugin: Send + Sync {
     /// The configuration `kind`.
