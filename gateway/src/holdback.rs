@@ -26,6 +26,7 @@ use memchr::memmem;
 use pingora::http::ResponseHeader;
 
 const DONE_EVENT: &[u8] = b"data: [DONE]";
+const EVENT_STREAM: &str = "text/event-stream";
 
 /// What a response's last bytes are held by.
 #[derive(Debug, Default)]
@@ -52,8 +53,8 @@ impl Holdback {
             last_byte: !header(http::header::CONTENT_LENGTH).is_empty(),
             done_event: header(http::header::CONTENT_TYPE)
                 .trim_start()
-                .to_ascii_lowercase()
-                .starts_with("text/event-stream"),
+                .get(..EVENT_STREAM.len())
+                .is_some_and(|t| t.eq_ignore_ascii_case(EVENT_STREAM)),
             ..Holdback::default()
         }
     }

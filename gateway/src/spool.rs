@@ -146,35 +146,48 @@ struct Core {
     oldest_ms: AtomicI64,
 }
 
-impl Core {
-    /// Writes rows to the active segment in one `write(2)` (not synced).
-    fn write_rows(&self, writer: &mut Writer, rows: &[UsageRow]) {
-        let mut lines = Vec::with_capacity(rows.len() * 512);
-        let mut written = 0i64;
+/// Rows as spool lines, ready for one `write(2)`.
+struct Lines {
+    bytes: Vec<u8>,
+    rows: i64,
+    first_ts_ms: Option<i64>,
+}
+
+impl Lines {
+    fn of(rows: &[UsageRow]) -> Lines {
+        let mut lines = Lines {
+            bytes: Vec::with_capacity(rows.len() * 512),
+            rows: 0,
+            first_ts_ms: rows.first().map(|r| r.ts_ms),
+        };
         for row in rows {
-            match serde_json::to_writer(&mut lines, row) {
+            match serde_json::to_writer(&mut lines.bytes, row) {
                 Ok(()) => {
-                    lines.push(b'\n');
-                    written += 1;
+                    lines.bytes.push(b'\n');
+                    lines.rows += 1;
                 }
                 Err(e) => {
                     tracing::error!(request_id = %row.request_id, "usage row not serialisable: {e}")
                 }
             }
         }
-        if let Err(e) = writer.write(&lines) {
-            tracing::error!(rows = written, "usage spool write failed: {e:#}");
+        lines
+    }
+}
+
+impl Core {
+    /// Writes lines to the active segment (not synced).
+    fn write_lines(&self, writer: &mut Writer, lines: &Lines) {
+        if let Err(e) = writer.write(&lines.bytes) {
+            tracing::error!(rows = lines.rows, "usage spool write failed: {e:#}");
             return;
         }
-        if let Some(first) = rows.first() {
-            let _ = self.oldest_ms.compare_exchange(
-                0,
-                first.ts_ms,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
+        if let Some(first) = lines.first_ts_ms {
+            let _ = self
+                .oldest_ms
+                .compare_exchange(0, first, Ordering::Relaxed, Ordering::Relaxed);
         }
-        let depth = self.depth.fetch_add(written, Ordering::Relaxed) + written;
+        let depth = self.depth.fetch_add(lines.rows, Ordering::Relaxed) + lines.rows;
         self.metrics.spool_depth.set(depth);
     }
 }
@@ -203,8 +216,10 @@ impl SpoolHandle {
     pub fn append(&self, row: UsageRow) -> Option<u64> {
         let core = &self.core;
         if core.durability == Durability::Write {
+            // Serialised before taking the lock other requests wait on.
+            let lines = Lines::of(std::slice::from_ref(&row));
             if let Some(writer) = lock(&core.writer).as_mut() {
-                core.write_rows(writer, std::slice::from_ref(&row));
+                core.write_lines(writer, &lines);
                 return None;
             }
         }
@@ -555,10 +570,11 @@ impl Spool {
             let mut pending = lock(&core.pending);
             (std::mem::take(&mut pending.rows), pending.appended)
         };
+        let lines = (!rows.is_empty()).then(|| Lines::of(&rows));
         let to_sync = match lock(&core.writer).as_mut() {
             Some(writer) => {
-                if !rows.is_empty() {
-                    core.write_rows(writer, &rows);
+                if let Some(lines) = &lines {
+                    core.write_lines(writer, lines);
                 }
                 writer.sync_handle()
             }

@@ -617,7 +617,7 @@ async fn spooled_rows_survive_a_crash_and_ship_once() {
         ids.push(request_id(&resp));
     }
     // Crash the gateway at once: the rows of the five answers are on disk
-    // already (spool.durable).
+    // already (spool.durability).
     s.gateway().kill();
     s.gw = None;
 

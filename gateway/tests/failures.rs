@@ -13,26 +13,17 @@ use aihub_testkit::clickhouse_server::TestClickHouse;
 use aihub_testkit::postgres::TestPostgres;
 use aihub_testkit::redis::TestRedis;
 use aihub_testkit::upstream::{StubConfig, StubUpstream};
-use common::{burst, prime, tolerance, Stack};
+use common::{burst, prime, sample, tolerance, Stack};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
 /// `aihub_gateway_limit_store_errors_total` of the gateway whose operations
 /// listener is on `ops`: decisions Redis could not make.
 async fn store_errors(s: &Stack, ops: u16) -> u64 {
-    let text = s
-        .client
-        .get(format!("http://127.0.0.1:{ops}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("aihub_gateway_limit_store_errors_total "))
-        .map(|v| v.trim().parse().unwrap())
-        .unwrap_or(0)
+    sample(
+        &s.metrics_on(ops).await,
+        "aihub_gateway_limit_store_errors_total",
+    ) as u64
 }
 
 /// Waits until the gateway on (`port`, `ops`) decides through Redis again:
@@ -512,20 +503,7 @@ async fn with_clickhouse_down_usage_waits_in_the_spool_and_ships_once_when_it_re
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let metrics = s
-            .client
-            .get(format!("http://127.0.0.1:{ops}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let depth: f64 = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("aihub_gateway_spool_depth_rows "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0.0);
+        let depth = sample(&s.metrics_on(ops).await, "aihub_gateway_spool_depth_rows");
         if depth >= 5.0 {
             break;
         }

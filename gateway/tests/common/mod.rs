@@ -338,8 +338,14 @@ impl Stack {
 
     /// The gateway's Prometheus text.
     pub async fn metrics(&self) -> String {
+        self.metrics_on(self.ops_port).await
+    }
+
+    /// The Prometheus text of the gateway whose operations listener is on
+    /// `ops` (this stack's or an extra one's).
+    pub async fn metrics_on(&self, ops: u16) -> String {
         self.client
-            .get(self.ops_url("/metrics"))
+            .get(format!("http://127.0.0.1:{ops}/metrics"))
             .send()
             .await
             .unwrap()
@@ -741,6 +747,15 @@ async fn clickhouse_rows(url: &str, database: &str) -> Vec<UsageRow> {
 }
 
 /// Reads an SSE body into its `data:` payloads.
+/// The value of the unlabelled sample `name` in Prometheus text; 0 when the
+/// metric has no sample yet.
+pub fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
 pub fn sse_data(text: &str) -> Vec<String> {
     text.split("\n\n")
         .filter_map(|e| {
